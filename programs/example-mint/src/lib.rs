@@ -1,0 +1,1 @@
+use anchor_lang::prelude::*;

@@ -1,0 +1,27 @@
+//! Seeds and limits. Seeds are part of the public contract: the client, the
+//! indexer and mint programs derive every address from these constants.
+
+/// Seed of the singleton [`crate::state::Config`].
+pub const CONFIG_SEED: &[u8] = b"config";
+/// Seed of an [`crate::state::Issuer`], followed by the issuer's authority.
+pub const ISSUER_SEED: &[u8] = b"issuer";
+/// Seed of a [`crate::state::SparkAccount`], followed by the owner wallet.
+pub const SPARK_SEED: &[u8] = b"spark";
+/// Seed of a [`crate::state::Perk`], followed by the perk id (u64 little-endian).
+pub const PERK_SEED: &[u8] = b"perk";
+/// Seed of a [`crate::state::PerkClaim`], followed by the perk and the owner.
+pub const CLAIM_SEED: &[u8] = b"claim";
+/// Seed of a [`crate::state::Whitelist`], followed by the whitelist id (u64 little-endian).
+pub const WHITELIST_SEED: &[u8] = b"whitelist";
+/// Seed of a [`crate::state::WhitelistEntry`], followed by the whitelist and the wallet.
+pub const WHITELIST_ENTRY_SEED: &[u8] = b"wl_entry";
+
+/// Basis points in one whole.
+pub const MAX_BPS: u16 = 10_000;
+/// Longest perk URI, in bytes; bounds the Perk account size.
+pub const MAX_URI_LEN: usize = 128;
+/// Most recipients one `award_batch` accepts; the transaction limits bite first
+/// (see docs/PROGRAM.md), this only bounds the instruction data we parse.
+pub const MAX_BATCH_RECIPIENTS: usize = 64;
+/// Shortest issuer cap period, so a cap cannot be reset every slot.
+pub const MIN_ISSUER_PERIOD_SECS: u32 = 60;

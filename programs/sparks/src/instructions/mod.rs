@@ -1,0 +1,41 @@
+//! One module per instruction: its accounts struct, checks and handler.
+
+pub mod initialize;
+pub mod update_config;
+pub mod set_paused;
+pub mod propose_admin;
+pub mod accept_admin;
+pub mod upsert_issuer;
+pub mod deactivate_issuer;
+pub mod set_referrer;
+pub mod award;
+pub mod award_batch;
+pub mod revoke;
+pub mod create_perk;
+pub mod update_perk;
+pub mod redeem_perk;
+pub mod create_whitelist;
+pub mod update_whitelist;
+pub mod grant_whitelist;
+pub mod join_whitelist;
+pub mod consume_whitelist_spot;
+
+pub use initialize::*;
+pub use update_config::*;
+pub use set_paused::*;
+pub use propose_admin::*;
+pub use accept_admin::*;
+pub use upsert_issuer::*;
+pub use deactivate_issuer::*;
+pub use set_referrer::*;
+pub use award::*;
+pub use award_batch::*;
+pub use revoke::*;
+pub use create_perk::*;
+pub use update_perk::*;
+pub use redeem_perk::*;
+pub use create_whitelist::*;
+pub use update_whitelist::*;
+pub use grant_whitelist::*;
+pub use join_whitelist::*;
+pub use consume_whitelist_spot::*;

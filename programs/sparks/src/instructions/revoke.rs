@@ -1,0 +1,43 @@
+use anchor_lang::prelude::*;
+
+use crate::error::SparksError;
+use crate::events::SparksRevoked;
+use crate::state::{checked_add, Config, SparkAccount};
+
+/// Admin clawback (fraud, wash trading, a mistaken award). Never takes a
+/// balance below zero: asking for more than the balance is refused.
+///
+/// Accounts: `[signer]` admin, `[writable]` config, `[writable]` SparkAccount,
+/// event authority, program.
+#[event_cpi]
+#[derive(Accounts)]
+pub struct Revoke<'info> {
+    pub admin: Signer<'info>,
+    #[account(mut, seeds = [Config::SEED], bump = config.bump, has_one = admin @ SparksError::Unauthorized)]
+    pub config: Account<'info, Config>,
+    #[account(mut, seeds = [SparkAccount::SEED, spark.owner.as_ref()], bump = spark.bump)]
+    pub spark: Account<'info, SparkAccount>,
+}
+
+/// `reason` is the operator's code for why (documented off-chain), kept in the event.
+pub fn handle_revoke(ctx: Context<Revoke>, amount: u64, reason: u16) -> Result<()> {
+    require!(amount > 0, SparksError::ZeroValue);
+
+    let spark = &mut ctx.accounts.spark;
+    spark.revoke(amount)?;
+    let config = &mut ctx.accounts.config;
+    config.outstanding = config
+        .outstanding
+        .checked_sub(amount)
+        .ok_or(SparksError::MathOverflow)?;
+    config.total_revoked = checked_add(config.total_revoked, amount)?;
+    let account = (**spark).clone();
+    let admin = ctx.accounts.admin.key();
+    emit_cpi!(SparksRevoked {
+        admin,
+        amount,
+        reason,
+        account
+    });
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! Sparks: non-transferable bonus points.
+//!
+//! Balances change only by `award` (an active issuer, within its rights and
+//! caps), `redeem_perk` (the owner spends), and `revoke` (admin clawback);
+//! there is no transfer. Every state change emits an event via `emit_cpi!`.
+//! See `docs/PROGRAM.md` for the account and event reference.
+
+use anchor_lang::prelude::*;
+
+pub mod account_io;
+pub mod awarding;
+pub mod constants;
+pub mod error;
+pub mod events;
+pub mod granting;
+pub mod instructions;
+pub mod onchain;
+pub mod state;
+
+pub use instructions::*;
+pub use state::Source;
+
+declare_id!("GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC");
+
+#[program]
+pub mod sparks {
+    use super::*;
+
+    pub fn initialize(ctx: Context<Initialize>, params: ConfigParams) -> Result<()> {
+        handle_initialize(ctx, params)
+    }
+
+    pub fn update_config(ctx: Context<UpdateConfig>, params: ConfigParams) -> Result<()> {
+        handle_update_config(ctx, params)
+    }
+
+    pub fn pause(ctx: Context<SetPaused>) -> Result<()> {
+        handle_set_paused(ctx, true)
+    }
+
+    pub fn unpause(ctx: Context<SetPaused>) -> Result<()> {
+        handle_set_paused(ctx, false)
+    }
+
+    pub fn propose_admin(ctx: Context<ProposeAdmin>, new_admin: Option<Pubkey>) -> Result<()> {
+        handle_propose_admin(ctx, new_admin)
+    }
+
+    pub fn accept_admin(ctx: Context<AcceptAdmin>) -> Result<()> {
+        handle_accept_admin(ctx)
+    }
+
+    pub fn upsert_issuer(ctx: Context<UpsertIssuer>, params: IssuerParams) -> Result<()> {
+        handle_upsert_issuer(ctx, params)
+    }
+
+    pub fn deactivate_issuer(ctx: Context<DeactivateIssuer>) -> Result<()> {
+        handle_deactivate_issuer(ctx)
+    }
+
+    pub fn set_referrer(ctx: Context<SetReferrer>) -> Result<()> {
+        handle_set_referrer(ctx)
+    }
+
+    pub fn award(ctx: Context<Award>, args: AwardArgs) -> Result<()> {
+        handle_award(ctx, args)
+    }
+
+    pub fn award_batch<'info>(
+        ctx: Context<'info, AwardBatch<'info>>,
+        args: AwardBatchArgs,
+    ) -> Result<()> {
+        handle_award_batch(ctx, args)
+    }
+
+    pub fn revoke(ctx: Context<Revoke>, amount: u64, reason: u16) -> Result<()> {
+        handle_revoke(ctx, amount, reason)
+    }
+
+    pub fn create_perk(ctx: Context<CreatePerk>, params: CreatePerkParams) -> Result<()> {
+        handle_create_perk(ctx, params)
+    }
+
+    pub fn update_perk(ctx: Context<UpdatePerk>, params: UpdatePerkParams) -> Result<()> {
+        handle_update_perk(ctx, params)
+    }
+
+    pub fn redeem_perk(ctx: Context<RedeemPerk>) -> Result<()> {
+        handle_redeem_perk(ctx)
+    }
+
+    pub fn create_whitelist(
+        ctx: Context<CreateWhitelist>,
+        id: u64,
+        terms: WhitelistTerms,
+    ) -> Result<()> {
+        handle_create_whitelist(ctx, id, terms)
+    }
+
+    pub fn update_whitelist(
+        ctx: Context<UpdateWhitelist>,
+        terms: WhitelistTerms,
+        active: bool,
+    ) -> Result<()> {
+        handle_update_whitelist(ctx, terms, active)
+    }
+
+    pub fn grant_whitelist(ctx: Context<GrantWhitelist>, spots: u16) -> Result<()> {
+        handle_grant_whitelist(ctx, spots)
+    }
+
+    pub fn join_whitelist(ctx: Context<JoinWhitelist>) -> Result<()> {
+        handle_join_whitelist(ctx)
+    }
+
+    pub fn consume_whitelist_spot(ctx: Context<ConsumeWhitelistSpot>) -> Result<()> {
+        handle_consume_whitelist_spot(ctx)
+    }
+}

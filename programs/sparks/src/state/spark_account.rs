@@ -1,0 +1,80 @@
+use anchor_lang::prelude::*;
+
+use crate::constants::SPARK_SEED;
+use crate::error::SparksError;
+use crate::state::Source;
+
+/// A wallet's Sparks. Only the program moves its numbers; there is no transfer.
+#[account]
+#[derive(InitSpace, Debug, PartialEq, Eq)]
+pub struct SparkAccount {
+    pub owner: Pubkey,
+    pub balance: u64,
+    pub lifetime_earned: u64,
+    pub lifetime_spent: u64,
+    pub lifetime_revoked: u64,
+    /// Indexed by [`Source::index`]; sums to `lifetime_earned`.
+    pub earned_by_source: [u64; Source::COUNT],
+    pub referrer: Option<Pubkey>,
+    pub invitee_count: u32,
+    /// Set once the referrer has been paid the first-subscription bonus.
+    pub first_subscription_rewarded: bool,
+    /// Grows by one on every change; awards must name it (see `award`).
+    pub seq: u64,
+    pub bump: u8,
+}
+
+impl SparkAccount {
+    pub const SEED: &'static [u8] = SPARK_SEED;
+
+    pub fn new(owner: Pubkey, bump: u8) -> Self {
+        Self {
+            owner,
+            balance: 0,
+            lifetime_earned: 0,
+            lifetime_spent: 0,
+            lifetime_revoked: 0,
+            earned_by_source: [0; Source::COUNT],
+            referrer: None,
+            invitee_count: 0,
+            first_subscription_rewarded: false,
+            seq: 0,
+            bump,
+        }
+    }
+
+    pub fn credit(&mut self, source: Source, amount: u64) -> Result<()> {
+        self.balance = checked_add(self.balance, amount)?;
+        self.lifetime_earned = checked_add(self.lifetime_earned, amount)?;
+        let slot = &mut self.earned_by_source[source.index()];
+        *slot = checked_add(*slot, amount)?;
+        self.bump_seq()
+    }
+
+    pub fn spend(&mut self, amount: u64) -> Result<()> {
+        self.balance = self
+            .balance
+            .checked_sub(amount)
+            .ok_or(SparksError::InsufficientBalance)?;
+        self.lifetime_spent = checked_add(self.lifetime_spent, amount)?;
+        self.bump_seq()
+    }
+
+    pub fn revoke(&mut self, amount: u64) -> Result<()> {
+        self.balance = self
+            .balance
+            .checked_sub(amount)
+            .ok_or(SparksError::InsufficientBalance)?;
+        self.lifetime_revoked = checked_add(self.lifetime_revoked, amount)?;
+        self.bump_seq()
+    }
+
+    pub fn bump_seq(&mut self) -> Result<()> {
+        self.seq = checked_add(self.seq, 1)?;
+        Ok(())
+    }
+}
+
+pub(crate) fn checked_add(a: u64, b: u64) -> Result<u64> {
+    a.checked_add(b).ok_or_else(|| SparksError::MathOverflow.into())
+}
