@@ -9,43 +9,51 @@ use crate::state::{
 };
 
 #[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigInitialized {
     pub config: Config,
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigUpdated {
     pub config: Config,
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PauseChanged {
     pub config: Config,
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminProposed {
     pub config: Config,
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminAccepted {
     pub previous_admin: Pubkey,
     pub config: Config,
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuerUpserted {
     pub issuer: Issuer,
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuerDeactivated {
     pub issuer: Issuer,
 }
 
 /// Both accounts change: the invitee gains a referrer, the referrer an invitee.
 #[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReferrerSet {
     pub invitee: SparkAccount,
     pub referrer: SparkAccount,
@@ -54,6 +62,7 @@ pub struct ReferrerSet {
 /// New Sparks credited to `account.owner`. A referral credit is its own event
 /// with `source == Referral` and `referral_from` naming the invitee.
 #[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SparksAwarded {
     /// The issuer's authority key.
     pub issuer: Pubkey,
@@ -67,6 +76,7 @@ pub struct SparksAwarded {
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SparksRevoked {
     pub admin: Pubkey,
     pub amount: u64,
@@ -75,17 +85,20 @@ pub struct SparksRevoked {
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PerkCreated {
     pub perk: Perk,
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PerkUpdated {
     pub perk: Perk,
 }
 
 /// `perk.cost` Sparks burned from `account`.
 #[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PerkRedeemed {
     pub perk: Perk,
     pub claim: PerkClaim,
@@ -93,16 +106,19 @@ pub struct PerkRedeemed {
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WhitelistCreated {
     pub whitelist: Whitelist,
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WhitelistUpdated {
     pub whitelist: Whitelist,
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WhitelistSpotGranted {
     pub via: GrantVia,
     pub spots: u16,
@@ -111,6 +127,7 @@ pub struct WhitelistSpotGranted {
 }
 
 #[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WhitelistSpotConsumed {
     pub consumer: Pubkey,
     pub whitelist: Whitelist,

@@ -117,3 +117,24 @@ pub mod sparks {
         handle_consume_whitelist_spot(ctx)
     }
 }
+
+#[cfg(test)]
+mod size_checks {
+    //! Pin every account size: a change here changes rent and the on-chain layout.
+    use super::state::*;
+    use anchor_lang::Space;
+
+    #[test]
+    fn account_sizes_are_pinned() {
+        let sizes = [
+            8 + Config::INIT_SPACE,
+            8 + Issuer::INIT_SPACE,
+            8 + SparkAccount::INIT_SPACE,
+            8 + Perk::INIT_SPACE,
+            8 + PerkClaim::INIT_SPACE,
+            8 + Whitelist::INIT_SPACE,
+            8 + WhitelistEntry::INIT_SPACE,
+        ];
+        assert_eq!(sizes, [133, 87, 151, 236, 85, 132, 86]);
+    }
+}

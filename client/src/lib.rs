@@ -1,0 +1,10 @@
+//! The library every Sparks tool shares: addresses (PDAs), instruction
+//! builders for every instruction, and the event decoder. Everything is built
+//! from the program crate's own types; no layout is copied by hand.
+
+pub mod events;
+pub mod instructions;
+pub mod pda;
+
+pub use sparks;
+pub use sparks::ID as PROGRAM_ID;

@@ -1,0 +1,273 @@
+//! `TestFixture`: a bank with the programs loaded, an initialized Config, and
+//! helpers so each test reads as a story.
+//!
+//! Every transaction is simulated first (natively, only simulation reports
+//! inner instructions, which is where `emit_cpi!` events live) and then
+//! processed; the two results must agree.
+
+use std::collections::BTreeMap;
+
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::solana_program::clock::Clock;
+use anchor_lang::solana_program::instruction::Instruction;
+use anchor_lang::AccountDeserialize;
+use solana_account::Account;
+use solana_compute_budget_interface::ComputeBudgetInstruction;
+use solana_instruction_error::InstructionError;
+use solana_keypair::Keypair;
+use solana_program_test::ProgramTestContext;
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+use solana_transaction_error::TransactionError;
+use sparks::error::SparksError;
+use sparks::instructions::{AwardArgs, ConfigParams, IssuerParams};
+use sparks::state::{Config, Source, SparkAccount};
+use sparks_client::events::SparksEvent;
+use sparks_client::{instructions as ix, pda};
+
+use crate::runtime::program_test;
+
+/// Settings every fixture starts with unless a test says otherwise.
+pub const DEFAULT_PARAMS: ConfigParams = ConfigParams {
+    referral_trade_share_bps: 1_000, // 10 %
+    first_subscription_bonus: 500,
+    max_award_per_ix: 1_000_000,
+};
+
+pub const DEFAULT_ISSUER_CAP: u64 = 10_000_000;
+pub const DEFAULT_PERIOD_SECS: u32 = 86_400;
+/// Clock the fixture starts at (2026-01-01T00:00:00Z).
+pub const START_TIME: i64 = 1_767_225_600;
+
+/// A finished transaction: its events, in emission order.
+pub type Events = Vec<SparksEvent>;
+
+pub struct TestFixture {
+    pub ctx: ProgramTestContext,
+    pub admin: Keypair,
+    nonce: u32,
+}
+
+impl TestFixture {
+    /// Programs loaded, Config initialized with [`DEFAULT_PARAMS`], clock at [`START_TIME`].
+    pub async fn new() -> Self {
+        let mut fixture = Self::uninitialized().await;
+        let admin = fixture.admin.insecure_clone();
+        fixture
+            .send_ok(&[ix::initialize(&admin.pubkey(), DEFAULT_PARAMS)], &[&admin])
+            .await;
+        fixture
+    }
+
+    /// Programs loaded and a funded admin, but no Config yet.
+    pub async fn uninitialized() -> Self {
+        let ctx = program_test().start_with_context().await;
+        let mut fixture = Self {
+            ctx,
+            admin: Keypair::new(),
+            nonce: 0,
+        };
+        let admin = fixture.admin.pubkey();
+        fixture.fund(&admin, 100_000_000_000).await;
+        fixture.set_time(START_TIME).await;
+        fixture
+    }
+
+    pub fn admin_key(&self) -> Pubkey {
+        self.admin.pubkey()
+    }
+
+    /// Moves lamports from the fee payer to `to` (any address, PDAs included).
+    pub async fn fund(&mut self, to: &Pubkey, lamports: u64) {
+        let payer = self.ctx.payer.pubkey();
+        let transfer = anchor_lang::solana_program::system_instruction::transfer(&payer, to, lamports);
+        self.send(&[transfer], &[]).await.expect("funding transfer");
+    }
+
+    /// A new wallet holding `sol` lamports.
+    pub async fn funded_wallet(&mut self, lamports: u64) -> Keypair {
+        let wallet = Keypair::new();
+        self.fund(&wallet.pubkey(), lamports).await;
+        wallet
+    }
+
+    /// Registers an issuer with the given sources and cap; returns its key.
+    pub async fn issuer(&mut self, allowed_sources: u8, cap_per_period: u64) -> Keypair {
+        let issuer = self.funded_wallet(10_000_000_000).await;
+        let admin = self.admin.insecure_clone();
+        self.send_ok(
+            &[ix::upsert_issuer(
+                &admin.pubkey(),
+                &issuer.pubkey(),
+                IssuerParams {
+                    allowed_sources,
+                    cap_per_period,
+                    period_secs: DEFAULT_PERIOD_SECS,
+                },
+            )],
+            &[&admin],
+        )
+        .await;
+        issuer
+    }
+
+    /// An issuer allowed every source with the default cap.
+    pub async fn full_issuer(&mut self) -> Keypair {
+        self.issuer(Source::ALL_BITS, DEFAULT_ISSUER_CAP).await
+    }
+
+    /// Awards with the recipient's current `seq` (as the client helper will).
+    pub async fn award(&mut self, issuer: &Keypair, wallet: &Pubkey, source: Source, amount: u64) -> Result<Events, TransactionError> {
+        let account = self.spark(wallet).await;
+        let expected_seq = account.as_ref().map_or(0, |a| a.seq);
+        let referrer = account.and_then(|a| a.referrer);
+        let args = AwardArgs {
+            source,
+            amount,
+            reference: [self.nonce as u8; 32],
+            expected_seq,
+        };
+        self.send(&[ix::award(&issuer.pubkey(), wallet, referrer.as_ref(), args)], &[issuer])
+            .await
+    }
+
+    /// Sends and expects success; returns the events.
+    pub async fn send_ok(&mut self, instructions: &[Instruction], signers: &[&Keypair]) -> Events {
+        match self.send(instructions, signers).await {
+            Ok(events) => events,
+            Err(err) => panic!("transaction failed: {err:?}"),
+        }
+    }
+
+    /// Simulates (for events) then processes a transaction paid by the
+    /// fixture's fee payer. A compute-limit instruction with a fresh value
+    /// keeps identical retries from being deduplicated by signature.
+    pub async fn send(&mut self, instructions: &[Instruction], signers: &[&Keypair]) -> Result<Events, TransactionError> {
+        self.nonce += 1;
+        let mut all = vec![ComputeBudgetInstruction::set_compute_unit_limit(1_400_000 - self.nonce)];
+        all.extend_from_slice(instructions);
+        let payer = self.ctx.payer.insecure_clone();
+        let mut keypairs: Vec<&Keypair> = vec![&payer];
+        keypairs.extend_from_slice(signers);
+        let blockhash = self.ctx.get_new_latest_blockhash().await.unwrap_or(self.ctx.last_blockhash);
+        let tx = Transaction::new_signed_with_payer(&all, Some(&payer.pubkey()), &keypairs, blockhash);
+        self.send_transaction(tx).await
+    }
+
+    /// Simulates then processes an already signed transaction.
+    pub async fn send_transaction(&mut self, tx: Transaction) -> Result<Events, TransactionError> {
+        let simulated = self
+            .ctx
+            .banks_client
+            .simulate_transaction(tx.clone())
+            .await
+            .expect("simulate transport");
+        let sim_result = simulated.result.expect("simulation result");
+        let events = match (&sim_result, simulated.simulation_details) {
+            (Ok(()), Some(details)) => events_of(&tx, &details.inner_instructions.unwrap_or_default()),
+            _ => Vec::new(),
+        };
+        let processed = self.ctx.banks_client.process_transaction(tx).await;
+        let processed: Result<(), TransactionError> = match processed {
+            Ok(()) => Ok(()),
+            Err(solana_program_test::BanksClientError::TransactionError(e)) => Err(e),
+            Err(solana_program_test::BanksClientError::SimulationError { err, .. }) => Err(err),
+            Err(other) => panic!("transport error: {other:?}"),
+        };
+        assert_eq!(processed, sim_result, "simulation and processing disagree");
+        processed.map(|()| events)
+    }
+
+    /// Sends a transaction that must fail with `expected` and change no account.
+    pub async fn assert_rejected(&mut self, instructions: &[Instruction], signers: &[&Keypair], expected: SparksError) {
+        self.assert_rejected_with(instructions, signers, InstructionError::Custom(expected.into()))
+            .await;
+    }
+
+    /// Like [`Self::assert_rejected`] for a non-Sparks instruction error
+    /// (Anchor's own checks, the runtime's signer checks…).
+    pub async fn assert_rejected_with(&mut self, instructions: &[Instruction], signers: &[&Keypair], expected: InstructionError) {
+        let before = self.snapshot(instructions).await;
+        let result = self.send(instructions, signers).await;
+        match result {
+            Err(TransactionError::InstructionError(_, actual)) => {
+                assert_eq!(actual, expected, "wrong error")
+            }
+            other => panic!("expected {expected:?}, got {other:?}"),
+        }
+        let after = self.snapshot(instructions).await;
+        assert_eq!(before, after, "a rejected transaction changed accounts");
+    }
+
+    /// Every account an instruction list names, as it is now.
+    pub async fn snapshot(&mut self, instructions: &[Instruction]) -> BTreeMap<Pubkey, Option<Account>> {
+        let mut keys: Vec<Pubkey> = instructions
+            .iter()
+            .flat_map(|i| i.accounts.iter().map(|m| m.pubkey))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let mut snapshot = BTreeMap::new();
+        for key in keys {
+            let account = self.ctx.banks_client.get_account(key).await.expect("get_account");
+            snapshot.insert(key, account);
+        }
+        snapshot
+    }
+
+    pub async fn account<T: AccountDeserialize>(&mut self, address: &Pubkey) -> Option<T> {
+        let account = self.ctx.banks_client.get_account(*address).await.expect("get_account")?;
+        Some(T::try_deserialize(&mut account.data.as_slice()).expect("decode account"))
+    }
+
+    pub async fn raw_account(&mut self, address: &Pubkey) -> Option<Account> {
+        self.ctx.banks_client.get_account(*address).await.expect("get_account")
+    }
+
+    pub async fn spark(&mut self, wallet: &Pubkey) -> Option<SparkAccount> {
+        self.account(&pda::spark(wallet)).await
+    }
+
+    pub async fn config(&mut self) -> Config {
+        self.account(&pda::config()).await.expect("config exists")
+    }
+
+    pub async fn now(&mut self) -> i64 {
+        self.ctx
+            .banks_client
+            .get_sysvar::<Clock>()
+            .await
+            .expect("clock")
+            .unix_timestamp
+    }
+
+    pub async fn set_time(&mut self, unix_timestamp: i64) {
+        let mut clock: Clock = self.ctx.banks_client.get_sysvar().await.expect("clock");
+        clock.unix_timestamp = unix_timestamp;
+        self.ctx.set_sysvar(&clock);
+    }
+
+    pub async fn advance_time(&mut self, seconds: i64) {
+        let now = self.now().await;
+        self.set_time(now + seconds).await;
+    }
+}
+
+/// Decodes every Sparks event among a transaction's inner instructions.
+/// Anything under the Sparks program id that is not an event (there is none
+/// today) is skipped; a malformed event fails the test.
+pub fn events_of(tx: &Transaction, inner: &[Vec<solana_message::inner_instruction::InnerInstruction>]) -> Events {
+    let keys = &tx.message.account_keys;
+    inner
+        .iter()
+        .flatten()
+        .filter(|i| keys.get(usize::from(i.instruction.program_id_index)) == Some(&sparks::ID))
+        .filter(|i| i.instruction.data.starts_with(anchor_lang::event::EVENT_IX_TAG_LE))
+        .map(|i| SparksEvent::from_cpi_data(&i.instruction.data).expect("event decodes"))
+        .collect()
+}
+
+/// The error code Anchor uses for a Sparks error.
+pub fn code(err: SparksError) -> u32 {
+    err.into()
+}

@@ -1,0 +1,4 @@
+//! The Sparks program, instruction by instruction, inside a real bank.
+#![allow(deprecated)]
+
+mod test_smoke;
