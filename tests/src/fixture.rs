@@ -271,3 +271,60 @@ pub fn events_of(tx: &Transaction, inner: &[Vec<solana_message::inner_instructio
 pub fn code(err: SparksError) -> u32 {
     err.into()
 }
+
+/// Anchor's own error codes the tests assert (anchor_lang::error::ErrorCode).
+pub mod anchor_codes {
+    use anchor_lang::error::ErrorCode;
+    use solana_instruction_error::InstructionError;
+
+    pub fn err(code: ErrorCode) -> InstructionError {
+        InstructionError::Custom(code.into())
+    }
+}
+
+/// Drops the signer flag of `key` from an instruction, to prove the program
+/// (not just the client) insists on that signature.
+pub fn unsigned(mut instruction: Instruction, key: &Pubkey) -> Instruction {
+    for meta in &mut instruction.accounts {
+        if meta.pubkey == *key {
+            meta.is_signer = false;
+        }
+    }
+    instruction
+}
+
+/// Replaces every occurrence of account `from` with `to` in an instruction.
+pub fn swap_account(mut instruction: Instruction, from: &Pubkey, to: &Pubkey) -> Instruction {
+    for meta in &mut instruction.accounts {
+        if meta.pubkey == *from {
+            meta.pubkey = *to;
+        }
+    }
+    instruction
+}
+
+impl TestFixture {
+    /// Writes an account directly into the bank (forged accounts for
+    /// wrong-owner and wrong-PDA tests).
+    pub fn set_account(&mut self, address: &Pubkey, account: Account) {
+        self.ctx.set_account(address, &account.into());
+    }
+}
+
+/// Account data as Anchor lays it out (discriminator + borsh), for forgeries.
+pub fn anchor_data<T: anchor_lang::AccountSerialize>(value: &T) -> Vec<u8> {
+    let mut data = Vec::new();
+    value.try_serialize(&mut data).expect("serialize");
+    data
+}
+
+/// The SparksAwarded events of a transaction, in order.
+pub fn awarded(events: &[SparksEvent]) -> Vec<sparks::events::SparksAwarded> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SparksEvent::SparksAwarded(a) => Some(a.clone()),
+            _ => None,
+        })
+        .collect()
+}
