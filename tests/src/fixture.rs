@@ -17,6 +17,7 @@ use solana_instruction_error::InstructionError;
 use solana_keypair::Keypair;
 use solana_program_test::ProgramTestContext;
 use solana_signer::Signer;
+use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
 use sparks::error::SparksError;
@@ -116,6 +117,22 @@ impl TestFixture {
         self.issuer(Source::ALL_BITS, DEFAULT_ISSUER_CAP).await
     }
 
+    /// A batch row for `wallet` as an issuer would pack it: its current `seq`,
+    /// and its referrer when this award pays one (the program's own rule).
+    pub async fn batch_row(&mut self, wallet: &Pubkey, source: Source, amount: u64) -> ix::BatchRow {
+        let config = self.config().await;
+        let account = self.spark(wallet).await;
+        let paid_referrer = account.as_ref().and_then(|a| {
+            sparks::awarding::referral_owed(&config, a, source, amount).and(a.referrer)
+        });
+        ix::BatchRow {
+            wallet: *wallet,
+            amount,
+            expected_seq: account.map_or(0, |a| a.seq),
+            paid_referrer,
+        }
+    }
+
     /// Awards with the recipient's current `seq` (as the client helper will).
     pub async fn award(&mut self, issuer: &Keypair, wallet: &Pubkey, source: Source, amount: u64) -> Result<Events, TransactionError> {
         let account = self.spark(wallet).await;
@@ -154,8 +171,9 @@ impl TestFixture {
         self.send_transaction(tx).await
     }
 
-    /// Simulates then processes an already signed transaction.
-    pub async fn send_transaction(&mut self, tx: Transaction) -> Result<Events, TransactionError> {
+    /// Simulates then processes an already signed (legacy or v0) transaction.
+    pub async fn send_transaction(&mut self, tx: impl Into<VersionedTransaction>) -> Result<Events, TransactionError> {
+        let tx: VersionedTransaction = tx.into();
         let simulated = self
             .ctx
             .banks_client
@@ -164,7 +182,10 @@ impl TestFixture {
             .expect("simulate transport");
         let sim_result = simulated.result.expect("simulation result");
         let events = match (&sim_result, simulated.simulation_details) {
-            (Ok(()), Some(details)) => events_of(&tx, &details.inner_instructions.unwrap_or_default()),
+            (Ok(()), Some(details)) => events_of(
+                tx.message.static_account_keys(),
+                &details.inner_instructions.unwrap_or_default(),
+            ),
             _ => Vec::new(),
         };
         let processed = self.ctx.banks_client.process_transaction(tx).await;
@@ -256,8 +277,9 @@ impl TestFixture {
 /// Decodes every Sparks event among a transaction's inner instructions.
 /// Anything under the Sparks program id that is not an event (there is none
 /// today) is skipped; a malformed event fails the test.
-pub fn events_of(tx: &Transaction, inner: &[Vec<solana_message::inner_instruction::InnerInstruction>]) -> Events {
-    let keys = &tx.message.account_keys;
+/// Program ids are always static keys, so `keys` need not include the
+/// addresses a v0 transaction loads from lookup tables.
+pub fn events_of(keys: &[Pubkey], inner: &[Vec<solana_message::inner_instruction::InnerInstruction>]) -> Events {
     inner
         .iter()
         .flatten()
@@ -327,4 +349,56 @@ pub fn awarded(events: &[SparksEvent]) -> Vec<sparks::events::SparksAwarded> {
             _ => None,
         })
         .collect()
+}
+
+impl TestFixture {
+    /// A slot the SlotHashes sysvar holds right now (lookup tables need one).
+    async fn recent_slot(&mut self) -> u64 {
+        let sysvar = anchor_lang::pubkey!("SysvarS1otHashes111111111111111111111111111");
+        let data = self.raw_account(&sysvar).await.expect("slot hashes").data;
+        // bincode Vec<(Slot, Hash)>: u64 length, then 40-byte entries, newest first.
+        u64::from_le_bytes(data[8..16].try_into().expect("an entry"))
+    }
+
+    /// Creates a lookup table holding `addresses` and moves a slot on so it is usable.
+    pub async fn lookup_table(&mut self, addresses: Vec<Pubkey>) -> solana_message::AddressLookupTableAccount {
+        use solana_address_lookup_table_interface::instruction::{create_lookup_table, extend_lookup_table};
+        let slot = self.ctx.banks_client.get_root_slot().await.expect("slot");
+        self.ctx.warp_to_slot(slot + 2).expect("warp");
+        let recent = self.recent_slot().await;
+        let payer = self.ctx.payer.pubkey();
+        let (create, table) = create_lookup_table(payer, payer, recent);
+        self.send(&[create], &[]).await.expect("create lookup table");
+        for chunk in addresses.chunks(20) {
+            let extend = extend_lookup_table(table, payer, Some(payer), chunk.to_vec());
+            self.send(&[extend], &[]).await.expect("extend lookup table");
+        }
+        let slot = self.ctx.banks_client.get_root_slot().await.expect("slot");
+        self.ctx.warp_to_slot(slot + 2).expect("warp");
+        solana_message::AddressLookupTableAccount { key: table, addresses }
+    }
+
+    /// Sends `instructions` as one v0 transaction whose non-signer, non-program
+    /// accounts come from a fresh lookup table. Returns the events and the
+    /// serialized transaction size.
+    pub async fn send_v0(&mut self, instructions: &[Instruction], signers: &[&Keypair]) -> (Result<Events, TransactionError>, usize) {
+        let programs: Vec<Pubkey> = instructions.iter().map(|i| i.program_id).collect();
+        let mut addresses: Vec<Pubkey> = Vec::new();
+        for meta in instructions.iter().flat_map(|i| i.accounts.iter()) {
+            if !meta.is_signer && !programs.contains(&meta.pubkey) && !addresses.contains(&meta.pubkey) {
+                addresses.push(meta.pubkey);
+            }
+        }
+        let table = self.lookup_table(addresses).await;
+        let payer = self.ctx.payer.insecure_clone();
+        let blockhash = self.ctx.get_new_latest_blockhash().await.expect("blockhash");
+        let message = solana_message::v0::Message::try_compile(&payer.pubkey(), instructions, &[table], blockhash)
+            .expect("compile v0");
+        let message = solana_message::VersionedMessage::V0(message);
+        let mut keypairs: Vec<&Keypair> = vec![&payer];
+        keypairs.extend_from_slice(signers);
+        let size = 1 + 64 * keypairs.len() + message.serialize().len();
+        let tx = VersionedTransaction::try_new(message, &keypairs).expect("sign v0");
+        (self.send_transaction(tx).await, size)
+    }
 }

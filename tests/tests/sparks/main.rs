@@ -1,6 +1,7 @@
 //! The Sparks program, instruction by instruction, inside a real bank.
 #![allow(deprecated)]
 
+mod test_award_batch;
 mod test_awards;
 mod test_config;
 mod test_issuers;
