@@ -358,15 +358,10 @@ pub fn example_mint_nft(minter: &Pubkey, whitelist_id: u64, mint: &Pubkey, token
             whitelist_entry: pda::whitelist_entry(&whitelist, minter),
             sparks_event_authority: pda::event_authority(),
             sparks_program: sparks::ID,
-            token_program: anchor_spl_token_id(),
+            token_program: example_mint::TOKEN_PROGRAM_ID,
             system_program: system_program::ID,
         }
         .to_account_metas(None),
         data: example_mint::instruction::MintNft {}.data(),
     }
-}
-
-/// SPL Token program id (Tokenkeg…), without pulling anchor-spl into every client.
-pub fn anchor_spl_token_id() -> Pubkey {
-    anchor_lang::pubkey!("TokenkegQfeZyiNw8gBQWRYuCfT9pUAaVmnrbvrZn7UnrsKDTAeFRmPxs")
 }

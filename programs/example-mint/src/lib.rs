@@ -11,6 +11,9 @@ use sparks::state::{Config, Whitelist};
 
 declare_id!("4qQ8gHsNtSy7WQb6LG7tyJULn6cpqm13MxRoKZSkCyEo");
 
+/// The SPL Token program this mint uses, re-exported for clients.
+pub use anchor_spl::token::ID as TOKEN_PROGRAM_ID;
+
 /// Seed of the PDA that is both the whitelist's consumer and the mint authority.
 pub const MINTER_SEED: &[u8] = b"minter";
 

@@ -5,4 +5,6 @@ mod test_award_batch;
 mod test_awards;
 mod test_config;
 mod test_issuers;
+mod test_perks;
 mod test_referrals;
+mod test_whitelists;
