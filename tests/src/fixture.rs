@@ -236,8 +236,13 @@ impl TestFixture {
         snapshot
     }
 
+    /// A Sparks account, or `None` when there is none yet. An address that
+    /// only holds lamports (prefunded, system-owned) has no account.
     pub async fn account<T: AccountDeserialize>(&mut self, address: &Pubkey) -> Option<T> {
         let account = self.ctx.banks_client.get_account(*address).await.expect("get_account")?;
+        if account.owner != sparks::ID {
+            return None;
+        }
         Some(T::try_deserialize(&mut account.data.as_slice()).expect("decode account"))
     }
 

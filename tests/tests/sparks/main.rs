@@ -4,7 +4,9 @@
 mod test_award_batch;
 mod test_awards;
 mod test_config;
+mod test_error_codes;
 mod test_issuers;
 mod test_perks;
+mod test_prefund;
 mod test_referrals;
 mod test_whitelists;
