@@ -137,4 +137,12 @@ mod size_checks {
         ];
         assert_eq!(sizes, [133, 87, 151, 236, 85, 132, 86]);
     }
+
+    #[test]
+    fn enum_indexes_are_pinned() {
+        // Indexes and bits are stored on chain; reordering variants corrupts them.
+        assert_eq!(Source::ALL.map(Source::index), [0, 1, 2, 3]);
+        assert_eq!(Source::ALL_BITS, 0b1111);
+        assert_eq!([GrantVia::Admin.bit(), GrantVia::Join.bit(), GrantVia::Perk.bit()], [1, 2, 4]);
+    }
 }

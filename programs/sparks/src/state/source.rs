@@ -1,17 +1,15 @@
 use anchor_lang::prelude::*;
 
-/// Where Sparks came from. The discriminant indexes
+/// Where Sparks came from. The declaration order (never change it) indexes
 /// [`crate::state::SparkAccount::earned_by_source`] and the issuer's allowed-source bit set.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
-#[borsh(use_discriminant = true)]
-#[repr(u8)]
 pub enum Source {
-    Trading = 0,
-    Subscription = 1,
-    Campaign = 2,
+    Trading,
+    Subscription,
+    Campaign,
     /// Credited automatically to a referrer; an issuer may also be allowed to
     /// award it directly (e.g. an off-chain referral campaign).
-    Referral = 3,
+    Referral,
 }
 
 impl Source {

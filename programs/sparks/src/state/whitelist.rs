@@ -37,14 +37,13 @@ impl Whitelist {
     }
 }
 
-/// How a spot was obtained; an entry records each way as a bit in `obtained_via`.
+/// How a spot was obtained; an entry records each way as a bit in
+/// `obtained_via`, by declaration order (never change it).
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
-#[borsh(use_discriminant = true)]
-#[repr(u8)]
 pub enum GrantVia {
-    Admin = 0,
-    Join = 1,
-    Perk = 2,
+    Admin,
+    Join,
+    Perk,
 }
 
 impl GrantVia {

@@ -1,0 +1,46 @@
+//! The committed IDLs (`idl/*.json`) must equal what the programs generate.
+//! Regenerate with `UPDATE_IDL=1 cargo test -p sparks-tests --test idl`.
+//!
+//! This runs the same host build `anchor idl build` runs (the `idl-build`
+//! feature's `__anchor_private_print_idl*` tests), in a target directory of
+//! its own so it never waits on the outer cargo's lock.
+
+use std::path::{Path, PathBuf};
+
+use anchor_lang_idl::build::IdlBuilder;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn check(program_dir: &str, idl_file: &str) {
+    let root = workspace();
+    let idl = IdlBuilder::new()
+        .program_path(root.join(program_dir))
+        .skip_lint(true)
+        .build()
+        .unwrap_or_else(|e| panic!("building the IDL of {program_dir}: {e}"));
+    let generated = serde_json::to_string_pretty(&idl).unwrap() + "\n";
+    let path = root.join("idl").join(idl_file);
+    if std::env::var_os("UPDATE_IDL").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &generated).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "{} is stale: run `UPDATE_IDL=1 cargo test -p sparks-tests --test idl` and commit it",
+        path.display()
+    );
+}
+
+#[test]
+fn committed_idls_are_current() {
+    // anchor-lang-idl 0.1.4 turns a set RUSTUP_TOOLCHAIN into the literal
+    // argument `+{toolchain}`; rustup sets it for cargo's children. The
+    // toolchain running this test is the one we want anyway.
+    std::env::remove_var("RUSTUP_TOOLCHAIN");
+    check("programs/sparks", "sparks.json");
+    check("programs/example-mint", "example_mint.json");
+}
