@@ -182,7 +182,13 @@ mod tests {
     fn truncated_payload_is_malformed() {
         let data = awarded().data();
         let result = SparksEvent::from_log_data(&data[..data.len() - 3]);
-        assert!(matches!(result, Err(DecodeError::Malformed { name: "SparksAwarded", .. })));
+        assert!(matches!(
+            result,
+            Err(DecodeError::Malformed {
+                name: "SparksAwarded",
+                ..
+            })
+        ));
     }
 
     #[test]

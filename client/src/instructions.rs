@@ -134,7 +134,12 @@ pub fn set_referrer(invitee: &Pubkey, payer: &Pubkey, referrer: &Pubkey) -> Inst
 
 /// `referrer` is the recipient's referrer wallet, if it has one; pass it
 /// whenever it is known (the program needs it when the award pays a share).
-pub fn award(issuer: &Pubkey, recipient: &Pubkey, referrer: Option<&Pubkey>, args: AwardArgs) -> Instruction {
+pub fn award(
+    issuer: &Pubkey,
+    recipient: &Pubkey,
+    referrer: Option<&Pubkey>,
+    args: AwardArgs,
+) -> Instruction {
     build(
         accounts::Award {
             authority: *issuer,
@@ -163,7 +168,12 @@ pub struct BatchRow {
     pub paid_referrer: Option<Pubkey>,
 }
 
-pub fn award_batch(issuer: &Pubkey, source: Source, reference: [u8; 32], rows: &[BatchRow]) -> Instruction {
+pub fn award_batch(
+    issuer: &Pubkey,
+    source: Source,
+    reference: [u8; 32],
+    rows: &[BatchRow],
+) -> Instruction {
     let mut metas = accounts::AwardBatch {
         authority: *issuer,
         config: pda::config(),
@@ -215,7 +225,11 @@ pub fn revoke(admin: &Pubkey, owner: &Pubkey, amount: u64, reason: u16) -> Instr
 }
 
 /// `whitelist_id` must be given for NftWhitelist perks, and only for them.
-pub fn create_perk(admin: &Pubkey, whitelist_id: Option<u64>, params: CreatePerkParams) -> Instruction {
+pub fn create_perk(
+    admin: &Pubkey,
+    whitelist_id: Option<u64>,
+    params: CreatePerkParams,
+) -> Instruction {
     build(
         accounts::CreatePerk {
             admin: *admin,
@@ -244,7 +258,12 @@ pub fn update_perk(admin: &Pubkey, perk_id: u64, params: UpdatePerkParams) -> In
 }
 
 /// `whitelist_id`: the perk's linked whitelist, for NftWhitelist perks.
-pub fn redeem_perk(owner: &Pubkey, payer: &Pubkey, perk_id: u64, whitelist_id: Option<u64>) -> Instruction {
+pub fn redeem_perk(
+    owner: &Pubkey,
+    payer: &Pubkey,
+    perk_id: u64,
+    whitelist_id: Option<u64>,
+) -> Instruction {
     let perk = pda::perk(perk_id);
     let whitelist = whitelist_id.map(pda::whitelist);
     build(
@@ -279,7 +298,12 @@ pub fn create_whitelist(admin: &Pubkey, id: u64, terms: WhitelistTerms) -> Instr
     )
 }
 
-pub fn update_whitelist(admin: &Pubkey, id: u64, terms: WhitelistTerms, active: bool) -> Instruction {
+pub fn update_whitelist(
+    admin: &Pubkey,
+    id: u64,
+    terms: WhitelistTerms,
+    active: bool,
+) -> Instruction {
     build(
         accounts::UpdateWhitelist {
             admin: *admin,
@@ -344,7 +368,12 @@ pub fn consume_whitelist_spot(consumer: &Pubkey, wallet: &Pubkey, id: u64) -> In
 
 /// The example mint's `mint_nft`: `mint` and `token_account` are fresh keypairs
 /// that sign the transaction.
-pub fn example_mint_nft(minter: &Pubkey, whitelist_id: u64, mint: &Pubkey, token_account: &Pubkey) -> Instruction {
+pub fn example_mint_nft(
+    minter: &Pubkey,
+    whitelist_id: u64,
+    mint: &Pubkey,
+    token_account: &Pubkey,
+) -> Instruction {
     let whitelist = pda::whitelist(whitelist_id);
     Instruction {
         program_id: example_mint::ID,

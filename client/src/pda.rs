@@ -20,7 +20,11 @@ pub fn perk(id: u64) -> Pubkey {
 }
 
 pub fn claim(perk: &Pubkey, owner: &Pubkey) -> Pubkey {
-    Pubkey::find_program_address(&[PerkClaim::SEED, perk.as_ref(), owner.as_ref()], &sparks::ID).0
+    Pubkey::find_program_address(
+        &[PerkClaim::SEED, perk.as_ref(), owner.as_ref()],
+        &sparks::ID,
+    )
+    .0
 }
 
 pub fn whitelist(id: u64) -> Pubkey {

@@ -55,7 +55,10 @@ impl TestFixture {
         let mut fixture = Self::uninitialized().await;
         let admin = fixture.admin.insecure_clone();
         fixture
-            .send_ok(&[ix::initialize(&admin.pubkey(), DEFAULT_PARAMS)], &[&admin])
+            .send_ok(
+                &[ix::initialize(&admin.pubkey(), DEFAULT_PARAMS)],
+                &[&admin],
+            )
             .await;
         fixture
     }
@@ -81,7 +84,8 @@ impl TestFixture {
     /// Moves lamports from the fee payer to `to` (any address, PDAs included).
     pub async fn fund(&mut self, to: &Pubkey, lamports: u64) {
         let payer = self.ctx.payer.pubkey();
-        let transfer = anchor_lang::solana_program::system_instruction::transfer(&payer, to, lamports);
+        let transfer =
+            anchor_lang::solana_program::system_instruction::transfer(&payer, to, lamports);
         self.send(&[transfer], &[]).await.expect("funding transfer");
     }
 
@@ -119,7 +123,12 @@ impl TestFixture {
 
     /// A batch row for `wallet` as an issuer would pack it: its current `seq`,
     /// and its referrer when this award pays one (the program's own rule).
-    pub async fn batch_row(&mut self, wallet: &Pubkey, source: Source, amount: u64) -> ix::BatchRow {
+    pub async fn batch_row(
+        &mut self,
+        wallet: &Pubkey,
+        source: Source,
+        amount: u64,
+    ) -> ix::BatchRow {
         let config = self.config().await;
         let account = self.spark(wallet).await;
         let paid_referrer = account.as_ref().and_then(|a| {
@@ -134,7 +143,13 @@ impl TestFixture {
     }
 
     /// Awards with the recipient's current `seq` (as the client helper will).
-    pub async fn award(&mut self, issuer: &Keypair, wallet: &Pubkey, source: Source, amount: u64) -> Result<Events, TransactionError> {
+    pub async fn award(
+        &mut self,
+        issuer: &Keypair,
+        wallet: &Pubkey,
+        source: Source,
+        amount: u64,
+    ) -> Result<Events, TransactionError> {
         let account = self.spark(wallet).await;
         let expected_seq = account.as_ref().map_or(0, |a| a.seq);
         let referrer = account.and_then(|a| a.referrer);
@@ -144,8 +159,11 @@ impl TestFixture {
             reference: [self.nonce as u8; 32],
             expected_seq,
         };
-        self.send(&[ix::award(&issuer.pubkey(), wallet, referrer.as_ref(), args)], &[issuer])
-            .await
+        self.send(
+            &[ix::award(&issuer.pubkey(), wallet, referrer.as_ref(), args)],
+            &[issuer],
+        )
+        .await
     }
 
     /// Sends and expects success; returns the events.
@@ -159,20 +177,34 @@ impl TestFixture {
     /// Simulates (for events) then processes a transaction paid by the
     /// fixture's fee payer. A compute-limit instruction with a fresh value
     /// keeps identical retries from being deduplicated by signature.
-    pub async fn send(&mut self, instructions: &[Instruction], signers: &[&Keypair]) -> Result<Events, TransactionError> {
+    pub async fn send(
+        &mut self,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+    ) -> Result<Events, TransactionError> {
         self.nonce += 1;
-        let mut all = vec![ComputeBudgetInstruction::set_compute_unit_limit(1_400_000 - self.nonce)];
+        let mut all = vec![ComputeBudgetInstruction::set_compute_unit_limit(
+            1_400_000 - self.nonce,
+        )];
         all.extend_from_slice(instructions);
         let payer = self.ctx.payer.insecure_clone();
         let mut keypairs: Vec<&Keypair> = vec![&payer];
         keypairs.extend_from_slice(signers);
-        let blockhash = self.ctx.get_new_latest_blockhash().await.unwrap_or(self.ctx.last_blockhash);
-        let tx = Transaction::new_signed_with_payer(&all, Some(&payer.pubkey()), &keypairs, blockhash);
+        let blockhash = self
+            .ctx
+            .get_new_latest_blockhash()
+            .await
+            .unwrap_or(self.ctx.last_blockhash);
+        let tx =
+            Transaction::new_signed_with_payer(&all, Some(&payer.pubkey()), &keypairs, blockhash);
         self.send_transaction(tx).await
     }
 
     /// Simulates then processes an already signed (legacy or v0) transaction.
-    pub async fn send_transaction(&mut self, tx: impl Into<VersionedTransaction>) -> Result<Events, TransactionError> {
+    pub async fn send_transaction(
+        &mut self,
+        tx: impl Into<VersionedTransaction>,
+    ) -> Result<Events, TransactionError> {
         let tx: VersionedTransaction = tx.into();
         let simulated = self
             .ctx
@@ -200,14 +232,28 @@ impl TestFixture {
     }
 
     /// Sends a transaction that must fail with `expected` and change no account.
-    pub async fn assert_rejected(&mut self, instructions: &[Instruction], signers: &[&Keypair], expected: SparksError) {
-        self.assert_rejected_with(instructions, signers, InstructionError::Custom(expected.into()))
-            .await;
+    pub async fn assert_rejected(
+        &mut self,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+        expected: SparksError,
+    ) {
+        self.assert_rejected_with(
+            instructions,
+            signers,
+            InstructionError::Custom(expected.into()),
+        )
+        .await;
     }
 
     /// Like [`Self::assert_rejected`] for a non-Sparks instruction error
     /// (Anchor's own checks, the runtime's signer checks…).
-    pub async fn assert_rejected_with(&mut self, instructions: &[Instruction], signers: &[&Keypair], expected: InstructionError) {
+    pub async fn assert_rejected_with(
+        &mut self,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+        expected: InstructionError,
+    ) {
         let before = self.snapshot(instructions).await;
         let result = self.send(instructions, signers).await;
         match result {
@@ -221,7 +267,10 @@ impl TestFixture {
     }
 
     /// Every account an instruction list names, as it is now.
-    pub async fn snapshot(&mut self, instructions: &[Instruction]) -> BTreeMap<Pubkey, Option<Account>> {
+    pub async fn snapshot(
+        &mut self,
+        instructions: &[Instruction],
+    ) -> BTreeMap<Pubkey, Option<Account>> {
         let mut keys: Vec<Pubkey> = instructions
             .iter()
             .flat_map(|i| i.accounts.iter().map(|m| m.pubkey))
@@ -230,7 +279,12 @@ impl TestFixture {
         keys.dedup();
         let mut snapshot = BTreeMap::new();
         for key in keys {
-            let account = self.ctx.banks_client.get_account(key).await.expect("get_account");
+            let account = self
+                .ctx
+                .banks_client
+                .get_account(key)
+                .await
+                .expect("get_account");
             snapshot.insert(key, account);
         }
         snapshot
@@ -239,7 +293,12 @@ impl TestFixture {
     /// A Sparks account, or `None` when there is none yet. An address that
     /// only holds lamports (prefunded, system-owned) has no account.
     pub async fn account<T: AccountDeserialize>(&mut self, address: &Pubkey) -> Option<T> {
-        let account = self.ctx.banks_client.get_account(*address).await.expect("get_account")?;
+        let account = self
+            .ctx
+            .banks_client
+            .get_account(*address)
+            .await
+            .expect("get_account")?;
         if account.owner != sparks::ID {
             return None;
         }
@@ -247,7 +306,11 @@ impl TestFixture {
     }
 
     pub async fn raw_account(&mut self, address: &Pubkey) -> Option<Account> {
-        self.ctx.banks_client.get_account(*address).await.expect("get_account")
+        self.ctx
+            .banks_client
+            .get_account(*address)
+            .await
+            .expect("get_account")
     }
 
     pub async fn spark(&mut self, wallet: &Pubkey) -> Option<SparkAccount> {
@@ -284,12 +347,19 @@ impl TestFixture {
 /// today) is skipped; a malformed event fails the test.
 /// Program ids are always static keys, so `keys` need not include the
 /// addresses a v0 transaction loads from lookup tables.
-pub fn events_of(keys: &[Pubkey], inner: &[Vec<solana_message::inner_instruction::InnerInstruction>]) -> Events {
+pub fn events_of(
+    keys: &[Pubkey],
+    inner: &[Vec<solana_message::inner_instruction::InnerInstruction>],
+) -> Events {
     inner
         .iter()
         .flatten()
         .filter(|i| keys.get(usize::from(i.instruction.program_id_index)) == Some(&sparks::ID))
-        .filter(|i| i.instruction.data.starts_with(anchor_lang::event::EVENT_IX_TAG_LE))
+        .filter(|i| {
+            i.instruction
+                .data
+                .starts_with(anchor_lang::event::EVENT_IX_TAG_LE)
+        })
         .map(|i| SparksEvent::from_cpi_data(&i.instruction.data).expect("event decodes"))
         .collect()
 }
@@ -366,39 +436,67 @@ impl TestFixture {
     }
 
     /// Creates a lookup table holding `addresses` and moves a slot on so it is usable.
-    pub async fn lookup_table(&mut self, addresses: Vec<Pubkey>) -> solana_message::AddressLookupTableAccount {
-        use solana_address_lookup_table_interface::instruction::{create_lookup_table, extend_lookup_table};
+    pub async fn lookup_table(
+        &mut self,
+        addresses: Vec<Pubkey>,
+    ) -> solana_message::AddressLookupTableAccount {
+        use solana_address_lookup_table_interface::instruction::{
+            create_lookup_table, extend_lookup_table,
+        };
         let slot = self.ctx.banks_client.get_root_slot().await.expect("slot");
         self.ctx.warp_to_slot(slot + 2).expect("warp");
         let recent = self.recent_slot().await;
         let payer = self.ctx.payer.pubkey();
         let (create, table) = create_lookup_table(payer, payer, recent);
-        self.send(&[create], &[]).await.expect("create lookup table");
+        self.send(&[create], &[])
+            .await
+            .expect("create lookup table");
         for chunk in addresses.chunks(20) {
             let extend = extend_lookup_table(table, payer, Some(payer), chunk.to_vec());
-            self.send(&[extend], &[]).await.expect("extend lookup table");
+            self.send(&[extend], &[])
+                .await
+                .expect("extend lookup table");
         }
         let slot = self.ctx.banks_client.get_root_slot().await.expect("slot");
         self.ctx.warp_to_slot(slot + 2).expect("warp");
-        solana_message::AddressLookupTableAccount { key: table, addresses }
+        solana_message::AddressLookupTableAccount {
+            key: table,
+            addresses,
+        }
     }
 
     /// Sends `instructions` as one v0 transaction whose non-signer, non-program
     /// accounts come from a fresh lookup table. Returns the events and the
     /// serialized transaction size.
-    pub async fn send_v0(&mut self, instructions: &[Instruction], signers: &[&Keypair]) -> (Result<Events, TransactionError>, usize) {
+    pub async fn send_v0(
+        &mut self,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+    ) -> (Result<Events, TransactionError>, usize) {
         let programs: Vec<Pubkey> = instructions.iter().map(|i| i.program_id).collect();
         let mut addresses: Vec<Pubkey> = Vec::new();
         for meta in instructions.iter().flat_map(|i| i.accounts.iter()) {
-            if !meta.is_signer && !programs.contains(&meta.pubkey) && !addresses.contains(&meta.pubkey) {
+            if !meta.is_signer
+                && !programs.contains(&meta.pubkey)
+                && !addresses.contains(&meta.pubkey)
+            {
                 addresses.push(meta.pubkey);
             }
         }
         let table = self.lookup_table(addresses).await;
         let payer = self.ctx.payer.insecure_clone();
-        let blockhash = self.ctx.get_new_latest_blockhash().await.expect("blockhash");
-        let message = solana_message::v0::Message::try_compile(&payer.pubkey(), instructions, &[table], blockhash)
-            .expect("compile v0");
+        let blockhash = self
+            .ctx
+            .get_new_latest_blockhash()
+            .await
+            .expect("blockhash");
+        let message = solana_message::v0::Message::try_compile(
+            &payer.pubkey(),
+            instructions,
+            &[table],
+            blockhash,
+        )
+        .expect("compile v0");
         let message = solana_message::VersionedMessage::V0(message);
         let mut keypairs: Vec<&Keypair> = vec![&payer];
         keypairs.extend_from_slice(signers);

@@ -32,6 +32,10 @@ pub fn program_test() -> ProgramTest {
     let mut test = ProgramTest::default();
     test.prefer_bpf(false);
     test.add_program("sparks", sparks::ID, processor!(sparks_entry));
-    test.add_program("example_mint", example_mint::ID, processor!(example_mint_entry));
+    test.add_program(
+        "example_mint",
+        example_mint::ID,
+        processor!(example_mint_entry),
+    );
     test
 }

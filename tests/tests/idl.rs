@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use anchor_lang_idl::build::IdlBuilder;
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn check(program_dir: &str, idl_file: &str) {

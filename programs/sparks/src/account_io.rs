@@ -26,7 +26,10 @@ pub fn create_pda_account<'info>(
         system_program::ID,
         SparksError::AccountAlreadyInitialized
     );
-    require!(target.data_is_empty(), SparksError::AccountAlreadyInitialized);
+    require!(
+        target.data_is_empty(),
+        SparksError::AccountAlreadyInitialized
+    );
 
     let required = Rent::get()?.minimum_balance(space);
     let current = target.lamports();

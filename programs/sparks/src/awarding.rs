@@ -17,13 +17,18 @@ pub fn check_award_allowed(config: &Config, issuer: &Issuer, source: Source) -> 
 
 /// What the recipient's referrer is owed for this award, if anything. Pure, so
 /// `award_batch` can tell which recipients need their referrer's account.
-pub fn referral_owed(config: &Config, recipient: &SparkAccount, source: Source, amount: u64) -> Option<u64> {
+pub fn referral_owed(
+    config: &Config,
+    recipient: &SparkAccount,
+    source: Source,
+    amount: u64,
+) -> Option<u64> {
     recipient.referrer?;
     let owed = match source {
         // share <= amount, so the quotient fits in u64.
         Source::Trading => {
-            (u128::from(amount) * u128::from(config.referral_trade_share_bps)
-                / u128::from(MAX_BPS)) as u64
+            (u128::from(amount) * u128::from(config.referral_trade_share_bps) / u128::from(MAX_BPS))
+                as u64
         }
         Source::Subscription if !recipient.first_subscription_rewarded => {
             config.first_subscription_bonus

@@ -84,6 +84,9 @@ pub fn grant_spots(
             .checked_add(1)
             .ok_or(SparksError::MathOverflow)?;
     }
-    whitelist.seq = whitelist.seq.checked_add(1).ok_or(SparksError::MathOverflow)?;
+    whitelist.seq = whitelist
+        .seq
+        .checked_add(1)
+        .ok_or(SparksError::MathOverflow)?;
     Ok(())
 }

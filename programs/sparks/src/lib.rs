@@ -143,6 +143,13 @@ mod size_checks {
         // Indexes and bits are stored on chain; reordering variants corrupts them.
         assert_eq!(Source::ALL.map(Source::index), [0, 1, 2, 3]);
         assert_eq!(Source::ALL_BITS, 0b1111);
-        assert_eq!([GrantVia::Admin.bit(), GrantVia::Join.bit(), GrantVia::Perk.bit()], [1, 2, 4]);
+        assert_eq!(
+            [
+                GrantVia::Admin.bit(),
+                GrantVia::Join.bit(),
+                GrantVia::Perk.bit()
+            ],
+            [1, 2, 4]
+        );
     }
 }

@@ -10,4 +10,5 @@ mod test_issuers;
 mod test_perks;
 mod test_prefund;
 mod test_referrals;
+mod test_sizes;
 mod test_whitelists;

@@ -17,7 +17,12 @@ fn wallets(n: usize) -> Vec<Pubkey> {
     (0..n).map(|_| Keypair::new().pubkey()).collect()
 }
 
-async fn rows(f: &mut TestFixture, wallets: &[Pubkey], source: Source, amount: u64) -> Vec<ix::BatchRow> {
+async fn rows(
+    f: &mut TestFixture,
+    wallets: &[Pubkey],
+    source: Source,
+    amount: u64,
+) -> Vec<ix::BatchRow> {
     let mut rows = Vec::new();
     for wallet in wallets {
         rows.push(f.batch_row(wallet, source, amount).await);
@@ -36,13 +41,31 @@ async fn a_batch_pays_every_row_and_each_referrer() {
     }
     let invitee = f.funded_wallet(1_000_000_000).await;
     let referrer = Keypair::new().pubkey();
-    f.send_ok(&[ix::set_referrer(&invitee.pubkey(), &invitee.pubkey(), &referrer)], &[&invitee]).await;
+    f.send_ok(
+        &[ix::set_referrer(
+            &invitee.pubkey(),
+            &invitee.pubkey(),
+            &referrer,
+        )],
+        &[&invitee],
+    )
+    .await;
     let mut all = recipients.clone();
     all.push(invitee.pubkey());
     let rows = rows(&mut f, &all, Source::Trading, 500).await;
     assert_eq!(rows.iter().filter(|r| r.paid_referrer.is_some()).count(), 1);
     // Act: 21 rows need a lookup table (a legacy transaction holds 9).
-    let (result, _) = f.send_v0(&[ix::award_batch(&issuer.pubkey(), Source::Trading, [3; 32], &rows)], &[&issuer]).await;
+    let (result, _) = f
+        .send_v0(
+            &[ix::award_batch(
+                &issuer.pubkey(),
+                Source::Trading,
+                [3; 32],
+                &rows,
+            )],
+            &[&issuer],
+        )
+        .await;
     let events = result.unwrap();
     // Assert: one event per row (+1 referral credit), each matching the account.
     let awards = awarded(&events);
@@ -57,7 +80,10 @@ async fn a_batch_pays_every_row_and_each_referrer() {
         assert_eq!(event.reference, [3; 32]);
         assert_eq!(event.account, account);
     }
-    let credit = awards.iter().find(|a| a.source == Source::Referral).unwrap();
+    let credit = awards
+        .iter()
+        .find(|a| a.source == Source::Referral)
+        .unwrap();
     assert_eq!(credit.referral_from, Some(invitee.pubkey()));
     assert_eq!(credit.account, f.spark(&referrer).await.unwrap());
     assert_eq!(f.spark(&referrer).await.unwrap().balance, 50);
@@ -69,9 +95,28 @@ async fn a_wallet_twice_in_one_batch_sees_its_own_earlier_row() {
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;
     let wallet = Keypair::new().pubkey();
-    let first = ix::BatchRow { wallet, amount: 10, expected_seq: 0, paid_referrer: None };
-    let second = ix::BatchRow { wallet, amount: 20, expected_seq: 1, paid_referrer: None };
-    f.send_ok(&[ix::award_batch(&issuer.pubkey(), Source::Campaign, [0; 32], &[first, second])], &[&issuer]).await;
+    let first = ix::BatchRow {
+        wallet,
+        amount: 10,
+        expected_seq: 0,
+        paid_referrer: None,
+    };
+    let second = ix::BatchRow {
+        wallet,
+        amount: 20,
+        expected_seq: 1,
+        paid_referrer: None,
+    };
+    f.send_ok(
+        &[ix::award_batch(
+            &issuer.pubkey(),
+            Source::Campaign,
+            [0; 32],
+            &[first, second],
+        )],
+        &[&issuer],
+    )
+    .await;
     let account = f.spark(&wallet).await.unwrap();
     assert_eq!((account.balance, account.seq), (30, 2));
 }
@@ -81,16 +126,26 @@ async fn one_stale_row_fails_the_whole_batch() {
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;
     let recipients = wallets(4);
-    f.award(&issuer, &recipients[2], Source::Campaign, 1).await.unwrap();
+    f.award(&issuer, &recipients[2], Source::Campaign, 1)
+        .await
+        .unwrap();
     let mut rows = rows(&mut f, &recipients, Source::Campaign, 10).await;
     rows[2].expected_seq = 0; // this row was already paid once
     f.assert_rejected(
-        &[ix::award_batch(&issuer.pubkey(), Source::Campaign, [0; 32], &rows)],
+        &[ix::award_batch(
+            &issuer.pubkey(),
+            Source::Campaign,
+            [0; 32],
+            &rows,
+        )],
         &[&issuer],
         SparksError::SeqMismatch,
     )
     .await;
-    assert!(f.spark(&recipients[0]).await.is_none(), "no row of a failed batch lands");
+    assert!(
+        f.spark(&recipients[0]).await.is_none(),
+        "no row of a failed batch lands"
+    );
 }
 
 #[tokio::test]
@@ -101,10 +156,16 @@ async fn a_batch_with_missing_or_extra_accounts_is_refused() {
     let full = ix::award_batch(&issuer.pubkey(), Source::Campaign, [0; 32], &rows);
     let mut short = full.clone();
     short.accounts.pop();
-    f.assert_rejected(&[short], &[&issuer], SparksError::BatchAccountsMismatch).await;
+    f.assert_rejected(&[short], &[&issuer], SparksError::BatchAccountsMismatch)
+        .await;
     let mut long = full.clone();
-    long.accounts.push(anchor_lang::prelude::AccountMeta::new_readonly(Keypair::new().pubkey(), false));
-    f.assert_rejected(&[long], &[&issuer], SparksError::BatchAccountsMismatch).await;
+    long.accounts
+        .push(anchor_lang::prelude::AccountMeta::new_readonly(
+            Keypair::new().pubkey(),
+            false,
+        ));
+    f.assert_rejected(&[long], &[&issuer], SparksError::BatchAccountsMismatch)
+        .await;
 }
 
 #[tokio::test]
@@ -116,9 +177,14 @@ async fn a_batch_row_pointing_at_another_wallets_account_is_refused() {
     let mut instruction = ix::award_batch(&issuer.pubkey(), Source::Campaign, [0; 32], &rows);
     // Row 0's spark account replaced by a fresh address that is not its PDA.
     let spark_0 = pda::spark(&recipients[0]);
-    let slot = instruction.accounts.iter().position(|m| m.pubkey == spark_0).unwrap();
+    let slot = instruction
+        .accounts
+        .iter()
+        .position(|m| m.pubkey == spark_0)
+        .unwrap();
     instruction.accounts[slot].pubkey = Keypair::new().pubkey();
-    f.assert_rejected(&[instruction], &[&issuer], SparksError::InvalidPda).await;
+    f.assert_rejected(&[instruction], &[&issuer], SparksError::InvalidPda)
+        .await;
 }
 
 #[tokio::test]
@@ -127,11 +193,24 @@ async fn a_batch_without_the_referrer_account_is_refused() {
     let issuer = f.full_issuer().await;
     let invitee = f.funded_wallet(1_000_000_000).await;
     let referrer = Keypair::new().pubkey();
-    f.send_ok(&[ix::set_referrer(&invitee.pubkey(), &invitee.pubkey(), &referrer)], &[&invitee]).await;
+    f.send_ok(
+        &[ix::set_referrer(
+            &invitee.pubkey(),
+            &invitee.pubkey(),
+            &referrer,
+        )],
+        &[&invitee],
+    )
+    .await;
     let mut row = f.batch_row(&invitee.pubkey(), Source::Trading, 1_000).await;
     row.paid_referrer = None;
     f.assert_rejected(
-        &[ix::award_batch(&issuer.pubkey(), Source::Trading, [0; 32], &[row])],
+        &[ix::award_batch(
+            &issuer.pubkey(),
+            Source::Trading,
+            [0; 32],
+            &[row],
+        )],
         &[&issuer],
         SparksError::ReferrerAccountMissing,
     )
@@ -143,7 +222,12 @@ async fn an_empty_batch_is_refused() {
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;
     f.assert_rejected(
-        &[ix::award_batch(&issuer.pubkey(), Source::Campaign, [0; 32], &[])],
+        &[ix::award_batch(
+            &issuer.pubkey(),
+            Source::Campaign,
+            [0; 32],
+            &[],
+        )],
         &[&issuer],
         SparksError::BatchSizeOutOfRange,
     )
@@ -156,14 +240,25 @@ async fn a_batch_obeys_caps_and_pause() {
     let issuer = f.issuer(Source::Campaign.bit(), 25).await;
     let rows = rows(&mut f, &wallets(3), Source::Campaign, 10).await;
     let batch = ix::award_batch(&issuer.pubkey(), Source::Campaign, [0; 32], &rows);
-    f.assert_rejected(&[batch.clone()], &[&issuer], SparksError::IssuerCapExceeded).await;
+    f.assert_rejected(
+        std::slice::from_ref(&batch),
+        &[&issuer],
+        SparksError::IssuerCapExceeded,
+    )
+    .await;
     let admin = f.admin.insecure_clone();
     f.send_ok(&[ix::pause(&admin.pubkey())], &[&admin]).await;
-    f.assert_rejected(&[batch], &[&issuer], SparksError::Paused).await;
+    f.assert_rejected(&[batch], &[&issuer], SparksError::Paused)
+        .await;
     let trading = rows.clone();
     f.send_ok(&[ix::unpause(&admin.pubkey())], &[&admin]).await;
     f.assert_rejected(
-        &[ix::award_batch(&issuer.pubkey(), Source::Trading, [0; 32], &trading)],
+        &[ix::award_batch(
+            &issuer.pubkey(),
+            Source::Trading,
+            [0; 32],
+            &trading,
+        )],
         &[&issuer],
         SparksError::SourceNotAllowed,
     )
@@ -180,25 +275,46 @@ async fn largest_batch_in_a_legacy_transaction() {
     let fits = |n: usize| -> (bool, usize) {
         let rows: Vec<ix::BatchRow> = wallets(n)
             .into_iter()
-            .map(|wallet| ix::BatchRow { wallet, amount: 1, expected_seq: 0, paid_referrer: None })
+            .map(|wallet| ix::BatchRow {
+                wallet,
+                amount: 1,
+                expected_seq: 0,
+                paid_referrer: None,
+            })
             .collect();
         let instruction = ix::award_batch(&issuer.pubkey(), Source::Campaign, [0; 32], &rows);
         let tx = Transaction::new_with_payer(&[instruction], Some(&payer.pubkey()));
-        let size = 1 + 64 * usize::from(tx.message.header.num_required_signatures) + tx.message.serialize().len();
+        let size = 1
+            + 64 * usize::from(tx.message.header.num_required_signatures)
+            + tx.message.serialize().len();
         (size <= MAX_TX_BYTES, size)
     };
     let largest = (1..64).take_while(|n| fits(*n).0).last().unwrap();
     let (_, size) = fits(largest);
-    println!("largest legacy award_batch: {largest} new recipients ({size} bytes; {} would be {} bytes)", largest + 1, fits(largest + 1).1);
+    println!(
+        "largest legacy award_batch: {largest} new recipients ({size} bytes; {} would be {} bytes)",
+        largest + 1,
+        fits(largest + 1).1
+    );
 
     // It really lands.
     let rows: Vec<ix::BatchRow> = wallets(largest)
         .into_iter()
-        .map(|wallet| ix::BatchRow { wallet, amount: 1, expected_seq: 0, paid_referrer: None })
+        .map(|wallet| ix::BatchRow {
+            wallet,
+            amount: 1,
+            expected_seq: 0,
+            paid_referrer: None,
+        })
         .collect();
     let blockhash = f.ctx.get_new_latest_blockhash().await.unwrap();
     let tx = Transaction::new_signed_with_payer(
-        &[ix::award_batch(&issuer.pubkey(), Source::Campaign, [0; 32], &rows)],
+        &[ix::award_batch(
+            &issuer.pubkey(),
+            Source::Campaign,
+            [0; 32],
+            &rows,
+        )],
         Some(&payer.pubkey()),
         &[&payer, &issuer],
         blockhash,
@@ -219,7 +335,12 @@ async fn largest_batch_with_an_address_lookup_table() {
     for n in (10..=40).rev() {
         let rows: Vec<ix::BatchRow> = wallets(n)
             .into_iter()
-            .map(|wallet| ix::BatchRow { wallet, amount: 1, expected_seq: 0, paid_referrer: None })
+            .map(|wallet| ix::BatchRow {
+                wallet,
+                amount: 1,
+                expected_seq: 0,
+                paid_referrer: None,
+            })
             .collect();
         let instruction = ix::award_batch(&issuer.pubkey(), Source::Campaign, [0; 32], &rows);
         let (result, size) = f.send_v0(&[instruction], &[&issuer]).await;
@@ -229,12 +350,17 @@ async fn largest_batch_with_an_address_lookup_table() {
         match result {
             Ok(events) => {
                 assert_eq!(awarded(&events).len(), n);
-                println!("largest award_batch with a lookup table: {n} new recipients ({size} bytes)");
+                println!(
+                    "largest award_batch with a lookup table: {n} new recipients ({size} bytes)"
+                );
                 largest = n;
                 break;
             }
             Err(err) => println!("{n} recipients with a lookup table: {err:?}"),
         }
     }
-    assert!(largest >= 20, "lookup-table batch below the 20-recipient target: {largest}");
+    assert!(
+        largest >= 20,
+        "lookup-table batch below the 20-recipient target: {largest}"
+    );
 }

@@ -12,8 +12,24 @@ use sparks_client::events::SparksEvent;
 use sparks_client::{instructions as ix, pda};
 use sparks_tests::{awarded, TestFixture, DEFAULT_PARAMS};
 
-fn award_ix(issuer: &Keypair, wallet: &Pubkey, source: Source, amount: u64, seq: u64) -> anchor_lang::solana_program::instruction::Instruction {
-    ix::award(&issuer.pubkey(), wallet, None, AwardArgs { source, amount, reference: [9; 32], expected_seq: seq })
+fn award_ix(
+    issuer: &Keypair,
+    wallet: &Pubkey,
+    source: Source,
+    amount: u64,
+    seq: u64,
+) -> anchor_lang::solana_program::instruction::Instruction {
+    ix::award(
+        &issuer.pubkey(),
+        wallet,
+        None,
+        AwardArgs {
+            source,
+            amount,
+            reference: [9; 32],
+            expected_seq: seq,
+        },
+    )
 }
 
 #[tokio::test]
@@ -24,13 +40,25 @@ async fn first_award_creates_the_account_at_the_issuers_expense() {
     let wallet = Keypair::new().pubkey();
     let issuer_before = f.raw_account(&issuer.pubkey()).await.unwrap().lamports;
     // Act
-    let events = f.send_ok(&[award_ix(&issuer, &wallet, Source::Trading, 250, 0)], &[&issuer]).await;
+    let events = f
+        .send_ok(
+            &[award_ix(&issuer, &wallet, Source::Trading, 250, 0)],
+            &[&issuer],
+        )
+        .await;
     // Assert
-    assert!(f.raw_account(&wallet).await.is_none(), "the wallet needed no SOL");
+    assert!(
+        f.raw_account(&wallet).await.is_none(),
+        "the wallet needed no SOL"
+    );
     let raw = f.raw_account(&pda::spark(&wallet)).await.unwrap();
     assert_eq!(raw.owner, sparks::ID);
     let issuer_after = f.raw_account(&issuer.pubkey()).await.unwrap().lamports;
-    assert_eq!(issuer_before - issuer_after, raw.lamports, "the issuer paid the rent");
+    assert_eq!(
+        issuer_before - issuer_after,
+        raw.lamports,
+        "the issuer paid the rent"
+    );
     let account = f.spark(&wallet).await.unwrap();
     assert_eq!(account.owner, wallet);
     assert_eq!(account.balance, 250);
@@ -58,7 +86,13 @@ async fn awards_accumulate_per_source() {
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;
     let wallet = Keypair::new().pubkey();
-    for (source, amount) in [(Source::Trading, 10), (Source::Subscription, 20), (Source::Campaign, 30), (Source::Referral, 40), (Source::Trading, 5)] {
+    for (source, amount) in [
+        (Source::Trading, 10),
+        (Source::Subscription, 20),
+        (Source::Campaign, 30),
+        (Source::Referral, 40),
+        (Source::Trading, 5),
+    ] {
         f.award(&issuer, &wallet, source, amount).await.unwrap();
     }
     let account = f.spark(&wallet).await.unwrap();
@@ -74,10 +108,18 @@ async fn award_with_stale_seq_pays_nothing() {
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;
     let wallet = Keypair::new().pubkey();
-    f.send_ok(&[award_ix(&issuer, &wallet, Source::Trading, 100, 0)], &[&issuer]).await;
+    f.send_ok(
+        &[award_ix(&issuer, &wallet, Source::Trading, 100, 0)],
+        &[&issuer],
+    )
+    .await;
     // Act + Assert: the retry (same expected seq, new transaction) is refused.
-    f.assert_rejected(&[award_ix(&issuer, &wallet, Source::Trading, 100, 0)], &[&issuer], SparksError::SeqMismatch)
-        .await;
+    f.assert_rejected(
+        &[award_ix(&issuer, &wallet, Source::Trading, 100, 0)],
+        &[&issuer],
+        SparksError::SeqMismatch,
+    )
+    .await;
     assert_eq!(f.spark(&wallet).await.unwrap().balance, 100);
     assert_eq!(f.config().await.outstanding, 100);
 }
@@ -87,8 +129,12 @@ async fn award_with_a_seq_from_the_future_is_refused() {
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;
     let wallet = Keypair::new().pubkey();
-    f.assert_rejected(&[award_ix(&issuer, &wallet, Source::Trading, 1, 3)], &[&issuer], SparksError::SeqMismatch)
-        .await;
+    f.assert_rejected(
+        &[award_ix(&issuer, &wallet, Source::Trading, 1, 3)],
+        &[&issuer],
+        SparksError::SeqMismatch,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -96,7 +142,12 @@ async fn award_of_zero_or_above_the_instruction_cap_is_refused() {
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;
     let wallet = Keypair::new().pubkey();
-    f.assert_rejected(&[award_ix(&issuer, &wallet, Source::Trading, 0, 0)], &[&issuer], SparksError::ZeroValue).await;
+    f.assert_rejected(
+        &[award_ix(&issuer, &wallet, Source::Trading, 0, 0)],
+        &[&issuer],
+        SparksError::ZeroValue,
+    )
+    .await;
     let above = DEFAULT_PARAMS.max_award_per_ix + 1;
     f.assert_rejected(
         &[award_ix(&issuer, &wallet, Source::Trading, above, 0)],
@@ -111,7 +162,10 @@ async fn award_without_the_issuer_signature_is_refused() {
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;
     let wallet = Keypair::new().pubkey();
-    let instruction = sparks_tests::unsigned(award_ix(&issuer, &wallet, Source::Trading, 1, 0), &issuer.pubkey());
+    let instruction = sparks_tests::unsigned(
+        award_ix(&issuer, &wallet, Source::Trading, 1, 0),
+        &issuer.pubkey(),
+    );
     f.assert_rejected_with(
         &[instruction],
         &[],
@@ -127,7 +181,11 @@ async fn award_into_the_wrong_spark_account_is_refused() {
     let issuer = f.full_issuer().await;
     let (a, b) = (Keypair::new().pubkey(), Keypair::new().pubkey());
     f.award(&issuer, &b, Source::Trading, 1).await.unwrap();
-    let instruction = sparks_tests::swap_account(award_ix(&issuer, &a, Source::Trading, 1, 1), &pda::spark(&a), &pda::spark(&b));
+    let instruction = sparks_tests::swap_account(
+        award_ix(&issuer, &a, Source::Trading, 1, 1),
+        &pda::spark(&a),
+        &pda::spark(&b),
+    );
     f.assert_rejected_with(
         &[instruction],
         &[&issuer],
@@ -141,23 +199,50 @@ async fn balances_and_supply_never_overflow() {
     // Arrange: caps opened up so only arithmetic limits remain.
     let mut f = TestFixture::new().await;
     let admin = f.admin.insecure_clone();
-    f.send_ok(&[ix::update_config(&admin.pubkey(), ConfigParams { max_award_per_ix: u64::MAX, ..DEFAULT_PARAMS })], &[&admin])
-        .await;
+    f.send_ok(
+        &[ix::update_config(
+            &admin.pubkey(),
+            ConfigParams {
+                max_award_per_ix: u64::MAX,
+                ..DEFAULT_PARAMS
+            },
+        )],
+        &[&admin],
+    )
+    .await;
     let issuer = f.funded_wallet(10_000_000_000).await;
     f.send_ok(
         &[ix::upsert_issuer(
             &admin.pubkey(),
             &issuer.pubkey(),
-            IssuerParams { allowed_sources: Source::ALL_BITS, cap_per_period: u64::MAX, period_secs: 86_400 },
+            IssuerParams {
+                allowed_sources: Source::ALL_BITS,
+                cap_per_period: u64::MAX,
+                period_secs: 86_400,
+            },
         )],
         &[&admin],
     )
     .await;
     let (a, b) = (Keypair::new().pubkey(), Keypair::new().pubkey());
-    f.send_ok(&[award_ix(&issuer, &a, Source::Campaign, u64::MAX, 0)], &[&issuer]).await;
+    f.send_ok(
+        &[award_ix(&issuer, &a, Source::Campaign, u64::MAX, 0)],
+        &[&issuer],
+    )
+    .await;
     // Act + Assert: one more Spark anywhere overflows the balance or the supply.
-    f.assert_rejected(&[award_ix(&issuer, &a, Source::Campaign, 1, 1)], &[&issuer], SparksError::MathOverflow).await;
-    f.assert_rejected(&[award_ix(&issuer, &b, Source::Campaign, 1, 0)], &[&issuer], SparksError::MathOverflow).await;
+    f.assert_rejected(
+        &[award_ix(&issuer, &a, Source::Campaign, 1, 1)],
+        &[&issuer],
+        SparksError::MathOverflow,
+    )
+    .await;
+    f.assert_rejected(
+        &[award_ix(&issuer, &b, Source::Campaign, 1, 0)],
+        &[&issuer],
+        SparksError::MathOverflow,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -165,17 +250,29 @@ async fn revoke_claws_back_and_emits_the_state() {
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;
     let wallet = Keypair::new().pubkey();
-    f.award(&issuer, &wallet, Source::Trading, 300).await.unwrap();
+    f.award(&issuer, &wallet, Source::Trading, 300)
+        .await
+        .unwrap();
     let admin = f.admin.insecure_clone();
-    let events = f.send_ok(&[ix::revoke(&admin.pubkey(), &wallet, 120, 7)], &[&admin]).await;
+    let events = f
+        .send_ok(&[ix::revoke(&admin.pubkey(), &wallet, 120, 7)], &[&admin])
+        .await;
     let account = f.spark(&wallet).await.unwrap();
     assert_eq!(account.balance, 180);
-    assert_eq!(account.lifetime_earned, 300, "revoking does not rewrite history");
+    assert_eq!(
+        account.lifetime_earned, 300,
+        "revoking does not rewrite history"
+    );
     assert_eq!(account.lifetime_revoked, 120);
     assert_eq!(account.seq, 2);
     assert_eq!(
         events,
-        vec![SparksEvent::SparksRevoked(SparksRevoked { admin: admin.pubkey(), amount: 120, reason: 7, account })]
+        vec![SparksEvent::SparksRevoked(SparksRevoked {
+            admin: admin.pubkey(),
+            amount: 120,
+            reason: 7,
+            account
+        })]
     );
     let config = f.config().await;
     assert_eq!((config.outstanding, config.total_revoked), (180, 120));
@@ -186,12 +283,24 @@ async fn revoke_never_goes_below_zero() {
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;
     let wallet = Keypair::new().pubkey();
-    f.award(&issuer, &wallet, Source::Trading, 50).await.unwrap();
+    f.award(&issuer, &wallet, Source::Trading, 50)
+        .await
+        .unwrap();
     let admin = f.admin.insecure_clone();
-    f.assert_rejected(&[ix::revoke(&admin.pubkey(), &wallet, 51, 1)], &[&admin], SparksError::InsufficientBalance)
+    f.assert_rejected(
+        &[ix::revoke(&admin.pubkey(), &wallet, 51, 1)],
+        &[&admin],
+        SparksError::InsufficientBalance,
+    )
+    .await;
+    f.assert_rejected(
+        &[ix::revoke(&admin.pubkey(), &wallet, 0, 1)],
+        &[&admin],
+        SparksError::ZeroValue,
+    )
+    .await;
+    f.send_ok(&[ix::revoke(&admin.pubkey(), &wallet, 50, 1)], &[&admin])
         .await;
-    f.assert_rejected(&[ix::revoke(&admin.pubkey(), &wallet, 0, 1)], &[&admin], SparksError::ZeroValue).await;
-    f.send_ok(&[ix::revoke(&admin.pubkey(), &wallet, 50, 1)], &[&admin]).await;
     assert_eq!(f.spark(&wallet).await.unwrap().balance, 0);
 }
 
@@ -200,11 +309,22 @@ async fn revoke_by_a_stranger_or_an_issuer_is_refused() {
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;
     let wallet = Keypair::new().pubkey();
-    f.award(&issuer, &wallet, Source::Trading, 50).await.unwrap();
+    f.award(&issuer, &wallet, Source::Trading, 50)
+        .await
+        .unwrap();
     let stranger = Keypair::new();
-    f.assert_rejected(&[ix::revoke(&stranger.pubkey(), &wallet, 1, 1)], &[&stranger], SparksError::Unauthorized)
-        .await;
-    f.assert_rejected(&[ix::revoke(&issuer.pubkey(), &wallet, 1, 1)], &[&issuer], SparksError::Unauthorized).await;
+    f.assert_rejected(
+        &[ix::revoke(&stranger.pubkey(), &wallet, 1, 1)],
+        &[&stranger],
+        SparksError::Unauthorized,
+    )
+    .await;
+    f.assert_rejected(
+        &[ix::revoke(&issuer.pubkey(), &wallet, 1, 1)],
+        &[&issuer],
+        SparksError::Unauthorized,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -212,10 +332,13 @@ async fn revoke_works_while_paused() {
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;
     let wallet = Keypair::new().pubkey();
-    f.award(&issuer, &wallet, Source::Trading, 50).await.unwrap();
+    f.award(&issuer, &wallet, Source::Trading, 50)
+        .await
+        .unwrap();
     let admin = f.admin.insecure_clone();
     f.send_ok(&[ix::pause(&admin.pubkey())], &[&admin]).await;
-    f.send_ok(&[ix::revoke(&admin.pubkey(), &wallet, 10, 2)], &[&admin]).await;
+    f.send_ok(&[ix::revoke(&admin.pubkey(), &wallet, 10, 2)], &[&admin])
+        .await;
 }
 
 #[tokio::test]
@@ -224,6 +347,9 @@ async fn awarded_helper_sees_every_award() {
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;
     let wallet = Keypair::new().pubkey();
-    let events = f.award(&issuer, &wallet, Source::Campaign, 3).await.unwrap();
+    let events = f
+        .award(&issuer, &wallet, Source::Campaign, 3)
+        .await
+        .unwrap();
     assert_eq!(awarded(&events).len(), 1);
 }

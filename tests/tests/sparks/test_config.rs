@@ -23,18 +23,42 @@ async fn initialize_makes_signer_admin_and_emits_config() {
     let mut f = TestFixture::uninitialized().await;
     let admin = f.admin.insecure_clone();
     // Act
-    let events = f.send_ok(&[ix::initialize(&admin.pubkey(), DEFAULT_PARAMS)], &[&admin]).await;
+    let events = f
+        .send_ok(
+            &[ix::initialize(&admin.pubkey(), DEFAULT_PARAMS)],
+            &[&admin],
+        )
+        .await;
     // Assert
     let config = f.config().await;
     assert_eq!(config.admin, admin.pubkey());
     assert_eq!(config.pending_admin, None);
     assert!(!config.paused);
-    assert_eq!(config.referral_trade_share_bps, DEFAULT_PARAMS.referral_trade_share_bps);
-    assert_eq!(config.first_subscription_bonus, DEFAULT_PARAMS.first_subscription_bonus);
+    assert_eq!(
+        config.referral_trade_share_bps,
+        DEFAULT_PARAMS.referral_trade_share_bps
+    );
+    assert_eq!(
+        config.first_subscription_bonus,
+        DEFAULT_PARAMS.first_subscription_bonus
+    );
     assert_eq!(config.max_award_per_ix, DEFAULT_PARAMS.max_award_per_ix);
-    assert_eq!((config.outstanding, config.total_awarded, config.total_spent, config.total_revoked), (0, 0, 0, 0));
+    assert_eq!(
+        (
+            config.outstanding,
+            config.total_awarded,
+            config.total_spent,
+            config.total_revoked
+        ),
+        (0, 0, 0, 0)
+    );
     assert_eq!(config.seq, 1);
-    assert_eq!(events, vec![SparksEvent::ConfigInitialized(sparks::events::ConfigInitialized { config })]);
+    assert_eq!(
+        events,
+        vec![SparksEvent::ConfigInitialized(
+            sparks::events::ConfigInitialized { config }
+        )]
+    );
 }
 
 #[tokio::test]
@@ -53,37 +77,64 @@ async fn initialize_twice_is_refused() {
 async fn initialize_with_share_above_100_percent_is_refused() {
     let mut f = TestFixture::uninitialized().await;
     let admin = f.admin.insecure_clone();
-    let params = ConfigParams { referral_trade_share_bps: 10_001, ..DEFAULT_PARAMS };
-    f.assert_rejected(&[ix::initialize(&admin.pubkey(), params)], &[&admin], SparksError::InvalidBps).await;
+    let params = ConfigParams {
+        referral_trade_share_bps: 10_001,
+        ..DEFAULT_PARAMS
+    };
+    f.assert_rejected(
+        &[ix::initialize(&admin.pubkey(), params)],
+        &[&admin],
+        SparksError::InvalidBps,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn initialize_with_zero_award_cap_is_refused() {
     let mut f = TestFixture::uninitialized().await;
     let admin = f.admin.insecure_clone();
-    let params = ConfigParams { max_award_per_ix: 0, ..DEFAULT_PARAMS };
-    f.assert_rejected(&[ix::initialize(&admin.pubkey(), params)], &[&admin], SparksError::ZeroValue).await;
+    let params = ConfigParams {
+        max_award_per_ix: 0,
+        ..DEFAULT_PARAMS
+    };
+    f.assert_rejected(
+        &[ix::initialize(&admin.pubkey(), params)],
+        &[&admin],
+        SparksError::ZeroValue,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn update_config_changes_settings_and_emits_them() {
     let mut f = TestFixture::new().await;
     let admin = f.admin.insecure_clone();
-    let events = f.send_ok(&[ix::update_config(&admin.pubkey(), NEW_PARAMS)], &[&admin]).await;
+    let events = f
+        .send_ok(&[ix::update_config(&admin.pubkey(), NEW_PARAMS)], &[&admin])
+        .await;
     let config = f.config().await;
     assert_eq!(config.referral_trade_share_bps, 2_500);
     assert_eq!(config.first_subscription_bonus, 42);
     assert_eq!(config.max_award_per_ix, 7_000);
     assert_eq!(config.seq, 2);
-    assert_eq!(events, vec![SparksEvent::ConfigUpdated(sparks::events::ConfigUpdated { config })]);
+    assert_eq!(
+        events,
+        vec![SparksEvent::ConfigUpdated(sparks::events::ConfigUpdated {
+            config
+        })]
+    );
 }
 
 #[tokio::test]
 async fn update_config_by_a_stranger_is_refused() {
     let mut f = TestFixture::new().await;
     let stranger = Keypair::new();
-    f.assert_rejected(&[ix::update_config(&stranger.pubkey(), NEW_PARAMS)], &[&stranger], SparksError::Unauthorized)
-        .await;
+    f.assert_rejected(
+        &[ix::update_config(&stranger.pubkey(), NEW_PARAMS)],
+        &[&stranger],
+        SparksError::Unauthorized,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -91,17 +142,34 @@ async fn update_config_without_the_admin_signature_is_refused() {
     let mut f = TestFixture::new().await;
     let admin = f.admin_key();
     let instruction = unsigned(ix::update_config(&admin, NEW_PARAMS), &admin);
-    f.assert_rejected_with(&[instruction], &[], err(AnchorError::AccountNotSigner)).await;
+    f.assert_rejected_with(&[instruction], &[], err(AnchorError::AccountNotSigner))
+        .await;
 }
 
 #[tokio::test]
 async fn update_config_with_invalid_values_is_refused() {
     let mut f = TestFixture::new().await;
     let admin = f.admin.insecure_clone();
-    let bad_bps = ConfigParams { referral_trade_share_bps: u16::MAX, ..NEW_PARAMS };
-    f.assert_rejected(&[ix::update_config(&admin.pubkey(), bad_bps)], &[&admin], SparksError::InvalidBps).await;
-    let zero_cap = ConfigParams { max_award_per_ix: 0, ..NEW_PARAMS };
-    f.assert_rejected(&[ix::update_config(&admin.pubkey(), zero_cap)], &[&admin], SparksError::ZeroValue).await;
+    let bad_bps = ConfigParams {
+        referral_trade_share_bps: u16::MAX,
+        ..NEW_PARAMS
+    };
+    f.assert_rejected(
+        &[ix::update_config(&admin.pubkey(), bad_bps)],
+        &[&admin],
+        SparksError::InvalidBps,
+    )
+    .await;
+    let zero_cap = ConfigParams {
+        max_award_per_ix: 0,
+        ..NEW_PARAMS
+    };
+    f.assert_rejected(
+        &[ix::update_config(&admin.pubkey(), zero_cap)],
+        &[&admin],
+        SparksError::ZeroValue,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -135,9 +203,18 @@ async fn a_config_at_the_wrong_address_is_refused() {
     forged.data = anchor_data(&config);
     let fake_address = anchor_lang::solana_program::pubkey::Pubkey::new_unique();
     f.set_account(&fake_address, forged);
-    let instruction = swap_account(ix::update_config(&attacker.pubkey(), NEW_PARAMS), &pda::config(), &fake_address);
+    let instruction = swap_account(
+        ix::update_config(&attacker.pubkey(), NEW_PARAMS),
+        &pda::config(),
+        &fake_address,
+    );
     // Act + Assert
-    f.assert_rejected_with(&[instruction], &[&attacker], err(AnchorError::ConstraintSeeds)).await;
+    f.assert_rejected_with(
+        &[instruction],
+        &[&attacker],
+        err(AnchorError::ConstraintSeeds),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -147,23 +224,43 @@ async fn pause_then_unpause_flips_the_flag_and_emits_it() {
     let events = f.send_ok(&[ix::pause(&admin.pubkey())], &[&admin]).await;
     let config = f.config().await;
     assert!(config.paused);
-    assert_eq!(events, vec![SparksEvent::PauseChanged(sparks::events::PauseChanged { config })]);
+    assert_eq!(
+        events,
+        vec![SparksEvent::PauseChanged(sparks::events::PauseChanged {
+            config
+        })]
+    );
 
     let events = f.send_ok(&[ix::unpause(&admin.pubkey())], &[&admin]).await;
     let config = f.config().await;
     assert!(!config.paused);
     assert_eq!(config.seq, 3);
-    assert_eq!(events, vec![SparksEvent::PauseChanged(sparks::events::PauseChanged { config })]);
+    assert_eq!(
+        events,
+        vec![SparksEvent::PauseChanged(sparks::events::PauseChanged {
+            config
+        })]
+    );
 }
 
 #[tokio::test]
 async fn pause_by_a_stranger_is_refused() {
     let mut f = TestFixture::new().await;
     let stranger = Keypair::new();
-    f.assert_rejected(&[ix::pause(&stranger.pubkey())], &[&stranger], SparksError::Unauthorized).await;
+    f.assert_rejected(
+        &[ix::pause(&stranger.pubkey())],
+        &[&stranger],
+        SparksError::Unauthorized,
+    )
+    .await;
     let admin = f.admin.insecure_clone();
     f.send_ok(&[ix::pause(&admin.pubkey())], &[&admin]).await;
-    f.assert_rejected(&[ix::unpause(&stranger.pubkey())], &[&stranger], SparksError::Unauthorized).await;
+    f.assert_rejected(
+        &[ix::unpause(&stranger.pubkey())],
+        &[&stranger],
+        SparksError::Unauthorized,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -172,15 +269,22 @@ async fn while_paused_admin_work_goes_on_and_awards_stop() {
     let issuer = f.full_issuer().await;
     let admin = f.admin.insecure_clone();
     f.send_ok(&[ix::pause(&admin.pubkey())], &[&admin]).await;
-    f.send_ok(&[ix::update_config(&admin.pubkey(), NEW_PARAMS)], &[&admin]).await;
+    f.send_ok(&[ix::update_config(&admin.pubkey(), NEW_PARAMS)], &[&admin])
+        .await;
     let wallet = Keypair::new().pubkey();
     let award = ix::award(
         &issuer.pubkey(),
         &wallet,
         None,
-        sparks::instructions::AwardArgs { source: Source::Trading, amount: 5, reference: [0; 32], expected_seq: 0 },
+        sparks::instructions::AwardArgs {
+            source: Source::Trading,
+            amount: 5,
+            reference: [0; 32],
+            expected_seq: 0,
+        },
     );
-    f.assert_rejected(&[award], &[&issuer], SparksError::Paused).await;
+    f.assert_rejected(&[award], &[&issuer], SparksError::Paused)
+        .await;
 }
 
 #[tokio::test]
@@ -190,11 +294,25 @@ async fn admin_hand_over_takes_two_steps() {
     let old = f.admin.insecure_clone();
     let new = f.funded_wallet(1_000_000_000).await;
     // Act: propose, then accept.
-    let proposed = f.send_ok(&[ix::propose_admin(&old.pubkey(), Some(new.pubkey()))], &[&old]).await;
+    let proposed = f
+        .send_ok(
+            &[ix::propose_admin(&old.pubkey(), Some(new.pubkey()))],
+            &[&old],
+        )
+        .await;
     let config = f.config().await;
-    assert_eq!(config.admin, old.pubkey(), "proposing alone changes nothing");
+    assert_eq!(
+        config.admin,
+        old.pubkey(),
+        "proposing alone changes nothing"
+    );
     assert_eq!(config.pending_admin, Some(new.pubkey()));
-    assert_eq!(proposed, vec![SparksEvent::AdminProposed(sparks::events::AdminProposed { config })]);
+    assert_eq!(
+        proposed,
+        vec![SparksEvent::AdminProposed(sparks::events::AdminProposed {
+            config
+        })]
+    );
     let accepted = f.send_ok(&[ix::accept_admin(&new.pubkey())], &[&new]).await;
     // Assert
     let config = f.config().await;
@@ -202,9 +320,17 @@ async fn admin_hand_over_takes_two_steps() {
     assert_eq!(config.pending_admin, None);
     assert_eq!(
         accepted,
-        vec![SparksEvent::AdminAccepted(sparks::events::AdminAccepted { previous_admin: old.pubkey(), config })]
+        vec![SparksEvent::AdminAccepted(sparks::events::AdminAccepted {
+            previous_admin: old.pubkey(),
+            config
+        })]
     );
-    f.assert_rejected(&[ix::pause(&old.pubkey())], &[&old], SparksError::Unauthorized).await;
+    f.assert_rejected(
+        &[ix::pause(&old.pubkey())],
+        &[&old],
+        SparksError::Unauthorized,
+    )
+    .await;
     f.send_ok(&[ix::pause(&new.pubkey())], &[&new]).await;
 }
 
@@ -213,10 +339,24 @@ async fn accept_admin_by_the_wrong_key_is_refused() {
     let mut f = TestFixture::new().await;
     let admin = f.admin.insecure_clone();
     let intruder = Keypair::new();
-    f.assert_rejected(&[ix::accept_admin(&intruder.pubkey())], &[&intruder], SparksError::NotPendingAdmin).await;
+    f.assert_rejected(
+        &[ix::accept_admin(&intruder.pubkey())],
+        &[&intruder],
+        SparksError::NotPendingAdmin,
+    )
+    .await;
     let chosen = Keypair::new();
-    f.send_ok(&[ix::propose_admin(&admin.pubkey(), Some(chosen.pubkey()))], &[&admin]).await;
-    f.assert_rejected(&[ix::accept_admin(&intruder.pubkey())], &[&intruder], SparksError::NotPendingAdmin).await;
+    f.send_ok(
+        &[ix::propose_admin(&admin.pubkey(), Some(chosen.pubkey()))],
+        &[&admin],
+    )
+    .await;
+    f.assert_rejected(
+        &[ix::accept_admin(&intruder.pubkey())],
+        &[&intruder],
+        SparksError::NotPendingAdmin,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -224,7 +364,10 @@ async fn propose_admin_by_a_stranger_is_refused() {
     let mut f = TestFixture::new().await;
     let stranger = Keypair::new();
     f.assert_rejected(
-        &[ix::propose_admin(&stranger.pubkey(), Some(stranger.pubkey()))],
+        &[ix::propose_admin(
+            &stranger.pubkey(),
+            Some(stranger.pubkey()),
+        )],
         &[&stranger],
         SparksError::Unauthorized,
     )
@@ -236,7 +379,17 @@ async fn proposing_none_cancels_a_hand_over() {
     let mut f = TestFixture::new().await;
     let admin = f.admin.insecure_clone();
     let chosen = Keypair::new();
-    f.send_ok(&[ix::propose_admin(&admin.pubkey(), Some(chosen.pubkey()))], &[&admin]).await;
-    f.send_ok(&[ix::propose_admin(&admin.pubkey(), None)], &[&admin]).await;
-    f.assert_rejected(&[ix::accept_admin(&chosen.pubkey())], &[&chosen], SparksError::NotPendingAdmin).await;
+    f.send_ok(
+        &[ix::propose_admin(&admin.pubkey(), Some(chosen.pubkey()))],
+        &[&admin],
+    )
+    .await;
+    f.send_ok(&[ix::propose_admin(&admin.pubkey(), None)], &[&admin])
+        .await;
+    f.assert_rejected(
+        &[ix::accept_admin(&chosen.pubkey())],
+        &[&chosen],
+        SparksError::NotPendingAdmin,
+    )
+    .await;
 }

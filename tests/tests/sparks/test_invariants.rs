@@ -22,11 +22,27 @@ const PERK_COST: u64 = 50;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Award { wallet: usize, source: Source, amount: u64 },
-    Batch { wallets: Vec<usize>, source: Source, amount: u64 },
-    SetReferrer { invitee: usize, referrer: usize },
-    Redeem { wallet: usize },
-    Revoke { wallet: usize, amount: u64 },
+    Award {
+        wallet: usize,
+        source: Source,
+        amount: u64,
+    },
+    Batch {
+        wallets: Vec<usize>,
+        source: Source,
+        amount: u64,
+    },
+    SetReferrer {
+        invitee: usize,
+        referrer: usize,
+    },
+    Redeem {
+        wallet: usize,
+    },
+    Revoke {
+        wallet: usize,
+        amount: u64,
+    },
 }
 
 fn source() -> impl Strategy<Value = Source> {
@@ -79,14 +95,20 @@ impl Model {
     fn award(&mut self, wallet: usize, source: Source, amount: u64) {
         let account = self.accounts.entry(wallet).or_default().clone();
         let referral = match (account.referrer, source) {
-            (Some(r), Source::Trading) => Some((r, amount * u64::from(DEFAULT_PARAMS.referral_trade_share_bps) / 10_000)),
+            (Some(r), Source::Trading) => Some((
+                r,
+                amount * u64::from(DEFAULT_PARAMS.referral_trade_share_bps) / 10_000,
+            )),
             (Some(r), Source::Subscription) if !account.first_subscription_done => {
                 Some((r, DEFAULT_PARAMS.first_subscription_bonus))
             }
             _ => None,
         };
         if source == Source::Subscription {
-            self.accounts.get_mut(&wallet).unwrap().first_subscription_done = true;
+            self.accounts
+                .get_mut(&wallet)
+                .unwrap()
+                .first_subscription_done = true;
         }
         self.credit(wallet, source, amount);
         if let Some((referrer, share)) = referral.filter(|(_, share)| *share > 0) {
@@ -98,11 +120,20 @@ impl Model {
     fn apply(&mut self, op: &Op) -> Result<(), ()> {
         let mut next = self.clone();
         match op {
-            Op::Award { wallet, source, amount } => next.award(*wallet, *source, *amount),
-            Op::Batch { wallets, source, amount } => {
+            Op::Award {
+                wallet,
+                source,
+                amount,
+            } => next.award(*wallet, *source, *amount),
+            Op::Batch {
+                wallets,
+                source,
+                amount,
+            } => {
                 // Rows carry the seq read before the batch; a row whose account
                 // an earlier row changed (as a referrer) is stale: all fail.
-                let before: HashMap<usize, u64> = wallets.iter().map(|w| (*w, self.seq(*w))).collect();
+                let before: HashMap<usize, u64> =
+                    wallets.iter().map(|w| (*w, self.seq(*w))).collect();
                 for wallet in wallets {
                     if next.seq(*wallet) != before[wallet] {
                         return Err(());
@@ -112,8 +143,14 @@ impl Model {
             }
             Op::SetReferrer { invitee, referrer } => {
                 if invitee == referrer
-                    || next.accounts.get(invitee).is_some_and(|a| a.referrer.is_some())
-                    || next.accounts.get(referrer).is_some_and(|a| a.referrer == Some(*invitee))
+                    || next
+                        .accounts
+                        .get(invitee)
+                        .is_some_and(|a| a.referrer.is_some())
+                    || next
+                        .accounts
+                        .get(referrer)
+                        .is_some_and(|a| a.referrer == Some(*invitee))
                 {
                     return Err(());
                 }
@@ -125,14 +162,22 @@ impl Model {
                 r.seq += 1;
             }
             Op::Redeem { wallet } => {
-                let a = next.accounts.get_mut(wallet).filter(|a| a.balance >= PERK_COST).ok_or(())?;
+                let a = next
+                    .accounts
+                    .get_mut(wallet)
+                    .filter(|a| a.balance >= PERK_COST)
+                    .ok_or(())?;
                 a.balance -= PERK_COST;
                 a.spent += PERK_COST;
                 a.seq += 1;
                 next.outstanding -= PERK_COST;
             }
             Op::Revoke { wallet, amount } => {
-                let a = next.accounts.get_mut(wallet).filter(|a| a.balance >= *amount).ok_or(())?;
+                let a = next
+                    .accounts
+                    .get_mut(wallet)
+                    .filter(|a| a.balance >= *amount)
+                    .ok_or(())?;
                 a.balance -= amount;
                 a.revoked += amount;
                 a.seq += 1;
@@ -152,29 +197,74 @@ async fn execute(f: &mut TestFixture, wallets: &[Keypair], issuer: &Keypair, op:
     let admin = f.admin.insecure_clone();
     let key = |i: usize| wallets[i].pubkey();
     let result = match op {
-        Op::Award { wallet, source, amount } => f.award(issuer, &key(*wallet), *source, *amount).await,
-        Op::Batch { wallets: rows, source, amount } => {
+        Op::Award {
+            wallet,
+            source,
+            amount,
+        } => f.award(issuer, &key(*wallet), *source, *amount).await,
+        Op::Batch {
+            wallets: rows,
+            source,
+            amount,
+        } => {
             let mut batch = Vec::new();
             for wallet in rows {
                 batch.push(f.batch_row(&key(*wallet), *source, *amount).await);
             }
-            f.send(&[ix::award_batch(&issuer.pubkey(), *source, [0; 32], &batch)], &[issuer]).await
+            f.send(
+                &[ix::award_batch(&issuer.pubkey(), *source, [0; 32], &batch)],
+                &[issuer],
+            )
+            .await
         }
         Op::SetReferrer { invitee, referrer } => {
             let invitee = &wallets[*invitee];
-            f.send(&[ix::set_referrer(&invitee.pubkey(), &invitee.pubkey(), &key(*referrer))], &[invitee]).await
+            f.send(
+                &[ix::set_referrer(
+                    &invitee.pubkey(),
+                    &invitee.pubkey(),
+                    &key(*referrer),
+                )],
+                &[invitee],
+            )
+            .await
         }
         Op::Redeem { wallet } => {
             let owner = &wallets[*wallet];
-            f.send(&[ix::redeem_perk(&owner.pubkey(), &owner.pubkey(), PERK_ID, None)], &[owner]).await
+            f.send(
+                &[ix::redeem_perk(
+                    &owner.pubkey(),
+                    &owner.pubkey(),
+                    PERK_ID,
+                    None,
+                )],
+                &[owner],
+            )
+            .await
         }
-        Op::Revoke { wallet, amount } => f.send(&[ix::revoke(&admin.pubkey(), &key(*wallet), *amount, 0)], &[&admin]).await,
+        Op::Revoke { wallet, amount } => {
+            f.send(
+                &[ix::revoke(&admin.pubkey(), &key(*wallet), *amount, 0)],
+                &[&admin],
+            )
+            .await
+        }
     };
     result.is_ok()
 }
 
-async fn assert_matches(f: &mut TestFixture, wallets: &[Keypair], model: &Model, step: usize, op: &Op) {
-    let index_of: HashMap<Pubkey, usize> = wallets.iter().enumerate().map(|(i, w)| (w.pubkey(), i)).collect();
+async fn assert_matches(
+    f: &mut TestFixture,
+    wallets: &[Keypair],
+    model: &Model,
+    step: usize,
+    op: &Op,
+) {
+    let index_of: HashMap<Pubkey, usize> = wallets
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.pubkey(), i))
+        .collect();
     let mut sum = 0u64;
     for (i, wallet) in wallets.iter().enumerate() {
         let actual: Option<SparkAccount> = f.spark(&wallet.pubkey()).await;
@@ -196,22 +286,38 @@ async fn assert_matches(f: &mut TestFixture, wallets: &[Keypair], model: &Model,
                 };
                 assert_eq!(&actual, e, "wallet {i} after step {step} ({op:?})");
                 assert_eq!(a.lifetime_earned, a.earned_by_source.iter().sum::<u64>());
-                assert_eq!(a.balance, a.lifetime_earned - a.lifetime_spent - a.lifetime_revoked);
+                assert_eq!(
+                    a.balance,
+                    a.lifetime_earned - a.lifetime_spent - a.lifetime_revoked
+                );
             }
             (a, e) => panic!("wallet {i} after step {step} ({op:?}): chain {a:?}, model {e:?}"),
         }
     }
     let config = f.config().await;
-    assert_eq!(sum, config.outstanding, "sum of balances != outstanding after step {step}");
+    assert_eq!(
+        sum, config.outstanding,
+        "sum of balances != outstanding after step {step}"
+    );
     assert_eq!(config.outstanding, model.outstanding);
-    assert_eq!(config.outstanding, config.total_awarded - config.total_spent - config.total_revoked);
+    assert_eq!(
+        config.outstanding,
+        config.total_awarded - config.total_spent - config.total_revoked
+    );
 }
 
 async fn run(ops: Vec<Op>) {
     let mut f = TestFixture::new().await;
     let admin = f.admin.insecure_clone();
-    f.send_ok(&[ix::create_perk(&admin.pubkey(), None, crate::test_perks::perk_params(PERK_ID, PerkKind::Custom, PERK_COST))], &[&admin])
-        .await;
+    f.send_ok(
+        &[ix::create_perk(
+            &admin.pubkey(),
+            None,
+            crate::test_perks::perk_params(PERK_ID, PerkKind::Custom, PERK_COST),
+        )],
+        &[&admin],
+    )
+    .await;
     let issuer = f.full_issuer().await;
     let mut wallets = Vec::new();
     for _ in 0..WALLETS {
@@ -221,7 +327,10 @@ async fn run(ops: Vec<Op>) {
     for (step, op) in ops.iter().enumerate() {
         let expected = model.apply(op).is_ok();
         let landed = execute(&mut f, &wallets, &issuer, op).await;
-        assert_eq!(landed, expected, "step {step} ({op:?}): chain {landed}, model {expected}");
+        assert_eq!(
+            landed, expected,
+            "step {step} ({op:?}): chain {landed}, model {expected}"
+        );
         assert_matches(&mut f, &wallets, &model, step, op).await;
     }
 }

@@ -12,11 +12,31 @@ use sparks_tests::anchor_codes::err;
 use sparks_tests::{TestFixture, DEFAULT_PERIOD_SECS, START_TIME};
 
 fn params(allowed_sources: u8, cap_per_period: u64) -> IssuerParams {
-    IssuerParams { allowed_sources, cap_per_period, period_secs: DEFAULT_PERIOD_SECS }
+    IssuerParams {
+        allowed_sources,
+        cap_per_period,
+        period_secs: DEFAULT_PERIOD_SECS,
+    }
 }
 
-fn award_ix(issuer: &Keypair, wallet: &anchor_lang::prelude::Pubkey, source: Source, amount: u64, seq: u64) -> anchor_lang::solana_program::instruction::Instruction {
-    ix::award(&issuer.pubkey(), wallet, None, AwardArgs { source, amount, reference: [1; 32], expected_seq: seq })
+fn award_ix(
+    issuer: &Keypair,
+    wallet: &anchor_lang::prelude::Pubkey,
+    source: Source,
+    amount: u64,
+    seq: u64,
+) -> anchor_lang::solana_program::instruction::Instruction {
+    ix::award(
+        &issuer.pubkey(),
+        wallet,
+        None,
+        AwardArgs {
+            source,
+            amount,
+            reference: [1; 32],
+            expected_seq: seq,
+        },
+    )
 }
 
 #[tokio::test]
@@ -25,7 +45,16 @@ async fn upsert_issuer_registers_an_active_issuer() {
     let admin = f.admin.insecure_clone();
     let authority = Keypair::new().pubkey();
     let allowed = Source::Trading.bit() | Source::Campaign.bit();
-    let events = f.send_ok(&[ix::upsert_issuer(&admin.pubkey(), &authority, params(allowed, 5_000))], &[&admin]).await;
+    let events = f
+        .send_ok(
+            &[ix::upsert_issuer(
+                &admin.pubkey(),
+                &authority,
+                params(allowed, 5_000),
+            )],
+            &[&admin],
+        )
+        .await;
     let issuer: Issuer = f.account(&pda::issuer(&authority)).await.unwrap();
     assert_eq!(issuer.authority, authority);
     assert_eq!(issuer.allowed_sources, allowed);
@@ -35,7 +64,12 @@ async fn upsert_issuer_registers_an_active_issuer() {
     assert_eq!((issuer.used_in_period, issuer.total_minted), (0, 0));
     assert!(issuer.active);
     assert_eq!(issuer.seq, 1);
-    assert_eq!(events, vec![SparksEvent::IssuerUpserted(sparks::events::IssuerUpserted { issuer })]);
+    assert_eq!(
+        events,
+        vec![SparksEvent::IssuerUpserted(
+            sparks::events::IssuerUpserted { issuer }
+        )]
+    );
 }
 
 #[tokio::test]
@@ -44,7 +78,11 @@ async fn upsert_issuer_by_a_stranger_is_refused() {
     let stranger = f.funded_wallet(1_000_000_000).await;
     let authority = Keypair::new().pubkey();
     f.assert_rejected(
-        &[ix::upsert_issuer(&stranger.pubkey(), &authority, params(1, 10))],
+        &[ix::upsert_issuer(
+            &stranger.pubkey(),
+            &authority,
+            params(1, 10),
+        )],
         &[&stranger],
         SparksError::Unauthorized,
     )
@@ -59,10 +97,22 @@ async fn upsert_issuer_with_bad_params_is_refused() {
     let cases = [
         (params(0b1_0000, 10), SparksError::SourceNotAllowed),
         (params(1, 0), SparksError::ZeroValue),
-        (IssuerParams { allowed_sources: 1, cap_per_period: 10, period_secs: 59 }, SparksError::PeriodTooShort),
+        (
+            IssuerParams {
+                allowed_sources: 1,
+                cap_per_period: 10,
+                period_secs: 59,
+            },
+            SparksError::PeriodTooShort,
+        ),
     ];
     for (bad, expected) in cases {
-        f.assert_rejected(&[ix::upsert_issuer(&admin.pubkey(), &authority, bad)], &[&admin], expected).await;
+        f.assert_rejected(
+            &[ix::upsert_issuer(&admin.pubkey(), &authority, bad)],
+            &[&admin],
+            expected,
+        )
+        .await;
     }
 }
 
@@ -71,16 +121,32 @@ async fn re_upserting_changes_rights_but_keeps_usage() {
     let mut f = TestFixture::new().await;
     let issuer = f.issuer(Source::Trading.bit(), 1_000).await;
     let wallet = Keypair::new().pubkey();
-    f.award(&issuer, &wallet, Source::Trading, 600).await.unwrap();
+    f.award(&issuer, &wallet, Source::Trading, 600)
+        .await
+        .unwrap();
     let admin = f.admin.insecure_clone();
-    f.send_ok(&[ix::upsert_issuer(&admin.pubkey(), &issuer.pubkey(), params(Source::ALL_BITS, 1_000))], &[&admin])
-        .await;
+    f.send_ok(
+        &[ix::upsert_issuer(
+            &admin.pubkey(),
+            &issuer.pubkey(),
+            params(Source::ALL_BITS, 1_000),
+        )],
+        &[&admin],
+    )
+    .await;
     let state: Issuer = f.account(&pda::issuer(&issuer.pubkey())).await.unwrap();
-    assert_eq!(state.used_in_period, 600, "re-upserting must not reset the cap");
+    assert_eq!(
+        state.used_in_period, 600,
+        "re-upserting must not reset the cap"
+    );
     assert_eq!(state.allowed_sources, Source::ALL_BITS);
     assert_eq!(state.seq, 2);
-    f.assert_rejected(&[award_ix(&issuer, &wallet, Source::Campaign, 401, 1)], &[&issuer], SparksError::IssuerCapExceeded)
-        .await;
+    f.assert_rejected(
+        &[award_ix(&issuer, &wallet, Source::Campaign, 401, 1)],
+        &[&issuer],
+        SparksError::IssuerCapExceeded,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -88,15 +154,36 @@ async fn a_deactivated_issuer_cannot_award_until_reactivated() {
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;
     let admin = f.admin.insecure_clone();
-    let events = f.send_ok(&[ix::deactivate_issuer(&admin.pubkey(), &issuer.pubkey())], &[&admin]).await;
+    let events = f
+        .send_ok(
+            &[ix::deactivate_issuer(&admin.pubkey(), &issuer.pubkey())],
+            &[&admin],
+        )
+        .await;
     let state: Issuer = f.account(&pda::issuer(&issuer.pubkey())).await.unwrap();
     assert!(!state.active);
-    assert_eq!(events, vec![SparksEvent::IssuerDeactivated(sparks::events::IssuerDeactivated { issuer: state })]);
+    assert_eq!(
+        events,
+        vec![SparksEvent::IssuerDeactivated(
+            sparks::events::IssuerDeactivated { issuer: state }
+        )]
+    );
     let wallet = Keypair::new().pubkey();
-    f.assert_rejected(&[award_ix(&issuer, &wallet, Source::Trading, 1, 0)], &[&issuer], SparksError::IssuerInactive)
-        .await;
-    f.send_ok(&[ix::upsert_issuer(&admin.pubkey(), &issuer.pubkey(), params(Source::ALL_BITS, 100))], &[&admin])
-        .await;
+    f.assert_rejected(
+        &[award_ix(&issuer, &wallet, Source::Trading, 1, 0)],
+        &[&issuer],
+        SparksError::IssuerInactive,
+    )
+    .await;
+    f.send_ok(
+        &[ix::upsert_issuer(
+            &admin.pubkey(),
+            &issuer.pubkey(),
+            params(Source::ALL_BITS, 100),
+        )],
+        &[&admin],
+    )
+    .await;
     f.award(&issuer, &wallet, Source::Trading, 1).await.unwrap();
 }
 
@@ -119,10 +206,16 @@ async fn an_issuer_awards_only_its_allowed_sources() {
     let issuer = f.issuer(Source::Subscription.bit(), 1_000).await;
     let wallet = Keypair::new().pubkey();
     for source in [Source::Trading, Source::Campaign, Source::Referral] {
-        f.assert_rejected(&[award_ix(&issuer, &wallet, source, 1, 0)], &[&issuer], SparksError::SourceNotAllowed)
-            .await;
+        f.assert_rejected(
+            &[award_ix(&issuer, &wallet, source, 1, 0)],
+            &[&issuer],
+            SparksError::SourceNotAllowed,
+        )
+        .await;
     }
-    f.award(&issuer, &wallet, Source::Subscription, 1).await.unwrap();
+    f.award(&issuer, &wallet, Source::Subscription, 1)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -145,17 +238,32 @@ async fn a_stolen_issuer_key_mints_at_most_its_cap_per_period() {
     let issuer = f.issuer(Source::Trading.bit(), 1_000).await;
     let wallet = Keypair::new().pubkey();
     // Act: spend the whole cap, then try once more.
-    f.award(&issuer, &wallet, Source::Trading, 1_000).await.unwrap();
-    f.assert_rejected(&[award_ix(&issuer, &wallet, Source::Trading, 1, 1)], &[&issuer], SparksError::IssuerCapExceeded)
-        .await;
+    f.award(&issuer, &wallet, Source::Trading, 1_000)
+        .await
+        .unwrap();
+    f.assert_rejected(
+        &[award_ix(&issuer, &wallet, Source::Trading, 1, 1)],
+        &[&issuer],
+        SparksError::IssuerCapExceeded,
+    )
+    .await;
     // Assert: the next period opens the cap again, and only then.
     f.advance_time(i64::from(DEFAULT_PERIOD_SECS) - 1).await;
-    f.assert_rejected(&[award_ix(&issuer, &wallet, Source::Trading, 1, 1)], &[&issuer], SparksError::IssuerCapExceeded)
-        .await;
+    f.assert_rejected(
+        &[award_ix(&issuer, &wallet, Source::Trading, 1, 1)],
+        &[&issuer],
+        SparksError::IssuerCapExceeded,
+    )
+    .await;
     f.advance_time(1).await;
-    f.award(&issuer, &wallet, Source::Trading, 1_000).await.unwrap();
+    f.award(&issuer, &wallet, Source::Trading, 1_000)
+        .await
+        .unwrap();
     let state: Issuer = f.account(&pda::issuer(&issuer.pubkey())).await.unwrap();
-    assert_eq!(state.period_start, START_TIME + i64::from(DEFAULT_PERIOD_SECS));
+    assert_eq!(
+        state.period_start,
+        START_TIME + i64::from(DEFAULT_PERIOD_SECS)
+    );
     assert_eq!(state.used_in_period, 1_000);
     assert_eq!(state.total_minted, 2_000);
 }
@@ -167,12 +275,26 @@ async fn referral_credits_count_against_the_issuer_cap() {
     let issuer = f.issuer(Source::Trading.bit(), 1_099).await;
     let invitee = f.funded_wallet(1_000_000_000).await;
     let referrer = Keypair::new().pubkey();
-    f.send_ok(&[ix::set_referrer(&invitee.pubkey(), &invitee.pubkey(), &referrer)], &[&invitee]).await;
+    f.send_ok(
+        &[ix::set_referrer(
+            &invitee.pubkey(),
+            &invitee.pubkey(),
+            &referrer,
+        )],
+        &[&invitee],
+    )
+    .await;
     let award = ix::award(
         &issuer.pubkey(),
         &invitee.pubkey(),
         Some(&referrer),
-        AwardArgs { source: Source::Trading, amount: 1_000, reference: [0; 32], expected_seq: 1 },
+        AwardArgs {
+            source: Source::Trading,
+            amount: 1_000,
+            reference: [0; 32],
+            expected_seq: 1,
+        },
     );
-    f.assert_rejected(&[award], &[&issuer], SparksError::IssuerCapExceeded).await;
+    f.assert_rejected(&[award], &[&issuer], SparksError::IssuerCapExceeded)
+        .await;
 }

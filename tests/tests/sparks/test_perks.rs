@@ -41,20 +41,39 @@ fn update_from(perk: &Perk) -> UpdatePerkParams {
 async fn with_perk(params: CreatePerkParams, balance: u64) -> (TestFixture, Keypair) {
     let mut f = TestFixture::new().await;
     let admin = f.admin.insecure_clone();
-    f.send_ok(&[ix::create_perk(&admin.pubkey(), None, params)], &[&admin]).await;
+    f.send_ok(&[ix::create_perk(&admin.pubkey(), None, params)], &[&admin])
+        .await;
     let issuer = f.full_issuer().await;
     let wallet = f.funded_wallet(1_000_000_000).await;
     if balance > 0 {
-        f.award(&issuer, &wallet.pubkey(), Source::Campaign, balance).await.unwrap();
+        f.award(&issuer, &wallet.pubkey(), Source::Campaign, balance)
+            .await
+            .unwrap();
     }
     (f, wallet)
 }
 
-async fn redeem(f: &mut TestFixture, wallet: &Keypair, perk_id: u64) -> Result<Vec<SparksEvent>, solana_transaction_error::TransactionError> {
-    f.send(&[ix::redeem_perk(&wallet.pubkey(), &wallet.pubkey(), perk_id, None)], &[wallet]).await
+async fn redeem(
+    f: &mut TestFixture,
+    wallet: &Keypair,
+    perk_id: u64,
+) -> Result<Vec<SparksEvent>, solana_transaction_error::TransactionError> {
+    f.send(
+        &[ix::redeem_perk(
+            &wallet.pubkey(),
+            &wallet.pubkey(),
+            perk_id,
+            None,
+        )],
+        &[wallet],
+    )
+    .await
 }
 
-fn redeem_ix(wallet: &Keypair, perk_id: u64) -> anchor_lang::solana_program::instruction::Instruction {
+fn redeem_ix(
+    wallet: &Keypair,
+    perk_id: u64,
+) -> anchor_lang::solana_program::instruction::Instruction {
     ix::redeem_perk(&wallet.pubkey(), &wallet.pubkey(), perk_id, None)
 }
 
@@ -62,9 +81,21 @@ fn redeem_ix(wallet: &Keypair, perk_id: u64) -> anchor_lang::solana_program::ins
 async fn create_perk_stores_it_and_emits_it() {
     let mut f = TestFixture::new().await;
     let admin = f.admin.insecure_clone();
-    let events = f.send_ok(&[ix::create_perk(&admin.pubkey(), None, perk_params(1, PerkKind::DiscordRole, 100))], &[&admin]).await;
+    let events = f
+        .send_ok(
+            &[ix::create_perk(
+                &admin.pubkey(),
+                None,
+                perk_params(1, PerkKind::DiscordRole, 100),
+            )],
+            &[&admin],
+        )
+        .await;
     let perk: Perk = f.account(&pda::perk(1)).await.unwrap();
-    assert_eq!((perk.id, perk.kind, perk.cost, perk.claimed), (1, PerkKind::DiscordRole, 100, 0));
+    assert_eq!(
+        (perk.id, perk.kind, perk.cost, perk.claimed),
+        (1, PerkKind::DiscordRole, 100, 0)
+    );
     assert!(perk.active);
     assert_eq!(perk.whitelist, None);
     assert_eq!(perk.seq, 1);
@@ -77,17 +108,41 @@ async fn create_perk_with_bad_terms_is_refused() {
     let admin = f.admin.insecure_clone();
     let stranger = f.funded_wallet(1_000_000_000).await;
     f.assert_rejected(
-        &[ix::create_perk(&stranger.pubkey(), None, perk_params(1, PerkKind::Custom, 1))],
+        &[ix::create_perk(
+            &stranger.pubkey(),
+            None,
+            perk_params(1, PerkKind::Custom, 1),
+        )],
         &[&stranger],
         SparksError::Unauthorized,
     )
     .await;
-    let backwards = CreatePerkParams { ends_at: START_TIME - 20, ..perk_params(1, PerkKind::Custom, 1) };
-    f.assert_rejected(&[ix::create_perk(&admin.pubkey(), None, backwards)], &[&admin], SparksError::InvalidWindow).await;
-    let long_uri = CreatePerkParams { uri: "x".repeat(MAX_URI_LEN + 1), ..perk_params(1, PerkKind::Custom, 1) };
-    f.assert_rejected(&[ix::create_perk(&admin.pubkey(), None, long_uri)], &[&admin], SparksError::UriTooLong).await;
+    let backwards = CreatePerkParams {
+        ends_at: START_TIME - 20,
+        ..perk_params(1, PerkKind::Custom, 1)
+    };
     f.assert_rejected(
-        &[ix::create_perk(&admin.pubkey(), None, perk_params(1, PerkKind::NftWhitelist, 1))],
+        &[ix::create_perk(&admin.pubkey(), None, backwards)],
+        &[&admin],
+        SparksError::InvalidWindow,
+    )
+    .await;
+    let long_uri = CreatePerkParams {
+        uri: "x".repeat(MAX_URI_LEN + 1),
+        ..perk_params(1, PerkKind::Custom, 1)
+    };
+    f.assert_rejected(
+        &[ix::create_perk(&admin.pubkey(), None, long_uri)],
+        &[&admin],
+        SparksError::UriTooLong,
+    )
+    .await;
+    f.assert_rejected(
+        &[ix::create_perk(
+            &admin.pubkey(),
+            None,
+            perk_params(1, PerkKind::NftWhitelist, 1),
+        )],
         &[&admin],
         SparksError::PerkWhitelistMismatch,
     )
@@ -98,9 +153,21 @@ async fn create_perk_with_bad_terms_is_refused() {
 async fn a_non_whitelist_perk_cannot_link_a_whitelist() {
     let mut f = TestFixture::new().await;
     let admin = f.admin.insecure_clone();
-    f.send_ok(&[ix::create_whitelist(&admin.pubkey(), 5, crate::test_whitelists::terms(&admin.pubkey(), &Keypair::new().pubkey()))], &[&admin]).await;
+    f.send_ok(
+        &[ix::create_whitelist(
+            &admin.pubkey(),
+            5,
+            crate::test_whitelists::terms(&admin.pubkey(), &Keypair::new().pubkey()),
+        )],
+        &[&admin],
+    )
+    .await;
     f.assert_rejected(
-        &[ix::create_perk(&admin.pubkey(), Some(5), perk_params(1, PerkKind::EventTicket, 1))],
+        &[ix::create_perk(
+            &admin.pubkey(),
+            Some(5),
+            perk_params(1, PerkKind::EventTicket, 1),
+        )],
         &[&admin],
         SparksError::PerkWhitelistMismatch,
     )
@@ -112,10 +179,27 @@ async fn update_perk_changes_terms_and_emits_them() {
     let (mut f, _) = with_perk(perk_params(2, PerkKind::TrafficBoost, 50), 0).await;
     let admin = f.admin.insecure_clone();
     let mut perk: Perk = f.account(&pda::perk(2)).await.unwrap();
-    let params = UpdatePerkParams { cost: 75, max_supply: 10, active: false, uri: "ipfs://boost".into(), ..update_from(&perk) };
-    let events = f.send_ok(&[ix::update_perk(&admin.pubkey(), 2, params)], &[&admin]).await;
+    let params = UpdatePerkParams {
+        cost: 75,
+        max_supply: 10,
+        active: false,
+        uri: "ipfs://boost".into(),
+        ..update_from(&perk)
+    };
+    let events = f
+        .send_ok(&[ix::update_perk(&admin.pubkey(), 2, params)], &[&admin])
+        .await;
     perk = f.account(&pda::perk(2)).await.unwrap();
-    assert_eq!((perk.cost, perk.max_supply, perk.active, perk.uri.as_str(), perk.seq), (75, 10, false, "ipfs://boost", 2));
+    assert_eq!(
+        (
+            perk.cost,
+            perk.max_supply,
+            perk.active,
+            perk.uri.as_str(),
+            perk.seq
+        ),
+        (75, 10, false, "ipfs://boost", 2)
+    );
     assert_eq!(events, vec![SparksEvent::PerkUpdated(PerkUpdated { perk })]);
 }
 
@@ -126,11 +210,23 @@ async fn update_perk_cannot_cut_supply_below_claims_or_be_done_by_a_stranger() {
     redeem(&mut f, &wallet, 2).await.unwrap();
     let admin = f.admin.insecure_clone();
     let perk: Perk = f.account(&pda::perk(2)).await.unwrap();
-    let cut = UpdatePerkParams { max_supply: 1, ..update_from(&perk) };
-    f.assert_rejected(&[ix::update_perk(&admin.pubkey(), 2, cut)], &[&admin], SparksError::LimitBelowUsage).await;
+    let cut = UpdatePerkParams {
+        max_supply: 1,
+        ..update_from(&perk)
+    };
+    f.assert_rejected(
+        &[ix::update_perk(&admin.pubkey(), 2, cut)],
+        &[&admin],
+        SparksError::LimitBelowUsage,
+    )
+    .await;
     let stranger = Keypair::new();
-    f.assert_rejected(&[ix::update_perk(&stranger.pubkey(), 2, update_from(&perk))], &[&stranger], SparksError::Unauthorized)
-        .await;
+    f.assert_rejected(
+        &[ix::update_perk(&stranger.pubkey(), 2, update_from(&perk))],
+        &[&stranger],
+        SparksError::Unauthorized,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -147,9 +243,22 @@ async fn redeeming_burns_the_cost_and_records_the_claim() {
     assert_eq!(account.seq, 2);
     let perk: Perk = f.account(&pda::perk(3)).await.unwrap();
     assert_eq!((perk.claimed, perk.seq), (1, 2));
-    let claim: PerkClaim = f.account(&pda::claim(&pda::perk(3), &wallet.pubkey())).await.unwrap();
-    assert_eq!((claim.perk, claim.owner, claim.times_claimed, claim.seq), (pda::perk(3), wallet.pubkey(), 1, 1));
-    assert_eq!(events, vec![SparksEvent::PerkRedeemed(PerkRedeemed { perk, claim, account })]);
+    let claim: PerkClaim = f
+        .account(&pda::claim(&pda::perk(3), &wallet.pubkey()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (claim.perk, claim.owner, claim.times_claimed, claim.seq),
+        (pda::perk(3), wallet.pubkey(), 1, 1)
+    );
+    assert_eq!(
+        events,
+        vec![SparksEvent::PerkRedeemed(PerkRedeemed {
+            perk,
+            claim,
+            account
+        })]
+    );
     let config = f.config().await;
     assert_eq!((config.outstanding, config.total_spent), (380, 120));
 }
@@ -157,31 +266,70 @@ async fn redeeming_burns_the_cost_and_records_the_claim() {
 #[tokio::test]
 async fn redeeming_more_than_the_balance_is_refused() {
     let (mut f, wallet) = with_perk(perk_params(3, PerkKind::EventTicket, 120), 119).await;
-    f.assert_rejected(&[redeem_ix(&wallet, 3)], &[&wallet], SparksError::InsufficientBalance).await;
+    f.assert_rejected(
+        &[redeem_ix(&wallet, 3)],
+        &[&wallet],
+        SparksError::InsufficientBalance,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn an_exhausted_supply_is_refused() {
-    let (mut f, wallet) = with_perk(CreatePerkParams { max_supply: 2, ..perk_params(4, PerkKind::Custom, 1) }, 10).await;
+    let (mut f, wallet) = with_perk(
+        CreatePerkParams {
+            max_supply: 2,
+            ..perk_params(4, PerkKind::Custom, 1)
+        },
+        10,
+    )
+    .await;
     redeem(&mut f, &wallet, 4).await.unwrap();
     redeem(&mut f, &wallet, 4).await.unwrap();
-    f.assert_rejected(&[redeem_ix(&wallet, 4)], &[&wallet], SparksError::PerkSupplyExhausted).await;
+    f.assert_rejected(
+        &[redeem_ix(&wallet, 4)],
+        &[&wallet],
+        SparksError::PerkSupplyExhausted,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn the_per_wallet_limit_is_enforced() {
-    let (mut f, wallet) = with_perk(CreatePerkParams { per_wallet_limit: 1, ..perk_params(4, PerkKind::Custom, 1) }, 10).await;
+    let (mut f, wallet) = with_perk(
+        CreatePerkParams {
+            per_wallet_limit: 1,
+            ..perk_params(4, PerkKind::Custom, 1)
+        },
+        10,
+    )
+    .await;
     redeem(&mut f, &wallet, 4).await.unwrap();
-    f.assert_rejected(&[redeem_ix(&wallet, 4)], &[&wallet], SparksError::PerkWalletLimitReached).await;
+    f.assert_rejected(
+        &[redeem_ix(&wallet, 4)],
+        &[&wallet],
+        SparksError::PerkWalletLimitReached,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn redeeming_outside_the_window_is_refused() {
     let (mut f, wallet) = with_perk(perk_params(4, PerkKind::Custom, 1), 10).await;
     f.set_time(START_TIME - 11).await;
-    f.assert_rejected(&[redeem_ix(&wallet, 4)], &[&wallet], SparksError::OutsideWindow).await;
+    f.assert_rejected(
+        &[redeem_ix(&wallet, 4)],
+        &[&wallet],
+        SparksError::OutsideWindow,
+    )
+    .await;
     f.set_time(START_TIME + 86_400).await;
-    f.assert_rejected(&[redeem_ix(&wallet, 4)], &[&wallet], SparksError::OutsideWindow).await;
+    f.assert_rejected(
+        &[redeem_ix(&wallet, 4)],
+        &[&wallet],
+        SparksError::OutsideWindow,
+    )
+    .await;
     f.set_time(START_TIME + 86_399).await;
     redeem(&mut f, &wallet, 4).await.unwrap();
 }
@@ -191,11 +339,28 @@ async fn an_inactive_perk_or_a_paused_program_refuses_redemption() {
     let (mut f, wallet) = with_perk(perk_params(4, PerkKind::Custom, 1), 10).await;
     let admin = f.admin.insecure_clone();
     f.send_ok(&[ix::pause(&admin.pubkey())], &[&admin]).await;
-    f.assert_rejected(&[redeem_ix(&wallet, 4)], &[&wallet], SparksError::Paused).await;
+    f.assert_rejected(&[redeem_ix(&wallet, 4)], &[&wallet], SparksError::Paused)
+        .await;
     f.send_ok(&[ix::unpause(&admin.pubkey())], &[&admin]).await;
     let perk: Perk = f.account(&pda::perk(4)).await.unwrap();
-    f.send_ok(&[ix::update_perk(&admin.pubkey(), 4, UpdatePerkParams { active: false, ..update_from(&perk) })], &[&admin]).await;
-    f.assert_rejected(&[redeem_ix(&wallet, 4)], &[&wallet], SparksError::PerkInactive).await;
+    f.send_ok(
+        &[ix::update_perk(
+            &admin.pubkey(),
+            4,
+            UpdatePerkParams {
+                active: false,
+                ..update_from(&perk)
+            },
+        )],
+        &[&admin],
+    )
+    .await;
+    f.assert_rejected(
+        &[redeem_ix(&wallet, 4)],
+        &[&wallet],
+        SparksError::PerkInactive,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -203,13 +368,28 @@ async fn nobody_can_spend_another_wallets_sparks() {
     let (mut f, victim) = with_perk(perk_params(4, PerkKind::Custom, 5), 10).await;
     let thief = f.funded_wallet(1_000_000_000).await;
     // The thief signs as owner but passes the victim's SparkAccount.
-    let forged = sparks_tests::swap_account(redeem_ix(&thief, 4), &pda::spark(&thief.pubkey()), &pda::spark(&victim.pubkey()));
-    f.assert_rejected_with(&[forged], &[&thief], sparks_tests::anchor_codes::err(anchor_lang::error::ErrorCode::ConstraintSeeds))
-        .await;
+    let forged = sparks_tests::swap_account(
+        redeem_ix(&thief, 4),
+        &pda::spark(&thief.pubkey()),
+        &pda::spark(&victim.pubkey()),
+    );
+    f.assert_rejected_with(
+        &[forged],
+        &[&thief],
+        sparks_tests::anchor_codes::err(anchor_lang::error::ErrorCode::ConstraintSeeds),
+    )
+    .await;
     // Or names the victim as owner without its signature.
-    let unsigned = sparks_tests::unsigned(ix::redeem_perk(&victim.pubkey(), &thief.pubkey(), 4, None), &victim.pubkey());
-    f.assert_rejected_with(&[unsigned], &[&thief], sparks_tests::anchor_codes::err(anchor_lang::error::ErrorCode::AccountNotSigner))
-        .await;
+    let unsigned = sparks_tests::unsigned(
+        ix::redeem_perk(&victim.pubkey(), &thief.pubkey(), 4, None),
+        &victim.pubkey(),
+    );
+    f.assert_rejected_with(
+        &[unsigned],
+        &[&thief],
+        sparks_tests::anchor_codes::err(anchor_lang::error::ErrorCode::AccountNotSigner),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -217,8 +397,15 @@ async fn an_app_can_pay_the_rent_of_a_claim() {
     let (mut f, wallet) = with_perk(perk_params(4, PerkKind::Custom, 5), 10).await;
     let app = f.funded_wallet(1_000_000_000).await;
     let before = f.raw_account(&wallet.pubkey()).await.unwrap().lamports;
-    f.send_ok(&[ix::redeem_perk(&wallet.pubkey(), &app.pubkey(), 4, None)], &[&wallet, &app]).await;
-    assert_eq!(f.raw_account(&wallet.pubkey()).await.unwrap().lamports, before);
+    f.send_ok(
+        &[ix::redeem_perk(&wallet.pubkey(), &app.pubkey(), 4, None)],
+        &[&wallet, &app],
+    )
+    .await;
+    assert_eq!(
+        f.raw_account(&wallet.pubkey()).await.unwrap().lamports,
+        before
+    );
 }
 
 #[tokio::test]
@@ -227,22 +414,60 @@ async fn a_whitelist_perk_grants_a_spot() {
     let mut f = TestFixture::new().await;
     let admin = f.admin.insecure_clone();
     let consumer = Keypair::new().pubkey();
-    f.send_ok(&[ix::create_whitelist(&admin.pubkey(), 9, crate::test_whitelists::terms(&admin.pubkey(), &consumer))], &[&admin]).await;
-    f.send_ok(&[ix::create_perk(&admin.pubkey(), Some(9), perk_params(6, PerkKind::NftWhitelist, 200))], &[&admin]).await;
+    f.send_ok(
+        &[ix::create_whitelist(
+            &admin.pubkey(),
+            9,
+            crate::test_whitelists::terms(&admin.pubkey(), &consumer),
+        )],
+        &[&admin],
+    )
+    .await;
+    f.send_ok(
+        &[ix::create_perk(
+            &admin.pubkey(),
+            Some(9),
+            perk_params(6, PerkKind::NftWhitelist, 200),
+        )],
+        &[&admin],
+    )
+    .await;
     let issuer = f.full_issuer().await;
     let wallet = f.funded_wallet(1_000_000_000).await;
-    f.award(&issuer, &wallet.pubkey(), Source::Trading, 200).await.unwrap();
+    f.award(&issuer, &wallet.pubkey(), Source::Trading, 200)
+        .await
+        .unwrap();
     // Act
-    let events = f.send_ok(&[ix::redeem_perk(&wallet.pubkey(), &wallet.pubkey(), 6, Some(9))], &[&wallet]).await;
+    let events = f
+        .send_ok(
+            &[ix::redeem_perk(
+                &wallet.pubkey(),
+                &wallet.pubkey(),
+                6,
+                Some(9),
+            )],
+            &[&wallet],
+        )
+        .await;
     // Assert
-    let entry: WhitelistEntry = f.account(&pda::whitelist_entry(&pda::whitelist(9), &wallet.pubkey())).await.unwrap();
-    assert_eq!((entry.spots_granted, entry.spots_used, entry.obtained_via), (1, 0, GrantVia::Perk.bit()));
+    let entry: WhitelistEntry = f
+        .account(&pda::whitelist_entry(&pda::whitelist(9), &wallet.pubkey()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (entry.spots_granted, entry.spots_used, entry.obtained_via),
+        (1, 0, GrantVia::Perk.bit())
+    );
     let whitelist: sparks::state::Whitelist = f.account(&pda::whitelist(9)).await.unwrap();
     assert_eq!((whitelist.entries, whitelist.spots_granted), (1, 1));
-    assert!(matches!(&events[..], [SparksEvent::PerkRedeemed(_), SparksEvent::WhitelistSpotGranted(g)]
-        if g.via == GrantVia::Perk && g.entry == entry && g.whitelist == whitelist));
+    assert!(
+        matches!(&events[..], [SparksEvent::PerkRedeemed(_), SparksEvent::WhitelistSpotGranted(g)]
+        if g.via == GrantVia::Perk && g.entry == entry && g.whitelist == whitelist)
+    );
     // Redeeming without passing the whitelist is refused.
-    f.award(&issuer, &wallet.pubkey(), Source::Trading, 200).await.unwrap();
+    f.award(&issuer, &wallet.pubkey(), Source::Trading, 200)
+        .await
+        .unwrap();
     f.assert_rejected(
         &[ix::redeem_perk(&wallet.pubkey(), &wallet.pubkey(), 6, None)],
         &[&wallet],
@@ -255,16 +480,48 @@ async fn a_whitelist_perk_grants_a_spot() {
 async fn a_whitelist_perk_stops_at_the_wallet_spot_limit() {
     let mut f = TestFixture::new().await;
     let admin = f.admin.insecure_clone();
-    f.send_ok(&[ix::create_whitelist(&admin.pubkey(), 9, crate::test_whitelists::terms(&admin.pubkey(), &Pubkey::new_unique()))], &[&admin]).await;
-    f.send_ok(&[ix::create_perk(&admin.pubkey(), Some(9), perk_params(6, PerkKind::NftWhitelist, 1))], &[&admin]).await;
+    f.send_ok(
+        &[ix::create_whitelist(
+            &admin.pubkey(),
+            9,
+            crate::test_whitelists::terms(&admin.pubkey(), &Pubkey::new_unique()),
+        )],
+        &[&admin],
+    )
+    .await;
+    f.send_ok(
+        &[ix::create_perk(
+            &admin.pubkey(),
+            Some(9),
+            perk_params(6, PerkKind::NftWhitelist, 1),
+        )],
+        &[&admin],
+    )
+    .await;
     let issuer = f.full_issuer().await;
     let wallet = f.funded_wallet(1_000_000_000).await;
-    f.award(&issuer, &wallet.pubkey(), Source::Trading, 10).await.unwrap();
+    f.award(&issuer, &wallet.pubkey(), Source::Trading, 10)
+        .await
+        .unwrap();
     for _ in 0..crate::test_whitelists::SPOTS_PER_WALLET {
-        f.send_ok(&[ix::redeem_perk(&wallet.pubkey(), &wallet.pubkey(), 6, Some(9))], &[&wallet]).await;
+        f.send_ok(
+            &[ix::redeem_perk(
+                &wallet.pubkey(),
+                &wallet.pubkey(),
+                6,
+                Some(9),
+            )],
+            &[&wallet],
+        )
+        .await;
     }
     f.assert_rejected(
-        &[ix::redeem_perk(&wallet.pubkey(), &wallet.pubkey(), 6, Some(9))],
+        &[ix::redeem_perk(
+            &wallet.pubkey(),
+            &wallet.pubkey(),
+            6,
+            Some(9),
+        )],
         &[&wallet],
         SparksError::WalletSpotLimitReached,
     )

@@ -19,7 +19,13 @@ const PREFUNDS: [u64; 2] = [890_880, 1_000_000_000];
 async fn assert_created(f: &mut TestFixture, address: &Pubkey, prefund: u64) {
     let account = f.raw_account(address).await.expect("account exists");
     assert_eq!(account.owner, sparks::ID);
-    let rent = f.ctx.banks_client.get_rent().await.unwrap().minimum_balance(account.data.len());
+    let rent = f
+        .ctx
+        .banks_client
+        .get_rent()
+        .await
+        .unwrap()
+        .minimum_balance(account.data.len());
     assert!(account.lamports >= rent.max(prefund), "not rent exempt");
 }
 
@@ -29,7 +35,11 @@ async fn a_prefunded_config_address_does_not_block_initialize() {
         let mut f = TestFixture::uninitialized().await;
         f.fund(&pda::config(), prefund).await;
         let admin = f.admin.insecure_clone();
-        f.send_ok(&[ix::initialize(&admin.pubkey(), DEFAULT_PARAMS)], &[&admin]).await;
+        f.send_ok(
+            &[ix::initialize(&admin.pubkey(), DEFAULT_PARAMS)],
+            &[&admin],
+        )
+        .await;
         assert_created(&mut f, &pda::config(), prefund).await;
     }
 }
@@ -41,8 +51,16 @@ async fn a_prefunded_issuer_address_does_not_block_upsert() {
         let authority = Keypair::new().pubkey();
         f.fund(&pda::issuer(&authority), prefund).await;
         let admin = f.admin.insecure_clone();
-        let params = IssuerParams { allowed_sources: 1, cap_per_period: 10, period_secs: 3_600 };
-        f.send_ok(&[ix::upsert_issuer(&admin.pubkey(), &authority, params)], &[&admin]).await;
+        let params = IssuerParams {
+            allowed_sources: 1,
+            cap_per_period: 10,
+            period_secs: 3_600,
+        };
+        f.send_ok(
+            &[ix::upsert_issuer(&admin.pubkey(), &authority, params)],
+            &[&admin],
+        )
+        .await;
         assert_created(&mut f, &pda::issuer(&authority), prefund).await;
     }
 }
@@ -54,7 +72,9 @@ async fn a_prefunded_spark_address_does_not_block_an_award() {
         let issuer = f.full_issuer().await;
         let wallet = Keypair::new().pubkey();
         f.fund(&pda::spark(&wallet), prefund).await;
-        f.award(&issuer, &wallet, Source::Trading, 10).await.unwrap();
+        f.award(&issuer, &wallet, Source::Trading, 10)
+            .await
+            .unwrap();
         assert_created(&mut f, &pda::spark(&wallet), prefund).await;
         assert_eq!(f.spark(&wallet).await.unwrap().balance, 10);
     }
@@ -71,7 +91,16 @@ async fn prefunded_spark_addresses_do_not_block_a_batch() {
             f.fund(&pda::spark(wallet), prefund).await;
             rows.push(f.batch_row(wallet, Source::Campaign, 5).await);
         }
-        f.send_ok(&[ix::award_batch(&issuer.pubkey(), Source::Campaign, [0; 32], &rows)], &[&issuer]).await;
+        f.send_ok(
+            &[ix::award_batch(
+                &issuer.pubkey(),
+                Source::Campaign,
+                [0; 32],
+                &rows,
+            )],
+            &[&issuer],
+        )
+        .await;
         for wallet in &wallets {
             assert_created(&mut f, &pda::spark(wallet), prefund).await;
         }
@@ -86,7 +115,15 @@ async fn prefunded_spark_addresses_do_not_block_set_referrer() {
         let referrer = Keypair::new().pubkey();
         f.fund(&pda::spark(&invitee.pubkey()), prefund).await;
         f.fund(&pda::spark(&referrer), prefund).await;
-        f.send_ok(&[ix::set_referrer(&invitee.pubkey(), &invitee.pubkey(), &referrer)], &[&invitee]).await;
+        f.send_ok(
+            &[ix::set_referrer(
+                &invitee.pubkey(),
+                &invitee.pubkey(),
+                &referrer,
+            )],
+            &[&invitee],
+        )
+        .await;
         assert_created(&mut f, &pda::spark(&invitee.pubkey()), prefund).await;
         assert_created(&mut f, &pda::spark(&referrer), prefund).await;
     }
@@ -98,15 +135,28 @@ async fn prefunded_perk_and_claim_addresses_do_not_block_redemption() {
         let mut f = TestFixture::new().await;
         let admin = f.admin.insecure_clone();
         f.fund(&pda::perk(8), prefund).await;
-        f.send_ok(&[ix::create_perk(&admin.pubkey(), None, crate::test_perks::perk_params(8, PerkKind::DiscordRole, 5))], &[&admin])
-            .await;
+        f.send_ok(
+            &[ix::create_perk(
+                &admin.pubkey(),
+                None,
+                crate::test_perks::perk_params(8, PerkKind::DiscordRole, 5),
+            )],
+            &[&admin],
+        )
+        .await;
         assert_created(&mut f, &pda::perk(8), prefund).await;
         let issuer = f.full_issuer().await;
         let wallet = f.funded_wallet(1_000_000_000).await;
-        f.award(&issuer, &wallet.pubkey(), Source::Trading, 5).await.unwrap();
+        f.award(&issuer, &wallet.pubkey(), Source::Trading, 5)
+            .await
+            .unwrap();
         let claim = pda::claim(&pda::perk(8), &wallet.pubkey());
         f.fund(&claim, prefund).await;
-        f.send_ok(&[ix::redeem_perk(&wallet.pubkey(), &wallet.pubkey(), 8, None)], &[&wallet]).await;
+        f.send_ok(
+            &[ix::redeem_perk(&wallet.pubkey(), &wallet.pubkey(), 8, None)],
+            &[&wallet],
+        )
+        .await;
         assert_created(&mut f, &claim, prefund).await;
     }
 }
@@ -119,28 +169,73 @@ async fn prefunded_whitelist_and_entry_addresses_do_not_block_grant_join_or_perk
         let admin = f.admin.insecure_clone();
         f.fund(&pda::whitelist(3), prefund).await;
         let terms = crate::test_whitelists::terms(&admin.pubkey(), &Pubkey::new_unique());
-        f.send_ok(&[ix::create_whitelist(&admin.pubkey(), 3, terms)], &[&admin]).await;
+        f.send_ok(
+            &[ix::create_whitelist(&admin.pubkey(), 3, terms)],
+            &[&admin],
+        )
+        .await;
         assert_created(&mut f, &pda::whitelist(3), prefund).await;
-        f.send_ok(&[ix::create_perk(&admin.pubkey(), Some(3), crate::test_perks::perk_params(4, PerkKind::NftWhitelist, 1))], &[&admin])
-            .await;
+        f.send_ok(
+            &[ix::create_perk(
+                &admin.pubkey(),
+                Some(3),
+                crate::test_perks::perk_params(4, PerkKind::NftWhitelist, 1),
+            )],
+            &[&admin],
+        )
+        .await;
         let issuer = f.full_issuer().await;
         let whitelist = pda::whitelist(3);
         // Act + Assert: an entry by grant, one by join, one by perk.
         let granted = Keypair::new().pubkey();
-        f.fund(&pda::whitelist_entry(&whitelist, &granted), prefund).await;
-        f.send_ok(&[ix::grant_whitelist(&admin.pubkey(), 3, &granted, 1)], &[&admin]).await;
+        f.fund(&pda::whitelist_entry(&whitelist, &granted), prefund)
+            .await;
+        f.send_ok(
+            &[ix::grant_whitelist(&admin.pubkey(), 3, &granted, 1)],
+            &[&admin],
+        )
+        .await;
         assert_created(&mut f, &pda::whitelist_entry(&whitelist, &granted), prefund).await;
 
         let joiner = f.funded_wallet(1_000_000_000).await;
-        f.award(&issuer, &joiner.pubkey(), Source::Trading, 5_000).await.unwrap();
-        f.fund(&pda::whitelist_entry(&whitelist, &joiner.pubkey()), prefund).await;
-        f.send_ok(&[ix::join_whitelist(&joiner.pubkey(), &joiner.pubkey(), 3)], &[&joiner]).await;
-        assert_created(&mut f, &pda::whitelist_entry(&whitelist, &joiner.pubkey()), prefund).await;
+        f.award(&issuer, &joiner.pubkey(), Source::Trading, 5_000)
+            .await
+            .unwrap();
+        f.fund(&pda::whitelist_entry(&whitelist, &joiner.pubkey()), prefund)
+            .await;
+        f.send_ok(
+            &[ix::join_whitelist(&joiner.pubkey(), &joiner.pubkey(), 3)],
+            &[&joiner],
+        )
+        .await;
+        assert_created(
+            &mut f,
+            &pda::whitelist_entry(&whitelist, &joiner.pubkey()),
+            prefund,
+        )
+        .await;
 
         let buyer = f.funded_wallet(1_000_000_000).await;
-        f.award(&issuer, &buyer.pubkey(), Source::Trading, 5).await.unwrap();
-        f.fund(&pda::whitelist_entry(&whitelist, &buyer.pubkey()), prefund).await;
-        f.send_ok(&[ix::redeem_perk(&buyer.pubkey(), &buyer.pubkey(), 4, Some(3))], &[&buyer]).await;
-        assert_created(&mut f, &pda::whitelist_entry(&whitelist, &buyer.pubkey()), prefund).await;
+        f.award(&issuer, &buyer.pubkey(), Source::Trading, 5)
+            .await
+            .unwrap();
+        f.fund(&pda::whitelist_entry(&whitelist, &buyer.pubkey()), prefund)
+            .await;
+        f.send_ok(
+            &[ix::redeem_perk(
+                &buyer.pubkey(),
+                &buyer.pubkey(),
+                4,
+                Some(3),
+            )],
+            &[&buyer],
+        )
+        .await;
+        assert_created(
+            &mut f,
+            &pda::whitelist_entry(&whitelist, &buyer.pubkey()),
+            prefund,
+        )
+        .await;
     }
 }

@@ -12,11 +12,36 @@ use sparks_client::instructions as ix;
 use sparks_tests::{awarded, TestFixture, DEFAULT_PARAMS};
 
 async fn refer(f: &mut TestFixture, invitee: &Keypair, referrer: &Pubkey) {
-    f.send_ok(&[ix::set_referrer(&invitee.pubkey(), &invitee.pubkey(), referrer)], &[invitee]).await;
+    f.send_ok(
+        &[ix::set_referrer(
+            &invitee.pubkey(),
+            &invitee.pubkey(),
+            referrer,
+        )],
+        &[invitee],
+    )
+    .await;
 }
 
-fn award_ix(issuer: &Keypair, wallet: &Pubkey, referrer: Option<&Pubkey>, source: Source, amount: u64, seq: u64) -> anchor_lang::solana_program::instruction::Instruction {
-    ix::award(&issuer.pubkey(), wallet, referrer, AwardArgs { source, amount, reference: [4; 32], expected_seq: seq })
+fn award_ix(
+    issuer: &Keypair,
+    wallet: &Pubkey,
+    referrer: Option<&Pubkey>,
+    source: Source,
+    amount: u64,
+    seq: u64,
+) -> anchor_lang::solana_program::instruction::Instruction {
+    ix::award(
+        &issuer.pubkey(),
+        wallet,
+        referrer,
+        AwardArgs {
+            source,
+            amount,
+            reference: [4; 32],
+            expected_seq: seq,
+        },
+    )
 }
 
 #[tokio::test]
@@ -28,7 +53,14 @@ async fn set_referrer_links_both_accounts_and_emits_both() {
     let referrer = Keypair::new().pubkey();
     // Act
     let events = f
-        .send_ok(&[ix::set_referrer(&invitee.pubkey(), &app.pubkey(), &referrer)], &[&invitee, &app])
+        .send_ok(
+            &[ix::set_referrer(
+                &invitee.pubkey(),
+                &app.pubkey(),
+                &referrer,
+            )],
+            &[&invitee, &app],
+        )
         .await;
     // Assert
     let invitee_account = f.spark(&invitee.pubkey()).await.unwrap();
@@ -39,7 +71,10 @@ async fn set_referrer_links_both_accounts_and_emits_both() {
     assert_eq!(referrer_account.seq, 1);
     assert_eq!(
         events,
-        vec![SparksEvent::ReferrerSet(ReferrerSet { invitee: invitee_account, referrer: referrer_account })]
+        vec![SparksEvent::ReferrerSet(ReferrerSet {
+            invitee: invitee_account,
+            referrer: referrer_account
+        })]
     );
 }
 
@@ -50,12 +85,19 @@ async fn a_referrer_is_set_once() {
     let (first, second) = (Keypair::new().pubkey(), Keypair::new().pubkey());
     refer(&mut f, &invitee, &first).await;
     f.assert_rejected(
-        &[ix::set_referrer(&invitee.pubkey(), &invitee.pubkey(), &second)],
+        &[ix::set_referrer(
+            &invitee.pubkey(),
+            &invitee.pubkey(),
+            &second,
+        )],
         &[&invitee],
         SparksError::ReferrerAlreadySet,
     )
     .await;
-    assert!(f.spark(&second).await.is_none(), "the refusal created nothing");
+    assert!(
+        f.spark(&second).await.is_none(),
+        "the refusal created nothing"
+    );
 }
 
 #[tokio::test]
@@ -63,7 +105,11 @@ async fn a_wallet_cannot_refer_itself() {
     let mut f = TestFixture::new().await;
     let wallet = f.funded_wallet(1_000_000_000).await;
     f.assert_rejected(
-        &[ix::set_referrer(&wallet.pubkey(), &wallet.pubkey(), &wallet.pubkey())],
+        &[ix::set_referrer(
+            &wallet.pubkey(),
+            &wallet.pubkey(),
+            &wallet.pubkey(),
+        )],
         &[&wallet],
         SparksError::SelfReferral,
     )
@@ -90,7 +136,10 @@ async fn set_referrer_needs_the_invitees_signature() {
     let app = f.funded_wallet(1_000_000_000).await;
     let invitee = Keypair::new().pubkey();
     let referrer = Keypair::new().pubkey();
-    let instruction = sparks_tests::unsigned(ix::set_referrer(&invitee, &app.pubkey(), &referrer), &invitee);
+    let instruction = sparks_tests::unsigned(
+        ix::set_referrer(&invitee, &app.pubkey(), &referrer),
+        &invitee,
+    );
     f.assert_rejected_with(
         &[instruction],
         &[&app],
@@ -109,7 +158,17 @@ async fn a_trade_pays_the_referrer_new_sparks() {
     refer(&mut f, &invitee, &referrer).await;
     // Act: a 1 000 trade at a 10 % share.
     let events = f
-        .send_ok(&[award_ix(&issuer, &invitee.pubkey(), Some(&referrer), Source::Trading, 1_000, 1)], &[&issuer])
+        .send_ok(
+            &[award_ix(
+                &issuer,
+                &invitee.pubkey(),
+                Some(&referrer),
+                Source::Trading,
+                1_000,
+                1,
+            )],
+            &[&issuer],
+        )
         .await;
     // Assert: the invitee keeps all 1 000; the referrer gets 100 new Sparks.
     let invitee_account = f.spark(&invitee.pubkey()).await.unwrap();
@@ -144,7 +203,14 @@ async fn a_trade_without_the_referrer_account_is_refused() {
     let referrer = Keypair::new().pubkey();
     refer(&mut f, &invitee, &referrer).await;
     f.assert_rejected(
-        &[award_ix(&issuer, &invitee.pubkey(), None, Source::Trading, 1_000, 1)],
+        &[award_ix(
+            &issuer,
+            &invitee.pubkey(),
+            None,
+            Source::Trading,
+            1_000,
+            1,
+        )],
         &[&issuer],
         SparksError::ReferrerAccountMissing,
     )
@@ -159,9 +225,18 @@ async fn a_trade_crediting_someone_else_as_referrer_is_refused() {
     let referrer = Keypair::new().pubkey();
     let accomplice = Keypair::new().pubkey();
     refer(&mut f, &invitee, &referrer).await;
-    f.award(&issuer, &accomplice, Source::Campaign, 1).await.unwrap();
+    f.award(&issuer, &accomplice, Source::Campaign, 1)
+        .await
+        .unwrap();
     f.assert_rejected(
-        &[award_ix(&issuer, &invitee.pubkey(), Some(&accomplice), Source::Trading, 1_000, 1)],
+        &[award_ix(
+            &issuer,
+            &invitee.pubkey(),
+            Some(&accomplice),
+            Source::Trading,
+            1_000,
+            1,
+        )],
         &[&issuer],
         SparksError::ReferrerAccountMismatch,
     )
@@ -177,7 +252,17 @@ async fn a_tiny_trade_pays_no_share_and_needs_no_referrer_account() {
     let referrer = Keypair::new().pubkey();
     refer(&mut f, &invitee, &referrer).await;
     let events = f
-        .send_ok(&[award_ix(&issuer, &invitee.pubkey(), None, Source::Trading, 9, 1)], &[&issuer])
+        .send_ok(
+            &[award_ix(
+                &issuer,
+                &invitee.pubkey(),
+                None,
+                Source::Trading,
+                9,
+                1,
+            )],
+            &[&issuer],
+        )
         .await;
     assert_eq!(awarded(&events).len(), 1);
     assert_eq!(f.spark(&referrer).await.unwrap().balance, 0);
@@ -191,16 +276,47 @@ async fn the_first_subscription_pays_the_bonus_once() {
     let referrer = Keypair::new().pubkey();
     refer(&mut f, &invitee, &referrer).await;
     let first = f
-        .send_ok(&[award_ix(&issuer, &invitee.pubkey(), Some(&referrer), Source::Subscription, 300, 1)], &[&issuer])
+        .send_ok(
+            &[award_ix(
+                &issuer,
+                &invitee.pubkey(),
+                Some(&referrer),
+                Source::Subscription,
+                300,
+                1,
+            )],
+            &[&issuer],
+        )
         .await;
-    assert_eq!(awarded(&first)[1].amount, DEFAULT_PARAMS.first_subscription_bonus);
-    assert!(f.spark(&invitee.pubkey()).await.unwrap().first_subscription_rewarded);
+    assert_eq!(
+        awarded(&first)[1].amount,
+        DEFAULT_PARAMS.first_subscription_bonus
+    );
+    assert!(
+        f.spark(&invitee.pubkey())
+            .await
+            .unwrap()
+            .first_subscription_rewarded
+    );
     // The second subscription pays no bonus and needs no referrer account.
     let second = f
-        .send_ok(&[award_ix(&issuer, &invitee.pubkey(), None, Source::Subscription, 300, 2)], &[&issuer])
+        .send_ok(
+            &[award_ix(
+                &issuer,
+                &invitee.pubkey(),
+                None,
+                Source::Subscription,
+                300,
+                2,
+            )],
+            &[&issuer],
+        )
         .await;
     assert_eq!(awarded(&second).len(), 1);
-    assert_eq!(f.spark(&referrer).await.unwrap().balance, DEFAULT_PARAMS.first_subscription_bonus);
+    assert_eq!(
+        f.spark(&referrer).await.unwrap().balance,
+        DEFAULT_PARAMS.first_subscription_bonus
+    );
 }
 
 #[tokio::test]
@@ -208,11 +324,23 @@ async fn a_referrer_set_after_the_first_subscription_earns_no_bonus() {
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;
     let invitee = f.funded_wallet(1_000_000_000).await;
-    f.award(&issuer, &invitee.pubkey(), Source::Subscription, 300).await.unwrap();
+    f.award(&issuer, &invitee.pubkey(), Source::Subscription, 300)
+        .await
+        .unwrap();
     let referrer = Keypair::new().pubkey();
     refer(&mut f, &invitee, &referrer).await;
-    f.send_ok(&[award_ix(&issuer, &invitee.pubkey(), None, Source::Subscription, 300, 2)], &[&issuer])
-        .await;
+    f.send_ok(
+        &[award_ix(
+            &issuer,
+            &invitee.pubkey(),
+            None,
+            Source::Subscription,
+            300,
+            2,
+        )],
+        &[&issuer],
+    )
+    .await;
     assert_eq!(f.spark(&referrer).await.unwrap().balance, 0);
 }
 
@@ -223,7 +351,17 @@ async fn campaign_awards_pay_no_referral() {
     let invitee = f.funded_wallet(1_000_000_000).await;
     let referrer = Keypair::new().pubkey();
     refer(&mut f, &invitee, &referrer).await;
-    f.send_ok(&[award_ix(&issuer, &invitee.pubkey(), None, Source::Campaign, 1_000, 1)], &[&issuer])
-        .await;
+    f.send_ok(
+        &[award_ix(
+            &issuer,
+            &invitee.pubkey(),
+            None,
+            Source::Campaign,
+            1_000,
+            1,
+        )],
+        &[&issuer],
+    )
+    .await;
     assert_eq!(f.spark(&referrer).await.unwrap().balance, 0);
 }

@@ -7,7 +7,9 @@ use solana_keypair::Keypair;
 use solana_program_pack::Pack;
 use solana_signer::Signer;
 use sparks::error::SparksError;
-use sparks::events::{WhitelistCreated, WhitelistSpotConsumed, WhitelistSpotGranted, WhitelistUpdated};
+use sparks::events::{
+    WhitelistCreated, WhitelistSpotConsumed, WhitelistSpotGranted, WhitelistUpdated,
+};
 use sparks::instructions::WhitelistTerms;
 use sparks::state::{GrantVia, Source, Whitelist, WhitelistEntry};
 use sparks_client::events::SparksEvent;
@@ -35,16 +37,29 @@ pub fn terms(admin: &Pubkey, consumer: &Pubkey) -> WhitelistTerms {
 async fn with_whitelist(consumer: &Pubkey) -> TestFixture {
     let mut f = TestFixture::new().await;
     let admin = f.admin.insecure_clone();
-    f.send_ok(&[ix::create_whitelist(&admin.pubkey(), ID, terms(&admin.pubkey(), consumer))], &[&admin]).await;
+    f.send_ok(
+        &[ix::create_whitelist(
+            &admin.pubkey(),
+            ID,
+            terms(&admin.pubkey(), consumer),
+        )],
+        &[&admin],
+    )
+    .await;
     f
 }
 
-fn grant(f: &TestFixture, wallet: &Pubkey, spots: u16) -> anchor_lang::solana_program::instruction::Instruction {
+fn grant(
+    f: &TestFixture,
+    wallet: &Pubkey,
+    spots: u16,
+) -> anchor_lang::solana_program::instruction::Instruction {
     ix::grant_whitelist(&f.admin_key(), ID, wallet, spots)
 }
 
 async fn entry(f: &mut TestFixture, wallet: &Pubkey) -> Option<WhitelistEntry> {
-    f.account(&pda::whitelist_entry(&pda::whitelist(ID), wallet)).await
+    f.account(&pda::whitelist_entry(&pda::whitelist(ID), wallet))
+        .await
 }
 
 async fn whitelist(f: &mut TestFixture) -> Whitelist {
@@ -56,12 +71,37 @@ async fn create_whitelist_stores_it_and_emits_it() {
     let consumer = Pubkey::new_unique();
     let mut f = TestFixture::new().await;
     let admin = f.admin.insecure_clone();
-    let events = f.send_ok(&[ix::create_whitelist(&admin.pubkey(), ID, terms(&admin.pubkey(), &consumer))], &[&admin]).await;
+    let events = f
+        .send_ok(
+            &[ix::create_whitelist(
+                &admin.pubkey(),
+                ID,
+                terms(&admin.pubkey(), &consumer),
+            )],
+            &[&admin],
+        )
+        .await;
     let state = whitelist(&mut f).await;
-    assert_eq!((state.id, state.admin, state.consumer, state.capacity), (ID, admin.pubkey(), consumer, CAPACITY));
-    assert_eq!((state.entries, state.spots_granted, state.spots_used, state.seq), (0, 0, 0, 1));
+    assert_eq!(
+        (state.id, state.admin, state.consumer, state.capacity),
+        (ID, admin.pubkey(), consumer, CAPACITY)
+    );
+    assert_eq!(
+        (
+            state.entries,
+            state.spots_granted,
+            state.spots_used,
+            state.seq
+        ),
+        (0, 0, 0, 1)
+    );
     assert!(state.active);
-    assert_eq!(events, vec![SparksEvent::WhitelistCreated(WhitelistCreated { whitelist: state })]);
+    assert_eq!(
+        events,
+        vec![SparksEvent::WhitelistCreated(WhitelistCreated {
+            whitelist: state
+        })]
+    );
 }
 
 #[tokio::test]
@@ -70,13 +110,41 @@ async fn create_whitelist_by_a_stranger_or_with_bad_terms_is_refused() {
     let admin = f.admin.insecure_clone();
     let stranger = f.funded_wallet(1_000_000_000).await;
     let good = terms(&admin.pubkey(), &Pubkey::new_unique());
-    f.assert_rejected(&[ix::create_whitelist(&stranger.pubkey(), ID, good)], &[&stranger], SparksError::Unauthorized).await;
+    f.assert_rejected(
+        &[ix::create_whitelist(&stranger.pubkey(), ID, good)],
+        &[&stranger],
+        SparksError::Unauthorized,
+    )
+    .await;
     for (bad, expected) in [
-        (WhitelistTerms { capacity: 0, ..good }, SparksError::ZeroValue),
-        (WhitelistTerms { spots_per_wallet: 0, ..good }, SparksError::ZeroValue),
-        (WhitelistTerms { ends_at: good.starts_at, ..good }, SparksError::InvalidWindow),
+        (
+            WhitelistTerms {
+                capacity: 0,
+                ..good
+            },
+            SparksError::ZeroValue,
+        ),
+        (
+            WhitelistTerms {
+                spots_per_wallet: 0,
+                ..good
+            },
+            SparksError::ZeroValue,
+        ),
+        (
+            WhitelistTerms {
+                ends_at: good.starts_at,
+                ..good
+            },
+            SparksError::InvalidWindow,
+        ),
     ] {
-        f.assert_rejected(&[ix::create_whitelist(&admin.pubkey(), ID, bad)], &[&admin], expected).await;
+        f.assert_rejected(
+            &[ix::create_whitelist(&admin.pubkey(), ID, bad)],
+            &[&admin],
+            expected,
+        )
+        .await;
     }
 }
 
@@ -87,16 +155,41 @@ async fn the_whitelist_admin_updates_terms() {
     let admin = f.admin.insecure_clone();
     let team = f.funded_wallet(1_000_000_000).await;
     let consumer = Pubkey::new_unique();
-    f.send_ok(&[ix::create_whitelist(&admin.pubkey(), ID, terms(&team.pubkey(), &consumer))], &[&admin]).await;
+    f.send_ok(
+        &[ix::create_whitelist(
+            &admin.pubkey(),
+            ID,
+            terms(&team.pubkey(), &consumer),
+        )],
+        &[&admin],
+    )
+    .await;
     // Act
-    let new_terms = WhitelistTerms { capacity: 50, ..terms(&team.pubkey(), &consumer) };
-    let events = f.send_ok(&[ix::update_whitelist(&team.pubkey(), ID, new_terms, false)], &[&team]).await;
+    let new_terms = WhitelistTerms {
+        capacity: 50,
+        ..terms(&team.pubkey(), &consumer)
+    };
+    let events = f
+        .send_ok(
+            &[ix::update_whitelist(&team.pubkey(), ID, new_terms, false)],
+            &[&team],
+        )
+        .await;
     // Assert
     let state = whitelist(&mut f).await;
     assert_eq!((state.capacity, state.active, state.seq), (50, false, 2));
-    assert_eq!(events, vec![SparksEvent::WhitelistUpdated(WhitelistUpdated { whitelist: state })]);
-    f.assert_rejected(&[ix::update_whitelist(&admin.pubkey(), ID, new_terms, true)], &[&admin], SparksError::Unauthorized)
-        .await;
+    assert_eq!(
+        events,
+        vec![SparksEvent::WhitelistUpdated(WhitelistUpdated {
+            whitelist: state
+        })]
+    );
+    f.assert_rejected(
+        &[ix::update_whitelist(&admin.pubkey(), ID, new_terms, true)],
+        &[&admin],
+        SparksError::Unauthorized,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -104,10 +197,20 @@ async fn capacity_cannot_drop_below_granted_spots() {
     let consumer = Pubkey::new_unique();
     let mut f = with_whitelist(&consumer).await;
     let admin = f.admin.insecure_clone();
-    f.send_ok(&[grant(&f, &Pubkey::new_unique(), 2)], &[&admin]).await;
-    f.send_ok(&[grant(&f, &Pubkey::new_unique(), 1)], &[&admin]).await;
-    let cut = WhitelistTerms { capacity: 2, ..terms(&admin.pubkey(), &consumer) };
-    f.assert_rejected(&[ix::update_whitelist(&admin.pubkey(), ID, cut, true)], &[&admin], SparksError::LimitBelowUsage).await;
+    f.send_ok(&[grant(&f, &Pubkey::new_unique(), 2)], &[&admin])
+        .await;
+    f.send_ok(&[grant(&f, &Pubkey::new_unique(), 1)], &[&admin])
+        .await;
+    let cut = WhitelistTerms {
+        capacity: 2,
+        ..terms(&admin.pubkey(), &consumer)
+    };
+    f.assert_rejected(
+        &[ix::update_whitelist(&admin.pubkey(), ID, cut, true)],
+        &[&admin],
+        SparksError::LimitBelowUsage,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -117,12 +220,26 @@ async fn grant_creates_an_entry_and_emits_both_states() {
     let wallet = Pubkey::new_unique();
     let events = f.send_ok(&[grant(&f, &wallet, 2)], &[&admin]).await;
     let entry = entry(&mut f, &wallet).await.unwrap();
-    assert_eq!((entry.wallet, entry.spots_granted, entry.spots_used, entry.obtained_via, entry.seq), (wallet, 2, 0, GrantVia::Admin.bit(), 1));
+    assert_eq!(
+        (
+            entry.wallet,
+            entry.spots_granted,
+            entry.spots_used,
+            entry.obtained_via,
+            entry.seq
+        ),
+        (wallet, 2, 0, GrantVia::Admin.bit(), 1)
+    );
     let state = whitelist(&mut f).await;
     assert_eq!((state.entries, state.spots_granted, state.seq), (1, 2, 2));
     assert_eq!(
         events,
-        vec![SparksEvent::WhitelistSpotGranted(WhitelistSpotGranted { via: GrantVia::Admin, spots: 2, whitelist: state, entry })]
+        vec![SparksEvent::WhitelistSpotGranted(WhitelistSpotGranted {
+            via: GrantVia::Admin,
+            spots: 2,
+            whitelist: state,
+            entry
+        })]
     );
 }
 
@@ -133,18 +250,71 @@ async fn grant_respects_wallet_limit_capacity_window_and_activity() {
     let admin = f.admin.insecure_clone();
     let wallet = Pubkey::new_unique();
     f.send_ok(&[grant(&f, &wallet, 2)], &[&admin]).await;
-    f.assert_rejected(&[grant(&f, &wallet, 1)], &[&admin], SparksError::WalletSpotLimitReached).await;
-    f.send_ok(&[grant(&f, &Pubkey::new_unique(), 2)], &[&admin]).await;
-    f.assert_rejected(&[grant(&f, &Pubkey::new_unique(), 2)], &[&admin], SparksError::WhitelistFull).await;
-    f.assert_rejected(&[grant(&f, &Pubkey::new_unique(), 0)], &[&admin], SparksError::ZeroValue).await;
-    let stranger = f.funded_wallet(1_000_000_000).await;
-    f.assert_rejected(&[ix::grant_whitelist(&stranger.pubkey(), ID, &Pubkey::new_unique(), 1)], &[&stranger], SparksError::Unauthorized)
+    f.assert_rejected(
+        &[grant(&f, &wallet, 1)],
+        &[&admin],
+        SparksError::WalletSpotLimitReached,
+    )
+    .await;
+    f.send_ok(&[grant(&f, &Pubkey::new_unique(), 2)], &[&admin])
         .await;
-    f.send_ok(&[ix::update_whitelist(&admin.pubkey(), ID, terms(&admin.pubkey(), &consumer), false)], &[&admin]).await;
-    f.assert_rejected(&[grant(&f, &Pubkey::new_unique(), 1)], &[&admin], SparksError::WhitelistInactive).await;
-    f.send_ok(&[ix::update_whitelist(&admin.pubkey(), ID, terms(&admin.pubkey(), &consumer), true)], &[&admin]).await;
+    f.assert_rejected(
+        &[grant(&f, &Pubkey::new_unique(), 2)],
+        &[&admin],
+        SparksError::WhitelistFull,
+    )
+    .await;
+    f.assert_rejected(
+        &[grant(&f, &Pubkey::new_unique(), 0)],
+        &[&admin],
+        SparksError::ZeroValue,
+    )
+    .await;
+    let stranger = f.funded_wallet(1_000_000_000).await;
+    f.assert_rejected(
+        &[ix::grant_whitelist(
+            &stranger.pubkey(),
+            ID,
+            &Pubkey::new_unique(),
+            1,
+        )],
+        &[&stranger],
+        SparksError::Unauthorized,
+    )
+    .await;
+    f.send_ok(
+        &[ix::update_whitelist(
+            &admin.pubkey(),
+            ID,
+            terms(&admin.pubkey(), &consumer),
+            false,
+        )],
+        &[&admin],
+    )
+    .await;
+    f.assert_rejected(
+        &[grant(&f, &Pubkey::new_unique(), 1)],
+        &[&admin],
+        SparksError::WhitelistInactive,
+    )
+    .await;
+    f.send_ok(
+        &[ix::update_whitelist(
+            &admin.pubkey(),
+            ID,
+            terms(&admin.pubkey(), &consumer),
+            true,
+        )],
+        &[&admin],
+    )
+    .await;
     f.set_time(START_TIME + 3_600).await;
-    f.assert_rejected(&[grant(&f, &Pubkey::new_unique(), 1)], &[&admin], SparksError::OutsideWindow).await;
+    f.assert_rejected(
+        &[grant(&f, &Pubkey::new_unique(), 1)],
+        &[&admin],
+        SparksError::OutsideWindow,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -153,20 +323,48 @@ async fn a_wallet_with_enough_lifetime_sparks_joins_once() {
     let mut f = with_whitelist(&Pubkey::new_unique()).await;
     let issuer = f.full_issuer().await;
     let wallet = f.funded_wallet(1_000_000_000).await;
-    f.award(&issuer, &wallet.pubkey(), Source::Trading, JOIN_THRESHOLD - 1).await.unwrap();
+    f.award(
+        &issuer,
+        &wallet.pubkey(),
+        Source::Trading,
+        JOIN_THRESHOLD - 1,
+    )
+    .await
+    .unwrap();
     let join = ix::join_whitelist(&wallet.pubkey(), &wallet.pubkey(), ID);
-    f.assert_rejected(&[join.clone()], &[&wallet], SparksError::BelowJoinThreshold).await;
-    f.award(&issuer, &wallet.pubkey(), Source::Trading, 1).await.unwrap();
+    f.assert_rejected(
+        std::slice::from_ref(&join),
+        &[&wallet],
+        SparksError::BelowJoinThreshold,
+    )
+    .await;
+    f.award(&issuer, &wallet.pubkey(), Source::Trading, 1)
+        .await
+        .unwrap();
     let admin = f.admin.insecure_clone();
-    f.send_ok(&[ix::revoke(&admin.pubkey(), &wallet.pubkey(), 500, 0)], &[&admin]).await;
+    f.send_ok(
+        &[ix::revoke(&admin.pubkey(), &wallet.pubkey(), 500, 0)],
+        &[&admin],
+    )
+    .await;
     // Act
-    let events = f.send_ok(&[join.clone()], &[&wallet]).await;
+    let events = f.send_ok(std::slice::from_ref(&join), &[&wallet]).await;
     // Assert
     let entry = entry(&mut f, &wallet.pubkey()).await.unwrap();
-    assert_eq!((entry.spots_granted, entry.obtained_via), (1, GrantVia::Join.bit()));
-    assert!(matches!(&events[..], [SparksEvent::WhitelistSpotGranted(g)] if g.via == GrantVia::Join && g.entry == entry));
-    assert_eq!(f.spark(&wallet.pubkey()).await.unwrap().balance, 500, "joining spends nothing");
-    f.assert_rejected(&[join], &[&wallet], SparksError::AlreadyJoined).await;
+    assert_eq!(
+        (entry.spots_granted, entry.obtained_via),
+        (1, GrantVia::Join.bit())
+    );
+    assert!(
+        matches!(&events[..], [SparksEvent::WhitelistSpotGranted(g)] if g.via == GrantVia::Join && g.entry == entry)
+    );
+    assert_eq!(
+        f.spark(&wallet.pubkey()).await.unwrap().balance,
+        500,
+        "joining spends nothing"
+    );
+    f.assert_rejected(&[join], &[&wallet], SparksError::AlreadyJoined)
+        .await;
 }
 
 #[tokio::test]
@@ -175,15 +373,26 @@ async fn joining_is_off_when_the_threshold_is_zero_and_while_paused() {
     let mut f = with_whitelist(&consumer).await;
     let issuer = f.full_issuer().await;
     let wallet = f.funded_wallet(1_000_000_000).await;
-    f.award(&issuer, &wallet.pubkey(), Source::Trading, 5_000).await.unwrap();
+    f.award(&issuer, &wallet.pubkey(), Source::Trading, 5_000)
+        .await
+        .unwrap();
     let admin = f.admin.insecure_clone();
     let join = ix::join_whitelist(&wallet.pubkey(), &wallet.pubkey(), ID);
     f.send_ok(&[ix::pause(&admin.pubkey())], &[&admin]).await;
-    f.assert_rejected(&[join.clone()], &[&wallet], SparksError::Paused).await;
+    f.assert_rejected(std::slice::from_ref(&join), &[&wallet], SparksError::Paused)
+        .await;
     f.send_ok(&[ix::unpause(&admin.pubkey())], &[&admin]).await;
-    let closed = WhitelistTerms { min_lifetime_sparks: 0, ..terms(&admin.pubkey(), &consumer) };
-    f.send_ok(&[ix::update_whitelist(&admin.pubkey(), ID, closed, true)], &[&admin]).await;
-    f.assert_rejected(&[join], &[&wallet], SparksError::BelowJoinThreshold).await;
+    let closed = WhitelistTerms {
+        min_lifetime_sparks: 0,
+        ..terms(&admin.pubkey(), &consumer)
+    };
+    f.send_ok(
+        &[ix::update_whitelist(&admin.pubkey(), ID, closed, true)],
+        &[&admin],
+    )
+    .await;
+    f.assert_rejected(&[join], &[&wallet], SparksError::BelowJoinThreshold)
+        .await;
 }
 
 #[tokio::test]
@@ -193,24 +402,40 @@ async fn the_consumer_uses_spots_within_the_window_and_never_beyond_the_grant() 
     let mut f = with_whitelist(&consumer.pubkey()).await;
     let admin = f.admin.insecure_clone();
     let wallet = Keypair::new();
-    f.send_ok(&[grant(&f, &wallet.pubkey(), 1)], &[&admin]).await;
+    f.send_ok(&[grant(&f, &wallet.pubkey(), 1)], &[&admin])
+        .await;
     let consume = ix::consume_whitelist_spot(&consumer.pubkey(), &wallet.pubkey(), ID);
     // Before the window opens.
     f.set_time(START_TIME - 1).await;
-    f.assert_rejected(&[consume.clone()], &[&consumer, &wallet], SparksError::OutsideWindow).await;
+    f.assert_rejected(
+        std::slice::from_ref(&consume),
+        &[&consumer, &wallet],
+        SparksError::OutsideWindow,
+    )
+    .await;
     f.set_time(START_TIME).await;
     // Act
-    let events = f.send_ok(&[consume.clone()], &[&consumer, &wallet]).await;
+    let events = f
+        .send_ok(std::slice::from_ref(&consume), &[&consumer, &wallet])
+        .await;
     // Assert
     let entry = entry(&mut f, &wallet.pubkey()).await.unwrap();
-    assert_eq!((entry.spots_granted, entry.spots_used, entry.seq), (1, 1, 2));
+    assert_eq!(
+        (entry.spots_granted, entry.spots_used, entry.seq),
+        (1, 1, 2)
+    );
     let state = whitelist(&mut f).await;
     assert_eq!(state.spots_used, 1);
     assert_eq!(
         events,
-        vec![SparksEvent::WhitelistSpotConsumed(WhitelistSpotConsumed { consumer: consumer.pubkey(), whitelist: state, entry })]
+        vec![SparksEvent::WhitelistSpotConsumed(WhitelistSpotConsumed {
+            consumer: consumer.pubkey(),
+            whitelist: state,
+            entry
+        })]
     );
-    f.assert_rejected(&[consume], &[&consumer, &wallet], SparksError::NoSpotsLeft).await;
+    f.assert_rejected(&[consume], &[&consumer, &wallet], SparksError::NoSpotsLeft)
+        .await;
 }
 
 #[tokio::test]
@@ -219,24 +444,46 @@ async fn consume_by_a_wrong_signer_or_while_paused_or_after_the_window_is_refuse
     let mut f = with_whitelist(&consumer.pubkey()).await;
     let admin = f.admin.insecure_clone();
     let wallet = Keypair::new();
-    f.send_ok(&[grant(&f, &wallet.pubkey(), 2)], &[&admin]).await;
+    f.send_ok(&[grant(&f, &wallet.pubkey(), 2)], &[&admin])
+        .await;
     let impostor = Keypair::new();
     f.assert_rejected(
-        &[ix::consume_whitelist_spot(&impostor.pubkey(), &wallet.pubkey(), ID)],
+        &[ix::consume_whitelist_spot(
+            &impostor.pubkey(),
+            &wallet.pubkey(),
+            ID,
+        )],
         &[&impostor, &wallet],
         SparksError::WrongConsumer,
     )
     .await;
     // The wallet must sign too: a consumer cannot burn spots of wallets not minting.
-    let unsigned = sparks_tests::unsigned(ix::consume_whitelist_spot(&consumer.pubkey(), &wallet.pubkey(), ID), &wallet.pubkey());
-    f.assert_rejected_with(&[unsigned], &[&consumer], sparks_tests::anchor_codes::err(anchor_lang::error::ErrorCode::AccountNotSigner))
-        .await;
+    let unsigned = sparks_tests::unsigned(
+        ix::consume_whitelist_spot(&consumer.pubkey(), &wallet.pubkey(), ID),
+        &wallet.pubkey(),
+    );
+    f.assert_rejected_with(
+        &[unsigned],
+        &[&consumer],
+        sparks_tests::anchor_codes::err(anchor_lang::error::ErrorCode::AccountNotSigner),
+    )
+    .await;
     let consume = ix::consume_whitelist_spot(&consumer.pubkey(), &wallet.pubkey(), ID);
     f.send_ok(&[ix::pause(&admin.pubkey())], &[&admin]).await;
-    f.assert_rejected(&[consume.clone()], &[&consumer, &wallet], SparksError::Paused).await;
+    f.assert_rejected(
+        std::slice::from_ref(&consume),
+        &[&consumer, &wallet],
+        SparksError::Paused,
+    )
+    .await;
     f.send_ok(&[ix::unpause(&admin.pubkey())], &[&admin]).await;
     f.set_time(START_TIME + 3_600).await;
-    f.assert_rejected(&[consume], &[&consumer, &wallet], SparksError::OutsideWindow).await;
+    f.assert_rejected(
+        &[consume],
+        &[&consumer, &wallet],
+        SparksError::OutsideWindow,
+    )
+    .await;
 }
 
 // ---- the example mint program -------------------------------------------
@@ -257,35 +504,69 @@ async fn the_example_mint_consumes_a_spot_and_mints_one_nft() {
     // Arrange
     let (mut f, minter) = mint_fixture().await;
     let admin = f.admin.insecure_clone();
-    f.send_ok(&[grant(&f, &minter.pubkey(), 1)], &[&admin]).await;
+    f.send_ok(&[grant(&f, &minter.pubkey(), 1)], &[&admin])
+        .await;
     let (mint, token) = (Keypair::new(), Keypair::new());
     // Act
     let events = f
-        .send_ok(&[ix::example_mint_nft(&minter.pubkey(), ID, &mint.pubkey(), &token.pubkey())], &[&minter, &mint, &token])
+        .send_ok(
+            &[ix::example_mint_nft(
+                &minter.pubkey(),
+                ID,
+                &mint.pubkey(),
+                &token.pubkey(),
+            )],
+            &[&minter, &mint, &token],
+        )
         .await;
     // Assert: one token, no authority left to mint another.
-    let mint_state = spl_token_interface::state::Mint::unpack(&f.raw_account(&mint.pubkey()).await.unwrap().data).unwrap();
+    let mint_state = spl_token_interface::state::Mint::unpack(
+        &f.raw_account(&mint.pubkey()).await.unwrap().data,
+    )
+    .unwrap();
     assert_eq!(mint_state.supply, 1);
     assert_eq!(mint_state.decimals, 0);
     assert!(mint_state.mint_authority.is_none());
-    let token_state = spl_token_interface::state::Account::unpack(&f.raw_account(&token.pubkey()).await.unwrap().data).unwrap();
-    assert_eq!((token_state.amount, token_state.owner), (1, minter.pubkey()));
+    let token_state = spl_token_interface::state::Account::unpack(
+        &f.raw_account(&token.pubkey()).await.unwrap().data,
+    )
+    .unwrap();
+    assert_eq!(
+        (token_state.amount, token_state.owner),
+        (1, minter.pubkey())
+    );
     let entry = entry(&mut f, &minter.pubkey()).await.unwrap();
     assert_eq!(entry.spots_used, 1);
-    assert!(matches!(&events[..], [SparksEvent::WhitelistSpotConsumed(c)] if c.consumer == example_mint::minter_address().0));
+    assert!(
+        matches!(&events[..], [SparksEvent::WhitelistSpotConsumed(c)] if c.consumer == example_mint::minter_address().0)
+    );
 }
 
 #[tokio::test]
 async fn the_example_mint_refuses_a_second_nft_for_one_spot() {
     let (mut f, minter) = mint_fixture().await;
     let admin = f.admin.insecure_clone();
-    f.send_ok(&[grant(&f, &minter.pubkey(), 1)], &[&admin]).await;
-    let (mint, token) = (Keypair::new(), Keypair::new());
-    f.send_ok(&[ix::example_mint_nft(&minter.pubkey(), ID, &mint.pubkey(), &token.pubkey())], &[&minter, &mint, &token])
+    f.send_ok(&[grant(&f, &minter.pubkey(), 1)], &[&admin])
         .await;
+    let (mint, token) = (Keypair::new(), Keypair::new());
+    f.send_ok(
+        &[ix::example_mint_nft(
+            &minter.pubkey(),
+            ID,
+            &mint.pubkey(),
+            &token.pubkey(),
+        )],
+        &[&minter, &mint, &token],
+    )
+    .await;
     let (mint2, token2) = (Keypair::new(), Keypair::new());
     f.assert_rejected_with(
-        &[ix::example_mint_nft(&minter.pubkey(), ID, &mint2.pubkey(), &token2.pubkey())],
+        &[ix::example_mint_nft(
+            &minter.pubkey(),
+            ID,
+            &mint2.pubkey(),
+            &token2.pubkey(),
+        )],
         &[&minter, &mint2, &token2],
         not_whitelisted(),
     )
@@ -298,7 +579,12 @@ async fn a_wallet_without_a_spot_gets_a_clear_error_and_no_nft() {
     let (mut f, minter) = mint_fixture().await;
     let (mint, token) = (Keypair::new(), Keypair::new());
     f.assert_rejected_with(
-        &[ix::example_mint_nft(&minter.pubkey(), ID, &mint.pubkey(), &token.pubkey())],
+        &[ix::example_mint_nft(
+            &minter.pubkey(),
+            ID,
+            &mint.pubkey(),
+            &token.pubkey(),
+        )],
         &[&minter, &mint, &token],
         not_whitelisted(),
     )
@@ -312,10 +598,16 @@ async fn the_example_mint_cannot_use_a_whitelist_it_is_not_consumer_of() {
     let mut f = with_whitelist(&Pubkey::new_unique()).await;
     let admin = f.admin.insecure_clone();
     let minter = f.funded_wallet(1_000_000_000).await;
-    f.send_ok(&[grant(&f, &minter.pubkey(), 1)], &[&admin]).await;
+    f.send_ok(&[grant(&f, &minter.pubkey(), 1)], &[&admin])
+        .await;
     let (mint, token) = (Keypair::new(), Keypair::new());
     f.assert_rejected(
-        &[ix::example_mint_nft(&minter.pubkey(), ID, &mint.pubkey(), &token.pubkey())],
+        &[ix::example_mint_nft(
+            &minter.pubkey(),
+            ID,
+            &mint.pubkey(),
+            &token.pubkey(),
+        )],
         &[&minter, &mint, &token],
         SparksError::WrongConsumer,
     )

@@ -57,7 +57,11 @@ pub fn handle_award(ctx: Context<Award>, args: AwardArgs) -> Result<()> {
         ctx.accounts.recipient.key(),
         ctx.bumps.recipient_spark,
     )?;
-    let referrer_info = ctx.accounts.referrer_spark.as_ref().map(|a| a.to_account_info());
+    let referrer_info = ctx
+        .accounts
+        .referrer_spark
+        .as_ref()
+        .map(|a| a.to_account_info());
     let mut referrer = match &referrer_info {
         Some(info) if info.key() != ctx.accounts.recipient_spark.key() => {
             Some(load::<SparkAccount>(info)?)

@@ -73,10 +73,15 @@ pub fn handle_award_batch<'info>(
             0 // unused: an existing account is verified by its data
         };
         let (mut recipient, _) = load_or_create_spark(&payer, spark_info, wallet.key(), bump)?;
-        let referrer_info = match referral_owed(&ctx.accounts.config, &recipient, args.source, row.amount) {
-            Some(_) => Some(remaining.next().ok_or(SparksError::ReferrerAccountMissing)?),
-            None => None,
-        };
+        let referrer_info =
+            match referral_owed(&ctx.accounts.config, &recipient, args.source, row.amount) {
+                Some(_) => Some(
+                    remaining
+                        .next()
+                        .ok_or(SparksError::ReferrerAccountMissing)?,
+                ),
+                None => None,
+            };
         let mut referrer = match referrer_info {
             Some(info) => Some(load::<SparkAccount>(info)?),
             None => None,
@@ -118,6 +123,9 @@ pub fn handle_award_batch<'info>(
             });
         }
     }
-    require!(remaining.next().is_none(), SparksError::BatchAccountsMismatch);
+    require!(
+        remaining.next().is_none(),
+        SparksError::BatchAccountsMismatch
+    );
     Ok(())
 }

@@ -51,7 +51,10 @@ pub fn handle_consume_whitelist_spot(ctx: Context<ConsumeWhitelistSpot>) -> Resu
         .spots_used
         .checked_add(1)
         .ok_or(SparksError::MathOverflow)?;
-    whitelist.seq = whitelist.seq.checked_add(1).ok_or(SparksError::MathOverflow)?;
+    whitelist.seq = whitelist
+        .seq
+        .checked_add(1)
+        .ok_or(SparksError::MathOverflow)?;
     let whitelist = (**whitelist).clone();
     let entry = (**entry).clone();
     emit_cpi!(WhitelistSpotConsumed {

@@ -57,7 +57,11 @@ pub struct CreateWhitelist<'info> {
     pub system_program: Program<'info, System>,
 }
 
-pub fn handle_create_whitelist(ctx: Context<CreateWhitelist>, id: u64, terms: WhitelistTerms) -> Result<()> {
+pub fn handle_create_whitelist(
+    ctx: Context<CreateWhitelist>,
+    id: u64,
+    terms: WhitelistTerms,
+) -> Result<()> {
     terms.validate()?;
 
     let bump = ctx.bumps.whitelist;

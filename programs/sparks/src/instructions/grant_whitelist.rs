@@ -39,7 +39,14 @@ pub fn handle_grant_whitelist(ctx: Context<GrantWhitelist>, spots: u16) -> Resul
         ctx.accounts.wallet.key(),
         ctx.bumps.entry,
     )?;
-    grant_spots(&mut ctx.accounts.whitelist, &mut entry, is_new, spots, GrantVia::Admin, now)?;
+    grant_spots(
+        &mut ctx.accounts.whitelist,
+        &mut entry,
+        is_new,
+        spots,
+        GrantVia::Admin,
+        now,
+    )?;
     store(&ctx.accounts.entry, &entry)?;
     let whitelist = (*ctx.accounts.whitelist).clone();
     emit_cpi!(WhitelistSpotGranted {

@@ -54,7 +54,14 @@ pub fn handle_join_whitelist(ctx: Context<JoinWhitelist>) -> Result<()> {
     );
 
     // State change.
-    grant_spots(&mut ctx.accounts.whitelist, &mut entry, is_new, 1, GrantVia::Join, now)?;
+    grant_spots(
+        &mut ctx.accounts.whitelist,
+        &mut entry,
+        is_new,
+        1,
+        GrantVia::Join,
+        now,
+    )?;
     store(&ctx.accounts.entry, &entry)?;
     let whitelist = (*ctx.accounts.whitelist).clone();
     emit_cpi!(WhitelistSpotGranted {

@@ -4,7 +4,9 @@ use crate::account_io::{create_pda_account, is_uninitialized, load, space_of, st
 use crate::error::SparksError;
 use crate::events::{PerkRedeemed, WhitelistSpotGranted};
 use crate::granting::{grant_spots, load_or_create_entry};
-use crate::state::{checked_add, Config, GrantVia, Perk, PerkClaim, SparkAccount, Whitelist, WhitelistEntry};
+use crate::state::{
+    checked_add, Config, GrantVia, Perk, PerkClaim, SparkAccount, Whitelist, WhitelistEntry,
+};
 
 /// The owner spends `perk.cost` Sparks on a perk. The Sparks are burned, not
 /// paid to anyone. A NftWhitelist perk also grants one spot in its whitelist.

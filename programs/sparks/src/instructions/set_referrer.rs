@@ -65,9 +65,6 @@ pub fn handle_set_referrer(ctx: Context<SetReferrer>) -> Result<()> {
     referrer.bump_seq()?;
     store(&ctx.accounts.invitee_spark, &invitee)?;
     store(&ctx.accounts.referrer_spark, &referrer)?;
-    emit_cpi!(ReferrerSet {
-        invitee,
-        referrer
-    });
+    emit_cpi!(ReferrerSet { invitee, referrer });
     Ok(())
 }

@@ -22,7 +22,11 @@ pub struct UpdateWhitelist<'info> {
     pub whitelist: Account<'info, Whitelist>,
 }
 
-pub fn handle_update_whitelist(ctx: Context<UpdateWhitelist>, terms: WhitelistTerms, active: bool) -> Result<()> {
+pub fn handle_update_whitelist(
+    ctx: Context<UpdateWhitelist>,
+    terms: WhitelistTerms,
+    active: bool,
+) -> Result<()> {
     terms.validate()?;
     let whitelist = &mut ctx.accounts.whitelist;
     require!(
@@ -32,7 +36,10 @@ pub fn handle_update_whitelist(ctx: Context<UpdateWhitelist>, terms: WhitelistTe
 
     terms.apply(whitelist);
     whitelist.active = active;
-    whitelist.seq = whitelist.seq.checked_add(1).ok_or(SparksError::MathOverflow)?;
+    whitelist.seq = whitelist
+        .seq
+        .checked_add(1)
+        .ok_or(SparksError::MathOverflow)?;
     let whitelist = (**whitelist).clone();
     emit_cpi!(WhitelistUpdated { whitelist });
     Ok(())

@@ -76,5 +76,6 @@ impl SparkAccount {
 }
 
 pub(crate) fn checked_add(a: u64, b: u64) -> Result<u64> {
-    a.checked_add(b).ok_or_else(|| SparksError::MathOverflow.into())
+    a.checked_add(b)
+        .ok_or_else(|| SparksError::MathOverflow.into())
 }
