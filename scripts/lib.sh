@@ -1,0 +1,20 @@
+# Shared by the project's scripts: install what a fresh machine lacks.
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# Installs a Debian package when one of its commands is missing.
+apt_install_if_missing() {
+    local command=$1 package=$2
+    if command -v "$command" >/dev/null 2>&1; then return 0; fi
+    step "installing $package (missing $command)"
+    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$package"
+}
+
+ensure_build_tools() {
+    command -v cargo >/dev/null 2>&1 || { echo "cargo (Rust 1.95) is required" >&2; exit 1; }
+    apt_install_if_missing cc build-essential
+    apt_install_if_missing pkg-config pkg-config
+    rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt 2>/dev/null || true
+}
