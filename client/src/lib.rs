@@ -8,3 +8,6 @@ pub mod pda;
 
 pub use sparks;
 pub use sparks::ID as PROGRAM_ID;
+
+#[cfg(feature = "rpc")]
+pub mod rpc;

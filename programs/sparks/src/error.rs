@@ -125,3 +125,54 @@ pub enum SparksError {
     #[msg("whitelist entry does not belong to this whitelist and wallet")]
     EntryMismatch,
 }
+
+impl SparksError {
+    /// Every variant in code order (`ALL[i]` has code 6000 + i).
+    pub const ALL: [SparksError; 39] = [
+        SparksError::Unauthorized,
+        SparksError::NotPendingAdmin,
+        SparksError::Paused,
+        SparksError::InvalidBps,
+        SparksError::ZeroValue,
+        SparksError::InvalidWindow,
+        SparksError::IssuerInactive,
+        SparksError::SourceNotAllowed,
+        SparksError::AmountAboveInstructionCap,
+        SparksError::IssuerCapExceeded,
+        SparksError::SeqMismatch,
+        SparksError::MathOverflow,
+        SparksError::ReferrerAccountMissing,
+        SparksError::ReferrerAccountMismatch,
+        SparksError::SelfReferral,
+        SparksError::ReferralCycle,
+        SparksError::ReferrerAlreadySet,
+        SparksError::InsufficientBalance,
+        SparksError::PerkInactive,
+        SparksError::PerkSupplyExhausted,
+        SparksError::PerkWalletLimitReached,
+        SparksError::OutsideWindow,
+        SparksError::WhitelistInactive,
+        SparksError::WhitelistFull,
+        SparksError::WalletSpotLimitReached,
+        SparksError::BelowJoinThreshold,
+        SparksError::AlreadyJoined,
+        SparksError::WrongConsumer,
+        SparksError::NoSpotsLeft,
+        SparksError::AccountAlreadyInitialized,
+        SparksError::WrongAccountOwner,
+        SparksError::InvalidPda,
+        SparksError::PerkWhitelistMismatch,
+        SparksError::BatchSizeOutOfRange,
+        SparksError::BatchAccountsMismatch,
+        SparksError::UriTooLong,
+        SparksError::PeriodTooShort,
+        SparksError::LimitBelowUsage,
+        SparksError::EntryMismatch,
+    ];
+
+    /// The variant behind an on-chain error code, for clients.
+    pub fn from_code(code: u32) -> Option<Self> {
+        let index = code.checked_sub(anchor_lang::error::ERROR_CODE_OFFSET)?;
+        Self::ALL.get(usize::try_from(index).ok()?).copied()
+    }
+}

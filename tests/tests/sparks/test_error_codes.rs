@@ -48,5 +48,17 @@ fn error_codes_are_stable() {
     ];
     for (error, code) in pinned {
         assert_eq!(u32::from(*error), *code, "{error:?}");
+        assert_eq!(
+            E::from_code(*code).map(u32::from),
+            Some(*code),
+            "from_code({code})"
+        );
     }
+    assert_eq!(
+        E::ALL.len(),
+        pinned.len(),
+        "a variant is missing from the pins or from ALL"
+    );
+    assert!(E::from_code(6000 + pinned.len() as u32).is_none());
+    assert!(E::from_code(3012).is_none());
 }

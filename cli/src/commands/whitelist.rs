@@ -1,0 +1,95 @@
+//! whitelist create | update | grant | join | show.
+
+use anyhow::Context as _;
+use serde_json::{json, Value};
+use solana_signer::Signer;
+use sparks::instructions::WhitelistTerms;
+use sparks::state::{Whitelist, WhitelistEntry};
+use sparks_client::{instructions as ix, pda};
+
+use super::{now, views};
+use crate::args::{WhitelistCommand, WhitelistTermsArgs};
+use crate::context::Context;
+
+fn terms(args: WhitelistTermsArgs, default_admin: anchor_lang::prelude::Pubkey) -> WhitelistTerms {
+    WhitelistTerms {
+        admin: args.admin.unwrap_or(default_admin),
+        consumer: args.consumer,
+        capacity: args.capacity,
+        spots_per_wallet: args.spots_per_wallet,
+        min_lifetime_sparks: args.min_lifetime_sparks,
+        starts_at: args.starts_at.unwrap_or_else(now),
+        ends_at: args.ends_at.unwrap_or(i64::MAX),
+    }
+}
+
+pub async fn whitelist(ctx: &Context, command: WhitelistCommand) -> anyhow::Result<Value> {
+    match command {
+        WhitelistCommand::Create { id, terms: args } => {
+            let admin = ctx.keypair()?;
+            let instruction =
+                ix::create_whitelist(&admin.pubkey(), id, terms(args, admin.pubkey()));
+            let signature = ctx.rpc.send(&[instruction], &admin, &[]).await?;
+            Ok(
+                json!({ "signature": signature.to_string(), "whitelist": pda::whitelist(id).to_string() }),
+            )
+        }
+        WhitelistCommand::Update {
+            id,
+            terms: args,
+            active,
+        } => {
+            let admin = ctx.keypair()?;
+            let instruction =
+                ix::update_whitelist(&admin.pubkey(), id, terms(args, admin.pubkey()), active);
+            let signature = ctx.rpc.send(&[instruction], &admin, &[]).await?;
+            Ok(json!({ "signature": signature.to_string() }))
+        }
+        WhitelistCommand::Grant { id, wallet, spots } => {
+            let admin = ctx.keypair()?;
+            let signature = ctx
+                .rpc
+                .send(
+                    &[ix::grant_whitelist(&admin.pubkey(), id, &wallet, spots)],
+                    &admin,
+                    &[],
+                )
+                .await?;
+            Ok(json!({ "signature": signature.to_string() }))
+        }
+        WhitelistCommand::Join { id } => {
+            let owner = ctx.keypair()?;
+            let signature = ctx
+                .rpc
+                .send(
+                    &[ix::join_whitelist(&owner.pubkey(), &owner.pubkey(), id)],
+                    &owner,
+                    &[],
+                )
+                .await?;
+            Ok(json!({ "signature": signature.to_string() }))
+        }
+        WhitelistCommand::Show { id, wallet } => {
+            let address = pda::whitelist(id);
+            let whitelist: Whitelist = ctx
+                .rpc
+                .fetch(&address, "Whitelist")
+                .await?
+                .with_context(|| format!("no whitelist {id}"))?;
+            let mut view = views::whitelist(&whitelist);
+            if let Some(wallet) = wallet {
+                let entry: Option<WhitelistEntry> = ctx
+                    .rpc
+                    .fetch(&pda::whitelist_entry(&address, &wallet), "WhitelistEntry")
+                    .await?;
+                view["entry"] = match entry {
+                    Some(entry) => views::entry(&entry),
+                    None => {
+                        json!({ "wallet": wallet.to_string(), "spots_granted": 0, "spots_used": 0, "spots_left": 0 })
+                    }
+                };
+            }
+            Ok(view)
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! Talking to a Sparks deployment over JSON-RPC: fetching and decoding
+//! accounts, sending transactions with confirmation, and the award helper.
+//!
+//! # Awarding safely (for issuers)
+//!
+//! [`SparksRpc::award`] reads the recipient's `seq` **once** and sends it as
+//! `expected_seq`. If a transaction's blockhash expires before confirmation it
+//! re-signs the *same* instruction (same `expected_seq`) with a new blockhash.
+//! So if an earlier attempt did land after all, the retry is refused by the
+//! program with `SeqMismatch` instead of paying twice. Never re-read `seq` to
+//! retry an award whose fate you do not know: look for its event first.
+
+use std::time::Duration;
+
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::solana_program::instruction::Instruction;
+use anchor_lang::{AccountDeserialize, Discriminator};
+use solana_client::nonblocking::rpc_client::RpcClient;
+use solana_client::rpc_config::{RpcAccountInfoConfig, RpcProgramAccountsConfig};
+use solana_client::rpc_filter::{Memcmp, RpcFilterType};
+use solana_commitment_config::CommitmentConfig;
+use solana_instruction_error::InstructionError;
+use solana_keypair::Keypair;
+use solana_rpc_client_api::client_error::{Error as ClientError, ErrorKind as ClientErrorKind};
+use solana_signature::Signature;
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+use solana_transaction_error::TransactionError;
+use sparks::error::SparksError;
+use sparks::instructions::AwardArgs;
+use sparks::state::{Config, Source, SparkAccount};
+
+use crate::{instructions as ix, pda};
+
+/// How many times a transaction is re-signed after its blockhash expired.
+const BLOCKHASH_RETRIES: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    #[error("the Sparks program refused the transaction: {name} ({code}): {message}")]
+    Program {
+        code: u32,
+        name: String,
+        message: String,
+    },
+    #[error("the transaction failed: {0}")]
+    Transaction(TransactionError),
+    #[error("RPC request failed: {0}")]
+    Client(Box<ClientError>),
+    #[error("account {address} does not decode as {kind}: {reason}")]
+    Decode {
+        address: Pubkey,
+        kind: &'static str,
+        reason: String,
+    },
+    #[error("the transaction was not confirmed after {0} fresh blockhashes")]
+    Unconfirmed(usize),
+}
+
+impl RpcError {
+    /// The Sparks error behind this failure, if it is one.
+    pub fn sparks_error(&self) -> Option<SparksError> {
+        match self {
+            RpcError::Program { code, .. } => SparksError::from_code(*code),
+            _ => None,
+        }
+    }
+}
+
+impl From<ClientError> for RpcError {
+    fn from(error: ClientError) -> Self {
+        match error.get_transaction_error() {
+            Some(tx_error) => from_transaction_error(tx_error),
+            None => RpcError::Client(Box::new(error)),
+        }
+    }
+}
+
+/// Names a program error code: ours, or Anchor's own (2000-5000).
+fn from_transaction_error(error: TransactionError) -> RpcError {
+    if let TransactionError::InstructionError(_, InstructionError::Custom(code)) = &error {
+        if let Some(sparks) = SparksError::from_code(*code) {
+            return RpcError::Program {
+                code: *code,
+                name: format!("{sparks:?}"),
+                message: sparks.to_string(),
+            };
+        }
+        if let Some((name, message)) = anchor_error_name(*code) {
+            return RpcError::Program {
+                code: *code,
+                name: name.into(),
+                message: message.into(),
+            };
+        }
+    }
+    RpcError::Transaction(error)
+}
+
+/// The Anchor framework errors a Sparks caller can meet, by code.
+fn anchor_error_name(code: u32) -> Option<(&'static str, &'static str)> {
+    Some(match code {
+        2001 => (
+            "ConstraintHasOne",
+            "an account is not the one the instruction names",
+        ),
+        2003 => ("ConstraintRaw", "an account constraint was violated"),
+        2006 => ("ConstraintSeeds", "an account is not at its PDA"),
+        3001 => ("AccountDiscriminatorNotFound", "an account has no data"),
+        3002 => (
+            "AccountDiscriminatorMismatch",
+            "an account is of another type",
+        ),
+        3007 => (
+            "AccountOwnedByWrongProgram",
+            "an account is owned by another program",
+        ),
+        3010 => ("AccountNotSigner", "a required signature is missing"),
+        3012 => (
+            "AccountNotInitialized",
+            "an account does not exist (e.g. no such issuer, perk, or spark account)",
+        ),
+        _ => return None,
+    })
+}
+
+/// A Sparks deployment behind one RPC endpoint.
+pub struct SparksRpc {
+    rpc: RpcClient,
+}
+
+impl SparksRpc {
+    /// Commitment `confirmed`, like the indexer's default.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self::with_commitment(url, CommitmentConfig::confirmed())
+    }
+
+    pub fn with_commitment(url: impl Into<String>, commitment: CommitmentConfig) -> Self {
+        Self {
+            rpc: RpcClient::new_with_commitment(url.into(), commitment),
+        }
+    }
+
+    pub fn client(&self) -> &RpcClient {
+        &self.rpc
+    }
+
+    /// A Sparks account of type `T`, or `None` when there is none. An address
+    /// that only holds lamports (someone prefunded it) has no account yet.
+    pub async fn fetch<T: AccountDeserialize>(
+        &self,
+        address: &Pubkey,
+        kind: &'static str,
+    ) -> Result<Option<T>, RpcError> {
+        let response = self
+            .rpc
+            .get_account_with_commitment(address, self.rpc.commitment())
+            .await?;
+        let Some(account) = response.value else {
+            return Ok(None);
+        };
+        if account.owner != sparks::ID {
+            return Ok(None);
+        }
+        T::try_deserialize(&mut account.data.as_slice())
+            .map(Some)
+            .map_err(|e| RpcError::Decode {
+                address: *address,
+                kind,
+                reason: e.to_string(),
+            })
+    }
+
+    pub async fn config(&self) -> Result<Option<Config>, RpcError> {
+        self.fetch(&pda::config(), "Config").await
+    }
+
+    pub async fn spark(&self, wallet: &Pubkey) -> Result<Option<SparkAccount>, RpcError> {
+        self.fetch(&pda::spark(wallet), "SparkAccount").await
+    }
+
+    /// Every account of type `T` (getProgramAccounts filtered by discriminator).
+    pub async fn all<T: AccountDeserialize + Discriminator>(
+        &self,
+        kind: &'static str,
+    ) -> Result<Vec<(Pubkey, T)>, RpcError> {
+        let config = RpcProgramAccountsConfig {
+            filters: Some(vec![RpcFilterType::Memcmp(Memcmp::new_raw_bytes(
+                0,
+                T::DISCRIMINATOR.to_vec(),
+            ))]),
+            account_config: RpcAccountInfoConfig {
+                encoding: Some(solana_client::rpc_config::UiAccountEncoding::Base64),
+                commitment: Some(self.rpc.commitment()),
+                ..RpcAccountInfoConfig::default()
+            },
+            ..RpcProgramAccountsConfig::default()
+        };
+        let accounts = self
+            .rpc
+            .get_program_ui_accounts_with_config(&sparks::ID, config)
+            .await?;
+        accounts
+            .into_iter()
+            .map(|(address, account)| {
+                let decode_error = |reason: String| RpcError::Decode {
+                    address,
+                    kind,
+                    reason,
+                };
+                let data = account
+                    .data
+                    .decode()
+                    .ok_or_else(|| decode_error("account data is not base64".into()))?;
+                T::try_deserialize(&mut data.as_slice())
+                    .map(|value| (address, value))
+                    .map_err(|e| decode_error(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// Signs with `payer` (fee payer) and `signers`, sends, and waits for the
+    /// commitment. Re-signs the same instructions with a new blockhash when the
+    /// old one expired unconfirmed (the old transaction can then never land).
+    pub async fn send(
+        &self,
+        instructions: &[Instruction],
+        payer: &Keypair,
+        signers: &[&Keypair],
+    ) -> Result<Signature, RpcError> {
+        let mut keypairs: Vec<&Keypair> = vec![payer];
+        keypairs.extend(
+            signers
+                .iter()
+                .copied()
+                .filter(|s| s.pubkey() != payer.pubkey()),
+        );
+        for attempt in 0..BLOCKHASH_RETRIES {
+            let blockhash = self.rpc.get_latest_blockhash().await?;
+            let tx = Transaction::new_signed_with_payer(
+                instructions,
+                Some(&payer.pubkey()),
+                &keypairs,
+                blockhash,
+            );
+            match self.rpc.send_and_confirm_transaction(&tx).await {
+                Ok(signature) => return Ok(signature),
+                Err(error) if blockhash_expired(&error) => {
+                    tracing::warn!(attempt, %error, "blockhash expired before confirmation; re-signing");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(RpcError::Unconfirmed(BLOCKHASH_RETRIES))
+    }
+
+    /// Awards `amount` Sparks of `source` to `wallet` (see the module doc).
+    pub async fn award(
+        &self,
+        issuer: &Keypair,
+        wallet: &Pubkey,
+        source: Source,
+        amount: u64,
+        reference: [u8; 32],
+    ) -> Result<Signature, RpcError> {
+        let account = self.spark(wallet).await?;
+        let expected_seq = account.as_ref().map_or(0, |a| a.seq);
+        let referrer = account.and_then(|a| a.referrer);
+        let args = AwardArgs {
+            source,
+            amount,
+            reference,
+            expected_seq,
+        };
+        let instruction = ix::award(&issuer.pubkey(), wallet, referrer.as_ref(), args);
+        self.send(&[instruction], issuer, &[]).await
+    }
+
+    /// Batch rows for `wallets` as the program will judge them: current `seq`,
+    /// and the referrer's account where this award pays it.
+    pub async fn batch_rows(
+        &self,
+        source: Source,
+        rows: &[(Pubkey, u64)],
+    ) -> Result<Vec<ix::BatchRow>, RpcError> {
+        let config = self.config().await?.ok_or_else(|| RpcError::Decode {
+            address: pda::config(),
+            kind: "Config",
+            reason: "the program is not initialized".into(),
+        })?;
+        let addresses: Vec<Pubkey> = rows.iter().map(|(wallet, _)| pda::spark(wallet)).collect();
+        let mut accounts = Vec::with_capacity(rows.len());
+        for chunk in addresses.chunks(100) {
+            for (address, account) in chunk
+                .iter()
+                .zip(self.rpc.get_multiple_accounts(chunk).await?)
+            {
+                let decoded = match account.filter(|a| a.owner == sparks::ID) {
+                    Some(a) => Some(
+                        SparkAccount::try_deserialize(&mut a.data.as_slice()).map_err(|e| {
+                            RpcError::Decode {
+                                address: *address,
+                                kind: "SparkAccount",
+                                reason: e.to_string(),
+                            }
+                        })?,
+                    ),
+                    None => None,
+                };
+                accounts.push(decoded);
+            }
+        }
+        Ok(rows
+            .iter()
+            .zip(accounts)
+            .map(|((wallet, amount), account)| ix::BatchRow {
+                wallet: *wallet,
+                amount: *amount,
+                expected_seq: account.as_ref().map_or(0, |a| a.seq),
+                paid_referrer: account.as_ref().and_then(|a| {
+                    sparks::awarding::referral_owed(&config, a, source, *amount).and(a.referrer)
+                }),
+            })
+            .collect())
+    }
+}
+
+/// Whether a send failed only because its blockhash expired unconfirmed.
+fn blockhash_expired(error: &ClientError) -> bool {
+    match error.kind() {
+        ClientErrorKind::TransactionError(TransactionError::BlockhashNotFound) => true,
+        ClientErrorKind::RpcError(solana_rpc_client_api::request::RpcError::ForUser(message)) => {
+            message.contains("unable to confirm transaction")
+        }
+        _ => matches!(
+            error.get_transaction_error(),
+            Some(TransactionError::BlockhashNotFound)
+        ),
+    }
+}
+
+/// Largest serialized transaction a validator accepts.
+pub const PACKET_DATA_SIZE: usize = 1232;
+
+/// Serialized size of a legacy transaction with these instructions.
+pub fn legacy_transaction_size(instructions: &[Instruction], payer: &Pubkey) -> usize {
+    let message =
+        solana_transaction::Transaction::new_with_payer(instructions, Some(payer)).message;
+    let signatures = usize::from(message.header.num_required_signatures);
+    // shortvec length (1 byte below 128) + signatures + message
+    1 + 64 * signatures + message.serialize().len()
+}
+
+/// A Sparks event with where it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocatedEvent {
+    pub signature: Signature,
+    pub slot: u64,
+    pub event: crate::events::SparksEvent,
+}
+
+/// The Sparks events among a confirmed transaction's inner instructions
+/// (emit_cpi self-invocations), in emission order. Failed transactions have
+/// none. Undecodable event data is an error, not silently dropped.
+pub fn events_in_transaction(
+    tx: &solana_transaction_status_client_types::EncodedConfirmedTransactionWithStatusMeta,
+) -> Result<Vec<crate::events::SparksEvent>, String> {
+    use solana_transaction_status_client_types::option_serializer::OptionSerializer;
+    use solana_transaction_status_client_types::UiInstruction;
+    let Some(meta) = &tx.transaction.meta else {
+        return Err("transaction has no status meta".into());
+    };
+    if meta.err.is_some() {
+        return Ok(Vec::new());
+    }
+    let decoded = tx
+        .transaction
+        .transaction
+        .decode()
+        .ok_or("transaction is not binary-encoded")?;
+    let keys = decoded.message.static_account_keys();
+    let OptionSerializer::Some(inner) = &meta.inner_instructions else {
+        return Ok(Vec::new());
+    };
+    let mut events = Vec::new();
+    for instruction in inner.iter().flat_map(|i| i.instructions.iter()) {
+        let UiInstruction::Compiled(compiled) = instruction else {
+            continue;
+        };
+        if keys.get(usize::from(compiled.program_id_index)) != Some(&sparks::ID) {
+            continue;
+        }
+        let data = bs58::decode(&compiled.data)
+            .into_vec()
+            .map_err(|e| format!("inner instruction data: {e}"))?;
+        if !data.starts_with(anchor_lang::event::EVENT_IX_TAG_LE) {
+            continue;
+        }
+        events.push(crate::events::SparksEvent::from_cpi_data(&data).map_err(|e| e.to_string())?);
+    }
+    Ok(events)
+}
+
+impl SparksRpc {
+    /// Events of the transactions that touched `address`, newest first (up to `limit` transactions).
+    pub async fn history(
+        &self,
+        address: &Pubkey,
+        limit: usize,
+    ) -> Result<Vec<LocatedEvent>, RpcError> {
+        use solana_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
+        let signatures = self
+            .rpc
+            .get_signatures_for_address_with_config(
+                address,
+                GetConfirmedSignaturesForAddress2Config {
+                    limit: Some(limit),
+                    commitment: Some(self.rpc.commitment()),
+                    ..GetConfirmedSignaturesForAddress2Config::default()
+                },
+            )
+            .await?;
+        let mut located = Vec::new();
+        for status in signatures.into_iter().filter(|s| s.err.is_none()) {
+            let signature: Signature = status.signature.parse().map_err(|e| RpcError::Decode {
+                address: *address,
+                kind: "signature",
+                reason: format!("{e}"),
+            })?;
+            for event in self.events_of_signature(&signature).await? {
+                located.push(LocatedEvent {
+                    signature,
+                    slot: status.slot,
+                    event,
+                });
+            }
+        }
+        Ok(located)
+    }
+
+    /// Events of one transaction; empty when the node does not have it (yet).
+    pub async fn events_of_signature(
+        &self,
+        signature: &Signature,
+    ) -> Result<Vec<crate::events::SparksEvent>, RpcError> {
+        let config = solana_client::rpc_config::RpcTransactionConfig {
+            encoding: Some(solana_transaction_status_client_types::UiTransactionEncoding::Base64),
+            commitment: Some(self.rpc.commitment()),
+            max_supported_transaction_version: Some(0),
+        };
+        let tx = match self
+            .rpc
+            .get_transaction_with_config(signature, config)
+            .await
+        {
+            Ok(tx) => tx,
+            Err(error) if matches!(error.kind(), ClientErrorKind::SerdeJson(_)) => {
+                return Ok(Vec::new())
+            }
+            Err(error) => {
+                // Not found yet is reported as an RPC error by most nodes.
+                tracing::debug!(%signature, %error, "transaction not available");
+                return Ok(Vec::new());
+            }
+        };
+        events_in_transaction(&tx).map_err(|reason| RpcError::Decode {
+            address: Pubkey::default(),
+            kind: "transaction events",
+            reason,
+        })
+    }
+}

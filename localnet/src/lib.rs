@@ -1,0 +1,246 @@
+//! A local Solana chain with the Sparks programs deployed, reachable over
+//! standard JSON-RPC and websocket PubSub: this project's `solana-test-validator`.
+//!
+//! The SBF toolchain is not available on our machines, so the programs run as
+//! native builtins inside surfpool's SVM (LiteSVM underneath), which serves the
+//! validator's RPC and PubSub APIs. Start it in-process with [`Localnet::start`]
+//! or from the `sparks-localnet` binary.
+
+#![allow(deprecated)] // solana-program-test marks its native-builtin API "unstable"
+
+mod builtins;
+
+use std::net::TcpListener;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anchor_lang::prelude::Pubkey;
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use surfpool_core::runloops::start_local_surfnet_runloop;
+use surfpool_core::surfnet::locker::SurfnetSvmLocker;
+use surfpool_core::surfnet::svm::{SurfnetSvm, SurfnetSvmConfig};
+use surfpool_types::{
+    BlockProductionMode, RpcConfig, SimnetCommand, SimnetConfig, SimnetEvent, SurfpoolConfig,
+};
+
+/// How long the chain may take to report ready.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalnetError {
+    #[error("no free port on {host}: {source}")]
+    NoFreePort {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("could not build the SVM: {0}")]
+    Svm(String),
+    #[error("the chain did not report ready within {0:?}")]
+    StartTimeout(Duration),
+    #[error("the chain stopped while starting: {0}")]
+    Stopped(String),
+    #[error("could not spawn the chain thread: {0}")]
+    Spawn(std::io::Error),
+}
+
+/// When the chain produces blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockProduction {
+    /// One slot per transaction: fastest confirmations (tests, demo).
+    Transaction,
+    /// One slot every `slot_time_ms`, like a validator.
+    Clock,
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalnetConfig {
+    /// Interface to bind; loopback unless you mean to expose it.
+    pub host: String,
+    /// JSON-RPC port; `None` picks a free one.
+    pub rpc_port: Option<u16>,
+    /// Websocket (PubSub) port; `None` picks a free one.
+    pub ws_port: Option<u16>,
+    /// Slot length in milliseconds (also the clock step in Transaction mode).
+    pub slot_time_ms: u64,
+    pub block_production: BlockProduction,
+    /// Wallets funded at start.
+    pub airdrop: Vec<Pubkey>,
+    pub airdrop_lamports: u64,
+}
+
+impl Default for LocalnetConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            rpc_port: None,
+            ws_port: None,
+            slot_time_ms: 50,
+            block_production: BlockProduction::Transaction,
+            airdrop: Vec::new(),
+            airdrop_lamports: 1_000_000_000_000,
+        }
+    }
+}
+
+/// A running local chain. Dropping it stops the chain.
+pub struct Localnet {
+    rpc_url: String,
+    ws_url: String,
+    commands: Sender<SimnetCommand>,
+    runloop: Option<JoinHandle<()>>,
+}
+
+impl Localnet {
+    /// Starts the chain with the Sparks and example-mint programs and returns
+    /// once it answers RPC.
+    pub fn start(config: LocalnetConfig) -> Result<Self, LocalnetError> {
+        let started = Instant::now();
+        builtins::install_syscall_stubs();
+
+        let rpc_port = port_or_free(&config.host, config.rpc_port)?;
+        let ws_port = port_or_free(&config.host, config.ws_port)?;
+
+        // Instruction profiling re-executes every transaction; it is on by
+        // default and costs ~5x throughput, so it is off here. No database:
+        // surfpool's garbage collection with one rebuilds LiteSVM and would
+        // drop the native builtins.
+        let svm_config = SurfnetSvmConfig {
+            slot_time: config.slot_time_ms,
+            instruction_profiling_enabled: false,
+            ..SurfnetSvmConfig::default()
+        };
+        let (mut svm, events, geyser_events) =
+            SurfnetSvm::new(svm_config).map_err(|e| LocalnetError::Svm(e.to_string()))?;
+        builtins::register(&mut svm.inner.svm);
+
+        let surfpool_config = SurfpoolConfig {
+            simnets: vec![SimnetConfig {
+                offline_mode: true,
+                remote_rpc_url: None,
+                slot_time: config.slot_time_ms,
+                block_production_mode: match config.block_production {
+                    BlockProduction::Transaction => BlockProductionMode::Transaction,
+                    BlockProduction::Clock => BlockProductionMode::Clock,
+                },
+                airdrop_addresses: config.airdrop.clone(),
+                airdrop_token_amount: config.airdrop_lamports,
+                instruction_profiling_enabled: false,
+                ..SimnetConfig::default()
+            }],
+            rpc: RpcConfig {
+                bind_host: config.host.clone(),
+                bind_port: rpc_port,
+                ws_port,
+                ..RpcConfig::default()
+            },
+            ..SurfpoolConfig::default()
+        };
+
+        let (commands_tx, commands_rx) = unbounded();
+        let locker = SurfnetSvmLocker::new(svm);
+        let runloop_commands = commands_tx.clone();
+        let runloop = std::thread::Builder::new()
+            .name("sparks-localnet".into())
+            .spawn(move || {
+                let future = start_local_surfnet_runloop(
+                    locker,
+                    surfpool_config,
+                    runloop_commands,
+                    commands_rx,
+                    geyser_events,
+                );
+                if let Err(error) = hiro_system_kit::nestable_block_on(future) {
+                    tracing::error!(%error, "local chain stopped");
+                }
+            })
+            .map_err(LocalnetError::Spawn)?;
+
+        wait_until_ready(&events)?;
+        drain_events(events);
+        let chain = Self {
+            rpc_url: format!("http://{}:{rpc_port}", config.host),
+            ws_url: format!("ws://{}:{ws_port}", config.host),
+            commands: commands_tx,
+            runloop: Some(runloop),
+        };
+        tracing::info!(rpc = %chain.rpc_url, ws = %chain.ws_url, elapsed = ?started.elapsed(), "local chain ready");
+        Ok(chain)
+    }
+
+    pub fn rpc_url(&self) -> &str {
+        &self.rpc_url
+    }
+
+    pub fn ws_url(&self) -> &str {
+        &self.ws_url
+    }
+
+    /// Stops the chain and waits for its thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.commands.send(SimnetCommand::Terminate(None));
+        if let Some(handle) = self.runloop.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Localnet {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn port_or_free(host: &str, port: Option<u16>) -> Result<u16, LocalnetError> {
+    if let Some(port) = port {
+        return Ok(port);
+    }
+    let listener = TcpListener::bind((host, 0)).map_err(|source| LocalnetError::NoFreePort {
+        host: host.into(),
+        source,
+    })?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|source| LocalnetError::NoFreePort {
+            host: host.into(),
+            source,
+        })
+}
+
+fn wait_until_ready(events: &Receiver<SimnetEvent>) -> Result<(), LocalnetError> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left) {
+            // Offline mode sends no `Connected`; `Ready` means RPC is up.
+            Ok(SimnetEvent::Ready(_)) => return Ok(()),
+            Ok(SimnetEvent::Aborted(reason)) => return Err(LocalnetError::Stopped(reason)),
+            Ok(SimnetEvent::Shutdown) => return Err(LocalnetError::Stopped("shutdown".into())),
+            Ok(_) => continue,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                return Err(LocalnetError::StartTimeout(START_TIMEOUT))
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                return Err(LocalnetError::Stopped("event channel closed".into()))
+            }
+        }
+    }
+}
+
+/// The event channel is unbounded and every processed transaction is sent on
+/// it; drain it so a long-running chain does not grow without bound.
+fn drain_events(events: Receiver<SimnetEvent>) {
+    let _ = std::thread::Builder::new()
+        .name("sparks-localnet-events".into())
+        .spawn(move || {
+            for event in events {
+                if let SimnetEvent::ErrorLog(_, message) = event {
+                    tracing::debug!(%message, "local chain");
+                }
+            }
+        });
+}

@@ -1,0 +1,72 @@
+//! `sparks-localnet`: starts the local chain and prints its RPC and websocket
+//! URLs, like `solana-test-validator`. Runs until Ctrl-C.
+
+use anyhow::Context;
+use clap::Parser;
+use sparks_localnet::{BlockProduction, Localnet, LocalnetConfig};
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "A local Solana chain with the Sparks programs (native builtins)"
+)]
+struct Args {
+    /// Interface to bind.
+    #[arg(long, env = "SPARKS_LOCALNET_HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// JSON-RPC port (default: a free one).
+    #[arg(long, env = "SPARKS_LOCALNET_RPC_PORT")]
+    rpc_port: Option<u16>,
+    /// Websocket port (default: a free one).
+    #[arg(long, env = "SPARKS_LOCALNET_WS_PORT")]
+    ws_port: Option<u16>,
+    /// Slot length in milliseconds.
+    #[arg(long, env = "SPARKS_LOCALNET_SLOT_TIME_MS", default_value_t = 50)]
+    slot_time_ms: u64,
+    /// Produce a slot per transaction (fast) instead of on a clock.
+    #[arg(long, env = "SPARKS_LOCALNET_CLOCK", default_value_t = false)]
+    clock: bool,
+    /// Wallets to fund at start (base58), repeatable.
+    #[arg(long = "airdrop", value_parser = parse_pubkey)]
+    airdrop: Vec<anchor_lang::prelude::Pubkey>,
+}
+
+fn parse_pubkey(s: &str) -> Result<anchor_lang::prelude::Pubkey, String> {
+    s.parse()
+        .map_err(|e| format!("not a base58 public key: {e}"))
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let chain = Localnet::start(LocalnetConfig {
+        host: args.host,
+        rpc_port: args.rpc_port,
+        ws_port: args.ws_port,
+        slot_time_ms: args.slot_time_ms,
+        block_production: if args.clock {
+            BlockProduction::Clock
+        } else {
+            BlockProduction::Transaction
+        },
+        airdrop: args.airdrop,
+        ..LocalnetConfig::default()
+    })
+    .context("starting the local chain")?;
+    println!("RPC URL:       {}", chain.rpc_url());
+    println!("Websocket URL: {}", chain.ws_url());
+    println!("Sparks:        {}", sparks::ID);
+    println!("Example mint:  {}", example_mint::ID);
+    println!("Ctrl-C to stop.");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(tokio::signal::ctrl_c())
+        .context("waiting for Ctrl-C")?;
+    chain.stop();
+    Ok(())
+}

@@ -1,0 +1,296 @@
+//! The local chain serves what the indexer and the CLI use, proven through
+//! solana-client's own RpcClient and PubsubClient against the running chain.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use solana_client::rpc_config::{RpcTransactionLogsConfig, RpcTransactionLogsFilter};
+use solana_commitment_config::CommitmentConfig;
+use solana_keypair::Keypair;
+use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
+use solana_signer::Signer;
+use sparks::instructions::{ConfigParams, IssuerParams};
+use sparks::state::{Source, SparkAccount};
+use sparks_client::events::SparksEvent;
+use sparks_client::rpc::{events_in_transaction, SparksRpc};
+use sparks_client::{instructions as ix, pda};
+use sparks_localnet::{Localnet, LocalnetConfig};
+
+const PARAMS: ConfigParams = ConfigParams {
+    referral_trade_share_bps: 1_000,
+    first_subscription_bonus: 500,
+    max_award_per_ix: 1_000_000,
+};
+
+/// A chain with an initialized Config and one issuer allowed every source.
+struct Deployment {
+    chain: Localnet,
+    rpc: SparksRpc,
+    admin: Keypair,
+    issuer: Keypair,
+}
+
+async fn deploy() -> Deployment {
+    let admin = Keypair::new();
+    let issuer = Keypair::new();
+    let chain = Localnet::start(LocalnetConfig {
+        airdrop: vec![admin.pubkey(), issuer.pubkey()],
+        ..LocalnetConfig::default()
+    })
+    .expect("local chain starts");
+    let rpc = SparksRpc::new(chain.rpc_url());
+    rpc.send(&[ix::initialize(&admin.pubkey(), PARAMS)], &admin, &[])
+        .await
+        .expect("initialize");
+    let params = IssuerParams {
+        allowed_sources: Source::ALL_BITS,
+        cap_per_period: 1_000_000_000,
+        period_secs: 86_400,
+    };
+    rpc.send(
+        &[ix::upsert_issuer(&admin.pubkey(), &issuer.pubkey(), params)],
+        &admin,
+        &[],
+    )
+    .await
+    .expect("issuer");
+    Deployment {
+        chain,
+        rpc,
+        admin,
+        issuer,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_slot_and_request_airdrop_work() {
+    let chain = Localnet::start(LocalnetConfig::default()).unwrap();
+    let rpc = SparksRpc::new(chain.rpc_url());
+    let client = rpc.client();
+    let wallet = Keypair::new().pubkey();
+    let signature = client
+        .request_airdrop(&wallet, 5_000_000_000)
+        .await
+        .unwrap();
+    client
+        .poll_for_signature_with_commitment(&signature, CommitmentConfig::confirmed())
+        .await
+        .unwrap();
+    assert_eq!(client.get_balance(&wallet).await.unwrap(), 5_000_000_000);
+    assert!(client.get_slot().await.unwrap() > 0);
+    client.get_latest_blockhash().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_award_is_served_back_by_every_read_method() {
+    // Arrange
+    let d = deploy().await;
+    let wallet = Keypair::new().pubkey();
+    // Act: sendTransaction (+ confirmation) through the client library.
+    let signature = d
+        .rpc
+        .award(&d.issuer, &wallet, Source::Trading, 700, [7; 32])
+        .await
+        .unwrap();
+    // Assert: getAccountInfo
+    let account = d.rpc.spark(&wallet).await.unwrap().expect("spark account");
+    assert_eq!((account.balance, account.seq), (700, 1));
+    // getProgramAccounts, filtered by discriminator
+    let all = d.rpc.all::<SparkAccount>("SparkAccount").await.unwrap();
+    assert_eq!(all, vec![(pda::spark(&wallet), account.clone())]);
+    // getSignaturesForAddress (the program) holds the award
+    let client = d.rpc.client();
+    let signatures = client
+        .get_signatures_for_address(&sparks::ID)
+        .await
+        .unwrap();
+    assert!(signatures
+        .iter()
+        .any(|s| s.signature == signature.to_string()));
+    // getTransaction: logMessages and innerInstructions with the emit_cpi event
+    let tx = client
+        .get_transaction_with_config(
+            &signature,
+            solana_client::rpc_config::RpcTransactionConfig {
+                encoding: Some(
+                    solana_transaction_status_client_types::UiTransactionEncoding::Base64,
+                ),
+                commitment: Some(CommitmentConfig::confirmed()),
+                max_supported_transaction_version: Some(0),
+            },
+        )
+        .await
+        .unwrap();
+    let meta = tx.transaction.meta.as_ref().unwrap();
+    let logs: Option<Vec<String>> = meta.log_messages.clone().into();
+    assert!(logs
+        .unwrap()
+        .iter()
+        .any(|l| l.contains(&sparks::ID.to_string())));
+    let events = events_in_transaction(&tx).unwrap();
+    assert!(
+        matches!(&events[..], [SparksEvent::SparksAwarded(e)] if e.account == account && e.reference == [7; 32])
+    );
+    let _ = &d.admin;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_award_is_refused_by_name() {
+    let d = deploy().await;
+    let wallet = Keypair::new().pubkey();
+    let args = sparks::instructions::AwardArgs {
+        source: Source::Campaign,
+        amount: 5,
+        reference: [1; 32],
+        expected_seq: 0,
+    };
+    let award = ix::award(&d.issuer.pubkey(), &wallet, None, args);
+    d.rpc
+        .send(std::slice::from_ref(&award), &d.issuer, &[])
+        .await
+        .unwrap();
+    let error = d.rpc.send(&[award], &d.issuer, &[]).await.unwrap_err();
+    assert!(
+        matches!(
+            error.sparks_error(),
+            Some(sparks::error::SparksError::SeqMismatch)
+        ),
+        "{error}"
+    );
+    assert_eq!(d.rpc.spark(&wallet).await.unwrap().unwrap().balance, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_subscriptions_report_slots_logs_and_signatures() {
+    let d = deploy().await;
+    let pubsub = PubsubClient::new(d.chain.ws_url())
+        .await
+        .expect("websocket connects");
+    // slotSubscribe
+    let (mut slots, _unsubscribe_slots) = pubsub.slot_subscribe().await.unwrap();
+    // logsSubscribe (mentions the program), as the indexer subscribes
+    let (mut logs, _unsubscribe_logs) = pubsub
+        .logs_subscribe(
+            RpcTransactionLogsFilter::Mentions(vec![sparks::ID.to_string()]),
+            RpcTransactionLogsConfig {
+                commitment: Some(CommitmentConfig::confirmed()),
+            },
+        )
+        .await
+        .unwrap();
+    let wallet = Keypair::new().pubkey();
+    let signature = d
+        .rpc
+        .award(&d.issuer, &wallet, Source::Trading, 9, [0; 32])
+        .await
+        .unwrap();
+    let wait = Duration::from_secs(10);
+    let slot = tokio::time::timeout(wait, slots.next())
+        .await
+        .expect("a slot notification")
+        .unwrap();
+    assert!(slot.slot > 0);
+    let log = tokio::time::timeout(wait, logs.next())
+        .await
+        .expect("a logs notification")
+        .unwrap();
+    assert_eq!(log.value.signature, signature.to_string());
+    assert!(log.value.err.is_none());
+    // signatureSubscribe: subscribe to a signed transaction, then send it.
+    let args = sparks::instructions::AwardArgs {
+        source: Source::Trading,
+        amount: 1,
+        reference: [2; 32],
+        expected_seq: 1,
+    };
+    let blockhash = d.rpc.client().get_latest_blockhash().await.unwrap();
+    let tx = solana_transaction::Transaction::new_signed_with_payer(
+        &[ix::award(&d.issuer.pubkey(), &wallet, None, args)],
+        Some(&d.issuer.pubkey()),
+        &[&d.issuer],
+        blockhash,
+    );
+    let (mut status, _unsubscribe) = pubsub
+        .signature_subscribe(
+            &tx.signatures[0],
+            Some(solana_client::rpc_config::RpcSignatureSubscribeConfig {
+                commitment: Some(CommitmentConfig::confirmed()),
+                enable_received_notification: None,
+            }),
+        )
+        .await
+        .unwrap();
+    d.rpc.client().send_transaction(&tx).await.unwrap();
+    let notified = tokio::time::timeout(wait, status.next())
+        .await
+        .expect("a signature notification")
+        .unwrap();
+    assert!(matches!(
+        notified.value,
+        solana_client::rpc_response::RpcSignatureResult::ProcessedSignature(ref r) if r.err.is_none()
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_mint_runs_through_rpc() {
+    let d = deploy().await;
+    let consumer = example_mint::minter_address().0;
+    let terms = sparks::instructions::WhitelistTerms {
+        admin: d.admin.pubkey(),
+        consumer,
+        capacity: 10,
+        spots_per_wallet: 1,
+        min_lifetime_sparks: 0,
+        starts_at: 0,
+        ends_at: i64::MAX,
+    };
+    d.rpc
+        .send(
+            &[ix::create_whitelist(&d.admin.pubkey(), 1, terms)],
+            &d.admin,
+            &[],
+        )
+        .await
+        .unwrap();
+    let minter = Keypair::new();
+    let airdrop = d
+        .rpc
+        .client()
+        .request_airdrop(&minter.pubkey(), 1_000_000_000)
+        .await
+        .unwrap();
+    d.rpc
+        .client()
+        .poll_for_signature_with_commitment(&airdrop, CommitmentConfig::confirmed())
+        .await
+        .unwrap();
+    d.rpc
+        .send(
+            &[ix::grant_whitelist(
+                &d.admin.pubkey(),
+                1,
+                &minter.pubkey(),
+                1,
+            )],
+            &d.admin,
+            &[],
+        )
+        .await
+        .unwrap();
+    let (mint, token) = (Keypair::new(), Keypair::new());
+    let mint_nft = ix::example_mint_nft(&minter.pubkey(), 1, &mint.pubkey(), &token.pubkey());
+    d.rpc
+        .send(&[mint_nft], &minter, &[&mint, &token])
+        .await
+        .expect("NFT minted");
+    let entry: sparks::state::WhitelistEntry = d
+        .rpc
+        .fetch(
+            &pda::whitelist_entry(&pda::whitelist(1), &minter.pubkey()),
+            "WhitelistEntry",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.spots_used, 1);
+}
