@@ -471,3 +471,82 @@ impl SparksRpc {
         })
     }
 }
+
+/// Splits rows into as few `award_batch` instructions as fit, each in one
+/// legacy transaction paid by `issuer` (greedy, in order). Rows with a paid
+/// referrer cost one more account, so chunk sizes vary with the state read.
+/// Callers that must rebuild identical chunks after a crash (the CLI's
+/// resumable `award-batch`) should use fixed chunks instead.
+pub fn pack_award_batches(
+    issuer: &Pubkey,
+    source: Source,
+    reference: impl Fn(usize) -> [u8; 32],
+    rows: &[ix::BatchRow],
+) -> Vec<Instruction> {
+    let mut packed = Vec::new();
+    let mut start = 0;
+    while start < rows.len() {
+        let mut end = start + 1;
+        while end < rows.len() {
+            let candidate =
+                ix::award_batch(issuer, source, reference(packed.len()), &rows[start..=end]);
+            if legacy_transaction_size(&[candidate], issuer) > PACKET_DATA_SIZE {
+                break;
+            }
+            end += 1;
+        }
+        packed.push(ix::award_batch(
+            issuer,
+            source,
+            reference(packed.len()),
+            &rows[start..end],
+        ));
+        start = end;
+    }
+    packed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(paid_referrer: bool) -> ix::BatchRow {
+        ix::BatchRow {
+            wallet: Pubkey::new_unique(),
+            amount: 1,
+            expected_seq: 0,
+            paid_referrer: paid_referrer.then(Pubkey::new_unique),
+        }
+    }
+
+    #[test]
+    fn packing_fills_transactions_without_overflowing_them() {
+        let issuer = Pubkey::new_unique();
+        let rows: Vec<_> = (0..40).map(|i| row(i % 3 == 0)).collect();
+        let packed = pack_award_batches(&issuer, Source::Trading, |_| [0; 32], &rows);
+        let mut total = 0;
+        for (i, instruction) in packed.iter().enumerate() {
+            assert!(
+                legacy_transaction_size(std::slice::from_ref(instruction), &issuer)
+                    <= PACKET_DATA_SIZE
+            );
+            let data = &instruction.data[8 + 1 + 32..];
+            let count = u32::from_le_bytes(data[..4].try_into().unwrap()) as usize;
+            total += count;
+            if i + 1 < packed.len() {
+                assert!(count >= 6, "a chunk of {count} rows left room unused");
+            }
+        }
+        assert_eq!(total, rows.len(), "every row packed once");
+    }
+
+    #[test]
+    fn plain_rows_pack_nine_to_a_transaction() {
+        let issuer = Pubkey::new_unique();
+        let rows: Vec<_> = (0..18).map(|_| row(false)).collect();
+        assert_eq!(
+            pack_award_batches(&issuer, Source::Campaign, |_| [0; 32], &rows).len(),
+            2
+        );
+    }
+}

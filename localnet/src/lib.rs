@@ -152,6 +152,7 @@ impl Localnet {
                 if let Err(error) = hiro_system_kit::nestable_block_on(future) {
                     tracing::error!(%error, "local chain stopped");
                 }
+                tracing::debug!("local chain runloop returned");
             })
             .map_err(LocalnetError::Spawn)?;
 
@@ -181,10 +182,12 @@ impl Localnet {
     }
 
     fn shutdown(&mut self) {
+        tracing::debug!("stopping the local chain");
         let _ = self.commands.send(SimnetCommand::Terminate(None));
         if let Some(handle) = self.runloop.take() {
             let _ = handle.join();
         }
+        tracing::debug!("local chain stopped");
     }
 }
 
