@@ -8,26 +8,12 @@
 
 use std::sync::Once;
 
-use anchor_lang::prelude::{AccountInfo, Pubkey};
-use anchor_lang::solana_program::entrypoint::ProgramResult;
 use litesvm::LiteSVM;
 use solana_program_test::{
     get_runtime_environment_key, invoke_builtin_function, EbpfError, EbpfVm, InvokeContext,
     ProgramTest,
 };
-
-fn sparks_entry(program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8]) -> ProgramResult {
-    // SAFETY: only lifetimes narrow (Anchor's entry ties them to one 'info);
-    // the runtime keeps all three alive for the call.
-    let accounts: &[AccountInfo] = unsafe { std::mem::transmute(accounts) };
-    sparks::entry(program_id, accounts, data)
-}
-
-fn example_mint_entry(program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8]) -> ProgramResult {
-    // SAFETY: as above.
-    let accounts: &[AccountInfo] = unsafe { std::mem::transmute(accounts) };
-    example_mint::entry(program_id, accounts, data)
-}
+use sparks_client::native::{example_mint_entry, sparks_entry};
 
 macro_rules! builtin {
     ($name:ident, $entry:path) => {

@@ -1,25 +1,8 @@
-//! Registering the Anchor programs as native builtins.
-//!
-//! solana-program-test's `processor!` wants a `ProcessInstruction`, which is
-//! generic over every lifetime; Anchor's `entry` ties its three arguments to
-//! one `'info`. The wrappers below narrow the lifetimes (sound: the runtime
-//! keeps the three alive together for the duration of the call).
+//! Registering the Anchor programs as native builtins of solana-program-test
+//! (entry wrappers in `sparks_client::native`).
 
-use anchor_lang::prelude::{AccountInfo, Pubkey};
-use anchor_lang::solana_program::entrypoint::ProgramResult;
 use solana_program_test::{processor, ProgramTest};
-
-fn sparks_entry(program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8]) -> ProgramResult {
-    // SAFETY: see the module doc; only lifetimes change, not layouts.
-    let accounts: &[AccountInfo] = unsafe { std::mem::transmute(accounts) };
-    sparks::entry(program_id, accounts, data)
-}
-
-fn example_mint_entry(program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8]) -> ProgramResult {
-    // SAFETY: as above.
-    let accounts: &[AccountInfo] = unsafe { std::mem::transmute(accounts) };
-    example_mint::entry(program_id, accounts, data)
-}
+use sparks_client::native::{example_mint_entry, sparks_entry};
 
 /// A ProgramTest with Sparks and the example mint as native builtins (the SPL
 /// Token program is bundled by solana-program-test).

@@ -78,7 +78,6 @@ pub fn apply_award(
     }
 
     issuer.charge(minted, now)?;
-    config.outstanding = checked_add(config.outstanding, minted)?;
-    config.total_awarded = checked_add(config.total_awarded, minted)?;
+    config.record_minted(minted)?;
     Ok(referral)
 }

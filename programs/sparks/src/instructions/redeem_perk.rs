@@ -88,12 +88,7 @@ pub fn handle_redeem_perk(ctx: Context<RedeemPerk>) -> Result<()> {
     // State change.
     let cost = perk.cost;
     ctx.accounts.spark.spend(cost)?;
-    let config = &mut ctx.accounts.config;
-    config.outstanding = config
-        .outstanding
-        .checked_sub(cost)
-        .ok_or(SparksError::MathOverflow)?;
-    config.total_spent = checked_add(config.total_spent, cost)?;
+    ctx.accounts.config.record_spent(cost)?;
     let perk = &mut ctx.accounts.perk;
     perk.claimed = checked_add(perk.claimed, 1)?;
     perk.seq = checked_add(perk.seq, 1)?;

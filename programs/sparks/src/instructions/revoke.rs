@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::error::SparksError;
 use crate::events::SparksRevoked;
-use crate::state::{checked_add, Config, SparkAccount};
+use crate::state::{Config, SparkAccount};
 
 /// Admin clawback (fraud, wash trading, a mistaken award). Never takes a
 /// balance below zero: asking for more than the balance is refused.
@@ -25,12 +25,7 @@ pub fn handle_revoke(ctx: Context<Revoke>, amount: u64, reason: u16) -> Result<(
 
     let spark = &mut ctx.accounts.spark;
     spark.revoke(amount)?;
-    let config = &mut ctx.accounts.config;
-    config.outstanding = config
-        .outstanding
-        .checked_sub(amount)
-        .ok_or(SparksError::MathOverflow)?;
-    config.total_revoked = checked_add(config.total_revoked, amount)?;
+    ctx.accounts.config.record_revoked(amount)?;
     let account = (**spark).clone();
     let admin = ctx.accounts.admin.key();
     emit_cpi!(SparksRevoked {

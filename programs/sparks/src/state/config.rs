@@ -1,6 +1,8 @@
 use anchor_lang::prelude::*;
 
 use crate::constants::CONFIG_SEED;
+use crate::error::SparksError;
+use crate::state::checked_add;
 
 /// Program-wide settings and the totals that back the supply invariant
 /// `sum(SparkAccount.balance) == outstanding`.
@@ -30,4 +32,31 @@ pub struct Config {
 
 impl Config {
     pub const SEED: &'static [u8] = CONFIG_SEED;
+
+    /// New Sparks entered circulation (an award and its referral credit).
+    pub fn record_minted(&mut self, amount: u64) -> Result<()> {
+        self.outstanding = checked_add(self.outstanding, amount)?;
+        self.total_awarded = checked_add(self.total_awarded, amount)?;
+        Ok(())
+    }
+
+    /// Sparks burned by a redemption.
+    pub fn record_spent(&mut self, amount: u64) -> Result<()> {
+        self.outstanding = self
+            .outstanding
+            .checked_sub(amount)
+            .ok_or(SparksError::MathOverflow)?;
+        self.total_spent = checked_add(self.total_spent, amount)?;
+        Ok(())
+    }
+
+    /// Sparks clawed back by the admin.
+    pub fn record_revoked(&mut self, amount: u64) -> Result<()> {
+        self.outstanding = self
+            .outstanding
+            .checked_sub(amount)
+            .ok_or(SparksError::MathOverflow)?;
+        self.total_revoked = checked_add(self.total_revoked, amount)?;
+        Ok(())
+    }
 }
