@@ -16,5 +16,12 @@ ensure_build_tools() {
     command -v cargo >/dev/null 2>&1 || { echo "cargo (Rust 1.95) is required" >&2; exit 1; }
     apt_install_if_missing cc build-essential
     apt_install_if_missing pkg-config pkg-config
-    rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt 2>/dev/null || true
+    local installed
+    installed=$(rustup component list --installed 2>/dev/null || true)
+    for component in clippy rustfmt; do
+        if ! grep -q "^$component" <<<"$installed"; then
+            step "installing rust component $component"
+            rustup component add "$component"
+        fi
+    done
 }

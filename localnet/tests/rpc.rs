@@ -294,3 +294,64 @@ async fn the_example_mint_runs_through_rpc() {
         .unwrap();
     assert_eq!(entry.spots_used, 1);
 }
+
+/// The local chain's known differences from a validator (README, "What an
+/// indexer must know"), pinned so a surfpool upgrade that changes them is seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_differences_from_a_validator_hold() {
+    let d = deploy().await;
+    let client = d.rpc.client();
+    let signature = d
+        .rpc
+        .award(
+            &d.issuer,
+            &Keypair::new().pubkey(),
+            Source::Trading,
+            3,
+            [0; 32],
+        )
+        .await
+        .unwrap();
+    let tx = client
+        .get_transaction_with_config(
+            &signature,
+            solana_client::rpc_config::RpcTransactionConfig {
+                encoding: Some(
+                    solana_transaction_status_client_types::UiTransactionEncoding::Base64,
+                ),
+                commitment: Some(CommitmentConfig::confirmed()),
+                max_supported_transaction_version: Some(0),
+            },
+        )
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // getBlockTime is right …
+    let block_time = client.get_block_time(tx.slot).await.unwrap();
+    assert!(
+        (block_time - now).abs() < 120,
+        "getBlockTime {block_time} vs now {now}"
+    );
+    // … getTransaction's blockTime is not (divided by 1000 twice).
+    let tx_time = tx.block_time.unwrap_or_default();
+    assert!(
+        tx_time < now / 100,
+        "getTransaction blockTime looks right now ({tx_time}); update the README and the indexer"
+    );
+    // finalized trails confirmed.
+    let confirmed = client
+        .get_slot_with_commitment(CommitmentConfig::confirmed())
+        .await
+        .unwrap();
+    let finalized = client
+        .get_slot_with_commitment(CommitmentConfig::finalized())
+        .await
+        .unwrap();
+    assert!(
+        finalized < confirmed,
+        "finalized {finalized} vs confirmed {confirmed}"
+    );
+}
