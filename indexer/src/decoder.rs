@@ -1,0 +1,219 @@
+//! Decoding a confirmed transaction into Sparks events.
+//!
+//! Events reach an indexer two ways: as `emit_cpi!` self-invocations (inner
+//! instructions: event-ix tag, discriminator, borsh), which survive log
+//! truncation, and as `Program data:` log lines (discriminator, borsh,
+//! base64) when a program also uses `emit!`. Both are read; an event seen
+//! both ways counts once. Log lines are attributed by following the invoke
+//! stack, so another program's `Program data:` is never taken for ours.
+//!
+//! Nothing here panics on chain input: a failed transaction, a truncated log
+//! or data that does not decode is reported as a [`Problem`] beside whatever
+//! did decode, for the store to record.
+
+use anchor_lang::prelude::Pubkey;
+use base64::Engine as _;
+use solana_transaction_status_client_types::option_serializer::OptionSerializer;
+use solana_transaction_status_client_types::{
+    EncodedConfirmedTransactionWithStatusMeta, UiInstruction,
+};
+use sparks_client::events::SparksEvent;
+
+/// Where an event was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    InnerInstruction,
+    /// Only in the logs (a `Program data:` line with no matching inner event).
+    Log,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedEvent {
+    /// Position in the transaction's event list; with the signature, the
+    /// event's identity (the `events` table key).
+    pub index: u32,
+    pub origin: Origin,
+    pub event: SparksEvent,
+}
+
+/// Something the indexer must record and skip, never crash on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The transaction failed; it changed no state.
+    Failed(String),
+    /// The node's log was cut short; events may still come from inner instructions.
+    LogTruncated,
+    /// Data under our program that is not an event we know.
+    Undecodable { origin: Origin, reason: String },
+    /// The response lacks what decoding needs (meta, binary transaction…).
+    Malformed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedTransaction {
+    pub slot: u64,
+    pub events: Vec<DecodedEvent>,
+    pub problems: Vec<Problem>,
+}
+
+/// Decodes one transaction of `program` (the Sparks program id).
+pub fn decode(
+    tx: &EncodedConfirmedTransactionWithStatusMeta,
+    program: &Pubkey,
+) -> DecodedTransaction {
+    let mut decoded = DecodedTransaction {
+        slot: tx.slot,
+        events: Vec::new(),
+        problems: Vec::new(),
+    };
+    let Some(meta) = &tx.transaction.meta else {
+        decoded
+            .problems
+            .push(Problem::Malformed("no status meta".into()));
+        return decoded;
+    };
+    if let Some(err) = &meta.err {
+        decoded.problems.push(Problem::Failed(format!("{err:?}")));
+        return decoded;
+    }
+    let inner = match tx.transaction.transaction.decode() {
+        Some(transaction) => inner_events(
+            transaction.message.static_account_keys(),
+            &meta.inner_instructions,
+            program,
+            &mut decoded.problems,
+        ),
+        None => {
+            decoded.problems.push(Problem::Malformed(
+                "transaction is not binary-encoded".into(),
+            ));
+            Vec::new()
+        }
+    };
+    let logs: &[String] = match &meta.log_messages {
+        OptionSerializer::Some(logs) => logs,
+        _ => &[],
+    };
+    let logged = log_events(logs, program, &mut decoded.problems);
+    decoded.events = merge(inner, logged);
+    decoded
+}
+
+fn inner_events(
+    keys: &[Pubkey],
+    inner: &OptionSerializer<Vec<solana_transaction_status_client_types::UiInnerInstructions>>,
+    program: &Pubkey,
+    problems: &mut Vec<Problem>,
+) -> Vec<SparksEvent> {
+    let OptionSerializer::Some(inner) = inner else {
+        return Vec::new();
+    };
+    let mut events = Vec::new();
+    for instruction in inner.iter().flat_map(|group| group.instructions.iter()) {
+        let UiInstruction::Compiled(compiled) = instruction else {
+            continue;
+        };
+        // Program ids are always static keys, also in v0 transactions.
+        if keys.get(usize::from(compiled.program_id_index)) != Some(program) {
+            continue;
+        }
+        let data = match bs58::decode(&compiled.data).into_vec() {
+            Ok(data) => data,
+            Err(e) => {
+                problems.push(Problem::Undecodable {
+                    origin: Origin::InnerInstruction,
+                    reason: format!("base58: {e}"),
+                });
+                continue;
+            }
+        };
+        // A CPI into our program that is not an event (e.g. consume_whitelist_spot from a mint).
+        if !data.starts_with(anchor_lang::event::EVENT_IX_TAG_LE) {
+            continue;
+        }
+        match SparksEvent::from_cpi_data(&data) {
+            Ok(event) => events.push(event),
+            Err(e) => problems.push(Problem::Undecodable {
+                origin: Origin::InnerInstruction,
+                reason: e.to_string(),
+            }),
+        }
+    }
+    events
+}
+
+/// `Program data:` payloads logged while our program was the one executing.
+fn log_events(logs: &[String], program: &Pubkey, problems: &mut Vec<Problem>) -> Vec<SparksEvent> {
+    let program = program.to_string();
+    let mut stack: Vec<&str> = Vec::new();
+    let mut events = Vec::new();
+    for line in logs {
+        if line == "Log truncated" {
+            problems.push(Problem::LogTruncated);
+            break;
+        }
+        let Some(rest) = line.strip_prefix("Program ") else {
+            continue;
+        };
+        if let Some(payload) = rest.strip_prefix("data: ") {
+            if stack.last() != Some(&program.as_str()) {
+                continue; // another program's data
+            }
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(payload.split_whitespace().next().unwrap_or_default())
+                .map_err(|e| format!("base64: {e}"))
+                .and_then(|bytes| SparksEvent::from_log_data(&bytes).map_err(|e| e.to_string()));
+            match decoded {
+                Ok(event) => events.push(event),
+                Err(reason) => problems.push(Problem::Undecodable {
+                    origin: Origin::Log,
+                    reason,
+                }),
+            }
+            continue;
+        }
+        let mut words = rest.split_whitespace();
+        let (Some(id), Some(verb)) = (words.next(), words.next()) else {
+            continue;
+        };
+        match verb {
+            "invoke" => stack.push(id),
+            "success" | "failed:" => {
+                // Pop the innermost frame of this program (logs can repeat lines natively).
+                if let Some(position) = stack.iter().rposition(|frame| *frame == id) {
+                    stack.truncate(position);
+                }
+            }
+            _ => {}
+        }
+    }
+    events
+}
+
+/// Inner-instruction events, then any logged event that no inner event
+/// accounts for. Equal events are matched one to one, so an event emitted
+/// twice is kept twice.
+fn merge(inner: Vec<SparksEvent>, logged: Vec<SparksEvent>) -> Vec<DecodedEvent> {
+    let mut unmatched: Vec<Option<&SparksEvent>> = inner.iter().map(Some).collect();
+    let mut log_only = Vec::new();
+    for event in &logged {
+        match unmatched
+            .iter_mut()
+            .find(|slot| slot.is_some_and(|e| e == event))
+        {
+            Some(slot) => *slot = None,
+            None => log_only.push(event.clone()),
+        }
+    }
+    inner
+        .into_iter()
+        .map(|event| (Origin::InnerInstruction, event))
+        .chain(log_only.into_iter().map(|event| (Origin::Log, event)))
+        .enumerate()
+        .map(|(index, (origin, event))| DecodedEvent {
+            index: index as u32,
+            origin,
+            event,
+        })
+        .collect()
+}
