@@ -38,6 +38,17 @@ pub enum OutputFormat {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Write a new keypair file (Solana CLI format) and print its public key.
+    Keygen {
+        /// Where to write it (default: the --keypair path).
+        #[arg(long)]
+        outfile: Option<PathBuf>,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the public key of --keypair.
+    Address,
     /// Create the Config; the keypair becomes admin.
     Init(ConfigArgs),
     /// Show or change the Config.

@@ -37,6 +37,10 @@ impl Context {
         })
     }
 
+    pub fn keypair_path(&self) -> &std::path::Path {
+        &self.keypair_path
+    }
+
     /// The signer; read only by commands that sign.
     pub fn keypair(&self) -> anyhow::Result<Keypair> {
         solana_keypair::read_keypair_file(&self.keypair_path).map_err(|e| {

@@ -447,3 +447,27 @@ fn wait_for(condition: impl Fn() -> bool, limit: Duration) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn keygen_writes_a_usable_keypair_and_refuses_to_overwrite() {
+    let s = Setup::new();
+    let path = s.dir.path().join("nested/new.json");
+    let made = s.json("admin", &["keygen", "--outfile", path.to_str().unwrap()]);
+    let pubkey = made["pubkey"].as_str().unwrap().to_string();
+    let read = solana_keypair::read_keypair_file(&path).unwrap();
+    assert_eq!(read.pubkey().to_string(), pubkey);
+    let mut command = Command::cargo_bin("sparks").unwrap();
+    command.args([
+        "--output",
+        "json",
+        "--keypair",
+        path.to_str().unwrap(),
+        "address",
+    ]);
+    let output = command.output().unwrap();
+    let address: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(address["pubkey"], pubkey);
+    s.sparks("admin", &["keygen", "--outfile", path.to_str().unwrap()])
+        .failure()
+        .stderr(predicate::str::contains("--force"));
+}

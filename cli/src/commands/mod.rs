@@ -3,6 +3,7 @@
 mod account;
 mod admin;
 mod award;
+mod keys;
 mod perk;
 mod whitelist;
 
@@ -17,6 +18,8 @@ use crate::context::Context;
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Context::new(&cli)?;
     let result = match cli.command {
+        Command::Keygen { outfile, force } => keys::keygen(&ctx, outfile, force)?,
+        Command::Address => keys::address(&ctx)?,
         Command::Init(args) => admin::init(&ctx, args).await?,
         Command::Config(command) => admin::config(&ctx, command).await?,
         Command::Pause => admin::set_paused(&ctx, true).await?,
