@@ -192,7 +192,8 @@ pub struct PerkTerms {
     /// 0 = unlimited.
     #[arg(long, default_value_t = 0)]
     pub per_wallet_limit: u32,
-    /// Unix seconds (default: now).
+    /// Unix seconds (default: no start limit; the chain's clock, not this
+    /// machine's, decides when a window is open).
     #[arg(long)]
     pub starts_at: Option<i64>,
     /// Unix seconds (default: never).

@@ -306,6 +306,9 @@ fn referrals_perks_and_whitelists() {
     let perks = s.json("admin", &["perk", "list"]);
     assert_eq!(perks.as_array().unwrap().len(), 2);
     assert_eq!(perks[1]["cost"], 6);
+    // No --starts-at means no start limit: the chain's clock may lag this
+    // machine's, so "now" here could still be the future on chain.
+    assert_eq!(perks[0]["starts_at"], 0);
     s.json("bob", &["perk", "redeem", "7"]);
     s.sparks("bob", &["whitelist", "join", "1"]).success();
     s.sparks(

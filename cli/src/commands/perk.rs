@@ -7,7 +7,7 @@ use sparks::instructions::{CreatePerkParams, UpdatePerkParams};
 use sparks::state::Perk;
 use sparks_client::{instructions as ix, pda};
 
-use super::{now, parse_kind, views};
+use super::{parse_kind, views};
 use crate::args::PerkCommand;
 use crate::context::Context;
 
@@ -26,7 +26,7 @@ pub async fn perk(ctx: &Context, command: PerkCommand) -> anyhow::Result<Value> 
                 cost: terms.cost,
                 max_supply: terms.max_supply,
                 per_wallet_limit: terms.per_wallet_limit,
-                starts_at: terms.starts_at.unwrap_or_else(now),
+                starts_at: terms.starts_at.unwrap_or(0),
                 ends_at: terms.ends_at.unwrap_or(i64::MAX),
                 uri: terms.uri,
             };

@@ -7,7 +7,7 @@ use sparks::instructions::WhitelistTerms;
 use sparks::state::{Whitelist, WhitelistEntry};
 use sparks_client::{instructions as ix, pda};
 
-use super::{now, views};
+use super::views;
 use crate::args::{WhitelistCommand, WhitelistTermsArgs};
 use crate::context::Context;
 
@@ -18,7 +18,7 @@ fn terms(args: WhitelistTermsArgs, default_admin: anchor_lang::prelude::Pubkey) 
         capacity: args.capacity,
         spots_per_wallet: args.spots_per_wallet,
         min_lifetime_sparks: args.min_lifetime_sparks,
-        starts_at: args.starts_at.unwrap_or_else(now),
+        starts_at: args.starts_at.unwrap_or(0),
         ends_at: args.ends_at.unwrap_or(i64::MAX),
     }
 }
