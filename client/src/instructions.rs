@@ -9,7 +9,7 @@ use sparks::instructions::{
     AwardArgs, BatchRecipient, ConfigParams, CreatePerkParams, IssuerParams, UpdatePerkParams,
     WhitelistTerms,
 };
-use sparks::state::Source;
+use sparks::state::{Config, Source, SparkAccount};
 use sparks::{accounts, instruction};
 
 use crate::pda;
@@ -156,6 +156,31 @@ pub fn award(
     )
 }
 
+/// An award to `wallet` given its SparkAccount as last read (`None` when it
+/// does not exist): sends its `seq` as `expected_seq` and names its referrer.
+/// Build it once and resend the same instruction on retry (see `rpc`).
+pub fn award_for_account(
+    issuer: &Pubkey,
+    wallet: &Pubkey,
+    account: Option<&SparkAccount>,
+    source: Source,
+    amount: u64,
+    reference: [u8; 32],
+) -> Instruction {
+    let args = AwardArgs {
+        source,
+        amount,
+        reference,
+        expected_seq: account.map_or(0, |a| a.seq),
+    };
+    award(
+        issuer,
+        wallet,
+        account.and_then(|a| a.referrer).as_ref(),
+        args,
+    )
+}
+
 /// One row of an `award_batch`, with what the builder must know of the
 /// recipient's state: its referrer, when this award pays one a share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +191,28 @@ pub struct BatchRow {
     /// The referrer to credit, only when the program will pay it for this row
     /// (see `sparks::awarding::referral_owed`).
     pub paid_referrer: Option<Pubkey>,
+}
+
+impl BatchRow {
+    /// The row for `wallet` given its SparkAccount as last read (`None` when it
+    /// does not exist): its `seq`, and its referrer where the program's own
+    /// rule (`referral_owed`) says this award pays it.
+    pub fn for_account(
+        wallet: Pubkey,
+        amount: u64,
+        source: Source,
+        config: &Config,
+        account: Option<&SparkAccount>,
+    ) -> Self {
+        Self {
+            wallet,
+            amount,
+            expected_seq: account.map_or(0, |a| a.seq),
+            paid_referrer: account.and_then(|a| {
+                sparks::awarding::referral_owed(config, a, source, amount).and(a.referrer)
+            }),
+        }
+    }
 }
 
 pub fn award_batch(

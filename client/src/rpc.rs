@@ -27,7 +27,6 @@ use solana_signer::Signer;
 use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
 use sparks::error::SparksError;
-use sparks::instructions::AwardArgs;
 use sparks::state::{Config, Source, SparkAccount};
 
 use crate::{instructions as ix, pda};
@@ -265,15 +264,14 @@ impl SparksRpc {
         reference: [u8; 32],
     ) -> Result<Signature, RpcError> {
         let account = self.spark(wallet).await?;
-        let expected_seq = account.as_ref().map_or(0, |a| a.seq);
-        let referrer = account.and_then(|a| a.referrer);
-        let args = AwardArgs {
+        let instruction = ix::award_for_account(
+            &issuer.pubkey(),
+            wallet,
+            account.as_ref(),
             source,
             amount,
             reference,
-            expected_seq,
-        };
-        let instruction = ix::award(&issuer.pubkey(), wallet, referrer.as_ref(), args);
+        );
         self.send(&[instruction], issuer, &[]).await
     }
 
@@ -314,13 +312,8 @@ impl SparksRpc {
         Ok(rows
             .iter()
             .zip(accounts)
-            .map(|((wallet, amount), account)| ix::BatchRow {
-                wallet: *wallet,
-                amount: *amount,
-                expected_seq: account.as_ref().map_or(0, |a| a.seq),
-                paid_referrer: account.as_ref().and_then(|a| {
-                    sparks::awarding::referral_owed(&config, a, source, *amount).and(a.referrer)
-                }),
+            .map(|((wallet, amount), account)| {
+                ix::BatchRow::for_account(*wallet, *amount, source, &config, account.as_ref())
             })
             .collect())
     }
@@ -366,8 +359,6 @@ pub struct LocatedEvent {
 pub fn events_in_transaction(
     tx: &solana_transaction_status_client_types::EncodedConfirmedTransactionWithStatusMeta,
 ) -> Result<Vec<crate::events::SparksEvent>, String> {
-    use solana_transaction_status_client_types::option_serializer::OptionSerializer;
-    use solana_transaction_status_client_types::UiInstruction;
     let Some(meta) = &tx.transaction.meta else {
         return Err("transaction has no status meta".into());
     };
@@ -379,27 +370,52 @@ pub fn events_in_transaction(
         .transaction
         .decode()
         .ok_or("transaction is not binary-encoded")?;
-    let keys = decoded.message.static_account_keys();
-    let OptionSerializer::Some(inner) = &meta.inner_instructions else {
-        return Ok(Vec::new());
+    cpi_events(
+        decoded.message.static_account_keys(),
+        &meta.inner_instructions,
+        &sparks::ID,
+    )
+    .into_iter()
+    .collect()
+}
+
+/// Every `emit_cpi!` event of `program` among a transaction's inner
+/// instructions, in order; one that does not decode is `Err(reason)`, so the
+/// caller decides whether that stops it. CPIs into `program` that are not
+/// events (e.g. a mint's `consume_whitelist_spot`) are skipped. Program ids
+/// are always static keys, also in v0 transactions, so `keys` need not hold
+/// the addresses loaded from lookup tables.
+pub fn cpi_events(
+    keys: &[Pubkey],
+    inner: &solana_transaction_status_client_types::option_serializer::OptionSerializer<
+        Vec<solana_transaction_status_client_types::UiInnerInstructions>,
+    >,
+    program: &Pubkey,
+) -> Vec<Result<crate::events::SparksEvent, String>> {
+    use solana_transaction_status_client_types::option_serializer::OptionSerializer;
+    use solana_transaction_status_client_types::UiInstruction;
+    let OptionSerializer::Some(inner) = inner else {
+        return Vec::new();
     };
-    let mut events = Vec::new();
-    for instruction in inner.iter().flat_map(|i| i.instructions.iter()) {
-        let UiInstruction::Compiled(compiled) = instruction else {
-            continue;
-        };
-        if keys.get(usize::from(compiled.program_id_index)) != Some(&sparks::ID) {
-            continue;
-        }
-        let data = bs58::decode(&compiled.data)
-            .into_vec()
-            .map_err(|e| format!("inner instruction data: {e}"))?;
-        if !data.starts_with(anchor_lang::event::EVENT_IX_TAG_LE) {
-            continue;
-        }
-        events.push(crate::events::SparksEvent::from_cpi_data(&data).map_err(|e| e.to_string())?);
-    }
-    Ok(events)
+    inner
+        .iter()
+        .flat_map(|group| group.instructions.iter())
+        .filter_map(|instruction| match instruction {
+            UiInstruction::Compiled(compiled)
+                if keys.get(usize::from(compiled.program_id_index)) == Some(program) =>
+            {
+                Some(compiled)
+            }
+            _ => None,
+        })
+        .filter_map(|compiled| match bs58::decode(&compiled.data).into_vec() {
+            Err(e) => Some(Err(format!("inner instruction data: base58: {e}"))),
+            Ok(data) if !data.starts_with(anchor_lang::event::EVENT_IX_TAG_LE) => None,
+            Ok(data) => {
+                Some(crate::events::SparksEvent::from_cpi_data(&data).map_err(|e| e.to_string()))
+            }
+        })
+        .collect()
 }
 
 impl SparksRpc {
@@ -455,11 +471,8 @@ impl SparksRpc {
             .await
         {
             Ok(tx) => tx,
-            Err(error) if matches!(error.kind(), ClientErrorKind::SerdeJson(_)) => {
-                return Ok(Vec::new())
-            }
             Err(error) => {
-                // Not found yet is reported as an RPC error by most nodes.
+                // Not found yet is an RPC error (or a null result) on most nodes.
                 tracing::debug!(%signature, %error, "transaction not available");
                 return Ok(Vec::new());
             }

@@ -14,10 +14,9 @@
 use anchor_lang::prelude::Pubkey;
 use base64::Engine as _;
 use solana_transaction_status_client_types::option_serializer::OptionSerializer;
-use solana_transaction_status_client_types::{
-    EncodedConfirmedTransactionWithStatusMeta, UiInstruction,
-};
+use solana_transaction_status_client_types::EncodedConfirmedTransactionWithStatusMeta;
 use sparks_client::events::SparksEvent;
+use sparks_client::rpc::cpi_events;
 
 /// Where an event was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,37 +104,13 @@ fn inner_events(
     program: &Pubkey,
     problems: &mut Vec<Problem>,
 ) -> Vec<SparksEvent> {
-    let OptionSerializer::Some(inner) = inner else {
-        return Vec::new();
-    };
     let mut events = Vec::new();
-    for instruction in inner.iter().flat_map(|group| group.instructions.iter()) {
-        let UiInstruction::Compiled(compiled) = instruction else {
-            continue;
-        };
-        // Program ids are always static keys, also in v0 transactions.
-        if keys.get(usize::from(compiled.program_id_index)) != Some(program) {
-            continue;
-        }
-        let data = match bs58::decode(&compiled.data).into_vec() {
-            Ok(data) => data,
-            Err(e) => {
-                problems.push(Problem::Undecodable {
-                    origin: Origin::InnerInstruction,
-                    reason: format!("base58: {e}"),
-                });
-                continue;
-            }
-        };
-        // A CPI into our program that is not an event (e.g. consume_whitelist_spot from a mint).
-        if !data.starts_with(anchor_lang::event::EVENT_IX_TAG_LE) {
-            continue;
-        }
-        match SparksEvent::from_cpi_data(&data) {
+    for result in cpi_events(keys, inner, program) {
+        match result {
             Ok(event) => events.push(event),
-            Err(e) => problems.push(Problem::Undecodable {
+            Err(reason) => problems.push(Problem::Undecodable {
                 origin: Origin::InnerInstruction,
-                reason: e.to_string(),
+                reason,
             }),
         }
     }

@@ -21,7 +21,7 @@ use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
 use sparks::error::SparksError;
-use sparks::instructions::{AwardArgs, ConfigParams, IssuerParams};
+use sparks::instructions::{ConfigParams, IssuerParams};
 use sparks::state::{Config, Source, SparkAccount};
 use sparks_client::events::SparksEvent;
 use sparks_client::{instructions as ix, pda};
@@ -121,6 +121,12 @@ impl TestFixture {
         self.issuer(Source::ALL_BITS, DEFAULT_ISSUER_CAP).await
     }
 
+    /// `invitee` names `referrer` (invitee signs and pays).
+    pub async fn refer(&mut self, invitee: &Keypair, referrer: &Pubkey) {
+        let instruction = ix::set_referrer(&invitee.pubkey(), &invitee.pubkey(), referrer);
+        self.send_ok(&[instruction], &[invitee]).await;
+    }
+
     /// A batch row for `wallet` as an issuer would pack it: its current `seq`,
     /// and its referrer when this award pays one (the program's own rule).
     pub async fn batch_row(
@@ -131,15 +137,7 @@ impl TestFixture {
     ) -> ix::BatchRow {
         let config = self.config().await;
         let account = self.spark(wallet).await;
-        let paid_referrer = account.as_ref().and_then(|a| {
-            sparks::awarding::referral_owed(&config, a, source, amount).and(a.referrer)
-        });
-        ix::BatchRow {
-            wallet: *wallet,
-            amount,
-            expected_seq: account.map_or(0, |a| a.seq),
-            paid_referrer,
-        }
+        ix::BatchRow::for_account(*wallet, amount, source, &config, account.as_ref())
     }
 
     /// Awards with the recipient's current `seq` (as the client helper will).
@@ -151,19 +149,16 @@ impl TestFixture {
         amount: u64,
     ) -> Result<Events, TransactionError> {
         let account = self.spark(wallet).await;
-        let expected_seq = account.as_ref().map_or(0, |a| a.seq);
-        let referrer = account.and_then(|a| a.referrer);
-        let args = AwardArgs {
+        let reference = [self.nonce as u8; 32];
+        let instruction = ix::award_for_account(
+            &issuer.pubkey(),
+            wallet,
+            account.as_ref(),
             source,
             amount,
-            reference: [self.nonce as u8; 32],
-            expected_seq,
-        };
-        self.send(
-            &[ix::award(&issuer.pubkey(), wallet, referrer.as_ref(), args)],
-            &[issuer],
-        )
-        .await
+            reference,
+        );
+        self.send(&[instruction], &[issuer]).await
     }
 
     /// Sends and expects success; returns the events.

@@ -41,15 +41,7 @@ async fn a_batch_pays_every_row_and_each_referrer() {
     }
     let invitee = f.funded_wallet(1_000_000_000).await;
     let referrer = Keypair::new().pubkey();
-    f.send_ok(
-        &[ix::set_referrer(
-            &invitee.pubkey(),
-            &invitee.pubkey(),
-            &referrer,
-        )],
-        &[&invitee],
-    )
-    .await;
+    f.refer(&invitee, &referrer).await;
     let mut all = recipients.clone();
     all.push(invitee.pubkey());
     let rows = rows(&mut f, &all, Source::Trading, 500).await;
@@ -193,15 +185,7 @@ async fn a_batch_without_the_referrer_account_is_refused() {
     let issuer = f.full_issuer().await;
     let invitee = f.funded_wallet(1_000_000_000).await;
     let referrer = Keypair::new().pubkey();
-    f.send_ok(
-        &[ix::set_referrer(
-            &invitee.pubkey(),
-            &invitee.pubkey(),
-            &referrer,
-        )],
-        &[&invitee],
-    )
-    .await;
+    f.refer(&invitee, &referrer).await;
     let mut row = f.batch_row(&invitee.pubkey(), Source::Trading, 1_000).await;
     row.paid_referrer = None;
     f.assert_rejected(

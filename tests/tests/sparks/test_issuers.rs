@@ -275,15 +275,7 @@ async fn referral_credits_count_against_the_issuer_cap() {
     let issuer = f.issuer(Source::Trading.bit(), 1_099).await;
     let invitee = f.funded_wallet(1_000_000_000).await;
     let referrer = Keypair::new().pubkey();
-    f.send_ok(
-        &[ix::set_referrer(
-            &invitee.pubkey(),
-            &invitee.pubkey(),
-            &referrer,
-        )],
-        &[&invitee],
-    )
-    .await;
+    f.refer(&invitee, &referrer).await;
     let award = ix::award(
         &issuer.pubkey(),
         &invitee.pubkey(),

@@ -115,15 +115,7 @@ async fn prefunded_spark_addresses_do_not_block_set_referrer() {
         let referrer = Keypair::new().pubkey();
         f.fund(&pda::spark(&invitee.pubkey()), prefund).await;
         f.fund(&pda::spark(&referrer), prefund).await;
-        f.send_ok(
-            &[ix::set_referrer(
-                &invitee.pubkey(),
-                &invitee.pubkey(),
-                &referrer,
-            )],
-            &[&invitee],
-        )
-        .await;
+        f.refer(&invitee, &referrer).await;
         assert_created(&mut f, &pda::spark(&invitee.pubkey()), prefund).await;
         assert_created(&mut f, &pda::spark(&referrer), prefund).await;
     }

@@ -11,18 +11,6 @@ use sparks_client::events::SparksEvent;
 use sparks_client::instructions as ix;
 use sparks_tests::{awarded, TestFixture, DEFAULT_PARAMS};
 
-async fn refer(f: &mut TestFixture, invitee: &Keypair, referrer: &Pubkey) {
-    f.send_ok(
-        &[ix::set_referrer(
-            &invitee.pubkey(),
-            &invitee.pubkey(),
-            referrer,
-        )],
-        &[invitee],
-    )
-    .await;
-}
-
 fn award_ix(
     issuer: &Keypair,
     wallet: &Pubkey,
@@ -83,7 +71,7 @@ async fn a_referrer_is_set_once() {
     let mut f = TestFixture::new().await;
     let invitee = f.funded_wallet(1_000_000_000).await;
     let (first, second) = (Keypair::new().pubkey(), Keypair::new().pubkey());
-    refer(&mut f, &invitee, &first).await;
+    f.refer(&invitee, &first).await;
     f.assert_rejected(
         &[ix::set_referrer(
             &invitee.pubkey(),
@@ -121,7 +109,7 @@ async fn a_two_cycle_is_refused() {
     let mut f = TestFixture::new().await;
     let a = f.funded_wallet(1_000_000_000).await;
     let b = f.funded_wallet(1_000_000_000).await;
-    refer(&mut f, &a, &b.pubkey()).await;
+    f.refer(&a, &b.pubkey()).await;
     f.assert_rejected(
         &[ix::set_referrer(&b.pubkey(), &b.pubkey(), &a.pubkey())],
         &[&b],
@@ -155,7 +143,7 @@ async fn a_trade_pays_the_referrer_new_sparks() {
     let issuer = f.full_issuer().await;
     let invitee = f.funded_wallet(1_000_000_000).await;
     let referrer = Keypair::new().pubkey();
-    refer(&mut f, &invitee, &referrer).await;
+    f.refer(&invitee, &referrer).await;
     // Act: a 1 000 trade at a 10 % share.
     let events = f
         .send_ok(
@@ -201,7 +189,7 @@ async fn a_trade_without_the_referrer_account_is_refused() {
     let issuer = f.full_issuer().await;
     let invitee = f.funded_wallet(1_000_000_000).await;
     let referrer = Keypair::new().pubkey();
-    refer(&mut f, &invitee, &referrer).await;
+    f.refer(&invitee, &referrer).await;
     f.assert_rejected(
         &[award_ix(
             &issuer,
@@ -224,7 +212,7 @@ async fn a_trade_crediting_someone_else_as_referrer_is_refused() {
     let invitee = f.funded_wallet(1_000_000_000).await;
     let referrer = Keypair::new().pubkey();
     let accomplice = Keypair::new().pubkey();
-    refer(&mut f, &invitee, &referrer).await;
+    f.refer(&invitee, &referrer).await;
     f.award(&issuer, &accomplice, Source::Campaign, 1)
         .await
         .unwrap();
@@ -250,7 +238,7 @@ async fn a_tiny_trade_pays_no_share_and_needs_no_referrer_account() {
     let issuer = f.full_issuer().await;
     let invitee = f.funded_wallet(1_000_000_000).await;
     let referrer = Keypair::new().pubkey();
-    refer(&mut f, &invitee, &referrer).await;
+    f.refer(&invitee, &referrer).await;
     let events = f
         .send_ok(
             &[award_ix(
@@ -274,7 +262,7 @@ async fn the_first_subscription_pays_the_bonus_once() {
     let issuer = f.full_issuer().await;
     let invitee = f.funded_wallet(1_000_000_000).await;
     let referrer = Keypair::new().pubkey();
-    refer(&mut f, &invitee, &referrer).await;
+    f.refer(&invitee, &referrer).await;
     let first = f
         .send_ok(
             &[award_ix(
@@ -328,7 +316,7 @@ async fn a_referrer_set_after_the_first_subscription_earns_no_bonus() {
         .await
         .unwrap();
     let referrer = Keypair::new().pubkey();
-    refer(&mut f, &invitee, &referrer).await;
+    f.refer(&invitee, &referrer).await;
     f.send_ok(
         &[award_ix(
             &issuer,
@@ -350,7 +338,7 @@ async fn campaign_awards_pay_no_referral() {
     let issuer = f.full_issuer().await;
     let invitee = f.funded_wallet(1_000_000_000).await;
     let referrer = Keypair::new().pubkey();
-    refer(&mut f, &invitee, &referrer).await;
+    f.refer(&invitee, &referrer).await;
     f.send_ok(
         &[award_ix(
             &issuer,
