@@ -25,3 +25,15 @@ ensure_build_tools() {
         fi
     done
 }
+
+# PostgreSQL server binaries (initdb, postgres): tests, benchmarks and the demo
+# start their own private server with them (sparks-pglocal).
+ensure_postgres() {
+    if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1; then
+        return 0
+    fi
+    step "installing postgresql (server binaries missing)"
+    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql
+}

@@ -40,6 +40,25 @@ pub enum DecodeError {
     Malformed { name: &'static str, reason: String },
 }
 
+/// Runs `$body` on the event inside any variant, with `$name` its name.
+macro_rules! for_each_event {
+    ($value:expr, $event:ident, $name:ident => $body:expr) => {
+        for_each_event!(@arms $value, $event, $name, $body,
+            ConfigInitialized, ConfigUpdated, PauseChanged, AdminProposed, AdminAccepted,
+            IssuerUpserted, IssuerDeactivated, ReferrerSet, SparksAwarded, SparksRevoked,
+            PerkCreated, PerkUpdated, PerkRedeemed, WhitelistCreated, WhitelistUpdated,
+            WhitelistSpotGranted, WhitelistSpotConsumed)
+    };
+    (@arms $value:expr, $event:ident, $name:ident, $body:expr, $($variant:ident),+) => {
+        match $value {
+            $(SparksEvent::$variant($event) => {
+                let $name = stringify!($variant);
+                $body
+            })+
+        }
+    };
+}
+
 macro_rules! decode_by_discriminator {
     ($disc:expr, $payload:expr, $($name:ident),+ $(,)?) => {{
         $(
@@ -105,25 +124,14 @@ impl SparksEvent {
 
     /// The event's name as the IDL spells it.
     pub fn name(&self) -> &'static str {
-        match self {
-            Self::ConfigInitialized(_) => "ConfigInitialized",
-            Self::ConfigUpdated(_) => "ConfigUpdated",
-            Self::PauseChanged(_) => "PauseChanged",
-            Self::AdminProposed(_) => "AdminProposed",
-            Self::AdminAccepted(_) => "AdminAccepted",
-            Self::IssuerUpserted(_) => "IssuerUpserted",
-            Self::IssuerDeactivated(_) => "IssuerDeactivated",
-            Self::ReferrerSet(_) => "ReferrerSet",
-            Self::SparksAwarded(_) => "SparksAwarded",
-            Self::SparksRevoked(_) => "SparksRevoked",
-            Self::PerkCreated(_) => "PerkCreated",
-            Self::PerkUpdated(_) => "PerkUpdated",
-            Self::PerkRedeemed(_) => "PerkRedeemed",
-            Self::WhitelistCreated(_) => "WhitelistCreated",
-            Self::WhitelistUpdated(_) => "WhitelistUpdated",
-            Self::WhitelistSpotGranted(_) => "WhitelistSpotGranted",
-            Self::WhitelistSpotConsumed(_) => "WhitelistSpotConsumed",
-        }
+        for_each_event!(self, _event, name => name)
+    }
+
+    /// The event as a `Program data:` line carries it (discriminator +
+    /// borsh): what an indexer stores, and [`Self::from_log_data`] inverts.
+    pub fn to_log_data(&self) -> Vec<u8> {
+        use anchor_lang::Event as _;
+        for_each_event!(self, event, _name => event.data())
     }
 }
 
@@ -222,5 +230,14 @@ mod tests {
         ];
         let unique: std::collections::HashSet<_> = discs.iter().collect();
         assert_eq!(unique.len(), discs.len());
+    }
+
+    #[test]
+    fn log_data_round_trips() {
+        let event = SparksEvent::SparksAwarded(awarded());
+        let bytes = event.to_log_data();
+        assert_eq!(&bytes[..8], SparksAwarded::DISCRIMINATOR);
+        assert_eq!(SparksEvent::from_log_data(&bytes), Ok(event.clone()));
+        assert_eq!(event.name(), "SparksAwarded");
     }
 }

@@ -12,3 +12,5 @@ pub use sparks::ID as PROGRAM_ID;
 
 #[cfg(feature = "rpc")]
 pub mod rpc;
+#[cfg(feature = "rpc")]
+pub mod scenario;

@@ -1,8 +1,14 @@
 //! The Sparks indexer: source → decoder → store → API, data flowing one way.
 //!
-//! Built so far: [`decoder`], which turns a confirmed transaction as a
-//! JSON-RPC node returns it into the Sparks events it carries. The source
-//! (backfill + websocket), the Postgres store and the binary are issue #4's
-//! remaining work.
+//! - [`source`]: a Solana JSON-RPC node (backfill by signatures, live by
+//!   websocket), with retries, a request rate limit and finality tracking.
+//! - [`decoder`]: a confirmed transaction → the Sparks events it carries.
+//! - [`store`]: Postgres (events, projections, cursor), exactly once.
+//! - [`indexer`]: runs the three together (catch-up, live, finality).
+//! - [`verify`]: compares the projections with the accounts on chain.
 
 pub mod decoder;
+pub mod indexer;
+pub mod source;
+pub mod store;
+pub mod verify;

@@ -1,0 +1,395 @@
+//! Runs source → decoder → store: catch-up, live, finality.
+//!
+//! Catch-up lists the program's signatures newer than the cursor, fetches
+//! them (bounded concurrency, in chain order) on one task while the store
+//! commits batches on another, and advances the cursor with each batch, so a
+//! stop at any point resumes where the last commit left off and the cursor
+//! never passes a transaction that is not stored.
+//!
+//! Live mode subscribes to the program's logs over websocket and treats
+//! each notification as "there is something new": it runs a catch-up, so
+//! live and backfill share one ordered, gap-free path. A dropped websocket
+//! is reconnected with backoff, followed by a catch-up; a slow poll covers a
+//! subscription that dies silently.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use solana_client::rpc_config::{RpcTransactionLogsConfig, RpcTransactionLogsFilter};
+use solana_commitment_config::CommitmentConfig;
+use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
+use tokio::sync::{mpsc, watch, Notify};
+
+use crate::source::{SignatureInfo, Source, SourceError};
+use crate::store::{IndexedTransaction, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexerError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone)]
+pub struct IndexerConfig {
+    /// getTransaction calls in flight.
+    pub concurrency: usize,
+    /// Transactions per store commit.
+    pub batch_size: usize,
+    /// Catch-up interval when no notification arrives.
+    pub poll_interval: Duration,
+    pub finality_interval: Duration,
+    /// Interval of the progress log during a long catch-up.
+    pub progress_interval: Duration,
+}
+
+impl Default for IndexerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            batch_size: 500,
+            poll_interval: Duration::from_secs(5),
+            finality_interval: Duration::from_secs(10),
+            progress_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What one catch-up or backfill did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Signatures listed (already stored ones included).
+    pub signatures: u64,
+    /// Transactions fetched and committed.
+    pub transactions: u64,
+    /// New events stored.
+    pub events: u64,
+}
+
+#[derive(Clone)]
+pub struct Indexer {
+    source: Arc<Source>,
+    store: Store,
+    config: IndexerConfig,
+}
+
+/// Raised to stop: the batch in flight is finished, nothing after it starts.
+pub type Shutdown = watch::Receiver<bool>;
+
+impl Indexer {
+    pub fn new(source: Arc<Source>, store: Store, config: IndexerConfig) -> Self {
+        Self {
+            source,
+            store,
+            config,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn source(&self) -> &Arc<Source> {
+        &self.source
+    }
+
+    /// Indexes everything newer than the cursor, advancing it batch by batch.
+    pub async fn catch_up(&self, shutdown: &Shutdown) -> Result<Progress, IndexerError> {
+        let cursor = self.store.cursor().await?;
+        let signatures = self
+            .source
+            .signatures_since(cursor.signature.as_deref())
+            .await?;
+        self.index(signatures, true, shutdown).await
+    }
+
+    /// Indexes the program's transactions in slots `from..=until` (a repair
+    /// or a replay). The cursor is left alone: a range says nothing about
+    /// what lies outside it.
+    pub async fn backfill_slots(
+        &self,
+        from: u64,
+        until: u64,
+        shutdown: &Shutdown,
+    ) -> Result<Progress, IndexerError> {
+        let signatures = self.source.signatures_in_slots(from, until).await?;
+        self.index(signatures, false, shutdown).await
+    }
+
+    /// Fetches `signatures` (oldest first) and stores them in order.
+    pub async fn index(
+        &self,
+        signatures: Vec<SignatureInfo>,
+        advance_cursor: bool,
+        shutdown: &Shutdown,
+    ) -> Result<Progress, IndexerError> {
+        let mut progress = Progress {
+            signatures: signatures.len() as u64,
+            ..Progress::default()
+        };
+        if signatures.is_empty() {
+            return Ok(progress);
+        }
+        let known = self.known(&signatures).await?;
+        let total = signatures.len();
+        let (batches, mut receiver) = mpsc::channel::<Result<Batch, SourceError>>(2);
+        let producer = tokio::spawn(fetch_batches(
+            self.source.clone(),
+            signatures,
+            known,
+            self.config.clone(),
+            batches,
+        ));
+        let started = Instant::now();
+        let mut last_report = Instant::now();
+        let mut listed = 0usize;
+        let mut result: Result<(), IndexerError> = Ok(());
+        while let Some(batch) = receiver.recv().await {
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(error) => {
+                    result = Err(error.into());
+                    break;
+                }
+            };
+            let cursor =
+                advance_cursor.then_some((batch.newest.signature.as_str(), batch.newest.slot));
+            let applied = self.store.apply(&batch.transactions, cursor).await?;
+            listed += batch.listed;
+            progress.transactions += applied.transactions;
+            progress.events += applied.events;
+            if last_report.elapsed() >= self.config.progress_interval {
+                last_report = Instant::now();
+                let rate = listed as f64 / started.elapsed().as_secs_f64();
+                tracing::info!(
+                    done = listed,
+                    total,
+                    tx_per_sec = rate as u64,
+                    "catching up"
+                );
+            }
+            if *shutdown.borrow() {
+                tracing::info!(done = listed, total, "stopping after the batch in flight");
+                break;
+            }
+        }
+        drop(receiver);
+        producer.abort();
+        result?;
+        Ok(progress)
+    }
+
+    async fn known(&self, signatures: &[SignatureInfo]) -> Result<HashSet<String>, StoreError> {
+        let mut known = HashSet::new();
+        for chunk in signatures.chunks(10_000) {
+            let names: Vec<String> = chunk.iter().map(|s| s.signature.clone()).collect();
+            known.extend(self.store.known(&names).await?);
+        }
+        Ok(known)
+    }
+
+    /// Marks stored transactions final once the node says so, and rolls back
+    /// those the node no longer has at or below the finalized slot (a
+    /// dropped fork). Returns (finalized, rolled back).
+    pub async fn check_finality(&self) -> Result<(usize, usize), IndexerError> {
+        let finalized_slot = self.source.finalized_slot().await?;
+        let pending = self.store.unfinalized(finalized_slot).await?;
+        if pending.is_empty() {
+            self.store.mark_finalized(&[], finalized_slot).await?;
+            return Ok((0, 0));
+        }
+        let names: Vec<String> = pending.iter().map(|(s, _)| s.clone()).collect();
+        let statuses = self.source.finality(&names).await?;
+        let mut finalized = Vec::new();
+        let mut dropped = Vec::new();
+        for (name, status) in names.into_iter().zip(statuses) {
+            match status {
+                Some(true) => finalized.push(name),
+                Some(false) => {}
+                None => {
+                    // Unknown to the status cache: ask for the transaction itself before
+                    // concluding it is gone.
+                    if self.source.exists_finalized(&name).await? {
+                        finalized.push(name);
+                    } else {
+                        dropped.push(name);
+                    }
+                }
+            }
+        }
+        self.store
+            .mark_finalized(&finalized, finalized_slot)
+            .await?;
+        if !dropped.is_empty() {
+            tracing::warn!(count = dropped.len(), signatures = ?dropped, "rolling back transactions that never finalized");
+            self.store.roll_back(&dropped).await?;
+        }
+        Ok((finalized.len(), dropped.len()))
+    }
+
+    /// Catch up, then follow the chain until `shutdown`.
+    pub async fn run(
+        &self,
+        ws_url: Option<String>,
+        mut shutdown: Shutdown,
+    ) -> Result<(), IndexerError> {
+        let wake = Arc::new(Notify::new());
+        let mut tasks = Vec::new();
+        if let Some(ws_url) = ws_url {
+            tasks.push(tokio::spawn(follow_logs(
+                ws_url,
+                self.source.config().program,
+                CommitmentConfig {
+                    commitment: self.source.config().commitment,
+                },
+                wake.clone(),
+                shutdown.clone(),
+            )));
+        }
+        let finality = self.clone();
+        let finality_shutdown = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut shutdown = finality_shutdown;
+            loop {
+                if let Err(error) = finality.check_finality().await {
+                    tracing::warn!(%error, "finality check failed; will retry");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(finality.config.finality_interval) => {}
+                    _ = shutdown.changed() => break,
+                }
+            }
+        }));
+        let mut failures = 0u32;
+        while !*shutdown.borrow() {
+            match self.catch_up(&shutdown).await {
+                Ok(progress) => {
+                    failures = 0;
+                    if progress.transactions > 0 {
+                        tracing::debug!(?progress, "indexed");
+                    }
+                }
+                Err(error) => {
+                    failures += 1;
+                    let wait = Duration::from_millis(200 * 2u64.pow(failures.min(6)));
+                    tracing::warn!(%error, ?wait, "catch-up failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    continue;
+                }
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        for task in tasks {
+            task.abort();
+        }
+        Ok(())
+    }
+}
+
+/// Transactions fetched for one commit, and the newest signature they cover.
+struct Batch {
+    transactions: Vec<IndexedTransaction>,
+    newest: SignatureInfo,
+    listed: usize,
+}
+
+async fn fetch_batches(
+    source: Arc<Source>,
+    signatures: Vec<SignatureInfo>,
+    known: HashSet<String>,
+    config: IndexerConfig,
+    batches: mpsc::Sender<Result<Batch, SourceError>>,
+) {
+    for chunk in signatures.chunks(config.batch_size.max(1)) {
+        let wanted: Vec<SignatureInfo> = chunk
+            .iter()
+            .filter(|info| !known.contains(&info.signature))
+            .cloned()
+            .collect();
+        let fetched: Vec<Result<IndexedTransaction, SourceError>> = futures::stream::iter(wanted)
+            .map(|info| {
+                let source = source.clone();
+                async move { source.transaction(&info).await }
+            })
+            .buffered(config.concurrency.max(1))
+            .collect()
+            .await;
+        let batch = fetched
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map(|transactions| Batch {
+                transactions,
+                newest: chunk[chunk.len() - 1].clone(),
+                listed: chunk.len(),
+            });
+        let failed = batch.is_err();
+        if batches.send(batch).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// Wakes the indexer on every log notification of the program; reconnects
+/// with backoff when the websocket drops (and wakes it to catch up).
+async fn follow_logs(
+    ws_url: String,
+    program: anchor_lang::prelude::Pubkey,
+    commitment: CommitmentConfig,
+    wake: Arc<Notify>,
+    mut shutdown: Shutdown,
+) {
+    let mut failures = 0u32;
+    loop {
+        let session = async {
+            let client = PubsubClient::new(&ws_url)
+                .await
+                .map_err(|e| (e.to_string(), false))?;
+            let (mut stream, unsubscribe) = client
+                .logs_subscribe(
+                    RpcTransactionLogsFilter::Mentions(vec![program.to_string()]),
+                    RpcTransactionLogsConfig {
+                        commitment: Some(commitment),
+                    },
+                )
+                .await
+                .map_err(|e| (e.to_string(), false))?;
+            tracing::info!(%ws_url, "subscribed to program logs");
+            // Anything sent while we were away is found by this catch-up.
+            wake.notify_one();
+            let mut notified = false;
+            while stream.next().await.is_some() {
+                notified = true;
+                wake.notify_one();
+            }
+            unsubscribe().await;
+            Err::<(), (String, bool)>(("subscription ended".into(), notified))
+        };
+        let outcome = tokio::select! {
+            outcome = session => outcome,
+            _ = shutdown.changed() => return,
+        };
+        if let Err((error, was_healthy)) = outcome {
+            failures = if was_healthy { 1 } else { failures + 1 };
+            let wait = Duration::from_millis((100 * 2u64.pow(failures.min(6))).min(5_000));
+            tracing::warn!(%error, ?wait, "websocket lost; reconnecting");
+            wake.notify_one();
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+        if failures > 0 && failures.is_multiple_of(10) {
+            tracing::warn!(failures, "websocket keeps failing; polling covers the gap");
+        }
+    }
+}

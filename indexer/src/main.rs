@@ -1,0 +1,317 @@
+//! `sparks-indexer`: mirrors the Sparks program into Postgres.
+//!
+//! `run` (catch up, then follow the chain), `backfill` (catch up and exit,
+//! or a slot range), `migrate`, `verify`. Every flag has an environment
+//! variable; logs go to stderr through tracing (`RUST_LOG`, `--log-format json`).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anchor_lang::prelude::Pubkey;
+use anyhow::{bail, Context as _};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use solana_commitment_config::CommitmentLevel;
+use sparks_client::rpc::SparksRpc;
+use sparks_indexer::indexer::{Indexer, IndexerConfig};
+use sparks_indexer::source::{Source, SourceConfig};
+use sparks_indexer::store::Store;
+use tokio::sync::watch;
+
+#[derive(Parser)]
+#[command(
+    name = "sparks-indexer",
+    version,
+    about = "Mirrors the Sparks program's events into Postgres, exactly once"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log format on stderr.
+    #[arg(long, global = true, env = "SPARKS_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Catch up from the cursor, then follow the chain live until SIGINT/SIGTERM.
+    Run(RunArgs),
+    /// Catch up from the cursor and exit; with --from/--until, (re)index a slot range.
+    Backfill(BackfillArgs),
+    /// Apply the database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Compare every program account on chain with its projection; exit 1 on any difference.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct DatabaseArgs {
+    /// Postgres URL.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+}
+
+#[derive(Args)]
+struct ChainArgs {
+    /// JSON-RPC endpoint of a Solana node.
+    #[arg(long, env = "SPARKS_RPC_URL", default_value = "http://127.0.0.1:8899")]
+    rpc_url: String,
+    /// The Sparks program id (this build's id by default).
+    #[arg(long, env = "SPARKS_PROGRAM_ID")]
+    program_id: Option<String>,
+    /// Commitment of what is indexed: processed, confirmed or finalized.
+    #[arg(long, env = "SPARKS_COMMITMENT", default_value = "confirmed")]
+    commitment: String,
+    /// getTransaction calls in flight.
+    #[arg(long, env = "SPARKS_CONCURRENCY", default_value_t = 16)]
+    concurrency: usize,
+    /// Limit on RPC requests per second (public endpoints); unlimited by default.
+    #[arg(long, env = "SPARKS_RPC_RPS")]
+    requests_per_second: Option<u32>,
+    /// Transactions per database commit.
+    #[arg(long, env = "SPARKS_BATCH_SIZE", default_value_t = 500)]
+    batch_size: usize,
+    /// How long one RPC call is retried before the error surfaces (seconds).
+    #[arg(long, env = "SPARKS_RPC_RETRY_SECS", default_value_t = 60)]
+    retry_secs: u64,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// Websocket endpoint (derived from --rpc-url when omitted: http→ws, port+1).
+    #[arg(long, env = "SPARKS_WS_URL")]
+    ws_url: Option<String>,
+    /// Poll interval in milliseconds, the safety net under the websocket.
+    #[arg(long, env = "SPARKS_POLL_MS", default_value_t = 5_000)]
+    poll_ms: u64,
+}
+
+#[derive(Args)]
+struct BackfillArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// First slot of a range to (re)index; the cursor is left alone.
+    #[arg(long, requires = "until")]
+    from: Option<u64>,
+    /// Last slot of the range.
+    #[arg(long, requires = "from")]
+    until: Option<u64>,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    chain: ChainArgs,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match execute(cli.command).await {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn execute(command: Command) -> anyhow::Result<std::process::ExitCode> {
+    match command {
+        Command::Migrate(args) => {
+            let store = connect(&args).await?;
+            tracing::info!("migrations applied");
+            drop(store);
+        }
+        Command::Run(args) => {
+            let store = connect(&args.database).await?;
+            let mut config = indexer_config(&args.chain);
+            config.poll_interval = Duration::from_millis(args.poll_ms);
+            let indexer = Indexer::new(source(&args.chain)?, store, config);
+            let ws_url = args
+                .ws_url
+                .clone()
+                .unwrap_or_else(|| derive_ws_url(&args.chain.rpc_url));
+            let shutdown = shutdown_signal();
+            tracing::info!(rpc = %args.chain.rpc_url, ws = %ws_url, "indexing");
+            indexer.run(Some(ws_url), shutdown).await?;
+            tracing::info!("stopped");
+        }
+        Command::Backfill(args) => {
+            let store = connect(&args.database).await?;
+            let indexer = Indexer::new(source(&args.chain)?, store, indexer_config(&args.chain));
+            let shutdown = shutdown_signal();
+            let started = std::time::Instant::now();
+            let progress = match (args.from, args.until) {
+                (Some(from), Some(until)) => indexer.backfill_slots(from, until, &shutdown).await?,
+                _ => indexer.catch_up(&shutdown).await?,
+            };
+            let secs = started.elapsed().as_secs_f64();
+            tracing::info!(
+                signatures = progress.signatures,
+                transactions = progress.transactions,
+                events = progress.events,
+                seconds = format!("{secs:.2}"),
+                tx_per_sec = (progress.transactions as f64 / secs) as u64,
+                "backfill done"
+            );
+        }
+        Command::Verify(args) => {
+            let store = connect(&args.database).await?;
+            let program = program_id(&args.chain)?;
+            if program != sparks::ID {
+                bail!(
+                    "verify reads accounts with this build's program id {}; got {program}",
+                    sparks::ID
+                );
+            }
+            let commitment = commitment(&args.chain.commitment)?;
+            let rpc = SparksRpc::with_commitment(
+                args.chain.rpc_url.clone(),
+                solana_commitment_config::CommitmentConfig { commitment },
+            );
+            let report = sparks_indexer::verify::verify(&rpc, &store).await?;
+            for difference in &report.differences {
+                println!("{difference}");
+            }
+            let compared: usize = report.compared.values().sum();
+            println!(
+                "{} accounts compared, {} differences",
+                compared,
+                report.differences.len()
+            );
+            if !report.differences.is_empty() {
+                return Ok(std::process::ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn connect(args: &DatabaseArgs) -> anyhow::Result<Store> {
+    let store = Store::connect(&args.database_url)
+        .await
+        .context("connecting to Postgres")?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+fn program_id(chain: &ChainArgs) -> anyhow::Result<Pubkey> {
+    match &chain.program_id {
+        None => Ok(sparks::ID),
+        Some(text) => Pubkey::from_str(text)
+            .with_context(|| format!("--program-id {text:?} is not a public key")),
+    }
+}
+
+fn commitment(text: &str) -> anyhow::Result<CommitmentLevel> {
+    match text {
+        "processed" => Ok(CommitmentLevel::Processed),
+        "confirmed" => Ok(CommitmentLevel::Confirmed),
+        "finalized" => Ok(CommitmentLevel::Finalized),
+        other => bail!("--commitment {other:?}: expected processed, confirmed or finalized"),
+    }
+}
+
+fn source(chain: &ChainArgs) -> anyhow::Result<std::sync::Arc<Source>> {
+    let mut config = SourceConfig::new(chain.rpc_url.clone(), program_id(chain)?);
+    config.commitment = commitment(&chain.commitment)?;
+    config.requests_per_second = chain.requests_per_second;
+    config.retry_for = Duration::from_secs(chain.retry_secs);
+    Ok(Source::new(config))
+}
+
+fn indexer_config(chain: &ChainArgs) -> IndexerConfig {
+    IndexerConfig {
+        concurrency: chain.concurrency,
+        batch_size: chain.batch_size,
+        ..IndexerConfig::default()
+    }
+}
+
+/// `http://host:8899` → `ws://host:8900` (the Solana convention).
+fn derive_ws_url(rpc_url: &str) -> String {
+    let (scheme, rest) = match rpc_url.split_once("://") {
+        Some(("https", rest)) => ("wss", rest),
+        Some((_, rest)) => ("ws", rest),
+        None => ("ws", rpc_url),
+    };
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    let authority = match authority.rsplit_once(':') {
+        Some((host, port)) => match port.parse::<u16>() {
+            Ok(port) => format!("{host}:{}", port.saturating_add(1)),
+            Err(_) => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    if path.is_empty() {
+        format!("{scheme}://{authority}")
+    } else {
+        format!("{scheme}://{authority}/{path}")
+    }
+}
+
+/// Flips to true on SIGINT or SIGTERM; the indexer finishes its batch and stops.
+fn shutdown_signal() -> watch::Receiver<bool> {
+    let (sender, receiver) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("shutdown requested");
+        let _ = sender.send(true);
+    });
+    receiver
+}
+
+#[cfg(test)]
+mod tests {
+    use super::derive_ws_url;
+
+    #[test]
+    fn websocket_url_follows_the_solana_convention() {
+        assert_eq!(
+            derive_ws_url("http://127.0.0.1:8899"),
+            "ws://127.0.0.1:8900"
+        );
+        assert_eq!(
+            derive_ws_url("https://api.devnet.solana.com"),
+            "wss://api.devnet.solana.com"
+        );
+        assert_eq!(
+            derive_ws_url("https://rpc.example/key"),
+            "wss://rpc.example/key"
+        );
+    }
+}

@@ -1,0 +1,611 @@
+//! The Postgres store: events, projections and cursor, one database
+//! transaction per batch.
+//!
+//! Exactly once: events, ledger rows and referrals are keyed by where they
+//! happened (signature, event index) and insert with `ON CONFLICT DO
+//! NOTHING`; projection rows change only when the incoming `seq` is newer.
+//! Replaying any range or applying batches out of order therefore converges
+//! to the chain's state. Rows are written column-wise through `UNNEST`, one
+//! statement per table per batch.
+
+pub mod rows;
+
+use std::collections::HashSet;
+
+use sparks_client::events::SparksEvent;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool};
+
+use crate::decoder::{DecodedEvent, Origin};
+use rows::{int, perk_kind_name};
+pub use rows::{BatchRows, IndexedTransaction, RowError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Row(#[from] RowError),
+    #[error("stored event {signature}#{index} no longer decodes: {reason}")]
+    StoredEvent {
+        signature: String,
+        index: i32,
+        reason: String,
+    },
+}
+
+/// Where the mirror is complete up to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Cursor {
+    /// Newest signature such that it and everything before it is indexed.
+    pub signature: Option<String>,
+    pub slot: u64,
+    pub finalized_slot: u64,
+}
+
+/// What [`Store::apply`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub transactions: u64,
+    /// New events (a replayed event counts 0).
+    pub events: u64,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+impl Store {
+    pub async fn connect(database_url: &str) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = database_url.parse()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn cursor(&self) -> Result<Cursor, StoreError> {
+        let row = sqlx::query!("SELECT signature, slot, finalized_slot FROM cursor")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Cursor {
+            signature: row.signature,
+            slot: row.slot as u64,
+            finalized_slot: row.finalized_slot as u64,
+        })
+    }
+
+    /// Which of `signatures` are already indexed.
+    pub async fn known(&self, signatures: &[String]) -> Result<HashSet<String>, StoreError> {
+        let rows = sqlx::query_scalar!(
+            "SELECT signature FROM transactions WHERE signature = ANY($1::text[])",
+            signatures
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Writes a batch in one database transaction. `advance_cursor` names the
+    /// batch's newest transaction when everything before it is indexed too.
+    pub async fn apply(
+        &self,
+        transactions: &[IndexedTransaction],
+        advance_cursor: Option<(&str, u64)>,
+    ) -> Result<Applied, StoreError> {
+        let rows = BatchRows::build(transactions)?;
+        let mut db = self.pool.begin().await?;
+        let applied = write_batch(&mut db, &rows).await?;
+        if let Some((signature, slot)) = advance_cursor {
+            let slot = int(slot, "slot", signature)?;
+            sqlx::query!(
+                "UPDATE cursor SET signature = $1, slot = $2, updated_at = now() WHERE slot <= $2",
+                signature,
+                slot
+            )
+            .execute(&mut *db)
+            .await?;
+        }
+        db.commit().await?;
+        Ok(applied)
+    }
+
+    /// Indexed transactions not yet known final, at or below `max_slot`.
+    pub async fn unfinalized(&self, max_slot: u64) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = sqlx::query!(
+            "SELECT signature, slot FROM transactions WHERE NOT finalized AND slot <= $1 ORDER BY slot",
+            max_slot as i64
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.signature, r.slot as u64))
+            .collect())
+    }
+
+    pub async fn mark_finalized(
+        &self,
+        signatures: &[String],
+        finalized_slot: u64,
+    ) -> Result<(), StoreError> {
+        let mut db = self.pool.begin().await?;
+        sqlx::query!(
+            "UPDATE transactions SET finalized = true WHERE signature = ANY($1::text[])",
+            signatures
+        )
+        .execute(&mut *db)
+        .await?;
+        sqlx::query!(
+            "UPDATE cursor SET finalized_slot = greatest(finalized_slot, $1)",
+            finalized_slot as i64
+        )
+        .execute(&mut *db)
+        .await?;
+        db.commit().await?;
+        Ok(())
+    }
+
+    /// Removes transactions that will never be final (a dropped fork) and
+    /// rebuilds the projections from the events that remain: each event
+    /// carries the full state after it, so the newest remaining event of an
+    /// account is that account's state. Rare, and O(events).
+    pub async fn roll_back(&self, signatures: &[String]) -> Result<(), StoreError> {
+        let mut db = self.pool.begin().await?;
+        for statement in [
+            "DELETE FROM events WHERE signature = ANY($1::text[])",
+            "DELETE FROM ledger WHERE signature = ANY($1::text[])",
+            "DELETE FROM referrals WHERE signature = ANY($1::text[])",
+            "DELETE FROM transaction_problems WHERE signature = ANY($1::text[])",
+            "DELETE FROM transactions WHERE signature = ANY($1::text[])",
+        ] {
+            sqlx::query(statement)
+                .bind(signatures)
+                .execute(&mut *db)
+                .await?;
+        }
+        sqlx::query!(
+            "UPDATE cursor SET (signature, slot) = (
+                 SELECT t.signature, t.slot FROM transactions t ORDER BY t.slot DESC, t.indexed_at DESC LIMIT 1)
+             WHERE signature = ANY($1::text[])",
+            signatures
+        )
+        .execute(&mut *db)
+        .await?;
+        rebuild_projections(&mut db).await?;
+        db.commit().await?;
+        Ok(())
+    }
+}
+
+/// Number of stored events decoded per step of a rebuild.
+const REBUILD_CHUNK: i64 = 10_000;
+
+async fn rebuild_projections(db: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query(
+        "TRUNCATE config, issuers, spark_accounts, perks, perk_claims, whitelists, whitelist_entries",
+    )
+    .execute(&mut *db)
+    .await?;
+    let mut after: (i64, String, i32) = (-1, String::new(), -1);
+    loop {
+        let chunk = sqlx::query!(
+            "SELECT signature, event_index, slot, block_time, origin, payload FROM events
+             WHERE (slot, signature, event_index) > ($1, $2, $3)
+             ORDER BY slot, signature, event_index LIMIT $4",
+            after.0,
+            after.1,
+            after.2,
+            REBUILD_CHUNK
+        )
+        .fetch_all(&mut *db)
+        .await?;
+        let Some(last) = chunk.last() else { break };
+        after = (last.slot, last.signature.clone(), last.event_index);
+        let mut rows = BatchRows::default();
+        for row in &chunk {
+            let event =
+                SparksEvent::from_log_data(&row.payload).map_err(|e| StoreError::StoredEvent {
+                    signature: row.signature.clone(),
+                    index: row.event_index,
+                    reason: e.to_string(),
+                })?;
+            let tx = IndexedTransaction {
+                signature: row.signature.clone(),
+                slot: row.slot as u64,
+                block_time: row.block_time,
+                finalized: false,
+                events: Vec::new(),
+                problems: Vec::new(),
+            };
+            let origin = if row.origin == "log" {
+                Origin::Log
+            } else {
+                Origin::InnerInstruction
+            };
+            let decoded = DecodedEvent {
+                index: row.event_index as u32,
+                origin,
+                event,
+            };
+            rows.project(&tx, &decoded)?;
+        }
+        write_projections(db, &rows).await?;
+    }
+    Ok(())
+}
+
+async fn write_batch(db: &mut PgConnection, rows: &BatchRows) -> Result<Applied, StoreError> {
+    let t = &rows.transactions;
+    let transactions = sqlx::query!(
+        "INSERT INTO transactions (signature, slot, block_time, failed, event_count, finalized)
+         SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::bool[], $5::int4[], $6::bool[])
+         ON CONFLICT (signature) DO NOTHING",
+        &t.signature,
+        &t.slot,
+        &t.block_time as &[Option<i64>],
+        &t.failed,
+        &t.event_count,
+        &t.finalized
+    )
+    .execute(&mut *db)
+    .await?
+    .rows_affected();
+
+    let e = &rows.events;
+    let events = sqlx::query!(
+        "INSERT INTO events (signature, event_index, slot, block_time, kind, wallet, origin, payload)
+         SELECT * FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::int8[], $5::text[], $6::text[],
+                              $7::text[], $8::bytea[])
+         ON CONFLICT (signature, event_index) DO NOTHING",
+        &e.signature,
+        &e.event_index,
+        &e.slot,
+        &e.block_time as &[Option<i64>],
+        &e.kind,
+        &e.wallet as &[Option<String>],
+        &e.origin,
+        &e.payload
+    )
+    .execute(&mut *db)
+    .await?
+    .rows_affected();
+
+    let p = &rows.problems;
+    if !p.signature.is_empty() {
+        sqlx::query!(
+            "INSERT INTO transaction_problems (signature, position, slot, kind, detail)
+             SELECT * FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::text[], $5::text[])
+             ON CONFLICT (signature, position) DO NOTHING",
+            &p.signature,
+            &p.position,
+            &p.slot,
+            &p.kind,
+            &p.detail
+        )
+        .execute(&mut *db)
+        .await?;
+    }
+
+    let l = &rows.ledger;
+    if !l.signature.is_empty() {
+        sqlx::query!(
+            "INSERT INTO ledger (signature, event_index, wallet, seq, slot, block_time, kind, source,
+                                 amount, balance_after, issuer, reference, counterparty)
+             SELECT * FROM UNNEST($1::text[], $2::int4[], $3::text[], $4::int8[], $5::int8[], $6::int8[],
+                                  $7::text[], $8::int2[], $9::int8[], $10::int8[], $11::text[],
+                                  $12::bytea[], $13::text[])
+             ON CONFLICT (signature, event_index) DO NOTHING",
+            &l.signature,
+            &l.event_index,
+            &l.wallet,
+            &l.seq,
+            &l.slot,
+            &l.block_time as &[Option<i64>],
+            &l.kind,
+            &l.source as &[Option<i16>],
+            &l.amount,
+            &l.balance_after,
+            &l.issuer as &[Option<String>],
+            &l.reference as &[Option<Vec<u8>>],
+            &l.counterparty as &[Option<String>]
+        )
+        .execute(&mut *db)
+        .await?;
+    }
+
+    let r = &rows.referrals;
+    if !r.invitee.is_empty() {
+        sqlx::query!(
+            "INSERT INTO referrals (invitee, referrer, signature, slot, block_time)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[])
+             ON CONFLICT (invitee) DO NOTHING",
+            &r.invitee,
+            &r.referrer,
+            &r.signature,
+            &r.slot,
+            &r.block_time as &[Option<i64>]
+        )
+        .execute(&mut *db)
+        .await?;
+    }
+
+    write_projections(db, rows).await?;
+    Ok(Applied {
+        transactions,
+        events,
+    })
+}
+
+fn key(key: &anchor_lang::prelude::Pubkey) -> String {
+    key.to_string()
+}
+
+fn u(value: u64, field: &'static str) -> Result<i64, RowError> {
+    int(value, field, "(projection)")
+}
+
+async fn write_projections(db: &mut PgConnection, rows: &BatchRows) -> Result<(), StoreError> {
+    if !rows.spark_accounts.is_empty() {
+        let n = rows.spark_accounts.len();
+        let (mut wallet, mut balance, mut earned, mut spent, mut revoked) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut trading, mut subscription, mut campaign, mut referral) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut referrer, mut invitees, mut first_sub, mut seq, mut slot, mut block_time) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for (owner, a, seen) in rows.spark_accounts.iter() {
+            wallet.push(key(owner));
+            balance.push(u(a.balance, "balance")?);
+            earned.push(u(a.lifetime_earned, "lifetime_earned")?);
+            spent.push(u(a.lifetime_spent, "lifetime_spent")?);
+            revoked.push(u(a.lifetime_revoked, "lifetime_revoked")?);
+            trading.push(u(a.earned_by_source[0], "earned_trading")?);
+            subscription.push(u(a.earned_by_source[1], "earned_subscription")?);
+            campaign.push(u(a.earned_by_source[2], "earned_campaign")?);
+            referral.push(u(a.earned_by_source[3], "earned_referral")?);
+            referrer.push(a.referrer.as_ref().map(key));
+            invitees.push(a.invitee_count as i32);
+            first_sub.push(a.first_subscription_rewarded);
+            seq.push(u(a.seq, "seq")?);
+            slot.push(u(seen.slot, "slot")?);
+            block_time.push(seen.block_time);
+        }
+        sqlx::query!(
+            "INSERT INTO spark_accounts AS a (wallet, balance, lifetime_earned, lifetime_spent, lifetime_revoked,
+                 earned_trading, earned_subscription, earned_campaign, earned_referral, referrer,
+                 invitee_count, first_subscription_rewarded, seq, slot, block_time)
+             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[],
+                 $7::int8[], $8::int8[], $9::int8[], $10::text[], $11::int4[], $12::bool[], $13::int8[],
+                 $14::int8[], $15::int8[])
+             ON CONFLICT (wallet) DO UPDATE SET
+                 balance = excluded.balance, lifetime_earned = excluded.lifetime_earned,
+                 lifetime_spent = excluded.lifetime_spent, lifetime_revoked = excluded.lifetime_revoked,
+                 earned_trading = excluded.earned_trading, earned_subscription = excluded.earned_subscription,
+                 earned_campaign = excluded.earned_campaign, earned_referral = excluded.earned_referral,
+                 referrer = excluded.referrer, invitee_count = excluded.invitee_count,
+                 first_subscription_rewarded = excluded.first_subscription_rewarded,
+                 seq = excluded.seq, slot = excluded.slot, block_time = excluded.block_time
+             WHERE a.seq < excluded.seq",
+            &wallet,
+            &balance,
+            &earned,
+            &spent,
+            &revoked,
+            &trading,
+            &subscription,
+            &campaign,
+            &referral,
+            &referrer as &[Option<String>],
+            &invitees,
+            &first_sub,
+            &seq,
+            &slot,
+            &block_time as &[Option<i64>]
+        )
+        .execute(&mut *db)
+        .await?;
+    }
+
+    for (address, c, seen) in rows.config.iter() {
+        sqlx::query!(
+            "INSERT INTO config AS c (address, admin, pending_admin, paused, referral_trade_share_bps,
+                 first_subscription_bonus, max_award_per_ix, seq, slot)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (address) DO UPDATE SET admin = excluded.admin, pending_admin = excluded.pending_admin,
+                 paused = excluded.paused, referral_trade_share_bps = excluded.referral_trade_share_bps,
+                 first_subscription_bonus = excluded.first_subscription_bonus,
+                 max_award_per_ix = excluded.max_award_per_ix, seq = excluded.seq, slot = excluded.slot
+             WHERE c.seq < excluded.seq",
+            key(address),
+            key(&c.admin),
+            c.pending_admin.as_ref().map(key),
+            c.paused,
+            i32::from(c.referral_trade_share_bps),
+            u(c.first_subscription_bonus, "first_subscription_bonus")?,
+            u(c.max_award_per_ix, "max_award_per_ix")?,
+            u(c.seq, "seq")?,
+            u(seen.slot, "slot")?
+        )
+        .execute(&mut *db)
+        .await?;
+    }
+
+    for (authority, i, seen) in rows.issuers.iter() {
+        sqlx::query!(
+            "INSERT INTO issuers AS i (authority, allowed_sources, cap_per_period, period_secs, active, seq, slot)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (authority) DO UPDATE SET allowed_sources = excluded.allowed_sources,
+                 cap_per_period = excluded.cap_per_period, period_secs = excluded.period_secs,
+                 active = excluded.active, seq = excluded.seq, slot = excluded.slot
+             WHERE i.seq < excluded.seq",
+            key(authority),
+            i16::from(i.allowed_sources),
+            u(i.cap_per_period, "cap_per_period")?,
+            i64::from(i.period_secs),
+            i.active,
+            u(i.seq, "seq")?,
+            u(seen.slot, "slot")?
+        )
+        .execute(&mut *db)
+        .await?;
+    }
+
+    for (address, p, seen) in rows.perks.iter() {
+        sqlx::query!(
+            "INSERT INTO perks AS p (address, id, kind, cost, max_supply, claimed, per_wallet_limit,
+                 starts_at, ends_at, active, whitelist, uri, seq, slot)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             ON CONFLICT (address) DO UPDATE SET kind = excluded.kind, cost = excluded.cost,
+                 max_supply = excluded.max_supply, claimed = excluded.claimed,
+                 per_wallet_limit = excluded.per_wallet_limit, starts_at = excluded.starts_at,
+                 ends_at = excluded.ends_at, active = excluded.active, whitelist = excluded.whitelist,
+                 uri = excluded.uri, seq = excluded.seq, slot = excluded.slot
+             WHERE p.seq < excluded.seq",
+            key(address),
+            u(p.id, "perk id")?,
+            perk_kind_name(p.kind),
+            u(p.cost, "cost")?,
+            u(p.max_supply, "max_supply")?,
+            u(p.claimed, "claimed")?,
+            i64::from(p.per_wallet_limit),
+            p.starts_at,
+            p.ends_at,
+            p.active,
+            p.whitelist.as_ref().map(key),
+            &p.uri,
+            u(p.seq, "seq")?,
+            u(seen.slot, "slot")?
+        )
+        .execute(&mut *db)
+        .await?;
+    }
+
+    for (address, c, seen) in rows.claims.iter() {
+        sqlx::query!(
+            "INSERT INTO perk_claims AS c (address, perk, wallet, times_claimed, seq, slot)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (address) DO UPDATE SET times_claimed = excluded.times_claimed,
+                 seq = excluded.seq, slot = excluded.slot
+             WHERE c.seq < excluded.seq",
+            key(address),
+            key(&c.perk),
+            key(&c.owner),
+            i64::from(c.times_claimed),
+            u(c.seq, "seq")?,
+            u(seen.slot, "slot")?
+        )
+        .execute(&mut *db)
+        .await?;
+    }
+
+    for (address, w, seen) in rows.whitelists.iter() {
+        sqlx::query!(
+            "INSERT INTO whitelists AS w (address, id, admin, consumer, capacity, entries, spots_granted,
+                 spots_used, spots_per_wallet, min_lifetime_sparks, starts_at, ends_at, active, seq, slot)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+             ON CONFLICT (address) DO UPDATE SET admin = excluded.admin, consumer = excluded.consumer,
+                 capacity = excluded.capacity, entries = excluded.entries,
+                 spots_granted = excluded.spots_granted, spots_used = excluded.spots_used,
+                 spots_per_wallet = excluded.spots_per_wallet,
+                 min_lifetime_sparks = excluded.min_lifetime_sparks, starts_at = excluded.starts_at,
+                 ends_at = excluded.ends_at, active = excluded.active, seq = excluded.seq, slot = excluded.slot
+             WHERE w.seq < excluded.seq",
+            key(address),
+            u(w.id, "whitelist id")?,
+            key(&w.admin),
+            key(&w.consumer),
+            i64::from(w.capacity),
+            i64::from(w.entries),
+            i64::from(w.spots_granted),
+            i64::from(w.spots_used),
+            i32::from(w.spots_per_wallet),
+            u(w.min_lifetime_sparks, "min_lifetime_sparks")?,
+            w.starts_at,
+            w.ends_at,
+            w.active,
+            u(w.seq, "seq")?,
+            u(seen.slot, "slot")?
+        )
+        .execute(&mut *db)
+        .await?;
+    }
+
+    if !rows.entries.is_empty() {
+        let n = rows.entries.len();
+        let mut address = Vec::with_capacity(n);
+        let mut whitelist = Vec::with_capacity(n);
+        let mut wallet = Vec::with_capacity(n);
+        let mut granted = Vec::with_capacity(n);
+        let mut used = Vec::with_capacity(n);
+        let mut via = Vec::with_capacity(n);
+        let mut seq = Vec::with_capacity(n);
+        let mut slot = Vec::with_capacity(n);
+        for (entry_address, e, seen) in rows.entries.iter() {
+            address.push(key(entry_address));
+            whitelist.push(key(&e.whitelist));
+            wallet.push(key(&e.wallet));
+            granted.push(i32::from(e.spots_granted));
+            used.push(i32::from(e.spots_used));
+            via.push(i16::from(e.obtained_via));
+            seq.push(u(e.seq, "seq")?);
+            slot.push(u(seen.slot, "slot")?);
+        }
+        sqlx::query!(
+            "INSERT INTO whitelist_entries AS e (address, whitelist, wallet, spots_granted, spots_used,
+                 obtained_via, seq, slot)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[], $5::int4[], $6::int2[],
+                 $7::int8[], $8::int8[])
+             ON CONFLICT (address) DO UPDATE SET spots_granted = excluded.spots_granted,
+                 spots_used = excluded.spots_used, obtained_via = excluded.obtained_via,
+                 seq = excluded.seq, slot = excluded.slot
+             WHERE e.seq < excluded.seq",
+            &address,
+            &whitelist,
+            &wallet,
+            &granted,
+            &used,
+            &via,
+            &seq,
+            &slot
+        )
+        .execute(&mut *db)
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,341 @@
+//! `verify`: every program account on chain (getProgramAccounts) against
+//! its projection row, field by field.
+//!
+//! Both sides are rendered to the same shape (column name → JSON value) and
+//! compared; where a row is missing on one side every field is reported.
+//! Config's totals and Issuer's `total_minted` are not stored as such (they
+//! move without a seq change), so they are checked against their sums.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anchor_lang::prelude::Pubkey;
+use serde_json::{json, Value};
+use sparks::state::{Config, Issuer, Perk, PerkClaim, SparkAccount, Whitelist, WhitelistEntry};
+use sparks_client::rpc::{RpcError, SparksRpc};
+
+use crate::store::rows::perk_kind_name;
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("reading the chain: {0}")]
+    Chain(#[from] RpcError),
+    #[error("reading the store: {0}")]
+    Store(#[from] sqlx::Error),
+    #[error("a stored row is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// One field that differs between the chain and the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    pub table: &'static str,
+    pub key: String,
+    pub field: String,
+    pub chain: String,
+    pub store: String,
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} .{}: chain {} / store {}",
+            self.table, self.key, self.field, self.chain, self.store
+        )
+    }
+}
+
+type Rows = BTreeMap<String, BTreeMap<String, Value>>;
+
+/// Columns that record where the mirror saw a state, not the state itself.
+const BOOKKEEPING: [&str; 2] = ["slot", "block_time"];
+
+/// What a verification compared and found.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Accounts compared per table.
+    pub compared: BTreeMap<&'static str, usize>,
+    pub differences: Vec<Difference>,
+}
+
+pub async fn verify(rpc: &SparksRpc, store: &Store) -> Result<Report, VerifyError> {
+    let mut report = Report::default();
+    let configs = rpc.all::<Config>("Config").await?;
+    let issuers = rpc.all::<Issuer>("Issuer").await?;
+    let sparks = rpc.all::<SparkAccount>("SparkAccount").await?;
+    let perks = rpc.all::<Perk>("Perk").await?;
+    let claims = rpc.all::<PerkClaim>("PerkClaim").await?;
+    let whitelists = rpc.all::<Whitelist>("Whitelist").await?;
+    let entries = rpc.all::<WhitelistEntry>("WhitelistEntry").await?;
+
+    let tables: [(&'static str, &'static str, Rows); 7] = [
+        (
+            "config",
+            "address",
+            rows(&configs, |a, c| (a.to_string(), config_row(c))),
+        ),
+        (
+            "issuers",
+            "authority",
+            rows(&issuers, |_, i| (i.authority.to_string(), issuer_row(i))),
+        ),
+        (
+            "spark_accounts",
+            "wallet",
+            rows(&sparks, |_, s| (s.owner.to_string(), spark_row(s))),
+        ),
+        (
+            "perks",
+            "address",
+            rows(&perks, |a, p| (a.to_string(), perk_row(p))),
+        ),
+        (
+            "perk_claims",
+            "address",
+            rows(&claims, |a, c| (a.to_string(), claim_row(c))),
+        ),
+        (
+            "whitelists",
+            "address",
+            rows(&whitelists, |a, w| (a.to_string(), whitelist_row(w))),
+        ),
+        (
+            "whitelist_entries",
+            "address",
+            rows(&entries, |a, e| (a.to_string(), entry_row(e))),
+        ),
+    ];
+    for (table, key, chain) in tables {
+        let stored = stored_rows(store, table, key).await?;
+        report.compared.insert(table, chain.len());
+        compare(table, &chain, &stored, &mut report.differences);
+    }
+
+    // Derived totals.
+    let totals: (i64, i64, i64, i64) = sqlx::query_as(SUPPLY_TOTALS)
+        .fetch_one(store.pool())
+        .await?;
+    if let Some((_, config)) = configs.first() {
+        let chain = [
+            config.outstanding,
+            config.total_awarded,
+            config.total_spent,
+            config.total_revoked,
+        ];
+        let stored = [totals.0, totals.1, totals.2, totals.3];
+        for ((field, chain), stored) in [
+            "outstanding",
+            "total_awarded",
+            "total_spent",
+            "total_revoked",
+        ]
+        .into_iter()
+        .zip(chain)
+        .zip(stored)
+        {
+            if i128::from(chain) != i128::from(stored) {
+                report.differences.push(Difference {
+                    table: "supply_totals",
+                    key: "config".into(),
+                    field: field.into(),
+                    chain: chain.to_string(),
+                    store: stored.to_string(),
+                });
+            }
+        }
+    }
+    let minted: Vec<(String, i64)> = sqlx::query_as(MINTED_BY_ISSUER)
+        .fetch_all(store.pool())
+        .await?;
+    let minted: BTreeMap<String, i64> = minted.into_iter().collect();
+    for (_, issuer) in &issuers {
+        let key = issuer.authority.to_string();
+        let stored = minted.get(&key).copied().unwrap_or(0);
+        if i128::from(issuer.total_minted) != i128::from(stored) {
+            report.differences.push(Difference {
+                table: "ledger",
+                key,
+                field: "sum(amount) as total_minted".into(),
+                chain: issuer.total_minted.to_string(),
+                store: stored.to_string(),
+            });
+        }
+    }
+    Ok(report)
+}
+
+const SUPPLY_TOTALS: &str =
+    "SELECT outstanding, total_awarded, total_spent, total_revoked FROM supply_totals";
+const MINTED_BY_ISSUER: &str =
+    "SELECT issuer, sum(amount)::bigint FROM ledger WHERE issuer IS NOT NULL GROUP BY issuer";
+
+async fn stored_rows(store: &Store, table: &str, key: &str) -> Result<Rows, VerifyError> {
+    // Table and key names come from the fixed list above, never from input.
+    let sql = format!("SELECT row_to_json(t)::text FROM {table} t");
+    let texts: Vec<String> = sqlx::query_scalar(&sql).fetch_all(store.pool()).await?;
+    let mut rows = Rows::new();
+    for text in texts {
+        let mut row: BTreeMap<String, Value> = serde_json::from_str(&text)?;
+        for column in BOOKKEEPING {
+            row.remove(column);
+        }
+        let id = row
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        rows.insert(id, row);
+    }
+    Ok(rows)
+}
+
+fn compare(table: &'static str, chain: &Rows, stored: &Rows, out: &mut Vec<Difference>) {
+    let empty = BTreeMap::new();
+    let keys: BTreeSet<&String> = chain.keys().chain(stored.keys()).collect();
+    for key in keys {
+        let on_chain = chain.get(key);
+        let in_store = stored.get(key);
+        let fields: BTreeSet<&String> = on_chain
+            .unwrap_or(&empty)
+            .keys()
+            .chain(in_store.unwrap_or(&empty).keys())
+            .collect();
+        for field in fields {
+            let render = |row: Option<&BTreeMap<String, Value>>| match row {
+                None => "(no row)".to_owned(),
+                Some(row) => row
+                    .get(field)
+                    .map_or("(no field)".to_owned(), Value::to_string),
+            };
+            let (a, b) = (render(on_chain), render(in_store));
+            if a != b {
+                out.push(Difference {
+                    table,
+                    key: key.clone(),
+                    field: field.clone(),
+                    chain: a,
+                    store: b,
+                });
+            }
+        }
+    }
+}
+
+fn rows<T>(accounts: &[(Pubkey, T)], row: impl Fn(&Pubkey, &T) -> (String, Value)) -> Rows {
+    accounts
+        .iter()
+        .map(|(address, account)| {
+            let (key, value) = row(address, account);
+            let Value::Object(map) = value else {
+                unreachable!("rows are objects")
+            };
+            (key, map.into_iter().collect())
+        })
+        .collect()
+}
+
+fn key(key: &Pubkey) -> String {
+    key.to_string()
+}
+
+fn config_row(c: &Config) -> Value {
+    json!({
+        "address": sparks_client::pda::config().to_string(),
+        "admin": key(&c.admin),
+        "pending_admin": c.pending_admin.as_ref().map(key),
+        "paused": c.paused,
+        "referral_trade_share_bps": c.referral_trade_share_bps,
+        "first_subscription_bonus": c.first_subscription_bonus,
+        "max_award_per_ix": c.max_award_per_ix,
+        "seq": c.seq,
+    })
+}
+
+fn issuer_row(i: &Issuer) -> Value {
+    json!({
+        "authority": key(&i.authority),
+        "allowed_sources": i.allowed_sources,
+        "cap_per_period": i.cap_per_period,
+        "period_secs": i.period_secs,
+        "active": i.active,
+        "seq": i.seq,
+    })
+}
+
+fn spark_row(s: &SparkAccount) -> Value {
+    json!({
+        "wallet": key(&s.owner),
+        "balance": s.balance,
+        "lifetime_earned": s.lifetime_earned,
+        "lifetime_spent": s.lifetime_spent,
+        "lifetime_revoked": s.lifetime_revoked,
+        "earned_trading": s.earned_by_source[0],
+        "earned_subscription": s.earned_by_source[1],
+        "earned_campaign": s.earned_by_source[2],
+        "earned_referral": s.earned_by_source[3],
+        "referrer": s.referrer.as_ref().map(key),
+        "invitee_count": s.invitee_count,
+        "first_subscription_rewarded": s.first_subscription_rewarded,
+        "seq": s.seq,
+    })
+}
+
+fn perk_row(p: &Perk) -> Value {
+    json!({
+        "address": sparks_client::pda::perk(p.id).to_string(),
+        "id": p.id,
+        "kind": perk_kind_name(p.kind),
+        "cost": p.cost,
+        "max_supply": p.max_supply,
+        "claimed": p.claimed,
+        "per_wallet_limit": p.per_wallet_limit,
+        "starts_at": p.starts_at,
+        "ends_at": p.ends_at,
+        "active": p.active,
+        "whitelist": p.whitelist.as_ref().map(key),
+        "uri": p.uri,
+        "seq": p.seq,
+    })
+}
+
+fn claim_row(c: &PerkClaim) -> Value {
+    json!({
+        "address": sparks_client::pda::claim(&c.perk, &c.owner).to_string(),
+        "perk": key(&c.perk),
+        "wallet": key(&c.owner),
+        "times_claimed": c.times_claimed,
+        "seq": c.seq,
+    })
+}
+
+fn whitelist_row(w: &Whitelist) -> Value {
+    json!({
+        "address": sparks_client::pda::whitelist(w.id).to_string(),
+        "id": w.id,
+        "admin": key(&w.admin),
+        "consumer": key(&w.consumer),
+        "capacity": w.capacity,
+        "entries": w.entries,
+        "spots_granted": w.spots_granted,
+        "spots_used": w.spots_used,
+        "spots_per_wallet": w.spots_per_wallet,
+        "min_lifetime_sparks": w.min_lifetime_sparks,
+        "starts_at": w.starts_at,
+        "ends_at": w.ends_at,
+        "active": w.active,
+        "seq": w.seq,
+    })
+}
+
+fn entry_row(e: &WhitelistEntry) -> Value {
+    json!({
+        "address": sparks_client::pda::whitelist_entry(&e.whitelist, &e.wallet).to_string(),
+        "whitelist": key(&e.whitelist),
+        "wallet": key(&e.wallet),
+        "spots_granted": e.spots_granted,
+        "spots_used": e.spots_used,
+        "obtained_via": e.obtained_via,
+        "seq": e.seq,
+    })
+}

@@ -1,0 +1,529 @@
+//! The indexer end to end: the local chain over JSON-RPC + websocket, a
+//! private Postgres, the real source, decoder and store.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use sparks::state::Source;
+use sparks_client::rpc::SparksRpc;
+use sparks_client::scenario;
+use sparks_indexer::indexer::{Indexer, IndexerConfig};
+use sparks_indexer::source::{Source as ChainSource, SourceConfig};
+use sparks_indexer::store::Store;
+use sparks_indexer::verify::verify;
+use sparks_localnet::{Localnet, LocalnetConfig};
+use sparks_pglocal::PgServer;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+struct Env {
+    chain: Localnet,
+    rpc: SparksRpc,
+    _pg: PgServer,
+    store: Store,
+}
+
+impl Env {
+    async fn start() -> Self {
+        let chain = Localnet::start(LocalnetConfig::default()).expect("local chain starts");
+        let rpc = SparksRpc::new(chain.rpc_url());
+        let pg = PgServer::start().expect("private postgres starts");
+        let store = Store::connect(&pg.url()).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        Self {
+            chain,
+            rpc,
+            _pg: pg,
+            store,
+        }
+    }
+
+    fn indexer(&self, config: IndexerConfig) -> Indexer {
+        self.indexer_on(self.store.clone(), config)
+    }
+
+    fn indexer_on(&self, store: Store, config: IndexerConfig) -> Indexer {
+        let mut source = SourceConfig::new(self.chain.rpc_url(), sparks::ID);
+        source.retry_for = Duration::from_secs(10);
+        Indexer::new(ChainSource::new(source), store, config)
+    }
+
+    async fn assert_mirrors_chain(&self) {
+        let report = verify(&self.rpc, &self.store).await.expect("verify runs");
+        let differences: Vec<String> = report.differences.iter().map(ToString::to_string).collect();
+        assert!(
+            differences.is_empty(),
+            "differences:\n{}",
+            differences.join("\n")
+        );
+    }
+}
+
+fn never() -> watch::Receiver<bool> {
+    let (sender, receiver) = watch::channel(false);
+    std::mem::forget(sender);
+    receiver
+}
+
+/// Every table's rows as JSON, in key order (bookkeeping times excluded).
+async fn snapshot(store: &Store) -> BTreeMap<&'static str, Vec<String>> {
+    let tables = [
+        ("transactions", "signature", "indexed_at"),
+        ("events", "signature, event_index", ""),
+        ("transaction_problems", "signature, position", ""),
+        ("ledger", "signature, event_index", ""),
+        ("referrals", "invitee", ""),
+        ("config", "address", ""),
+        ("issuers", "authority", ""),
+        ("spark_accounts", "wallet", ""),
+        ("perks", "address", ""),
+        ("perk_claims", "address", ""),
+        ("whitelists", "address", ""),
+        ("whitelist_entries", "address", ""),
+        ("cursor", "id", "updated_at"),
+    ];
+    let mut out = BTreeMap::new();
+    for (table, order, skip) in tables {
+        let sql = format!("SELECT (to_jsonb(t) - '{skip}')::text FROM {table} t ORDER BY {order}");
+        let rows: Vec<String> = sqlx::query_scalar(&sql)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        out.insert(table, rows);
+    }
+    out
+}
+
+async fn count(store: &Store, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_instruction_is_mirrored_exactly_once() {
+    // Arrange
+    let env = Env::start().await;
+    let outcome = scenario::every_instruction(&env.rpc)
+        .await
+        .expect("scenario runs");
+    let indexer = env.indexer(IndexerConfig::default());
+    // Act
+    let progress = indexer.catch_up(&never()).await.expect("catch-up");
+    // Assert: projections equal the chain.
+    env.assert_mirrors_chain().await;
+    // Every event of every transaction, once, in emission order.
+    let mut expected_events = 0;
+    for signature in &outcome.signatures {
+        let on_chain = env.rpc.events_of_signature(signature).await.unwrap();
+        let stored: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT payload FROM events WHERE signature = $1 ORDER BY event_index",
+        )
+        .bind(signature.to_string())
+        .fetch_all(env.store.pool())
+        .await
+        .unwrap();
+        let on_chain: Vec<Vec<u8>> = on_chain.iter().map(|e| e.to_log_data()).collect();
+        assert_eq!(stored, on_chain, "events of {signature}");
+        expected_events += on_chain.len() as u64;
+    }
+    assert_eq!(progress.events, expected_events);
+    let kinds = count(&env.store, "SELECT count(DISTINCT kind) FROM events").await;
+    assert_eq!(kinds, 17, "every event kind is exercised");
+    // The failed transaction is recorded and skipped.
+    let reason: String =
+        sqlx::query_scalar("SELECT reason FROM skipped_transactions WHERE signature = $1")
+            .bind(outcome.failed.to_string())
+            .fetch_one(env.store.pool())
+            .await
+            .expect("failed transaction recorded");
+    assert_eq!(reason, "failed");
+    // The ledger tells each wallet's story down to its balance.
+    for wallet in &outcome.wallets {
+        let account = env.rpc.spark(&wallet.pubkey()).await.unwrap().unwrap();
+        let (sum, last): (i64, i64) = sqlx::query_as(
+            "SELECT sum(amount)::bigint, (array_agg(balance_after ORDER BY seq DESC))[1] FROM ledger WHERE wallet = $1",
+        )
+        .bind(wallet.pubkey().to_string())
+        .fetch_one(env.store.pool())
+        .await
+        .unwrap();
+        assert_eq!(sum as u64, account.balance);
+        assert_eq!(last as u64, account.balance);
+    }
+    // Indexing again finds nothing new.
+    let again = indexer.catch_up(&never()).await.unwrap();
+    assert_eq!((again.transactions, again.events), (0, 0));
+    // verify compared every kind of account, and sees a tampered field.
+    let report = verify(&env.rpc, &env.store).await.unwrap();
+    for (table, compared) in &report.compared {
+        assert!(*compared > 0, "verify compared no {table}");
+    }
+    let a = outcome.wallets[0].pubkey().to_string();
+    sqlx::query("UPDATE spark_accounts SET balance = balance + 1 WHERE wallet = $1")
+        .bind(&a)
+        .execute(env.store.pool())
+        .await
+        .unwrap();
+    let report = verify(&env.rpc, &env.store).await.unwrap();
+    let fields: Vec<(String, String)> = report
+        .differences
+        .iter()
+        .map(|d| (d.key.clone(), d.field.clone()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (a.clone(), "balance".to_string()),
+            ("config".into(), "outstanding".into())
+        ]
+    );
+}
+
+/// A chain with `transactions` batch awards of 3 new wallets each.
+async fn busy_chain(transactions: usize) -> Env {
+    let env = Env::start().await;
+    let (admin, issuer) = (Keypair::new(), Keypair::new());
+    scenario::deploy(&env.rpc, &admin, &issuer).await.unwrap();
+    let wallets: Vec<_> = (0..transactions * 3)
+        .map(|_| Keypair::new().pubkey())
+        .collect();
+    scenario::bulk_awards(&env.rpc, &issuer, &wallets, 3, 10)
+        .await
+        .unwrap();
+    env
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_backfill_resumes_and_a_replay_changes_nothing() {
+    // Arrange
+    let env = busy_chain(40).await;
+    let indexer = env.indexer(IndexerConfig {
+        batch_size: 4,
+        concurrency: 2,
+        ..IndexerConfig::default()
+    });
+    // Act: stop after the first batch (the shutdown flag is already raised).
+    let (stop, stopped) = watch::channel(true);
+    let first = indexer.catch_up(&stopped).await.unwrap();
+    drop(stop);
+    // Assert: one batch committed, the cursor on its newest transaction.
+    assert_eq!(first.transactions, 4);
+    let cursor = env.store.cursor().await.unwrap();
+    let newest_stored: String =
+        sqlx::query_scalar("SELECT signature FROM transactions ORDER BY slot DESC LIMIT 1")
+            .fetch_one(env.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(cursor.signature.as_deref(), Some(newest_stored.as_str()));
+    // Act: start again.
+    let rest = indexer.catch_up(&never()).await.unwrap();
+    // Assert: everything, once (42 transactions: initialize, issuer, 40 batches).
+    assert_eq!(first.transactions + rest.transactions, 42);
+    assert_eq!(
+        count(&env.store, "SELECT count(*) FROM transactions").await,
+        42
+    );
+    assert_eq!(
+        count(&env.store, "SELECT count(*) FROM spark_accounts").await,
+        120
+    );
+    env.assert_mirrors_chain().await;
+    // Act: replay the whole range.
+    let before = snapshot(&env.store).await;
+    let slot = env.rpc.client().get_slot().await.unwrap();
+    let replay = indexer.backfill_slots(0, slot, &never()).await.unwrap();
+    // Assert: nothing new, tables identical.
+    assert_eq!((replay.transactions, replay.events), (0, 0));
+    sqlx::query("DELETE FROM transactions WHERE signature IN (SELECT signature FROM transactions ORDER BY slot LIMIT 10)")
+        .execute(env.store.pool())
+        .await
+        .unwrap();
+    let refetched = indexer.backfill_slots(0, slot, &never()).await.unwrap();
+    assert_eq!(
+        (refetched.transactions, refetched.events),
+        (10, 0),
+        "events insert once"
+    );
+    let after = snapshot(&env.store).await;
+    for (table, rows) in &before {
+        if *table != "transactions" {
+            assert_eq!(rows, &after[table], "table {table} after replay");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shuffled_batches_converge_to_the_same_state() {
+    // Arrange: a chain whose accounts change many times (same wallets awarded repeatedly).
+    let env = Env::start().await;
+    let outcome = scenario::every_instruction(&env.rpc).await.unwrap();
+    let wallets: Vec<_> = outcome.wallets.iter().map(|w| w.pubkey()).collect();
+    for round in 0..5u64 {
+        let rows = env
+            .rpc
+            .batch_rows(
+                Source::Trading,
+                &wallets.iter().map(|w| (*w, 10 + round)).collect::<Vec<_>>(),
+            )
+            .await
+            .unwrap();
+        env.rpc
+            .send(
+                &[sparks_client::instructions::award_batch(
+                    &outcome.issuer.pubkey(),
+                    Source::Trading,
+                    [round as u8; 32],
+                    &rows,
+                )],
+                &outcome.issuer,
+                &[],
+            )
+            .await
+            .unwrap();
+    }
+    let in_order = env.indexer(IndexerConfig::default());
+    in_order.catch_up(&never()).await.unwrap();
+    env.assert_mirrors_chain().await;
+    let expected = snapshot(&env.store).await;
+    // Act: the same transactions into a second database, in shuffled batches.
+    let pg = PgServer::start().unwrap();
+    let shuffled_store = Store::connect(&pg.url()).await.unwrap();
+    shuffled_store.migrate().await.unwrap();
+    let source = in_order.source();
+    let mut transactions = Vec::new();
+    for info in source.signatures_since(None).await.unwrap() {
+        transactions.push(source.transaction(&info).await.unwrap());
+    }
+    // A fixed permutation (deterministic): reverse, then interleave halves.
+    transactions.reverse();
+    let half = transactions.len() / 2;
+    let (front, back) = transactions.split_at(half);
+    let mixed: Vec<_> = back
+        .iter()
+        .zip(front)
+        .flat_map(|(a, b)| [a.clone(), b.clone()])
+        .chain(back[front.len()..].iter().cloned())
+        .collect();
+    assert_eq!(mixed.len(), transactions.len());
+    for batch in mixed.chunks(3) {
+        shuffled_store.apply(batch, None).await.unwrap();
+    }
+    // Assert
+    let actual = snapshot(&shuffled_store).await;
+    for (table, rows) in &expected {
+        if !["transactions", "cursor"].contains(table) {
+            assert_eq!(rows, &actual[table], "table {table}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_transaction_is_stored_within_a_second() {
+    // Arrange: polling is off (60 s), so only the websocket can wake the indexer.
+    let env = Env::start().await;
+    let (admin, issuer) = (Keypair::new(), Keypair::new());
+    scenario::deploy(&env.rpc, &admin, &issuer).await.unwrap();
+    let indexer = env.indexer(IndexerConfig {
+        poll_interval: Duration::from_secs(60),
+        ..IndexerConfig::default()
+    });
+    let (stop, shutdown) = watch::channel(false);
+    let running = tokio::spawn({
+        let indexer = indexer.clone();
+        let ws = env.chain.ws_url().to_owned();
+        async move { indexer.run(Some(ws), shutdown).await }
+    });
+    wait_for(
+        &env.store,
+        "SELECT count(*) FROM issuers",
+        1,
+        Duration::from_secs(10),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // the subscription is up
+                                                          // Act
+    let wallet = Keypair::new().pubkey();
+    env.rpc
+        .award(&issuer, &wallet, Source::Trading, 42, [1; 32])
+        .await
+        .unwrap();
+    let sent = Instant::now();
+    // Assert
+    let query = format!("SELECT count(*) FROM spark_accounts WHERE wallet = '{wallet}'");
+    wait_for(&env.store, &query, 1, Duration::from_secs(1)).await;
+    println!("visible {:?} after confirmation", sent.elapsed());
+    stop.send(true).unwrap();
+    running.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_websocket_loses_nothing() {
+    // Arrange: the indexer's websocket goes through a proxy we can cut.
+    let env = Env::start().await;
+    let (admin, issuer) = (Keypair::new(), Keypair::new());
+    scenario::deploy(&env.rpc, &admin, &issuer).await.unwrap();
+    let proxy = CuttableProxy::start(env.chain.ws_url().to_owned()).await;
+    let indexer = env.indexer(IndexerConfig {
+        poll_interval: Duration::from_secs(60),
+        ..IndexerConfig::default()
+    });
+    let (stop, shutdown) = watch::channel(false);
+    let running = tokio::spawn({
+        let indexer = indexer.clone();
+        let ws = proxy.url.clone();
+        async move { indexer.run(Some(ws), shutdown).await }
+    });
+    wait_for(
+        &env.store,
+        "SELECT count(*) FROM issuers",
+        1,
+        Duration::from_secs(10),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = Keypair::new().pubkey();
+    env.rpc
+        .award(&issuer, &before, Source::Trading, 1, [1; 32])
+        .await
+        .unwrap();
+    wait_for(
+        &env.store,
+        "SELECT count(*) FROM spark_accounts",
+        1,
+        Duration::from_secs(2),
+    )
+    .await;
+    // Act: cut the websocket and keep it down while awards land.
+    proxy.set_up(false);
+    let during: Vec<_> = (0..5).map(|_| Keypair::new().pubkey()).collect();
+    for wallet in &during {
+        env.rpc
+            .award(&issuer, wallet, Source::Campaign, 7, [2; 32])
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.set_up(true);
+    // Assert: the reconnect's catch-up finds all of them.
+    wait_for(
+        &env.store,
+        "SELECT count(*) FROM spark_accounts",
+        6,
+        Duration::from_secs(15),
+    )
+    .await;
+    let reconnecting = Instant::now();
+    while proxy.connections() < 2 {
+        assert!(
+            reconnecting.elapsed() < Duration::from_secs(10),
+            "the indexer reconnects"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Live again: the next award arrives through the new subscription.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    env.rpc
+        .award(
+            &issuer,
+            &Keypair::new().pubkey(),
+            Source::Trading,
+            3,
+            [3; 32],
+        )
+        .await
+        .unwrap();
+    wait_for(
+        &env.store,
+        "SELECT count(*) FROM spark_accounts",
+        7,
+        Duration::from_secs(1),
+    )
+    .await;
+    env.assert_mirrors_chain().await;
+    stop.send(true).unwrap();
+    running.await.unwrap().unwrap();
+}
+
+async fn wait_for(store: &Store, sql: &str, want: i64, within: Duration) {
+    let started = Instant::now();
+    loop {
+        let have = count(store, sql).await;
+        if have >= want {
+            return;
+        }
+        assert!(
+            started.elapsed() < within,
+            "{sql}: {have} < {want} after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A loopback TCP proxy whose connections can be cut (and refused while down).
+struct CuttableProxy {
+    url: String,
+    up: Arc<AtomicBool>,
+    cut: watch::Sender<u64>,
+    accepted: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl CuttableProxy {
+    async fn start(upstream_url: String) -> Self {
+        let upstream = upstream_url.trim_start_matches("ws://").to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}", listener.local_addr().unwrap());
+        let up = Arc::new(AtomicBool::new(true));
+        let accepted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (cut, cuts) = watch::channel(0u64);
+        tokio::spawn({
+            let (up, accepted) = (up.clone(), accepted.clone());
+            async move {
+                loop {
+                    let Ok((client, _)) = listener.accept().await else {
+                        return;
+                    };
+                    if !up.load(Ordering::SeqCst) {
+                        drop(client);
+                        continue;
+                    }
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    let upstream = upstream.clone();
+                    let mut cuts = cuts.clone();
+                    tokio::spawn(async move {
+                        let Ok(server) = TcpStream::connect(&upstream).await else {
+                            return;
+                        };
+                        let (mut client, mut server) = (client, server);
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            _ = cuts.changed() => {}
+                        }
+                    });
+                }
+            }
+        });
+        Self {
+            url,
+            up,
+            cut,
+            accepted,
+        }
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::SeqCst);
+        if !up {
+            self.cut.send_modify(|n| *n += 1);
+        }
+    }
+
+    fn connections(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
