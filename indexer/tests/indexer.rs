@@ -527,3 +527,94 @@ impl CuttableProxy {
         self.accepted.load(Ordering::SeqCst)
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finality_is_tracked_without_rolling_back_what_the_chain_kept() {
+    // Arrange: a clock-driven chain, so the finalized slot moves on its own.
+    let chain = Localnet::start(LocalnetConfig {
+        block_production: sparks_localnet::BlockProduction::Clock,
+        slot_time_ms: 20,
+        ..LocalnetConfig::default()
+    })
+    .unwrap();
+    let pg = PgServer::start().unwrap();
+    let store = Store::connect(&pg.url()).await.unwrap();
+    store.migrate().await.unwrap();
+    let env = Env {
+        rpc: SparksRpc::new(chain.rpc_url()),
+        chain,
+        _pg: pg,
+        store,
+    };
+    let (admin, issuer) = (Keypair::new(), Keypair::new());
+    scenario::deploy(&env.rpc, &admin, &issuer).await.unwrap();
+    let indexer = env.indexer(IndexerConfig::default());
+    indexer.catch_up(&never()).await.unwrap();
+    // Act: wait for the chain to finalize past them.
+    let started = Instant::now();
+    loop {
+        let (_, rolled_back) = indexer.check_finality().await.unwrap();
+        assert_eq!(rolled_back, 0, "nothing the chain kept is rolled back");
+        if count(
+            &env.store,
+            "SELECT count(*) FROM transactions WHERE NOT finalized",
+        )
+        .await
+            == 0
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "transactions finalize"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Assert
+    let cursor = env.store.cursor().await.unwrap();
+    assert!(cursor.finalized_slot > 0);
+    env.assert_mirrors_chain().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_back_transaction_leaves_the_state_as_if_never_seen() {
+    // Arrange: the scenario's transactions, fetched once.
+    let env = Env::start().await;
+    let outcome = scenario::every_instruction(&env.rpc).await.unwrap();
+    let source = env.indexer(IndexerConfig::default()).source().clone();
+    let mut transactions = Vec::new();
+    for info in source.signatures_since(None).await.unwrap() {
+        transactions.push(source.transaction(&info).await.unwrap());
+    }
+    // The last successful transaction (a redemption: perk, claim, account, whitelist, entry).
+    let dropped = outcome.signatures.last().unwrap().to_string();
+    let without: Vec<_> = transactions
+        .iter()
+        .filter(|t| t.signature != dropped)
+        .cloned()
+        .collect();
+    assert_eq!(without.len() + 1, transactions.len());
+    let pg = PgServer::start().unwrap();
+    let expected_store = Store::connect(&pg.url()).await.unwrap();
+    expected_store.migrate().await.unwrap();
+    expected_store.apply(&without, None).await.unwrap();
+    // Act: index everything, then roll the transaction back.
+    env.store.apply(&transactions, None).await.unwrap();
+    env.store
+        .roll_back(std::slice::from_ref(&dropped))
+        .await
+        .unwrap();
+    // Assert
+    let (expected, actual) = (snapshot(&expected_store).await, snapshot(&env.store).await);
+    for (table, rows) in &expected {
+        if !["transactions", "cursor"].contains(table) {
+            assert_eq!(rows, &actual[table], "table {table}");
+        }
+    }
+    let gone = count(
+        &env.store,
+        &format!("SELECT count(*) FROM events WHERE signature = '{dropped}'"),
+    )
+    .await;
+    assert_eq!(gone, 0);
+}

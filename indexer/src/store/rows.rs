@@ -412,3 +412,118 @@ impl BatchRows {
         self.entries.offer(address, entry.seq, entry.clone(), seen);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sparks::events::{SparksAwarded, SparksRevoked};
+    use sparks::state::Source;
+
+    fn account(owner: Pubkey, balance: u64, seq: u64) -> SparkAccount {
+        let mut account = SparkAccount::new(owner, 255);
+        account.balance = balance;
+        account.seq = seq;
+        account
+    }
+
+    fn tx(signature: &str, slot: u64, events: Vec<SparksEvent>) -> IndexedTransaction {
+        IndexedTransaction {
+            signature: signature.into(),
+            slot,
+            block_time: Some(1_700_000_000),
+            finalized: false,
+            events: events
+                .into_iter()
+                .enumerate()
+                .map(|(index, event)| DecodedEvent {
+                    index: index as u32,
+                    origin: Origin::InnerInstruction,
+                    event,
+                })
+                .collect(),
+            problems: Vec::new(),
+        }
+    }
+
+    fn awarded(account: SparkAccount, amount: u64) -> SparksEvent {
+        SparksEvent::SparksAwarded(SparksAwarded {
+            issuer: Pubkey::new_unique(),
+            source: Source::Campaign,
+            amount,
+            reference: [0; 32],
+            batch_index: None,
+            referral_from: None,
+            account,
+        })
+    }
+
+    #[test]
+    fn a_batch_keeps_the_newest_state_of_each_account_whatever_the_order() {
+        let wallet = Pubkey::new_unique();
+        // seq 2 arrives before seq 1 (shuffled delivery).
+        let rows = BatchRows::build(&[
+            tx("b", 20, vec![awarded(account(wallet, 30, 2), 20)]),
+            tx("a", 10, vec![awarded(account(wallet, 10, 1), 10)]),
+        ])
+        .unwrap();
+        let states: Vec<_> = rows.spark_accounts.iter().collect();
+        assert_eq!(states.len(), 1);
+        let (_, state, seen) = states[0];
+        assert_eq!((state.seq, state.balance, seen.slot), (2, 30, 20));
+        // Both ledger rows are kept; each is keyed by where it happened.
+        assert_eq!(rows.ledger.signature, ["b", "a"]);
+        assert_eq!(rows.ledger.amount, [20, 10]);
+    }
+
+    #[test]
+    fn spending_and_revoking_are_negative_ledger_amounts() {
+        let wallet = Pubkey::new_unique();
+        let revoked = SparksEvent::SparksRevoked(SparksRevoked {
+            admin: Pubkey::new_unique(),
+            amount: 4,
+            reason: 9,
+            account: account(wallet, 6, 2),
+        });
+        let rows = BatchRows::build(&[tx(
+            "s",
+            1,
+            vec![awarded(account(wallet, 10, 1), 10), revoked],
+        )])
+        .unwrap();
+        assert_eq!(rows.ledger.kind, ["award", "revoke"]);
+        assert_eq!(rows.ledger.amount, [10, -4]);
+        assert_eq!(rows.ledger.balance_after, [10, 6]);
+        assert_eq!(rows.events.kind, ["SparksAwarded", "SparksRevoked"]);
+        assert_eq!(
+            rows.events.wallet,
+            [Some(wallet.to_string()), Some(wallet.to_string())]
+        );
+    }
+
+    #[test]
+    fn an_amount_beyond_bigint_is_refused_not_wrapped() {
+        let wallet = Pubkey::new_unique();
+        let huge = u64::MAX;
+        let error = BatchRows::build(&[tx("x", 1, vec![awarded(account(wallet, huge, 1), huge)])])
+            .err()
+            .expect("refused");
+        assert_eq!(
+            error,
+            RowError::OutOfRange {
+                field: "amount",
+                value: huge,
+                signature: "x".into()
+            }
+        );
+    }
+
+    #[test]
+    fn problems_are_rows_with_their_reason() {
+        let mut failed = tx("f", 3, Vec::new());
+        failed.problems = vec![Problem::Failed("InstructionError(0, Custom(6010))".into())];
+        let rows = BatchRows::build(&[failed]).unwrap();
+        assert_eq!(rows.transactions.failed, [true]);
+        assert_eq!(rows.problems.kind, ["failed"]);
+        assert_eq!(rows.problems.detail, ["InstructionError(0, Custom(6010))"]);
+    }
+}
