@@ -77,7 +77,10 @@ pub fn decode(
     }
     let inner = match tx.transaction.transaction.decode() {
         Some(transaction) => inner_events(
-            transaction.message.static_account_keys(),
+            &account_keys(
+                transaction.message.static_account_keys(),
+                &meta.loaded_addresses,
+            ),
             &meta.inner_instructions,
             program,
             &mut decoded.problems,
@@ -96,6 +99,25 @@ pub fn decode(
     let logged = log_events(logs, program, &mut decoded.problems);
     decoded.events = merge(inner, logged);
     decoded
+}
+
+/// The keys instruction indexes refer to: the message's own, then (v0) the
+/// writable and read-only addresses loaded from lookup tables.
+fn account_keys(
+    static_keys: &[Pubkey],
+    loaded: &OptionSerializer<solana_transaction_status_client_types::UiLoadedAddresses>,
+) -> Vec<Pubkey> {
+    let mut keys = static_keys.to_vec();
+    if let OptionSerializer::Some(loaded) = loaded {
+        keys.extend(
+            loaded
+                .writable
+                .iter()
+                .chain(&loaded.readonly)
+                .map(|key| key.parse::<Pubkey>().unwrap_or_default()),
+        );
+    }
+    keys
 }
 
 fn inner_events(

@@ -76,25 +76,25 @@ pub struct SignatureInfo {
     pub slot: u64,
     /// The transaction's error, when it failed (no need to fetch it).
     pub error: Option<String>,
-    /// Confirmation status the node reported (`None`: an old node, taken as rooted).
+    /// Block time as the signature list gave it (validators do; the local chain does not).
+    pub block_time: Option<i64>,
+    /// Confirmation status the node reported; `None` is taken as merely
+    /// processed (the local chain reports processed that way).
     pub status: Option<TransactionConfirmationStatus>,
 }
 
 impl SignatureInfo {
     pub fn finalized(&self) -> bool {
-        matches!(
-            self.status,
-            None | Some(TransactionConfirmationStatus::Finalized)
-        )
+        self.status == Some(TransactionConfirmationStatus::Finalized)
     }
 
     fn reached(&self, wanted: CommitmentLevel) -> bool {
         use TransactionConfirmationStatus as Status;
         match (wanted, &self.status) {
-            (_, None) | (_, Some(Status::Finalized)) => true,
-            (CommitmentLevel::Finalized, _) => false,
-            (CommitmentLevel::Confirmed, Some(status)) => *status == Status::Confirmed,
             (CommitmentLevel::Processed, _) => true,
+            (CommitmentLevel::Confirmed, Some(status)) => *status != Status::Processed,
+            (CommitmentLevel::Finalized, Some(status)) => *status == Status::Finalized,
+            (_, None) => false,
         }
     }
 }
@@ -199,7 +199,7 @@ impl Source {
             }
         }
         newest_first.reverse();
-        Ok(self.committed_prefix(newest_first))
+        Ok(committed_prefix(newest_first, self.config.commitment))
     }
 
     /// The program's signatures in slots `from..=until`, oldest first.
@@ -226,7 +226,7 @@ impl Source {
             }
         }
         newest_first.reverse();
-        Ok(self.committed_prefix(newest_first))
+        Ok(committed_prefix(newest_first, self.config.commitment))
     }
 
     async fn signature_page(
@@ -254,22 +254,12 @@ impl Source {
             .into_iter()
             .map(|s| SignatureInfo {
                 status: s.confirmation_status,
+                block_time: s.block_time,
                 error: s.err.map(|e| format!("{e:?}")),
                 signature: s.signature,
                 slot: s.slot,
             })
             .collect())
-    }
-
-    fn committed_prefix(&self, oldest_first: Vec<SignatureInfo>) -> Vec<SignatureInfo> {
-        let wanted = self.config.commitment;
-        let take = oldest_first
-            .iter()
-            .position(|s| !s.reached(wanted))
-            .unwrap_or(oldest_first.len());
-        let mut oldest_first = oldest_first;
-        oldest_first.truncate(take);
-        oldest_first
     }
 
     /// Fetches and decodes one transaction (a failed one is not fetched:
@@ -278,33 +268,31 @@ impl Source {
         &self,
         info: &SignatureInfo,
     ) -> Result<IndexedTransaction, SourceError> {
-        let block_time = self.block_time(info.slot).await?;
         if let Some(error) = &info.error {
             return Ok(IndexedTransaction {
                 signature: info.signature.clone(),
                 slot: info.slot,
-                block_time,
+                block_time: self.time_of(info).await?,
                 finalized: info.finalized(),
                 events: Vec::new(),
                 problems: vec![Problem::Failed(error.clone())],
             });
         }
         let signature = parse_signature(&info.signature)?;
-        let encoded = self
-            .call("getTransaction", || async {
-                self.rpc
-                    .get_transaction_with_config(
-                        &signature,
-                        RpcTransactionConfig {
-                            encoding: Some(UiTransactionEncoding::Base64),
-                            commitment: Some(self.commitment()),
-                            max_supported_transaction_version: Some(0),
-                        },
-                    )
-                    .await
-                    .map_err(|e| e.to_string())
-            })
-            .await?;
+        let fetch = self.call("getTransaction", || async {
+            self.rpc
+                .get_transaction_with_config(
+                    &signature,
+                    RpcTransactionConfig {
+                        encoding: Some(UiTransactionEncoding::Base64),
+                        commitment: Some(self.commitment()),
+                        max_supported_transaction_version: Some(0),
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())
+        });
+        let (encoded, block_time) = tokio::try_join!(fetch, self.time_of(info))?;
         let decoded = decode(&encoded, &self.config.program);
         Ok(IndexedTransaction {
             signature: info.signature.clone(),
@@ -314,6 +302,14 @@ impl Source {
             events: decoded.events,
             problems: decoded.problems,
         })
+    }
+
+    /// The signature list's block time when the node gave one, else getBlockTime.
+    async fn time_of(&self, info: &SignatureInfo) -> Result<Option<i64>, SourceError> {
+        match info.block_time {
+            Some(time) => Ok(Some(time)),
+            None => self.block_time(info.slot).await,
+        }
     }
 
     pub async fn block_time(&self, slot: u64) -> Result<Option<i64>, SourceError> {
@@ -367,9 +363,10 @@ impl Source {
                 })
                 .await?;
             out.extend(statuses.into_iter().map(|status| {
-                status.map(|s| {
-                    s.confirmation_status == Some(TransactionConfirmationStatus::Finalized)
-                        || s.confirmations.is_none()
+                status.map(|s| match s.confirmation_status {
+                    Some(level) => level == TransactionConfirmationStatus::Finalized,
+                    // Nodes that omit the level: no confirmation count means rooted.
+                    None => s.confirmations.is_none(),
                 })
             }));
         }
@@ -401,6 +398,73 @@ impl Source {
     }
 }
 
+/// The signatures (oldest first) up to, not including, the first one below
+/// the wanted commitment: nothing after a not-yet-confirmed one is taken, so
+/// the cursor can never pass it.
+fn committed_prefix(
+    mut oldest_first: Vec<SignatureInfo>,
+    wanted: CommitmentLevel,
+) -> Vec<SignatureInfo> {
+    let take = oldest_first
+        .iter()
+        .position(|s| !s.reached(wanted))
+        .unwrap_or(oldest_first.len());
+    oldest_first.truncate(take);
+    oldest_first
+}
+
 fn parse_signature(text: &str) -> Result<Signature, SourceError> {
     Signature::from_str(text).map_err(|_| SourceError::BadSignature(text.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TransactionConfirmationStatus as Status;
+
+    fn info(name: &str, status: Option<Status>) -> SignatureInfo {
+        SignatureInfo {
+            signature: name.into(),
+            slot: 1,
+            error: None,
+            block_time: None,
+            status,
+        }
+    }
+
+    fn names(list: &[SignatureInfo]) -> Vec<&str> {
+        list.iter().map(|s| s.signature.as_str()).collect()
+    }
+
+    #[test]
+    fn nothing_after_an_unconfirmed_signature_is_taken() {
+        let list = vec![
+            info("a", Some(Status::Finalized)),
+            info("b", Some(Status::Confirmed)),
+            info("c", Some(Status::Processed)),
+            info("d", Some(Status::Confirmed)),
+        ];
+        assert_eq!(
+            names(&committed_prefix(list.clone(), CommitmentLevel::Confirmed)),
+            ["a", "b"]
+        );
+        assert_eq!(
+            names(&committed_prefix(list.clone(), CommitmentLevel::Finalized)),
+            ["a"]
+        );
+        assert_eq!(
+            names(&committed_prefix(list, CommitmentLevel::Processed)),
+            ["a", "b", "c", "d"]
+        );
+    }
+
+    #[test]
+    fn a_missing_status_counts_as_processed() {
+        let list = vec![info("a", Some(Status::Confirmed)), info("b", None)];
+        assert_eq!(
+            names(&committed_prefix(list, CommitmentLevel::Confirmed)),
+            ["a"]
+        );
+        assert!(!info("x", None).finalized());
+    }
 }

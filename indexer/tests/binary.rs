@@ -25,7 +25,11 @@ fn indexer(args: &[&str], chain: &Localnet, pg: &PgServer) -> Command {
 }
 
 fn output(command: &mut Command) -> (bool, String, String) {
-    let Output { status, stdout, stderr } = command.output().expect("binary runs");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().expect("binary runs");
     (
         status.success(),
         String::from_utf8_lossy(&stdout).into_owned(),
@@ -38,7 +42,10 @@ fn psql_count(pg: &PgServer, sql: &str) -> i64 {
         .args([&pg.url(), "-tAc", sql])
         .output()
         .expect("psql");
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(-1)
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(-1)
 }
 
 async fn busy_chain(transactions: usize) -> (Localnet, Keypair) {
@@ -46,8 +53,12 @@ async fn busy_chain(transactions: usize) -> (Localnet, Keypair) {
     let rpc = SparksRpc::new(chain.rpc_url());
     let (admin, issuer) = (Keypair::new(), Keypair::new());
     scenario::deploy(&rpc, &admin, &issuer).await.unwrap();
-    let wallets: Vec<_> = (0..transactions * 2).map(|_| Keypair::new().pubkey()).collect();
-    scenario::bulk_awards(&rpc, &issuer, &wallets, 2, 5).await.unwrap();
+    let wallets: Vec<_> = (0..transactions * 2)
+        .map(|_| Keypair::new().pubkey())
+        .collect();
+    scenario::bulk_awards(&rpc, &issuer, &wallets, 2, 5)
+        .await
+        .unwrap();
     (chain, issuer)
 }
 
@@ -65,7 +76,11 @@ async fn backfill_then_verify_and_verify_names_a_difference() {
     assert!(stdout.contains(", 0 differences"), "{stdout}");
 
     let status = Command::new(pg.bin_dir().join("psql"))
-        .args([&pg.url(), "-qc", "UPDATE perks SET cost = cost + 1 WHERE id = 1"])
+        .args([
+            &pg.url(),
+            "-qc",
+            "UPDATE perks SET cost = cost + 1 WHERE id = 1",
+        ])
         .status()
         .unwrap();
     assert!(status.success());
@@ -85,7 +100,10 @@ async fn bad_flags_are_clear_errors() {
         "maybe",
     ]));
     assert!(!ok);
-    assert!(stderr.contains("connecting to Postgres") || stderr.contains("--commitment"), "{stderr}");
+    assert!(
+        stderr.contains("connecting to Postgres") || stderr.contains("--commitment"),
+        "{stderr}"
+    );
     let (ok, _, stderr) = output(Command::new(BIN).args(["backfill", "--from", "5"]));
     assert!(!ok);
     assert!(stderr.contains("--until"), "{stderr}");
@@ -95,14 +113,17 @@ async fn bad_flags_are_clear_errors() {
 async fn run_stops_gracefully_on_sigterm() {
     let (chain, _) = busy_chain(5).await;
     let pg = PgServer::start().unwrap();
-    let mut child = indexer(&["run"], &chain, &pg)
+    let child = indexer(&["run"], &chain, &pg)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let started = Instant::now();
     while psql_count(&pg, "SELECT count(*) FROM transactions") < 7 {
-        assert!(started.elapsed() < Duration::from_secs(20), "run indexes the chain");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "run indexes the chain"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // SAFETY: kill(2) on our child.
@@ -137,7 +158,10 @@ async fn kill_9_mid_backfill_then_restart_loses_and_duplicates_nothing() {
         }
         let _ = child.wait();
     }
-    assert!(kills >= 2, "the backfill was killed mid-way ({kills} kills)");
+    assert!(
+        kills >= 2,
+        "the backfill was killed mid-way ({kills} kills)"
+    );
     let (ok, _, stderr) = output(&mut indexer(&["backfill"], &chain, &pg));
     assert!(ok, "{stderr}");
     assert_eq!(psql_count(&pg, "SELECT count(*) FROM transactions"), 302);

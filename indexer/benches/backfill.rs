@@ -1,0 +1,110 @@
+//! Backfill from the local chain: transactions/s indexed by `catch_up`
+//! (getSignaturesForAddress + getTransaction + getBlockTime + decode +
+//! store) against the RPC's own getTransaction ceiling, measured in the
+//! same run with the same concurrency.
+//!
+//! cargo bench -p sparks-indexer --bench backfill -- [transactions] [concurrency]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use solana_client::rpc_config::RpcTransactionConfig;
+use solana_commitment_config::CommitmentConfig;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use solana_transaction_status_client_types::UiTransactionEncoding;
+use sparks_client::rpc::SparksRpc;
+use sparks_client::scenario;
+use sparks_indexer::indexer::{Indexer, IndexerConfig};
+use sparks_indexer::source::{Source, SourceConfig};
+use sparks_indexer::store::Store;
+use sparks_localnet::{Localnet, LocalnetConfig};
+use sparks_pglocal::{PgOptions, PgServer};
+use tokio::sync::watch;
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let transactions = args.first().copied().unwrap_or(5_000);
+    let concurrency = args.get(1).copied().unwrap_or(16);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let chain = Localnet::start(LocalnetConfig::default()).expect("local chain");
+        let rpc = SparksRpc::new(chain.rpc_url());
+        let (admin, issuer) = (Keypair::new(), Keypair::new());
+        scenario::deploy(&rpc, &admin, &issuer).await.unwrap();
+        let wallets: Vec<_> = (0..transactions * 2).map(|_| Keypair::new().pubkey()).collect();
+        let started = Instant::now();
+        scenario::bulk_awards(&rpc, &issuer, &wallets, 2, 5).await.unwrap();
+        println!(
+            "chain: {transactions} award_batch transactions (2 new wallets each) sent in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+
+        let pg = PgServer::start_with(PgOptions {
+            durable: true,
+            ..PgOptions::default()
+        })
+        .unwrap();
+        let store = Store::connect(&pg.url()).await.unwrap();
+        store.migrate().await.unwrap();
+        let source = Source::new(SourceConfig::new(chain.rpc_url(), sparks::ID));
+        let signatures = source.signatures_since(None).await.unwrap();
+
+        // The RPC's ceiling: the same getTransaction calls, same concurrency, nothing else.
+        let client = Arc::new(solana_client::nonblocking::rpc_client::RpcClient::new(chain.rpc_url().to_owned()));
+        let started = Instant::now();
+        let fetched = futures::stream::iter(signatures.clone())
+            .map(|info| {
+                let client = client.clone();
+                async move {
+                    let signature = info.signature.parse().unwrap();
+                    client
+                        .get_transaction_with_config(
+                            &signature,
+                            RpcTransactionConfig {
+                                encoding: Some(UiTransactionEncoding::Base64),
+                                commitment: Some(CommitmentConfig::confirmed()),
+                                max_supported_transaction_version: Some(0),
+                            },
+                        )
+                        .await
+                        .unwrap()
+                }
+            })
+            .buffered(concurrency)
+            .count()
+            .await;
+        let ceiling = fetched as f64 / started.elapsed().as_secs_f64();
+
+        let indexer = Indexer::new(
+            source,
+            store,
+            IndexerConfig {
+                concurrency,
+                ..IndexerConfig::default()
+            },
+        );
+        let (_keep, shutdown) = watch::channel(false);
+        let started = Instant::now();
+        let progress = indexer.catch_up(&shutdown).await.unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        let rate = progress.transactions as f64 / secs;
+        println!(
+            "getTransaction ceiling: {fetched} calls at concurrency {concurrency}: {ceiling:.0} tx/s"
+        );
+        println!(
+            "backfill: {} transactions, {} events in {secs:.2} s = {rate:.0} tx/s, {:.0} events/s ({:.0}% of the ceiling)",
+            progress.transactions,
+            progress.events,
+            progress.events as f64 / secs,
+            100.0 * rate / ceiling
+        );
+    });
+}
