@@ -98,12 +98,21 @@ impl Indexer {
 
     /// Indexes everything newer than the cursor, advancing it batch by batch.
     pub async fn catch_up(&self, shutdown: &Shutdown) -> Result<Progress, IndexerError> {
+        // The tip first: once everything listed after it is stored, the
+        // mirror is complete at least up to it.
+        let tip = self.source.slot().await?;
         let cursor = self.store.cursor().await?;
         let signatures = self
             .source
             .signatures_since(cursor.signature.as_deref())
             .await?;
-        self.index(signatures, true, shutdown).await
+        let progress = self.index(signatures, true, shutdown).await?;
+        if !*shutdown.borrow() {
+            self.store.mark_caught_up(tip).await?;
+        }
+        metrics::counter!("sparks_indexed_events_total").increment(progress.events);
+        metrics::counter!("sparks_indexed_transactions_total").increment(progress.transactions);
+        Ok(progress)
     }
 
     /// Indexes the program's transactions in slots `from..=until` (a repair

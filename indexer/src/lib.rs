@@ -7,6 +7,7 @@
 //! - [`indexer`]: runs the three together (catch-up, live, finality).
 //! - [`verify`]: compares the projections with the accounts on chain.
 
+pub mod api;
 pub mod decoder;
 pub mod indexer;
 pub mod source;

@@ -12,6 +12,7 @@ use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use solana_commitment_config::CommitmentLevel;
 use sparks_client::rpc::SparksRpc;
+use sparks_indexer::api::{ApiConfig, AppState};
 use sparks_indexer::indexer::{Indexer, IndexerConfig};
 use sparks_indexer::source::{Source, SourceConfig};
 use sparks_indexer::store::Store;
@@ -47,6 +48,33 @@ enum Command {
     Migrate(DatabaseArgs),
     /// Compare every program account on chain with its projection; exit 1 on any difference.
     Verify(VerifyArgs),
+    /// Serve the HTTP API (and the settings page) from the database only.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ApiArgs {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "SPARKS_API_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Origin allowed by CORS (repeatable or comma-separated; `*` for any).
+    #[arg(
+        long = "cors-origin",
+        env = "SPARKS_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    cors_origins: Vec<String>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    api: ApiArgs,
+    /// A JSON-RPC endpoint for /health's lag in slots (optional).
+    #[arg(long, env = "SPARKS_RPC_URL")]
+    rpc_url: Option<String>,
 }
 
 #[derive(Args)]
@@ -93,6 +121,11 @@ struct RunArgs {
     /// Poll interval in milliseconds, the safety net under the websocket.
     #[arg(long, env = "SPARKS_POLL_MS", default_value_t = 5_000)]
     poll_ms: u64,
+    #[command(flatten)]
+    api: ApiArgs,
+    /// Index only; do not serve the HTTP API.
+    #[arg(long)]
+    no_api: bool,
 }
 
 #[derive(Args)]
@@ -160,8 +193,20 @@ async fn execute(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 .clone()
                 .unwrap_or_else(|| derive_ws_url(&args.chain.rpc_url));
             let shutdown = shutdown_signal();
+            let api = if args.no_api {
+                None
+            } else {
+                let state = AppState::new(
+                    indexer.store().pool().clone(),
+                    api_config(&args.api, Some(args.chain.rpc_url.clone())),
+                );
+                Some(spawn_api(&args.api, state, shutdown.clone()).await?)
+            };
             tracing::info!(rpc = %args.chain.rpc_url, ws = %ws_url, "indexing");
             indexer.run(Some(ws_url), shutdown).await?;
+            if let Some(api) = api {
+                api.await??;
+            }
             tracing::info!("stopped");
         }
         Command::Backfill(args) => {
@@ -182,6 +227,16 @@ async fn execute(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 tx_per_sec = (progress.transactions as f64 / secs) as u64,
                 "backfill done"
             );
+        }
+        Command::Serve(args) => {
+            let store = connect(&args.database).await?;
+            let state = AppState::new(
+                store.pool().clone(),
+                api_config(&args.api, args.rpc_url.clone()),
+            );
+            spawn_api(&args.api, state, shutdown_signal())
+                .await?
+                .await??;
         }
         Command::Verify(args) => {
             let store = connect(&args.database).await?;
@@ -213,6 +268,33 @@ async fn execute(command: Command) -> anyhow::Result<std::process::ExitCode> {
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn api_config(args: &ApiArgs, rpc_url: Option<String>) -> ApiConfig {
+    ApiConfig {
+        cors_origins: args.cors_origins.clone(),
+        rpc_url,
+        ..ApiConfig::default()
+    }
+}
+
+async fn spawn_api(
+    args: &ApiArgs,
+    state: AppState,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "API listening; settings page at http://{address}/account");
+    Ok(tokio::spawn(sparks_indexer::api::serve(
+        listener,
+        state,
+        async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        },
+    )))
 }
 
 async fn connect(args: &DatabaseArgs) -> anyhow::Result<Store> {

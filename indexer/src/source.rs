@@ -334,6 +334,17 @@ impl Source {
         Ok(time)
     }
 
+    /// The chain's slot at the configured commitment.
+    pub async fn slot(&self) -> Result<u64, SourceError> {
+        self.call("getSlot", || async {
+            self.rpc
+                .get_slot_with_commitment(self.commitment())
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await
+    }
+
     pub async fn finalized_slot(&self) -> Result<u64, SourceError> {
         self.call("getSlot", || async {
             self.rpc

@@ -130,6 +130,17 @@ impl Store {
         Ok(applied)
     }
 
+    /// Records that the mirror is complete up to the chain's `chain_slot`.
+    pub async fn mark_caught_up(&self, chain_slot: u64) -> Result<(), StoreError> {
+        sqlx::query!(
+            "UPDATE cursor SET caught_up_slot = greatest(caught_up_slot, $1), caught_up_at = now()",
+            chain_slot as i64
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Indexed transactions not yet known final, at or below `max_slot`.
     pub async fn unfinalized(&self, max_slot: u64) -> Result<Vec<(String, u64)>, StoreError> {
         let rows = sqlx::query!(

@@ -1,0 +1,627 @@
+//! The handlers: parse and check input (4xx on anything wrong), one indexed
+//! query each, shape the answer.
+
+use std::str::FromStr;
+
+use anchor_lang::prelude::Pubkey;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use base64::Engine as _;
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::model::*;
+use super::AppState;
+
+pub const DEFAULT_PAGE: i64 = 20;
+pub const MAX_PAGE: i64 = 100;
+const SOURCES: [&str; 4] = ["trading", "subscription", "campaign", "referral"];
+
+type Api<T> = Result<Json<T>, ApiError>;
+
+fn wallet(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let Path(text) = path.map_err(|e| ApiError::bad("invalid_path", e.body_text()))?;
+    parse_wallet(&text)
+}
+
+pub fn parse_wallet(text: &str) -> Result<String, ApiError> {
+    match bs58::decode(text).into_vec() {
+        Err(_) => Err(ApiError::bad(
+            "invalid_wallet",
+            format!("{text:?} is not base58"),
+        )),
+        Ok(bytes) if bytes.len() != 32 => Err(ApiError::bad(
+            "invalid_wallet",
+            format!(
+                "{text:?} decodes to {} bytes; a public key is 32",
+                bytes.len()
+            ),
+        )),
+        // Canonical form, so "the same key spelled differently" cannot miss.
+        Ok(_) => Ok(Pubkey::from_str(text)
+            .map_err(|e| ApiError::bad("invalid_wallet", e.to_string()))?
+            .to_string()),
+    }
+}
+
+fn parse_id(text: &str, what: &'static str) -> Result<i64, ApiError> {
+    text.parse::<u64>()
+        .ok()
+        .and_then(|id| i64::try_from(id).ok())
+        .ok_or_else(|| {
+            ApiError::bad(
+                "invalid_id",
+                format!("{what} id {text:?} is not a whole number"),
+            )
+        })
+}
+
+fn limit(text: Option<&str>, default: i64) -> Result<i64, ApiError> {
+    let Some(text) = text else { return Ok(default) };
+    match text.parse::<i64>() {
+        Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad(
+            "invalid_limit",
+            format!("limit {text:?} must be a whole number from 1 to {MAX_PAGE}"),
+        )),
+    }
+}
+
+fn source(text: Option<&str>) -> Result<Option<i16>, ApiError> {
+    let Some(text) = text else { return Ok(None) };
+    SOURCES
+        .iter()
+        .position(|s| *s == text)
+        .map(|i| Some(i as i16))
+        .ok_or_else(|| {
+            ApiError::bad(
+                "invalid_source",
+                format!("source {text:?} is not one of {}", SOURCES.join(", ")),
+            )
+        })
+}
+
+fn source_name(index: Option<i16>) -> Option<String> {
+    index
+        .and_then(|i| SOURCES.get(i as usize))
+        .map(|s| (*s).to_owned())
+}
+
+/// Opaque keyset cursors: base64url of "<tag>:<key>".
+fn encode_cursor(tag: &str, key: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{tag}:{key}"))
+}
+
+fn decode_cursor(tag: &str, text: &str) -> Result<String, ApiError> {
+    let bad = || {
+        ApiError::bad(
+            "invalid_cursor",
+            "cursor is not one this API returned for this list",
+        )
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    text.strip_prefix(tag)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .map(str::to_owned)
+        .ok_or_else(bad)
+}
+
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::bad("invalid_query", e.body_text()))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[utoipa::path(get, path = "/v1/wallets/{wallet}/sparks", tag = "wallets",
+    params(("wallet" = String, Path, description = "base58 public key")),
+    responses((status = 200, body = SparksSummary), (status = 400, body = super::error::ErrorBody)))]
+pub async fn sparks(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Api<SparksSummary> {
+    let wallet = wallet(path)?;
+    let row = sqlx::query!(
+        "SELECT s.balance, s.lifetime_earned, s.lifetime_spent, s.lifetime_revoked, s.earned_trading,
+                s.earned_subscription, s.earned_campaign, s.earned_referral, s.referrer, s.invitee_count,
+                s.seq, s.slot, s.slot <= c.finalized_slot AS \"finalized!\"
+         FROM spark_accounts s CROSS JOIN cursor c WHERE s.wallet = $1",
+        wallet
+    )
+    .fetch_optional(&app.pool)
+    .await?;
+    let summary = match row {
+        Some(r) => SparksSummary {
+            wallet,
+            exists: true,
+            balance: r.balance,
+            lifetime_earned: r.lifetime_earned,
+            lifetime_spent: r.lifetime_spent,
+            lifetime_revoked: r.lifetime_revoked,
+            earned_by_source: BySource {
+                trading: r.earned_trading,
+                subscription: r.earned_subscription,
+                campaign: r.earned_campaign,
+                referral: r.earned_referral,
+            },
+            referrer: r.referrer,
+            invitee_count: r.invitee_count,
+            referral_earnings: r.earned_referral,
+            seq: r.seq,
+            last_update_slot: Some(r.slot),
+            finalized: r.finalized,
+        },
+        None => SparksSummary {
+            wallet,
+            exists: false,
+            balance: 0,
+            lifetime_earned: 0,
+            lifetime_spent: 0,
+            lifetime_revoked: 0,
+            earned_by_source: BySource {
+                trading: 0,
+                subscription: 0,
+                campaign: 0,
+                referral: 0,
+            },
+            referrer: None,
+            invitee_count: 0,
+            referral_earnings: 0,
+            seq: 0,
+            last_update_slot: None,
+            finalized: true,
+        },
+    };
+    Ok(Json(summary))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct HistoryQuery {
+    /// 1–100, default 20.
+    limit: Option<String>,
+    /// From the previous page's `next_cursor`.
+    cursor: Option<String>,
+    /// trading, subscription, campaign or referral.
+    source: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/wallets/{wallet}/history", tag = "wallets",
+    params(("wallet" = String, Path, description = "base58 public key"), HistoryQuery),
+    responses((status = 200, body = HistoryPage), (status = 400, body = super::error::ErrorBody)))]
+pub async fn history(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    params: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Api<HistoryPage> {
+    let wallet = wallet(path)?;
+    let params = query(params)?;
+    let limit = limit(params.limit.as_deref(), DEFAULT_PAGE)?;
+    let source = source(params.source.as_deref())?;
+    let before = match params.cursor.as_deref() {
+        None => i64::MAX,
+        Some(text) => decode_cursor("h", text)?.parse::<i64>().map_err(|_| {
+            ApiError::bad(
+                "invalid_cursor",
+                "cursor is not one this API returned for this list",
+            )
+        })?,
+    };
+    // Newest first by the account's seq (unique per wallet): a page never
+    // skips or repeats a row, however many arrive meanwhile.
+    let rows = sqlx::query!(
+        "SELECT signature, event_index, slot, block_time, kind, source, amount, balance_after, seq, counterparty
+         FROM ledger
+         WHERE wallet = $1 AND seq < $2 AND ($3::int2 IS NULL OR source = $3)
+         ORDER BY seq DESC LIMIT $4",
+        wallet,
+        before,
+        source as Option<i16>,
+        limit + 1
+    )
+    .fetch_all(&app.pool)
+    .await?;
+    let more = rows.len() as i64 > limit;
+    let entries: Vec<LedgerEntry> = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(|r| LedgerEntry {
+            signature: r.signature,
+            event_index: r.event_index,
+            slot: r.slot,
+            block_time: r.block_time,
+            kind: r.kind,
+            source: source_name(r.source),
+            amount: r.amount,
+            balance_after: r.balance_after,
+            seq: r.seq,
+            counterparty: r.counterparty,
+        })
+        .collect();
+    let next_cursor = more
+        .then(|| {
+            entries
+                .last()
+                .map(|e| encode_cursor("h", &e.seq.to_string()))
+        })
+        .flatten();
+    Ok(Json(HistoryPage {
+        entries,
+        next_cursor,
+    }))
+}
+
+fn via_names(bits: i16) -> Vec<&'static str> {
+    [(1, "admin"), (2, "join"), (4, "perk")]
+        .into_iter()
+        .filter(|(bit, _)| bits & bit != 0)
+        .map(|(_, name)| name)
+        .collect()
+}
+
+#[utoipa::path(get, path = "/v1/wallets/{wallet}/whitelists", tag = "whitelists",
+    params(("wallet" = String, Path, description = "base58 public key")),
+    responses((status = 200, body = WhitelistSpotList), (status = 400, body = super::error::ErrorBody)))]
+pub async fn wallet_whitelists(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Api<WhitelistSpotList> {
+    let wallet = wallet(path)?;
+    let rows = sqlx::query!(
+        "SELECT w.id, w.address, e.spots_granted, e.spots_used, w.starts_at, w.ends_at, w.active, e.obtained_via
+         FROM whitelist_entries e JOIN whitelists w ON w.address = e.whitelist
+         WHERE e.wallet = $1 ORDER BY w.id",
+        wallet
+    )
+    .fetch_all(&app.pool)
+    .await?;
+    let whitelists = rows
+        .into_iter()
+        .map(|r| WhitelistSpot {
+            whitelist_id: r.id,
+            whitelist: r.address,
+            spots_granted: r.spots_granted,
+            spots_used: r.spots_used,
+            spots_left: (r.spots_granted - r.spots_used).max(0),
+            window: Window {
+                starts_at: r.starts_at,
+                ends_at: r.ends_at,
+            },
+            active: r.active,
+            obtained_via: via_names(r.obtained_via),
+        })
+        .collect();
+    Ok(Json(WhitelistSpotList { whitelists }))
+}
+
+#[utoipa::path(get, path = "/v1/whitelists/{id}/entries/{wallet}", tag = "whitelists",
+    params(("id" = u64, Path, description = "whitelist id"), ("wallet" = String, Path, description = "base58 public key")),
+    responses((status = 200, body = Eligibility), (status = 400, body = super::error::ErrorBody),
+        (status = 404, body = super::error::ErrorBody)))]
+pub async fn eligibility(
+    State(app): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Api<Eligibility> {
+    let Path((id, wallet)) = path.map_err(|e| ApiError::bad("invalid_path", e.body_text()))?;
+    let id = parse_id(&id, "whitelist")?;
+    let wallet = parse_wallet(&wallet)?;
+    let list = sqlx::query!(
+        "SELECT address, starts_at, ends_at, active, min_lifetime_sparks FROM whitelists WHERE id = $1",
+        id
+    )
+    .fetch_optional(&app.pool)
+    .await?
+    .ok_or_else(|| ApiError::not_found("unknown_whitelist", format!("no whitelist with id {id}")))?;
+    let entry = sqlx::query!(
+        "SELECT spots_granted, spots_used FROM whitelist_entries WHERE whitelist = $1 AND wallet = $2",
+        list.address,
+        wallet
+    )
+    .fetch_optional(&app.pool)
+    .await?;
+    let (granted, used) = entry
+        .as_ref()
+        .map_or((0, 0), |e| (e.spots_granted, e.spots_used));
+    let now = now();
+    let reason = if !list.active {
+        Some("inactive")
+    } else if now < list.starts_at {
+        Some("not_started")
+    } else if now >= list.ends_at {
+        Some("ended")
+    } else if entry.is_none() {
+        Some("no_entry")
+    } else if used >= granted {
+        Some("no_spots_left")
+    } else {
+        None
+    };
+    Ok(Json(Eligibility {
+        whitelist_id: id,
+        wallet,
+        eligible: reason.is_none(),
+        reason,
+        spots_granted: granted,
+        spots_used: used,
+        spots_left: (granted - used).max(0),
+        window: Window {
+            starts_at: list.starts_at,
+            ends_at: list.ends_at,
+        },
+        min_lifetime_sparks_to_join: list.min_lifetime_sparks,
+    }))
+}
+
+struct PerkRow {
+    id: i64,
+    address: String,
+    kind: String,
+    cost: i64,
+    max_supply: i64,
+    claimed: i64,
+    per_wallet_limit: i64,
+    starts_at: i64,
+    ends_at: i64,
+    active: bool,
+    whitelist: Option<String>,
+    uri: String,
+}
+
+fn perk_view(r: PerkRow, now: i64) -> PerkView {
+    let available = r.active
+        && r.starts_at <= now
+        && now < r.ends_at
+        && (r.max_supply == 0 || r.claimed < r.max_supply);
+    PerkView {
+        id: r.id,
+        address: r.address,
+        kind: r.kind,
+        cost: r.cost,
+        max_supply: r.max_supply,
+        claimed: r.claimed,
+        per_wallet_limit: r.per_wallet_limit,
+        window: Window {
+            starts_at: r.starts_at,
+            ends_at: r.ends_at,
+        },
+        active: r.active,
+        available,
+        whitelist: r.whitelist,
+        uri: r.uri,
+    }
+}
+
+#[utoipa::path(get, path = "/v1/perks", tag = "perks",
+    responses((status = 200, body = PerkList)))]
+pub async fn perks(State(app): State<AppState>) -> Api<PerkList> {
+    let rows = sqlx::query_as!(
+        PerkRow,
+        "SELECT id, address, kind, cost, max_supply, claimed, per_wallet_limit, starts_at, ends_at, active,
+                whitelist, uri
+         FROM perks ORDER BY id LIMIT 1000"
+    )
+    .fetch_all(&app.pool)
+    .await?;
+    let now = now();
+    Ok(Json(PerkList {
+        perks: rows.into_iter().map(|r| perk_view(r, now)).collect(),
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/perks/{id}", tag = "perks",
+    params(("id" = u64, Path, description = "perk id")),
+    responses((status = 200, body = PerkView), (status = 400, body = super::error::ErrorBody),
+        (status = 404, body = super::error::ErrorBody)))]
+pub async fn perk(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Api<PerkView> {
+    let Path(id) = path.map_err(|e| ApiError::bad("invalid_path", e.body_text()))?;
+    let id = parse_id(&id, "perk")?;
+    let row = sqlx::query_as!(
+        PerkRow,
+        "SELECT id, address, kind, cost, max_supply, claimed, per_wallet_limit, starts_at, ends_at, active,
+                whitelist, uri
+         FROM perks WHERE id = $1",
+        id
+    )
+    .fetch_optional(&app.pool)
+    .await?
+    .ok_or_else(|| ApiError::not_found("unknown_perk", format!("no perk with id {id}")))?;
+    Ok(Json(perk_view(row, now())))
+}
+
+#[utoipa::path(get, path = "/v1/wallets/{wallet}/claims", tag = "perks",
+    params(("wallet" = String, Path, description = "base58 public key")),
+    responses((status = 200, body = ClaimList), (status = 400, body = super::error::ErrorBody)))]
+pub async fn claims(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Api<ClaimList> {
+    let wallet = wallet(path)?;
+    let rows = sqlx::query!(
+        "SELECT p.id, p.address, p.kind, c.times_claimed, c.slot
+         FROM perk_claims c JOIN perks p ON p.address = c.perk
+         WHERE c.wallet = $1 ORDER BY p.id",
+        wallet
+    )
+    .fetch_all(&app.pool)
+    .await?;
+    Ok(Json(ClaimList {
+        claims: rows
+            .into_iter()
+            .map(|r| Claim {
+                perk_id: r.id,
+                perk: r.address,
+                kind: r.kind,
+                times_claimed: r.times_claimed,
+                slot: r.slot,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct LeaderboardQuery {
+    /// 1–100, default 20.
+    limit: Option<String>,
+    /// Rank by one source's earnings instead of lifetime earned.
+    source: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/leaderboard", tag = "wallets", params(LeaderboardQuery),
+    responses((status = 200, body = Leaderboard), (status = 400, body = super::error::ErrorBody)))]
+pub async fn leaderboard(
+    State(app): State<AppState>,
+    params: Result<Query<LeaderboardQuery>, QueryRejection>,
+) -> Api<Leaderboard> {
+    let params = query(params)?;
+    let limit = limit(params.limit.as_deref(), DEFAULT_PAGE)?;
+    let source = source(params.source.as_deref())?;
+    // One query per ranking so each is served by its own index.
+    let rows: Vec<(String, i64, i64)> = match source {
+        None => sqlx::query_as(LEADERBOARD_LIFETIME),
+        Some(0) => sqlx::query_as(LEADERBOARD_TRADING),
+        Some(1) => sqlx::query_as(LEADERBOARD_SUBSCRIPTION),
+        Some(2) => sqlx::query_as(LEADERBOARD_CAMPAIGN),
+        Some(_) => sqlx::query_as(LEADERBOARD_REFERRAL),
+    }
+    .bind(limit)
+    .fetch_all(&app.pool)
+    .await?;
+    Ok(Json(Leaderboard {
+        source: source_name(source),
+        rows: rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, (wallet, earned, balance))| LeaderboardRow {
+                rank: i as i64 + 1,
+                wallet,
+                earned,
+                balance,
+            })
+            .collect(),
+    }))
+}
+
+pub const LEADERBOARD_LIFETIME: &str =
+    "SELECT wallet, lifetime_earned, balance FROM spark_accounts ORDER BY lifetime_earned DESC, wallet LIMIT $1";
+pub const LEADERBOARD_TRADING: &str =
+    "SELECT wallet, earned_trading, balance FROM spark_accounts ORDER BY earned_trading DESC, wallet LIMIT $1";
+pub const LEADERBOARD_SUBSCRIPTION: &str =
+    "SELECT wallet, earned_subscription, balance FROM spark_accounts \
+     ORDER BY earned_subscription DESC, wallet LIMIT $1";
+pub const LEADERBOARD_CAMPAIGN: &str =
+    "SELECT wallet, earned_campaign, balance FROM spark_accounts ORDER BY earned_campaign DESC, wallet LIMIT $1";
+pub const LEADERBOARD_REFERRAL: &str =
+    "SELECT wallet, earned_referral, balance FROM spark_accounts ORDER BY earned_referral DESC, wallet LIMIT $1";
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PageQuery {
+    /// 1–100, default 20.
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/wallets/{wallet}/invitees", tag = "wallets",
+    params(("wallet" = String, Path, description = "the referrer's base58 public key"), PageQuery),
+    responses((status = 200, body = InviteePage), (status = 400, body = super::error::ErrorBody)))]
+pub async fn invitees(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    params: Result<Query<PageQuery>, QueryRejection>,
+) -> Api<InviteePage> {
+    let referrer = wallet(path)?;
+    let params = query(params)?;
+    let limit = limit(params.limit.as_deref(), DEFAULT_PAGE)?;
+    // Oldest first by (slot, invitee).
+    let (after_slot, after_invitee) = match params.cursor.as_deref() {
+        None => (-1, String::new()),
+        Some(text) => {
+            let key = decode_cursor("i", text)?;
+            key.split_once('/')
+                .and_then(|(slot, invitee)| Some((slot.parse::<i64>().ok()?, invitee.to_owned())))
+                .ok_or_else(|| {
+                    ApiError::bad(
+                        "invalid_cursor",
+                        "cursor is not one this API returned for this list",
+                    )
+                })?
+        }
+    };
+    let rows = sqlx::query!(
+        "SELECT r.invitee, r.slot, r.block_time, coalesce(s.lifetime_earned, 0) AS \"lifetime_earned!\"
+         FROM referrals r LEFT JOIN spark_accounts s ON s.wallet = r.invitee
+         WHERE r.referrer = $1 AND (r.slot, r.invitee) > ($2, $3)
+         ORDER BY r.slot, r.invitee LIMIT $4",
+        referrer,
+        after_slot,
+        after_invitee,
+        limit + 1
+    )
+    .fetch_all(&app.pool)
+    .await?;
+    let more = rows.len() as i64 > limit;
+    let invitees: Vec<Invitee> = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(|r| Invitee {
+            wallet: r.invitee,
+            since_slot: r.slot,
+            since_time: r.block_time,
+            lifetime_earned: r.lifetime_earned,
+        })
+        .collect();
+    let next_cursor = more
+        .then(|| {
+            invitees
+                .last()
+                .map(|i| encode_cursor("i", &format!("{}/{}", i.since_slot, i.wallet)))
+        })
+        .flatten();
+    Ok(Json(InviteePage {
+        invitees,
+        next_cursor,
+    }))
+}
+
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, body = Health), (status = 503, body = super::error::ErrorBody)))]
+pub async fn health(State(app): State<AppState>) -> Api<Health> {
+    let cursor = sqlx::query!(
+        "SELECT slot, caught_up_slot, finalized_slot,
+                extract(epoch FROM now() - caught_up_at)::float8 AS lag_seconds
+         FROM cursor"
+    )
+    .fetch_one(&app.pool)
+    .await
+    .map_err(|e| ApiError::Unavailable(format!("database unreachable: {e}")))?;
+    let tip = app.chain_tip().await;
+    let lag_slots = tip.map(|tip| (tip as i64 - cursor.caught_up_slot).max(0));
+    if let Some(lag) = lag_slots {
+        metrics::gauge!("sparks_indexing_lag_slots").set(lag as f64);
+    }
+    if let Some(lag) = cursor.lag_seconds {
+        metrics::gauge!("sparks_indexing_lag_seconds").set(lag);
+    }
+    let lagging = cursor
+        .lag_seconds
+        .is_none_or(|s| s > app.config.max_lag_seconds);
+    Ok(Json(Health {
+        status: if lagging { "lagging" } else { "ok" },
+        database: true,
+        last_indexed_slot: cursor.slot,
+        caught_up_slot: cursor.caught_up_slot,
+        finalized_slot: cursor.finalized_slot,
+        lag_slots,
+        lag_seconds: cursor.lag_seconds,
+    }))
+}
