@@ -440,3 +440,255 @@ pub async fn bulk_awards(
     }
     Ok(signatures)
 }
+
+/// What [`demo_activity`] created.
+pub struct Demo {
+    pub admin: Keypair,
+    pub issuer: Keypair,
+    pub wallets: Vec<Keypair>,
+    /// A wallet with a bit of everything (referrals, redemptions, a whitelist spot, an NFT).
+    pub featured: Pubkey,
+    pub transactions: usize,
+}
+
+/// Realistic activity for the demo: `count` wallets (at least 20) trading,
+/// subscribing, inviting each other, joining a campaign, redeeming perks and
+/// minting NFTs through the example mint program.
+pub async fn demo_activity(rpc: &SparksRpc, count: usize) -> Result<Demo, RpcError> {
+    use crate::rpc::pack_award_batches;
+    let count = count.max(20);
+    let (admin, issuer) = (Keypair::new(), Keypair::new());
+    deploy(rpc, &admin, &issuer).await?;
+    let admin_key = admin.pubkey();
+    let wallets: Vec<Keypair> = (0..count).map(|_| Keypair::new()).collect();
+    let keys: Vec<Pubkey> = wallets.iter().map(|w| w.pubkey()).collect();
+    // Wallets that sign something (set a referrer, redeem, mint) need SOL for fees.
+    let signers = count / 2;
+    fund(rpc, &keys[..signers], 1_000_000_000).await?;
+    let mut transactions = 0usize;
+    let send = async |ixs: &[anchor_lang::solana_program::instruction::Instruction],
+                      payer: &Keypair,
+                      extra: &[&Keypair]|
+           -> Result<(), RpcError> { rpc.send(ixs, payer, extra).await.map(|_| ()) };
+
+    // Referrals: wallets 0..5 invite the next 5 each (set by the invitees).
+    let referrers = 5.min(count / 4);
+    for invitee in referrers..signers.min(referrers * 6) {
+        let referrer = &keys[invitee % referrers];
+        send(
+            &[ix::set_referrer(&keys[invitee], &keys[invitee], referrer)],
+            &wallets[invitee],
+            &[],
+        )
+        .await?;
+        transactions += 1;
+    }
+    // Awards in batches by the program's own rules (referrer accounts included).
+    let mut award_all =
+        async |source: Source, picks: Vec<(Pubkey, u64)>, tag: u8| -> Result<(), RpcError> {
+            let rows = rpc.batch_rows(source, &picks).await?;
+            let packed = pack_award_batches(
+                &issuer.pubkey(),
+                source,
+                |i| {
+                    [
+                        tag,
+                        i as u8,
+                        (i >> 8) as u8,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                    ]
+                },
+                &rows,
+            );
+            for instruction in packed {
+                send(&[instruction], &issuer, &[]).await?;
+                transactions += 1;
+            }
+            Ok(())
+        };
+    // Trades: every wallet, amounts by a simple spread.
+    award_all(
+        Source::Trading,
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| (*k, 50 + (i as u64 * 37) % 900))
+            .collect(),
+        1,
+    )
+    .await?;
+    // Subscriptions: a third of the wallets (invitees' first ones pay their referrers a bonus).
+    award_all(
+        Source::Subscription,
+        keys.iter().step_by(3).map(|k| (*k, 1_000)).collect(),
+        2,
+    )
+    .await?;
+    // A community campaign for half of them.
+    award_all(
+        Source::Campaign,
+        keys.iter().step_by(2).map(|k| (*k, 250)).collect(),
+        3,
+    )
+    .await?;
+    // More trading by the first signers, so referrers earn their share again.
+    award_all(
+        Source::Trading,
+        keys[..signers].iter().map(|k| (*k, 400)).collect(),
+        4,
+    )
+    .await?;
+
+    // Perks and whitelists.
+    let minter = example_mint::minter_address().0;
+    let terms = |consumer: Pubkey, min: u64| WhitelistTerms {
+        admin: admin_key,
+        consumer,
+        capacity: 10_000,
+        spots_per_wallet: 2,
+        min_lifetime_sparks: min,
+        starts_at: 0,
+        ends_at: i64::MAX,
+    };
+    send(
+        &[ix::create_whitelist(&admin_key, 1, terms(minter, 1_500))],
+        &admin,
+        &[],
+    )
+    .await?;
+    let perk = |id, kind, cost, supply, uri: &str| CreatePerkParams {
+        id,
+        kind,
+        cost,
+        max_supply: supply,
+        per_wallet_limit: 1,
+        starts_at: 0,
+        ends_at: i64::MAX,
+        uri: format!("https://sparks.example/perks/{uri}"),
+    };
+    send(
+        &[ix::create_perk(
+            &admin_key,
+            None,
+            perk(1, PerkKind::DiscordRole, 200, 0, "discord-og-role"),
+        )],
+        &admin,
+        &[],
+    )
+    .await?;
+    send(
+        &[ix::create_perk(
+            &admin_key,
+            None,
+            perk(2, PerkKind::TrafficBoost, 500, 0, "post-boost-24h"),
+        )],
+        &admin,
+        &[],
+    )
+    .await?;
+    send(
+        &[ix::create_perk(
+            &admin_key,
+            None,
+            perk(3, PerkKind::EventTicket, 1_200, 50, "meetup-lisbon"),
+        )],
+        &admin,
+        &[],
+    )
+    .await?;
+    send(
+        &[ix::create_perk(
+            &admin_key,
+            Some(1),
+            perk(4, PerkKind::NftWhitelist, 300, 0, "genesis-mint-spot"),
+        )],
+        &admin,
+        &[],
+    )
+    .await?;
+    transactions += 5;
+    // Redemptions and mints by the signers that can afford them.
+    for (i, wallet) in wallets[..signers].iter().enumerate() {
+        let owner = wallet.pubkey();
+        let perk_id = 1 + (i as u64 % 4);
+        let whitelist = (perk_id == 4).then_some(1);
+        const COSTS: [u64; 4] = [200, 500, 1_200, 300];
+        let balance = rpc.spark(&owner).await?.map_or(0, |s| s.balance);
+        let redeemed = balance >= COSTS[perk_id as usize - 1]
+            && send(
+                &[ix::redeem_perk(&owner, &owner, perk_id, whitelist)],
+                wallet,
+                &[],
+            )
+            .await
+            .is_ok();
+        if redeemed {
+            transactions += 1;
+        }
+        if redeemed && perk_id == 4 && i % 2 == 1 {
+            let (mint, token) = (Keypair::new(), Keypair::new());
+            send(
+                &[ix::example_mint_nft(
+                    &owner,
+                    1,
+                    &mint.pubkey(),
+                    &token.pubkey(),
+                )],
+                wallet,
+                &[&mint, &token],
+            )
+            .await?;
+            transactions += 1;
+        }
+    }
+    // The featured wallet: a referrer that also redeemed and holds a spot.
+    let featured = keys[3];
+    send(
+        &[ix::grant_whitelist(&admin_key, 1, &featured, 1)],
+        &admin,
+        &[],
+    )
+    .await
+    .ok();
+    send(
+        &[ix::revoke(&admin_key, &keys[count - 1], 10, 7)],
+        &admin,
+        &[],
+    )
+    .await?;
+    transactions += 2;
+    Ok(Demo {
+        admin,
+        issuer,
+        wallets,
+        featured,
+        transactions,
+    })
+}

@@ -43,6 +43,8 @@ pub struct Cursor {
     pub signature: Option<String>,
     pub slot: u64,
     pub finalized_slot: u64,
+    /// The chain slot the mirror was last complete up to.
+    pub caught_up_slot: u64,
 }
 
 /// What [`Store::apply`] wrote.
@@ -85,13 +87,15 @@ impl Store {
     }
 
     pub async fn cursor(&self) -> Result<Cursor, StoreError> {
-        let row = sqlx::query!("SELECT signature, slot, finalized_slot FROM cursor")
-            .fetch_one(&self.pool)
-            .await?;
+        let row =
+            sqlx::query!("SELECT signature, slot, finalized_slot, caught_up_slot FROM cursor")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(Cursor {
             signature: row.signature,
             slot: row.slot as u64,
             finalized_slot: row.finalized_slot as u64,
+            caught_up_slot: row.caught_up_slot as u64,
         })
     }
 
