@@ -593,55 +593,39 @@ pub async fn demo_activity(rpc: &SparksRpc, count: usize) -> Result<Demo, RpcErr
         ends_at: i64::MAX,
         uri: format!("https://sparks.example/perks/{uri}"),
     };
-    send(
-        &[ix::create_perk(
-            &admin_key,
-            None,
-            perk(1, PerkKind::DiscordRole, 200, 0, "discord-og-role"),
-        )],
-        &admin,
-        &[],
-    )
-    .await?;
-    send(
-        &[ix::create_perk(
-            &admin_key,
-            None,
-            perk(2, PerkKind::TrafficBoost, 500, 0, "post-boost-24h"),
-        )],
-        &admin,
-        &[],
-    )
-    .await?;
-    send(
-        &[ix::create_perk(
-            &admin_key,
-            None,
-            perk(3, PerkKind::EventTicket, 1_200, 50, "meetup-lisbon"),
-        )],
-        &admin,
-        &[],
-    )
-    .await?;
-    send(
-        &[ix::create_perk(
-            &admin_key,
+    let catalog = [
+        (1, PerkKind::DiscordRole, 200, 0, "discord-og-role", None),
+        (2, PerkKind::TrafficBoost, 500, 0, "post-boost-24h", None),
+        (3, PerkKind::EventTicket, 1_200, 50, "meetup-lisbon", None),
+        (
+            4,
+            PerkKind::NftWhitelist,
+            300,
+            0,
+            "genesis-mint-spot",
             Some(1),
-            perk(4, PerkKind::NftWhitelist, 300, 0, "genesis-mint-spot"),
-        )],
-        &admin,
-        &[],
-    )
-    .await?;
+        ),
+    ];
+    for (id, kind, cost, supply, uri, whitelist) in catalog {
+        send(
+            &[ix::create_perk(
+                &admin_key,
+                whitelist,
+                perk(id, kind, cost, supply, uri),
+            )],
+            &admin,
+            &[],
+        )
+        .await?;
+    }
     transactions += 5;
     // Redemptions and mints by the signers that can afford them.
     for (i, wallet) in wallets[..signers].iter().enumerate() {
         let owner = wallet.pubkey();
         let perk_id = 1 + (i as u64 % 4);
         let whitelist = (perk_id == 4).then_some(1);
-        const COSTS: [u64; 4] = [200, 500, 1_200, 300];
         let balance = rpc.spark(&owner).await?.map_or(0, |s| s.balance);
-        let redeemed = balance >= COSTS[perk_id as usize - 1]
+        let redeemed = balance >= catalog[perk_id as usize - 1].2
             && send(
                 &[ix::redeem_perk(&owner, &owner, perk_id, whitelist)],
                 wallet,
