@@ -280,15 +280,7 @@ impl Source {
         }
         let signature = parse_signature(&info.signature)?;
         let fetch = self.call("getTransaction", || async {
-            self.rpc
-                .get_transaction_with_config(
-                    &signature,
-                    RpcTransactionConfig {
-                        encoding: Some(UiTransactionEncoding::Base64),
-                        commitment: Some(self.commitment()),
-                        max_supported_transaction_version: Some(0),
-                    },
-                )
+            self.get_transaction(&signature, self.commitment())
                 .await
                 .map_err(|e| e.to_string())
         });
@@ -310,6 +302,26 @@ impl Source {
             Some(time) => Ok(Some(time)),
             None => self.block_time(info.slot).await,
         }
+    }
+
+    /// One getTransaction as the decoder needs it (binary, v0 included).
+    async fn get_transaction(
+        &self,
+        signature: &Signature,
+        commitment: CommitmentConfig,
+    ) -> solana_client::client_error::Result<
+        solana_transaction_status_client_types::EncodedConfirmedTransactionWithStatusMeta,
+    > {
+        self.rpc
+            .get_transaction_with_config(
+                signature,
+                RpcTransactionConfig {
+                    encoding: Some(UiTransactionEncoding::Base64),
+                    commitment: Some(commitment),
+                    max_supported_transaction_version: Some(0),
+                },
+            )
+            .await
     }
 
     pub async fn block_time(&self, slot: u64) -> Result<Option<i64>, SourceError> {
@@ -389,15 +401,7 @@ impl Source {
         let signature = parse_signature(signature)?;
         self.call("getTransaction", || async {
             match self
-                .rpc
-                .get_transaction_with_config(
-                    &signature,
-                    RpcTransactionConfig {
-                        encoding: Some(UiTransactionEncoding::Base64),
-                        commitment: Some(CommitmentConfig::finalized()),
-                        max_supported_transaction_version: Some(0),
-                    },
-                )
+                .get_transaction(&signature, CommitmentConfig::finalized())
                 .await
             {
                 Ok(_) => Ok(true),

@@ -329,25 +329,8 @@ async fn a_live_transaction_is_stored_within_a_second() {
     let env = Env::start().await;
     let (admin, issuer) = (Keypair::new(), Keypair::new());
     scenario::deploy(&env.rpc, &admin, &issuer).await.unwrap();
-    let indexer = env.indexer(IndexerConfig {
-        poll_interval: Duration::from_secs(60),
-        ..IndexerConfig::default()
-    });
-    let (stop, shutdown) = watch::channel(false);
-    let running = tokio::spawn({
-        let indexer = indexer.clone();
-        let ws = env.chain.ws_url().to_owned();
-        async move { indexer.run(Some(ws), shutdown).await }
-    });
-    wait_for(
-        &env.store,
-        "SELECT count(*) FROM issuers",
-        1,
-        Duration::from_secs(10),
-    )
-    .await;
-    tokio::time::sleep(Duration::from_millis(300)).await; // the subscription is up
-                                                          // Act
+    let (stop, running) = run_live(&env, env.chain.ws_url().to_owned()).await;
+    // Act
     let wallet = Keypair::new().pubkey();
     env.rpc
         .award(&issuer, &wallet, Source::Trading, 42, [1; 32])
@@ -369,24 +352,7 @@ async fn a_dropped_websocket_loses_nothing() {
     let (admin, issuer) = (Keypair::new(), Keypair::new());
     scenario::deploy(&env.rpc, &admin, &issuer).await.unwrap();
     let proxy = CuttableProxy::start(env.chain.ws_url().to_owned()).await;
-    let indexer = env.indexer(IndexerConfig {
-        poll_interval: Duration::from_secs(60),
-        ..IndexerConfig::default()
-    });
-    let (stop, shutdown) = watch::channel(false);
-    let running = tokio::spawn({
-        let indexer = indexer.clone();
-        let ws = proxy.url.clone();
-        async move { indexer.run(Some(ws), shutdown).await }
-    });
-    wait_for(
-        &env.store,
-        "SELECT count(*) FROM issuers",
-        1,
-        Duration::from_secs(10),
-    )
-    .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (stop, running) = run_live(&env, proxy.url.clone()).await;
     let before = Keypair::new().pubkey();
     env.rpc
         .award(&issuer, &before, Source::Trading, 1, [1; 32])
@@ -449,6 +415,32 @@ async fn a_dropped_websocket_loses_nothing() {
     env.assert_mirrors_chain().await;
     stop.send(true).unwrap();
     running.await.unwrap().unwrap();
+}
+
+/// Runs the indexer live through `ws_url` with polling off (60 s), so only the
+/// websocket can wake it; returns once it has caught up and subscribed.
+async fn run_live(
+    env: &Env,
+    ws_url: String,
+) -> (
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<Result<(), sparks_indexer::indexer::IndexerError>>,
+) {
+    let indexer = env.indexer(IndexerConfig {
+        poll_interval: Duration::from_secs(60),
+        ..IndexerConfig::default()
+    });
+    let (stop, shutdown) = watch::channel(false);
+    let running = tokio::spawn(async move { indexer.run(Some(ws_url), shutdown).await });
+    wait_for(
+        &env.store,
+        "SELECT count(*) FROM issuers",
+        1,
+        Duration::from_secs(10),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // the subscription is up
+    (stop, running)
 }
 
 async fn wait_for(store: &Store, sql: &str, want: i64, within: Duration) {

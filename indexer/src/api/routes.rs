@@ -93,21 +93,22 @@ fn encode_cursor(tag: &str, key: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{tag}:{key}"))
 }
 
+fn invalid_cursor() -> ApiError {
+    ApiError::bad(
+        "invalid_cursor",
+        "cursor is not one this API returned for this list",
+    )
+}
+
 fn decode_cursor(tag: &str, text: &str) -> Result<String, ApiError> {
-    let bad = || {
-        ApiError::bad(
-            "invalid_cursor",
-            "cursor is not one this API returned for this list",
-        )
-    };
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(text)
-        .map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        .map_err(|_| invalid_cursor())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid_cursor())?;
     text.strip_prefix(tag)
         .and_then(|rest| rest.strip_prefix(':'))
         .map(str::to_owned)
-        .ok_or_else(bad)
+        .ok_or_else(invalid_cursor)
 }
 
 fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
@@ -208,12 +209,9 @@ pub async fn history(
     let source = source(params.source.as_deref())?;
     let before = match params.cursor.as_deref() {
         None => i64::MAX,
-        Some(text) => decode_cursor("h", text)?.parse::<i64>().map_err(|_| {
-            ApiError::bad(
-                "invalid_cursor",
-                "cursor is not one this API returned for this list",
-            )
-        })?,
+        Some(text) => decode_cursor("h", text)?
+            .parse::<i64>()
+            .map_err(|_| invalid_cursor())?,
     };
     // Newest first by the account's seq (unique per wallet): a page never
     // skips or repeats a row, however many arrive meanwhile.
@@ -549,12 +547,7 @@ pub async fn invitees(
             let key = decode_cursor("i", text)?;
             key.split_once('/')
                 .and_then(|(slot, invitee)| Some((slot.parse::<i64>().ok()?, invitee.to_owned())))
-                .ok_or_else(|| {
-                    ApiError::bad(
-                        "invalid_cursor",
-                        "cursor is not one this API returned for this list",
-                    )
-                })?
+                .ok_or_else(invalid_cursor)?
         }
     };
     let rows = sqlx::query!(
