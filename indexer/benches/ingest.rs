@@ -15,7 +15,7 @@ use anchor_lang::prelude::Pubkey;
 use solana_transaction_status_client_types::EncodedConfirmedTransactionWithStatusMeta;
 use sparks_client::events::SparksEvent;
 use sparks_indexer::decoder::{decode, DecodedEvent};
-use sparks_indexer::store::{IndexedTransaction, Store};
+use sparks_indexer::store::{CursorMove, IndexedTransaction, Store};
 use sparks_pglocal::{PgOptions, PgServer};
 
 fn fixture(name: &str) -> Vec<SparksEvent> {
@@ -143,12 +143,16 @@ fn main() {
         let store = Store::connect(&pg.url()).await.unwrap();
         store.migrate().await.unwrap();
         let started = Instant::now();
+        let mut from: Option<&str> = None;
         for chunk in generated.chunks(batch) {
             let newest = chunk.last().unwrap();
-            store
-                .apply(chunk, Some((newest.signature.as_str(), newest.slot)))
-                .await
-                .unwrap();
+            let cursor = CursorMove {
+                from,
+                to: &newest.signature,
+                slot: newest.slot,
+            };
+            store.apply(chunk, Some(cursor)).await.unwrap();
+            from = Some(&newest.signature);
         }
         let secs = started.elapsed().as_secs_f64();
         println!(

@@ -23,7 +23,7 @@ use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::source::{SignatureInfo, Source, SourceError};
-use crate::store::{IndexedTransaction, Store, StoreError};
+use crate::store::{CursorMove, IndexedTransaction, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexerError {
@@ -106,7 +106,9 @@ impl Indexer {
             .source
             .signatures_since(cursor.signature.as_deref())
             .await?;
-        let progress = self.index(signatures, true, shutdown).await?;
+        let progress = self
+            .index(signatures, Some(cursor.signature), shutdown)
+            .await?;
         if !*shutdown.borrow() {
             self.store.mark_caught_up(tip).await?;
         }
@@ -125,14 +127,16 @@ impl Indexer {
         shutdown: &Shutdown,
     ) -> Result<Progress, IndexerError> {
         let signatures = self.source.signatures_in_slots(from, until).await?;
-        self.index(signatures, false, shutdown).await
+        self.index(signatures, None, shutdown).await
     }
 
-    /// Fetches `signatures` (oldest first) and stores them in order.
+    /// Fetches `signatures` (oldest first) and stores them in order. With
+    /// `advance_from` (the cursor as it was when `signatures` were listed)
+    /// each batch moves the cursor on from there.
     pub async fn index(
         &self,
         signatures: Vec<SignatureInfo>,
-        advance_cursor: bool,
+        mut advance_from: Option<Option<String>>,
         shutdown: &Shutdown,
     ) -> Result<Progress, IndexerError> {
         let mut progress = Progress {
@@ -164,9 +168,15 @@ impl Indexer {
                     break;
                 }
             };
-            let cursor =
-                advance_cursor.then_some((batch.newest.signature.as_str(), batch.newest.slot));
+            let cursor = advance_from.as_ref().map(|from| CursorMove {
+                from: from.as_deref(),
+                to: &batch.newest.signature,
+                slot: batch.newest.slot,
+            });
             let applied = self.store.apply(&batch.transactions, cursor).await?;
+            if let Some(from) = advance_from.as_mut() {
+                *from = Some(batch.newest.signature.clone());
+            }
             listed += batch.listed;
             progress.transactions += applied.transactions;
             progress.events += applied.events;

@@ -1,9 +1,8 @@
 //! The indexer end to end: the local chain over JSON-RPC + websocket, a
 //! private Postgres, the real source, decoder and store.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+mod support;
+
 use std::time::{Duration, Instant};
 
 use solana_keypair::Keypair;
@@ -11,99 +10,13 @@ use solana_signer::Signer;
 use sparks::state::Source;
 use sparks_client::rpc::SparksRpc;
 use sparks_client::scenario;
-use sparks_indexer::indexer::{Indexer, IndexerConfig};
-use sparks_indexer::source::{Source as ChainSource, SourceConfig};
-use sparks_indexer::store::Store;
+use sparks_indexer::indexer::IndexerConfig;
+use sparks_indexer::store::{CursorMove, Store, StoreError};
 use sparks_indexer::verify::verify;
 use sparks_localnet::{Localnet, LocalnetConfig};
 use sparks_pglocal::PgServer;
-use tokio::net::{TcpListener, TcpStream};
+use support::{count, never, run_live, snapshot, wait_for, CuttableProxy, Env};
 use tokio::sync::watch;
-
-struct Env {
-    chain: Localnet,
-    rpc: SparksRpc,
-    _pg: PgServer,
-    store: Store,
-}
-
-impl Env {
-    async fn start() -> Self {
-        let chain = Localnet::start(LocalnetConfig::default()).expect("local chain starts");
-        let rpc = SparksRpc::new(chain.rpc_url());
-        let pg = PgServer::start().expect("private postgres starts");
-        let store = Store::connect(&pg.url()).await.expect("connect");
-        store.migrate().await.expect("migrate");
-        Self {
-            chain,
-            rpc,
-            _pg: pg,
-            store,
-        }
-    }
-
-    fn indexer(&self, config: IndexerConfig) -> Indexer {
-        self.indexer_on(self.store.clone(), config)
-    }
-
-    fn indexer_on(&self, store: Store, config: IndexerConfig) -> Indexer {
-        let mut source = SourceConfig::new(self.chain.rpc_url(), sparks::ID);
-        source.retry_for = Duration::from_secs(10);
-        Indexer::new(ChainSource::new(source), store, config)
-    }
-
-    async fn assert_mirrors_chain(&self) {
-        let report = verify(&self.rpc, &self.store).await.expect("verify runs");
-        let differences: Vec<String> = report.differences.iter().map(ToString::to_string).collect();
-        assert!(
-            differences.is_empty(),
-            "differences:\n{}",
-            differences.join("\n")
-        );
-    }
-}
-
-fn never() -> watch::Receiver<bool> {
-    let (sender, receiver) = watch::channel(false);
-    std::mem::forget(sender);
-    receiver
-}
-
-/// Every table's rows as JSON, in key order (bookkeeping times excluded).
-async fn snapshot(store: &Store) -> BTreeMap<&'static str, Vec<String>> {
-    let tables = [
-        ("transactions", "signature", "indexed_at"),
-        ("events", "signature, event_index", ""),
-        ("transaction_problems", "signature, position", ""),
-        ("ledger", "signature, event_index", ""),
-        ("referrals", "invitee", ""),
-        ("config", "address", ""),
-        ("issuers", "authority", ""),
-        ("spark_accounts", "wallet", ""),
-        ("perks", "address", ""),
-        ("perk_claims", "address", ""),
-        ("whitelists", "address", ""),
-        ("whitelist_entries", "address", ""),
-        ("cursor", "id", "updated_at"),
-    ];
-    let mut out = BTreeMap::new();
-    for (table, order, skip) in tables {
-        let sql = format!("SELECT (to_jsonb(t) - '{skip}')::text FROM {table} t ORDER BY {order}");
-        let rows: Vec<String> = sqlx::query_scalar(&sql)
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
-        out.insert(table, rows);
-    }
-    out
-}
-
-async fn count(store: &Store, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(store.pool())
-        .await
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_instruction_is_mirrored_exactly_once() {
@@ -417,110 +330,6 @@ async fn a_dropped_websocket_loses_nothing() {
     running.await.unwrap().unwrap();
 }
 
-/// Runs the indexer live through `ws_url` with polling off (60 s), so only the
-/// websocket can wake it; returns once it has caught up and subscribed.
-async fn run_live(
-    env: &Env,
-    ws_url: String,
-) -> (
-    watch::Sender<bool>,
-    tokio::task::JoinHandle<Result<(), sparks_indexer::indexer::IndexerError>>,
-) {
-    let indexer = env.indexer(IndexerConfig {
-        poll_interval: Duration::from_secs(60),
-        ..IndexerConfig::default()
-    });
-    let (stop, shutdown) = watch::channel(false);
-    let running = tokio::spawn(async move { indexer.run(Some(ws_url), shutdown).await });
-    wait_for(
-        &env.store,
-        "SELECT count(*) FROM issuers",
-        1,
-        Duration::from_secs(10),
-    )
-    .await;
-    tokio::time::sleep(Duration::from_millis(300)).await; // the subscription is up
-    (stop, running)
-}
-
-async fn wait_for(store: &Store, sql: &str, want: i64, within: Duration) {
-    let started = Instant::now();
-    loop {
-        let have = count(store, sql).await;
-        if have >= want {
-            return;
-        }
-        assert!(
-            started.elapsed() < within,
-            "{sql}: {have} < {want} after {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// A loopback TCP proxy whose connections can be cut (and refused while down).
-struct CuttableProxy {
-    url: String,
-    up: Arc<AtomicBool>,
-    cut: watch::Sender<u64>,
-    accepted: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl CuttableProxy {
-    async fn start(upstream_url: String) -> Self {
-        let upstream = upstream_url.trim_start_matches("ws://").to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("ws://{}", listener.local_addr().unwrap());
-        let up = Arc::new(AtomicBool::new(true));
-        let accepted = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (cut, cuts) = watch::channel(0u64);
-        tokio::spawn({
-            let (up, accepted) = (up.clone(), accepted.clone());
-            async move {
-                loop {
-                    let Ok((client, _)) = listener.accept().await else {
-                        return;
-                    };
-                    if !up.load(Ordering::SeqCst) {
-                        drop(client);
-                        continue;
-                    }
-                    accepted.fetch_add(1, Ordering::SeqCst);
-                    let upstream = upstream.clone();
-                    let mut cuts = cuts.clone();
-                    tokio::spawn(async move {
-                        let Ok(server) = TcpStream::connect(&upstream).await else {
-                            return;
-                        };
-                        let (mut client, mut server) = (client, server);
-                        tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                            _ = cuts.changed() => {}
-                        }
-                    });
-                }
-            }
-        });
-        Self {
-            url,
-            up,
-            cut,
-            accepted,
-        }
-    }
-
-    fn set_up(&self, up: bool) {
-        self.up.store(up, Ordering::SeqCst);
-        if !up {
-            self.cut.send_modify(|n| *n += 1);
-        }
-    }
-
-    fn connections(&self) -> u64 {
-        self.accepted.load(Ordering::SeqCst)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finality_is_tracked_without_rolling_back_what_the_chain_kept() {
     // Arrange: a clock-driven chain, so the finalized slot moves on its own.
@@ -536,7 +345,7 @@ async fn finality_is_tracked_without_rolling_back_what_the_chain_kept() {
     let env = Env {
         rpc: SparksRpc::new(chain.rpc_url()),
         chain,
-        _pg: pg,
+        pg,
         store,
     };
     let (admin, issuer) = (Keypair::new(), Keypair::new());
@@ -610,4 +419,69 @@ async fn a_rolled_back_transaction_leaves_the_state_as_if_never_seen() {
     )
     .await;
     assert_eq!(gone, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_refused_when_the_cursor_moved_underneath_it() {
+    // Arrange: the first half stored with the cursor on its newest transaction.
+    let env = busy_chain(6).await;
+    let source = env.indexer(IndexerConfig::default()).source().clone();
+    let mut transactions = Vec::new();
+    for info in source.signatures_since(None).await.unwrap() {
+        transactions.push(source.transaction(&info).await.unwrap());
+    }
+    let (first, second) = transactions.split_at(4);
+    let newest = |batch: &[sparks_indexer::store::IndexedTransaction]| {
+        let last = batch.last().unwrap();
+        (last.signature.clone(), last.slot)
+    };
+    let (first_newest, first_slot) = newest(first);
+    env.store
+        .apply(
+            first,
+            Some(CursorMove {
+                from: None,
+                to: &first_newest,
+                slot: first_slot,
+            }),
+        )
+        .await
+        .unwrap();
+    let before = snapshot(&env.store).await;
+    // Act: a batch that still believes the cursor is unset (a catch-up that
+    // started before the first commit, or after the database lost it).
+    let (second_newest, second_slot) = newest(second);
+    let stale = env
+        .store
+        .apply(
+            second,
+            Some(CursorMove {
+                from: None,
+                to: &second_newest,
+                slot: second_slot,
+            }),
+        )
+        .await;
+    // Assert: refused, and none of its rows were written.
+    assert!(
+        matches!(stale, Err(StoreError::CursorMoved { expected: None })),
+        "{stale:?}"
+    );
+    assert_eq!(snapshot(&env.store).await, before);
+    // From the right place it goes through.
+    env.store
+        .apply(
+            second,
+            Some(CursorMove {
+                from: Some(&first_newest),
+                to: &second_newest,
+                slot: second_slot,
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        env.store.cursor().await.unwrap().signature,
+        Some(second_newest)
+    );
 }

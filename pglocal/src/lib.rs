@@ -34,6 +34,8 @@ pub enum PgError {
     InitDb { status: String, output: String },
     #[error("postgres did not accept connections within {0:?}; its log:\n{1}")]
     NotReady(Duration, String),
+    #[error("postgres exited while starting; its log:\n{0}")]
+    Exited(String),
 }
 
 fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> PgError {
@@ -58,6 +60,7 @@ pub struct PgServer {
     port: u16,
     bin: PathBuf,
     run_as: Option<(u32, u32)>,
+    settings: Vec<(String, String)>,
 }
 
 /// Database created by `initdb` that callers use.
@@ -100,11 +103,6 @@ impl PgServer {
             });
         }
         let port = free_port().map_err(io("finding a free port"))?;
-        let log = dir.path().join("postgres.log");
-        let log_file = std::fs::File::create(&log).map_err(io("creating the server log"))?;
-        if let Some((uid, gid)) = run_as {
-            std::os::unix::fs::chown(&log, Some(uid), Some(gid)).map_err(io("chown log"))?;
-        }
         let durable = if options.durable { "on" } else { "off" };
         let mut settings: Vec<(String, String)> = vec![
             ("listen_addresses".into(), "127.0.0.1".into()),
@@ -119,9 +117,49 @@ impl PgServer {
             ("max_connections".into(), "200".into()),
         ];
         settings.extend(options.settings);
-        let mut server = command(&bin.join("postgres"), run_as);
-        server.arg("-D").arg(&data);
-        for (name, value) in &settings {
+        let mut server = Self {
+            child: None,
+            dir,
+            port,
+            bin,
+            run_as,
+            settings,
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    /// Starts `postgres` on the data directory (again, after [`Self::stop`])
+    /// and waits until it accepts queries; crash recovery runs first when the
+    /// last stop was a kill.
+    pub fn restart(&mut self) -> Result<(), PgError> {
+        self.stop(false);
+        // After a kill the old server's backends can hold its shared memory
+        // for a moment, and a new postmaster refuses to start until they exit.
+        let started = Instant::now();
+        loop {
+            match self.spawn() {
+                Err(PgError::Exited(_)) if started.elapsed() < Duration::from_secs(10) => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    fn spawn(&mut self) -> Result<(), PgError> {
+        let log = self.dir.path().join("postgres.log");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(io("opening the server log"))?;
+        if let Some((uid, gid)) = self.run_as {
+            std::os::unix::fs::chown(&log, Some(uid), Some(gid)).map_err(io("chown log"))?;
+        }
+        let mut server = command(&self.bin.join("postgres"), self.run_as);
+        server.arg("-D").arg(self.dir.path().join("data"));
+        for (name, value) in &self.settings {
             server.arg("-c").arg(format!("{name}={value}"));
         }
         let child = server
@@ -130,15 +168,8 @@ impl PgServer {
             .stderr(log_file)
             .spawn()
             .map_err(io("starting postgres"))?;
-        let server = Self {
-            child: Some(child),
-            dir,
-            port,
-            bin,
-            run_as,
-        };
-        server.wait_ready(Duration::from_secs(30))?;
-        Ok(server)
+        self.child = Some(child);
+        self.wait_ready(Duration::from_secs(30))
     }
 
     pub fn port(&self) -> u16 {
@@ -196,9 +227,15 @@ impl PgServer {
         }
     }
 
-    fn wait_ready(&self, timeout: Duration) -> Result<(), PgError> {
+    fn wait_ready(&mut self, timeout: Duration) -> Result<(), PgError> {
         let started = Instant::now();
         while started.elapsed() < timeout {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(_)) = child.try_wait() {
+                    self.child = None;
+                    return Err(PgError::Exited(self.log()));
+                }
+            }
             // Accepting TCP is not enough (the server accepts during recovery);
             // pg_isready asks the server itself.
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
@@ -283,14 +320,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn starts_serves_and_cleans_up() {
+    fn starts_serves_restarts_and_cleans_up() {
         let mut server = PgServer::start().expect("start postgres");
         let dir = server.dir.path().to_path_buf();
         assert!(TcpStream::connect(("127.0.0.1", server.port())).is_ok());
         let url = server.create_database("probe").expect("create database");
         assert!(url.ends_with("/probe"));
-        server.stop(false);
+        server.stop(true);
         assert!(TcpStream::connect(("127.0.0.1", server.port())).is_err());
+        server.restart().expect("restart after a crash");
+        assert!(TcpStream::connect(("127.0.0.1", server.port())).is_ok());
         drop(server);
         assert!(!dir.exists(), "data directory removed");
     }

@@ -28,12 +28,28 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
     Row(#[from] RowError),
+    #[error(
+        "the cursor is no longer at {expected:?} (another writer, a rollback, or a commit the \
+         database lost in a crash); the catch-up starts over from the stored cursor"
+    )]
+    CursorMoved { expected: Option<String> },
     #[error("stored event {signature}#{index} no longer decodes: {reason}")]
     StoredEvent {
         signature: String,
         index: i32,
         reason: String,
     },
+}
+
+/// A batch's cursor move: from where the catch-up found the cursor to the
+/// batch's newest transaction. The move only happens if the stored cursor is
+/// still at `from`, so a catch-up never writes past state it did not see (a
+/// rollback, a second writer, a commit the database lost in a crash).
+#[derive(Debug, Clone, Copy)]
+pub struct CursorMove<'a> {
+    pub from: Option<&'a str>,
+    pub to: &'a str,
+    pub slot: u64,
 }
 
 /// Where the mirror is complete up to.
@@ -110,25 +126,34 @@ impl Store {
         Ok(rows.into_iter().collect())
     }
 
-    /// Writes a batch in one database transaction. `advance_cursor` names the
-    /// batch's newest transaction when everything before it is indexed too.
+    /// Writes a batch in one database transaction. `cursor` moves the cursor
+    /// to the batch's newest transaction when everything before it is
+    /// indexed too; the batch is refused ([`StoreError::CursorMoved`]) when
+    /// the cursor is not where the move expects it.
     pub async fn apply(
         &self,
         transactions: &[IndexedTransaction],
-        advance_cursor: Option<(&str, u64)>,
+        cursor: Option<CursorMove<'_>>,
     ) -> Result<Applied, StoreError> {
         let rows = BatchRows::build(transactions)?;
         let mut db = self.pool.begin().await?;
         let applied = write_batch(&mut db, &rows).await?;
-        if let Some((signature, slot)) = advance_cursor {
-            let slot = int(slot, "slot", signature)?;
-            sqlx::query!(
-                "UPDATE cursor SET signature = $1, slot = $2, updated_at = now() WHERE slot <= $2",
-                signature,
-                slot
+        if let Some(CursorMove { from, to, slot }) = cursor {
+            let slot = int(slot, "slot", to)?;
+            let moved = sqlx::query!(
+                "UPDATE cursor SET signature = $1, slot = $2, updated_at = now()
+                 WHERE signature IS NOT DISTINCT FROM $3",
+                to,
+                slot,
+                from
             )
             .execute(&mut *db)
             .await?;
+            if moved.rows_affected() != 1 {
+                return Err(StoreError::CursorMoved {
+                    expected: from.map(str::to_owned),
+                });
+            }
         }
         db.commit().await?;
         Ok(applied)

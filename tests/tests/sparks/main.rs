@@ -5,6 +5,7 @@ mod test_award_batch;
 mod test_awards;
 mod test_config;
 mod test_error_codes;
+mod test_fuzz;
 mod test_invariants;
 mod test_issuers;
 mod test_perks;

@@ -1,0 +1,398 @@
+//! The indexer under faults it must ride out without losing or doubling
+//! anything: a JSON-RPC node that throttles, fails, stalls, answers slowly
+//! and resets connections while the websocket keeps dropping; and a Postgres
+//! that is killed and restarted mid-stream.
+//!
+//! Faults are drawn from a seeded generator: the seed is printed, and
+//! `SPARKS_FAULT_SEED=<n>` replays a run.
+
+mod support;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use sparks::state::Source;
+use sparks_client::scenario;
+use sparks_indexer::indexer::{Indexer, IndexerConfig};
+use sparks_indexer::source::{Source as ChainSource, SourceConfig};
+use sparks_indexer::store::Store;
+use support::{count, never, snapshot, wait_for, CuttableProxy, Env};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// `RUST_LOG=sparks_indexer=debug` shows the indexer's retries.
+fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+fn seed() -> u64 {
+    let seed = std::env::var("SPARKS_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    println!("SPARKS_FAULT_SEED={seed}");
+    seed
+}
+
+/// What the fault proxy did to each request.
+#[derive(Default, Debug)]
+struct FaultCounts {
+    forwarded: AtomicU64,
+    throttled: AtomicU64,
+    server_errors: AtomicU64,
+    node_behind: AtomicU64,
+    slow: AtomicU64,
+    stalled: AtomicU64,
+    reset: AtomicU64,
+}
+
+impl FaultCounts {
+    fn summary(&self) -> String {
+        let get = |n: &AtomicU64| n.load(Ordering::SeqCst);
+        format!(
+            "forwarded {}, 429 {}, 500 {}, node-behind {}, slow {}, stalled {}, reset {}",
+            get(&self.forwarded),
+            get(&self.throttled),
+            get(&self.server_errors),
+            get(&self.node_behind),
+            get(&self.slow),
+            get(&self.stalled),
+            get(&self.reset)
+        )
+    }
+}
+
+/// A loopback HTTP/1.1 proxy in front of a JSON-RPC node that answers a
+/// share of the requests with a fault instead of the node's answer.
+struct FaultProxy {
+    url: String,
+    counts: Arc<FaultCounts>,
+}
+
+impl FaultProxy {
+    /// `fault_rate` of the requests get a fault, drawn evenly from the kinds.
+    async fn start(upstream: String, fault_rate: f64, seed: u64) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let counts = Arc::new(FaultCounts::default());
+        let http = reqwest::Client::new();
+        tokio::spawn({
+            let counts = counts.clone();
+            async move {
+                for connection in 0u64.. {
+                    let Ok((client, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let rng = StdRng::seed_from_u64(seed ^ connection.wrapping_mul(0x9e37_79b9));
+                    tokio::spawn(serve_connection(
+                        client,
+                        upstream.clone(),
+                        http.clone(),
+                        fault_rate,
+                        rng,
+                        counts.clone(),
+                    ));
+                }
+            }
+        });
+        Self { url, counts }
+    }
+}
+
+async fn serve_connection(
+    client: TcpStream,
+    upstream: String,
+    http: reqwest::Client,
+    fault_rate: f64,
+    mut rng: StdRng,
+    counts: Arc<FaultCounts>,
+) {
+    let mut client = BufReader::new(client);
+    loop {
+        let Some(body) = read_request(&mut client).await else {
+            return;
+        };
+        let fault = rng.gen_bool(fault_rate).then(|| rng.gen_range(0..6));
+        let reply = match fault {
+            Some(0) => {
+                counts.throttled.fetch_add(1, Ordering::SeqCst);
+                (429, b"Too many requests for a specific RPC call".to_vec())
+            }
+            Some(1) => {
+                counts.server_errors.fetch_add(1, Ordering::SeqCst);
+                (500, b"Internal Server Error".to_vec())
+            }
+            Some(2) => {
+                // A JSON-RPC error in a 200: what a lagging node answers.
+                counts.node_behind.fetch_add(1, Ordering::SeqCst);
+                let id = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("id").cloned())
+                    .unwrap_or(serde_json::Value::Null);
+                let error = serde_json::json!({
+                    "jsonrpc": "2.0",
+                    "error": {"code": -32005, "message": "Node is behind by 42 slots"},
+                    "id": id,
+                });
+                (200, error.to_string().into_bytes())
+            }
+            Some(3) => {
+                // Never answers: the client's request timeout must fire.
+                counts.stalled.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(120)).await;
+                return;
+            }
+            Some(4) => {
+                counts.reset.fetch_add(1, Ordering::SeqCst);
+                let _ = client.get_ref().set_zero_linger();
+                return; // dropped with linger 0: the peer sees a reset
+            }
+            slow => {
+                if slow.is_some() {
+                    counts.slow.fetch_add(1, Ordering::SeqCst);
+                    let delay = rng.gen_range(100..600);
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                } else {
+                    counts.forwarded.fetch_add(1, Ordering::SeqCst);
+                }
+                let Ok(response) = http
+                    .post(&upstream)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                else {
+                    return;
+                };
+                let status = response.status().as_u16();
+                let Ok(bytes) = response.bytes().await else {
+                    return;
+                };
+                (status, bytes.to_vec())
+            }
+        };
+        let (status, body) = reply;
+        let head = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        let stream = client.get_mut();
+        if stream.write_all(head.as_bytes()).await.is_err()
+            || stream.write_all(&body).await.is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// One HTTP/1.1 request's body (Content-Length framed); `None` at EOF.
+async fn read_request(client: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if client.read_line(&mut line).await.ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().ok()?;
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    client.read_exact(&mut body).await.ok()?;
+    Some(body)
+}
+
+/// Cuts every websocket connection at random intervals.
+fn keep_cutting(proxy: Arc<CuttableProxy>, seed: u64, stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut rng = StdRng::seed_from_u64(seed);
+        while !*stop.borrow() {
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(300..1_500))).await;
+            proxy.set_up(false);
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(0..300))).await;
+            proxy.set_up(true);
+        }
+    });
+}
+
+fn live_indexer(rpc_url: &str, store: Store) -> Indexer {
+    let mut source = SourceConfig::new(rpc_url, sparks::ID);
+    source.request_timeout = Duration::from_secs(1);
+    source.retry_for = Duration::from_secs(120);
+    Indexer::new(
+        ChainSource::new(source),
+        store,
+        IndexerConfig {
+            concurrency: 8,
+            batch_size: 20,
+            poll_interval: Duration::from_secs(2),
+            finality_interval: Duration::from_millis(500),
+            ..IndexerConfig::default()
+        },
+    )
+}
+
+/// Every transaction of the program on the chain, asked without the proxy.
+async fn chain_transactions(env: &Env) -> i64 {
+    let source = ChainSource::new(SourceConfig::new(env.chain.rpc_url(), sparks::ID));
+    source.signatures_since(None).await.unwrap().len() as i64
+}
+
+/// Rows a complete mirror has whatever path it took (bookkeeping columns aside).
+async fn mirror_rows(store: &Store) -> Vec<(&'static str, Vec<String>)> {
+    let mut tables = snapshot(store).await;
+    tables.remove("cursor");
+    tables.remove("transactions"); // indexed_at / finalized depend on timing
+    tables.into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_faults_and_websocket_drops_through_a_whole_scenario_lose_nothing() {
+    // Arrange: every RPC call and the websocket go through fault proxies.
+    logs();
+    let seed = seed();
+    let env = Env::start().await;
+    let rpc_proxy = FaultProxy::start(env.chain.rpc_url().to_owned(), 0.3, seed).await;
+    let ws_proxy = Arc::new(CuttableProxy::start(env.chain.ws_url().to_owned()).await);
+    let (stop, shutdown) = watch::channel(false);
+    keep_cutting(ws_proxy.clone(), seed, shutdown.clone());
+    let indexer = live_indexer(&rpc_proxy.url, env.store.clone());
+    let running = tokio::spawn({
+        let ws_url = ws_proxy.url.clone();
+        async move { indexer.run(Some(ws_url), shutdown).await }
+    });
+    // Act: the demo's activity (referrals, trades, subscriptions, campaign,
+    // perks, whitelists, NFT mints, grant, revoke) plus every instruction.
+    let demo = scenario::demo_activity(&env.rpc, 24).await.unwrap();
+    for (i, wallet) in demo.wallets.iter().take(10).enumerate() {
+        env.rpc
+            .award(
+                &demo.issuer,
+                &wallet.pubkey(),
+                Source::Trading,
+                5,
+                [i as u8; 32],
+            )
+            .await
+            .unwrap();
+    }
+    // Assert: the mirror catches up through the faults and equals the chain.
+    let total = chain_transactions(&env).await;
+    wait_for(
+        &env.store,
+        "SELECT count(*) FROM transactions",
+        total,
+        Duration::from_secs(180),
+    )
+    .await;
+    stop.send(true).unwrap();
+    running.await.unwrap().unwrap();
+    let counts = &rpc_proxy.counts;
+    println!("{total} transactions; RPC faults: {}", counts.summary());
+    for (kind, n) in [
+        ("429", &counts.throttled),
+        ("500", &counts.server_errors),
+        ("stall", &counts.stalled),
+        ("reset", &counts.reset),
+    ] {
+        assert!(n.load(Ordering::SeqCst) > 0, "no {kind} fault was injected");
+    }
+    assert!(
+        ws_proxy.connections() > 2,
+        "the websocket was cut and rejoined"
+    );
+    env.assert_mirrors_chain().await;
+    // No fault was mistaken for a malformed transaction.
+    assert_eq!(
+        count(&env.store, "SELECT count(*) FROM transaction_problems").await,
+        0
+    );
+    // And the rows are those of a mirror that never saw a fault.
+    let clean = env.pg.create_database("clean").unwrap();
+    let clean = Store::connect(&clean).await.unwrap();
+    clean.migrate().await.unwrap();
+    env.indexer_on(clean.clone(), IndexerConfig::default())
+        .catch_up(&never())
+        .await
+        .unwrap();
+    assert_eq!(mirror_rows(&env.store).await, mirror_rows(&clean).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_killed_and_restarted_mid_stream_loses_nothing() {
+    // Arrange: a live indexer and a steady stream of awards.
+    logs();
+    let mut env = Env::start().await;
+    let (admin, issuer) = (Keypair::new(), Keypair::new());
+    scenario::deploy(&env.rpc, &admin, &issuer).await.unwrap();
+    let (stop, shutdown) = watch::channel(false);
+    let indexer = live_indexer(env.chain.rpc_url(), env.store.clone());
+    let running = tokio::spawn({
+        let ws_url = env.chain.ws_url().to_owned();
+        async move { indexer.run(Some(ws_url), shutdown).await }
+    });
+    let mut wallets = Vec::new();
+    let mut award = async |n: usize, env: &Env| {
+        for _ in 0..n {
+            let wallet = Keypair::new().pubkey();
+            env.rpc
+                .award(&issuer, &wallet, Source::Campaign, 3, [9; 32])
+                .await
+                .unwrap();
+            wallets.push(wallet);
+        }
+    };
+    award(20, &env).await;
+    wait_for(
+        &env.store,
+        "SELECT count(*) FROM spark_accounts",
+        10,
+        Duration::from_secs(10),
+    )
+    .await;
+    // Act: kill -9 Postgres while awards keep landing, then bring it back.
+    for _ in 0..2 {
+        env.pg.stop(true);
+        award(15, &env).await;
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        env.pg.restart().expect("postgres restarts");
+        award(10, &env).await;
+    }
+    // Assert: the same indexer (never restarted) stores all of them.
+    assert!(!running.is_finished(), "the indexer waits for Postgres");
+    let total = chain_transactions(&env).await;
+    wait_for(
+        &env.store,
+        "SELECT count(*) FROM transactions",
+        total,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(
+        count(&env.store, "SELECT count(*) FROM spark_accounts").await,
+        wallets.len() as i64
+    );
+    stop.send(true).unwrap();
+    running.await.unwrap().unwrap();
+    env.assert_mirrors_chain().await;
+}

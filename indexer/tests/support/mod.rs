@@ -1,0 +1,207 @@
+//! What the indexer's integration tests share: a local chain + private
+//! Postgres + store, polling helpers, table snapshots and a cuttable proxy.
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sparks_client::rpc::SparksRpc;
+use sparks_indexer::indexer::{Indexer, IndexerConfig};
+use sparks_indexer::source::{Source as ChainSource, SourceConfig};
+use sparks_indexer::store::Store;
+use sparks_indexer::verify::verify;
+use sparks_localnet::{Localnet, LocalnetConfig};
+use sparks_pglocal::PgServer;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+pub struct Env {
+    pub chain: Localnet,
+    pub rpc: SparksRpc,
+    pub pg: PgServer,
+    pub store: Store,
+}
+
+impl Env {
+    pub async fn start() -> Self {
+        let chain = Localnet::start(LocalnetConfig::default()).expect("local chain starts");
+        let rpc = SparksRpc::new(chain.rpc_url());
+        let pg = PgServer::start().expect("private postgres starts");
+        let store = Store::connect(&pg.url()).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        Self {
+            chain,
+            rpc,
+            pg,
+            store,
+        }
+    }
+
+    pub fn indexer(&self, config: IndexerConfig) -> Indexer {
+        self.indexer_on(self.store.clone(), config)
+    }
+
+    pub fn indexer_on(&self, store: Store, config: IndexerConfig) -> Indexer {
+        let mut source = SourceConfig::new(self.chain.rpc_url(), sparks::ID);
+        source.retry_for = Duration::from_secs(10);
+        Indexer::new(ChainSource::new(source), store, config)
+    }
+
+    pub async fn assert_mirrors_chain(&self) {
+        let report = verify(&self.rpc, &self.store).await.expect("verify runs");
+        let differences: Vec<String> = report.differences.iter().map(ToString::to_string).collect();
+        assert!(
+            differences.is_empty(),
+            "differences:\n{}",
+            differences.join("\n")
+        );
+    }
+}
+
+pub fn never() -> watch::Receiver<bool> {
+    let (sender, receiver) = watch::channel(false);
+    std::mem::forget(sender);
+    receiver
+}
+
+/// Every table's rows as JSON, in key order (bookkeeping times excluded).
+pub async fn snapshot(store: &Store) -> BTreeMap<&'static str, Vec<String>> {
+    let tables = [
+        ("transactions", "signature", "indexed_at"),
+        ("events", "signature, event_index", ""),
+        ("transaction_problems", "signature, position", ""),
+        ("ledger", "signature, event_index", ""),
+        ("referrals", "invitee", ""),
+        ("config", "address", ""),
+        ("issuers", "authority", ""),
+        ("spark_accounts", "wallet", ""),
+        ("perks", "address", ""),
+        ("perk_claims", "address", ""),
+        ("whitelists", "address", ""),
+        ("whitelist_entries", "address", ""),
+        ("cursor", "id", "updated_at"),
+    ];
+    let mut out = BTreeMap::new();
+    for (table, order, skip) in tables {
+        let sql = format!("SELECT (to_jsonb(t) - '{skip}')::text FROM {table} t ORDER BY {order}");
+        let rows: Vec<String> = sqlx::query_scalar(&sql)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        out.insert(table, rows);
+    }
+    out
+}
+
+pub async fn count(store: &Store, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
+/// Runs the indexer live through `ws_url` with polling off (60 s), so only the
+/// websocket can wake it; returns once it has caught up and subscribed.
+pub async fn run_live(
+    env: &Env,
+    ws_url: String,
+) -> (
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<Result<(), sparks_indexer::indexer::IndexerError>>,
+) {
+    let indexer = env.indexer(IndexerConfig {
+        poll_interval: Duration::from_secs(60),
+        ..IndexerConfig::default()
+    });
+    let (stop, shutdown) = watch::channel(false);
+    let running = tokio::spawn(async move { indexer.run(Some(ws_url), shutdown).await });
+    wait_for(
+        &env.store,
+        "SELECT count(*) FROM issuers",
+        1,
+        Duration::from_secs(10),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // the subscription is up
+    (stop, running)
+}
+
+pub async fn wait_for(store: &Store, sql: &str, want: i64, within: Duration) {
+    let started = Instant::now();
+    loop {
+        let have = count(store, sql).await;
+        if have >= want {
+            return;
+        }
+        assert!(
+            started.elapsed() < within,
+            "{sql}: {have} < {want} after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A loopback TCP proxy whose connections can be cut (and refused while down).
+pub struct CuttableProxy {
+    pub url: String,
+    up: Arc<AtomicBool>,
+    cut: watch::Sender<u64>,
+    accepted: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl CuttableProxy {
+    pub async fn start(upstream_url: String) -> Self {
+        let upstream = upstream_url.trim_start_matches("ws://").to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}", listener.local_addr().unwrap());
+        let up = Arc::new(AtomicBool::new(true));
+        let accepted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (cut, cuts) = watch::channel(0u64);
+        tokio::spawn({
+            let (up, accepted) = (up.clone(), accepted.clone());
+            async move {
+                loop {
+                    let Ok((client, _)) = listener.accept().await else {
+                        return;
+                    };
+                    if !up.load(Ordering::SeqCst) {
+                        drop(client);
+                        continue;
+                    }
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    let upstream = upstream.clone();
+                    let mut cuts = cuts.clone();
+                    tokio::spawn(async move {
+                        let Ok(server) = TcpStream::connect(&upstream).await else {
+                            return;
+                        };
+                        let (mut client, mut server) = (client, server);
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            _ = cuts.changed() => {}
+                        }
+                    });
+                }
+            }
+        });
+        Self {
+            url,
+            up,
+            cut,
+            accepted,
+        }
+    }
+
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::SeqCst);
+        if !up {
+            self.cut.send_modify(|n| *n += 1);
+        }
+    }
+
+    pub fn connections(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
