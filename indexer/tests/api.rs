@@ -456,3 +456,164 @@ INSERT INTO whitelist_entries SELECT 'e' || g, 'wl' || (g % 10), 'w' || g, 1, 0,
 INSERT INTO perk_claims SELECT 'c' || g, 'p' || (g % 10), 'w' || g, 1, 1, 1 FROM generate_series(1, 50000) g;
 ANALYZE;
 ";
+
+/// Random paths, parameters, cursors and methods on every endpoint: the API
+/// answers each with a 2xx, or a 4xx carrying a JSON error; never a 5xx.
+/// `PROPTEST_CASES=<n>` scales it (default 400 requests).
+#[test]
+fn no_input_makes_a_5xx() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let env = runtime.block_on(Env::start());
+    let wallets: Vec<String> = (0..3).map(|i| env.wallet(i)).collect();
+    let endpoints = [
+        "/v1/wallets/{w}/sparks",
+        "/v1/wallets/{w}/history",
+        "/v1/wallets/{w}/whitelists",
+        "/v1/wallets/{w}/claims",
+        "/v1/wallets/{w}/invitees",
+        "/v1/whitelists/{id}/entries/{w}",
+        "/v1/perks",
+        "/v1/perks/{id}",
+        "/v1/leaderboard",
+        "/health",
+        "/openapi.json",
+        "/account",
+        "/v1/{w}",
+        "/v1/wallets/{w}/sparks/{id}",
+    ];
+    let base64 = |bytes: Vec<u8>| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    };
+    let text = prop_oneof![
+        "[ -~]{0,40}",
+        "\\PC{0,12}",
+        Just("%FF%FE".to_owned()),
+        Just("x".repeat(5_000)),
+        any::<i128>().prop_map(|n| n.to_string()),
+        (-2i64..200).prop_map(|n| n.to_string()),
+    ];
+    let wallet = prop_oneof![
+        prop::sample::select(wallets.clone()),
+        any::<[u8; 32]>().prop_map(|k| bs58::encode(k).into_string()),
+        prop::collection::vec(any::<u8>(), 0..40).prop_map(|k| bs58::encode(k).into_string()),
+        text.clone(),
+    ];
+    let cursor = prop_oneof![
+        (prop::sample::select(vec!["h", "i", "x", ""]), text.clone())
+            .prop_map(move |(tag, key)| base64(format!("{tag}:{key}").into_bytes())),
+        (any::<i64>(), wallet.clone())
+            .prop_map(move |(slot, w)| base64(format!("i:{slot}/{w}").into_bytes())),
+        prop::collection::vec(any::<u8>(), 0..48).prop_map(base64),
+        text.clone(),
+    ];
+    let source = prop_oneof![
+        prop::sample::select(vec![
+            "trading",
+            "subscription",
+            "campaign",
+            "referral",
+            "Trading",
+            ""
+        ])
+        .prop_map(str::to_owned),
+        text.clone(),
+    ];
+    let query = (
+        prop::option::of(text.clone()),
+        prop::option::of(cursor),
+        prop::option::of(source),
+        prop::option::of(("[a-z]{1,8}", text.clone())),
+    );
+    let method = prop::sample::select(vec![
+        "GET", "GET", "GET", "GET", "HEAD", "POST", "DELETE", "OPTIONS",
+    ]);
+    let request = (
+        prop::sample::select(endpoints.to_vec()),
+        wallet,
+        text.clone(),
+        query,
+        method,
+    );
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(400);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        max_shrink_iters: 200,
+        ..Config::default()
+    });
+    let encode = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    let statuses = std::cell::RefCell::new(std::collections::BTreeMap::<u16, usize>::new());
+    let result = runner.run(&request, |(endpoint, wallet, id, query, method)| {
+        // Raw `%` sequences are sent as they are; everything else is encoded.
+        let segment = |s: &str| {
+            if s.starts_with('%') {
+                s.to_owned()
+            } else {
+                encode(s)
+            }
+        };
+        let path = endpoint
+            .replace("{w}", &segment(&wallet))
+            .replace("{id}", &segment(&id));
+        let (limit, cursor, source, extra) = query;
+        let mut params = Vec::new();
+        if let Some(limit) = limit {
+            params.push(format!("limit={}", encode(&limit)));
+        }
+        if let Some(cursor) = cursor {
+            params.push(format!("cursor={}", encode(&cursor)));
+        }
+        if let Some(source) = source {
+            params.push(format!("source={}", encode(&source)));
+        }
+        if let Some((name, value)) = extra {
+            params.push(format!("{name}={}", encode(&value)));
+        }
+        let url = format!("{}{path}?{}", env.base, params.join("&"));
+        let (status, body) = runtime.block_on(async {
+            let response = env
+                .http
+                .request(method.parse().unwrap(), &url)
+                .send()
+                .await
+                .expect("the server answers");
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        });
+        *statuses.borrow_mut().entry(status).or_default() += 1;
+        prop_assert!(status < 500, "{method} {url} → {status}: {body}");
+        if status >= 400 && method != "HEAD" {
+            let error: Value = serde_json::from_str(&body).map_err(|_| {
+                TestCaseError::fail(format!("{method} {url} → {status}: not JSON: {body}"))
+            })?;
+            prop_assert!(
+                error["error"].is_string(),
+                "{method} {url} → {status}: {body}"
+            );
+        }
+        Ok(())
+    });
+    println!("statuses: {:?}", statuses.borrow());
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+    assert!(
+        statuses.borrow().len() > 3,
+        "the inputs reach more than one answer"
+    );
+}

@@ -1,13 +1,19 @@
 //! The `sparks-indexer` binary as an operator runs it: backfill, verify,
-//! run with a graceful stop, and a kill -9 mid-backfill.
+//! run with a graceful stop, and kill -9 at random points of a backfill
+//! and of live indexing (`SPARKS_CRASH_KILLS`, `SPARKS_CRASH_TXS`,
+//! `SPARKS_CRASH_SEED` scale and replay them).
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
+use sparks::state::Source;
 use sparks_client::rpc::SparksRpc;
 use sparks_client::scenario;
+use sparks_indexer::source::{Source as ChainSource, SourceConfig};
 use sparks_localnet::{Localnet, LocalnetConfig};
 use sparks_pglocal::PgServer;
 
@@ -133,13 +139,80 @@ async fn run_stops_gracefully_on_sigterm() {
     assert!(output.status.success(), "exit after SIGTERM: {stderr}");
 }
 
+/// Kill points per crash test (`SPARKS_CRASH_KILLS`; at least 20).
+fn kills_wanted() -> usize {
+    std::env::var("SPARKS_CRASH_KILLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20)
+}
+
+fn crash_rng() -> StdRng {
+    let seed = std::env::var("SPARKS_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    println!("SPARKS_CRASH_SEED={seed}");
+    StdRng::seed_from_u64(seed)
+}
+
+/// After the last restart: the store equals the chain, every program
+/// transaction is stored once, no event or balance change is missing.
+async fn assert_complete(chain: &Localnet, pg: &PgServer, expected_events: i64) {
+    let source = ChainSource::new(SourceConfig::new(chain.rpc_url(), sparks::ID));
+    let on_chain = source.signatures_since(None).await.unwrap();
+    assert_eq!(
+        psql_count(pg, "SELECT count(*) FROM transactions"),
+        on_chain.len() as i64
+    );
+    assert_eq!(
+        psql_count(pg, "SELECT count(*) FROM events"),
+        expected_events
+    );
+    // No gaps: each transaction's events are numbered 0..n, each wallet's
+    // balance changes are its seq 1..n, and they add up to its balance.
+    let gaps = [
+        "SELECT count(*) FROM (SELECT signature FROM events GROUP BY signature
+           HAVING min(event_index) <> 0 OR max(event_index) + 1 <> count(*)) g",
+        "SELECT count(*) FROM (SELECT wallet FROM ledger GROUP BY wallet
+           HAVING min(seq) <> 1 OR max(seq) <> count(*)) g",
+        "SELECT count(*) FROM spark_accounts s WHERE balance <>
+           (SELECT sum(amount) FROM ledger l WHERE l.wallet = s.wallet)",
+    ];
+    for sql in gaps {
+        assert_eq!(psql_count(pg, sql), 0, "{sql}");
+    }
+    let newest = &on_chain.last().unwrap().signature;
+    assert_eq!(
+        psql_count(
+            pg,
+            &format!("SELECT count(*) FROM cursor WHERE signature = '{newest}'")
+        ),
+        1,
+        "the cursor is on the newest transaction"
+    );
+    let (ok, stdout, _) = output(&mut indexer(&["verify"], chain, pg));
+    assert!(ok && stdout.contains(", 0 differences"), "{stdout}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_mid_backfill_then_restart_loses_and_duplicates_nothing() {
-    let (chain, _) = busy_chain(300).await;
+async fn kill_9_at_random_points_of_a_backfill_loses_and_duplicates_nothing() {
+    // Arrange: 2 + N transactions (N batch awards of 2 new wallets).
+    let transactions: usize = std::env::var("SPARKS_CRASH_TXS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(400);
+    let (chain, _) = busy_chain(transactions).await;
     let pg = PgServer::start().unwrap();
-    let slow = ["backfill", "--batch-size", "3", "--concurrency", "1"];
+    let mut rng = crash_rng();
+    let mut points: Vec<i64> = (0..kills_wanted())
+        .map(|_| rng.gen_range(0..transactions as i64))
+        .collect();
+    points.sort();
+    // Act: small batches so a kill lands mid-stream; each run resumes the last.
+    let slow = ["backfill", "--batch-size", "3", "--concurrency", "2"];
     let mut kills = 0;
-    for threshold in [20, 120, 220] {
+    for threshold in points {
         let mut child = indexer(&slow, &chain, &pg)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -147,6 +220,7 @@ async fn kill_9_mid_backfill_then_restart_loses_and_duplicates_nothing() {
             .unwrap();
         loop {
             if psql_count(&pg, "SELECT count(*) FROM transactions") >= threshold {
+                std::thread::sleep(Duration::from_micros(rng.gen_range(0..3_000)));
                 child.kill().unwrap(); // SIGKILL
                 kills += 1;
                 break;
@@ -154,19 +228,70 @@ async fn kill_9_mid_backfill_then_restart_loses_and_duplicates_nothing() {
             if child.try_wait().unwrap().is_some() {
                 break; // finished before the kill point
             }
-            std::thread::sleep(Duration::from_millis(2));
+            std::thread::sleep(Duration::from_millis(1));
         }
         let _ = child.wait();
     }
-    assert!(
-        kills >= 2,
-        "the backfill was killed mid-way ({kills} kills)"
+    println!(
+        "{kills} kills during a {}-transaction backfill",
+        transactions + 2
     );
+    assert!(kills >= kills_wanted(), "only {kills} kills landed");
     let (ok, _, stderr) = output(&mut indexer(&["backfill"], &chain, &pg));
     assert!(ok, "{stderr}");
-    assert_eq!(psql_count(&pg, "SELECT count(*) FROM transactions"), 302);
-    assert_eq!(psql_count(&pg, "SELECT count(*) FROM events"), 602); // + ConfigInitialized, IssuerUpserted
-    assert_eq!(psql_count(&pg, "SELECT count(*) FROM spark_accounts"), 600);
-    let (ok, stdout, _) = output(&mut indexer(&["verify"], &chain, &pg));
-    assert!(ok && stdout.contains(", 0 differences"), "{stdout}");
+    // Assert: + ConfigInitialized, IssuerUpserted
+    assert_complete(&chain, &pg, 2 * transactions as i64 + 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_points_of_live_indexing_loses_and_duplicates_nothing() {
+    // Arrange: awards keep landing while the indexer runs live.
+    let chain = Localnet::start(LocalnetConfig::default()).unwrap();
+    let rpc = SparksRpc::new(chain.rpc_url());
+    let (admin, issuer) = (Keypair::new(), Keypair::new());
+    scenario::deploy(&rpc, &admin, &issuer).await.unwrap();
+    let pg = PgServer::start().unwrap();
+    let mut rng = crash_rng();
+    let awards = 8 * kills_wanted();
+    let sender = tokio::spawn(async move {
+        for i in 0..awards {
+            let wallet = Keypair::new().pubkey();
+            let reference = [(i % 251) as u8; 32];
+            rpc.award(&issuer, &wallet, Source::Trading, 1 + i as u64, reference)
+                .await
+                .unwrap();
+        }
+    });
+    // Act: kill -9 the live indexer at random moments and start it again.
+    let run = ["run", "--no-api", "--poll-ms", "200"];
+    let mut kills = 0;
+    while !sender.is_finished() || kills < kills_wanted() {
+        let mut child = indexer(&run, &chain, &pg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(50..600))).await;
+        child.kill().unwrap(); // SIGKILL
+        let _ = child.wait();
+        kills += 1;
+    }
+    sender.await.unwrap();
+    println!("{kills} kills during {awards} live awards");
+    // One last run until it has everything (it may not have installed its
+    // signal handlers yet, so it is stopped the same way).
+    let mut child = indexer(&run, &chain, &pg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while psql_count(&pg, "SELECT count(*) FROM transactions") < awards as i64 + 2 {
+        assert!(started.elapsed() < Duration::from_secs(60), "catches up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    // Assert
+    assert_complete(&chain, &pg, awards as i64 + 2).await;
 }
