@@ -1,15 +1,19 @@
-//! API latency at a realistic size: a private Postgres (durable) bulk-filled
-//! with `wallets` accounts and `ledger_rows` history rows (generate_series,
-//! realistic spread: some wallets with long histories), the API served
-//! in-process, and `requests` GETs of the summary and history endpoints
-//! for random wallets from `concurrency` client tasks over loopback HTTP.
-//! Prints p50/p99 per endpoint and requests/s.
+//! API at scale: a private Postgres (durable) bulk-filled with `wallets`
+//! accounts and `ledger_rows` history rows (generate_series with the
+//! indexes dropped and rebuilt after; realistic spread: some wallets with
+//! long histories), the API served by this process, and load from a second
+//! process: `wrk` (Debian package; `scripts/bench-api` installs it) GETs the
+//! summary and history endpoints for random wallets. Next to it, `pgbench`
+//! runs the same SELECTs against the same database. Prints, per endpoint:
+//! wrk's p50/p99 and requests/s, the server-side p99 from the API's own
+//! latency histogram (/metrics), pgbench's rate, and the ratio.
 //!
-//! cargo bench -p sparks-indexer --bench api -- [wallets] [ledger_rows] [requests] [concurrency]
+//! cargo bench -p sparks-indexer --bench api -- [wallets] [ledger_rows] [seconds] [connections]
 
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
 
-use futures::StreamExt;
 use sparks_indexer::api::{self, ApiConfig, AppState};
 use sparks_indexer::store::Store;
 use sparks_pglocal::{PgOptions, PgServer};
@@ -29,11 +33,32 @@ SELECT 'sig' || g, 0, w.key, g, g, 1760000000 + g, 'award', (g % 4)::int2, 1 + g
        'issuer', NULL, NULL
 FROM generate_series(1, $1::bigint) g
 JOIN bench_wallets w ON w.n = 1 + (g * 7919) % (SELECT count(*) FROM bench_wallets)";
+/// The filled tables' secondary indexes, dropped for the bulk load and
+/// rebuilt from their own definitions after it.
+const FILLED_INDEXES: &str = "
+SELECT indexname, indexdef FROM pg_indexes
+WHERE tablename IN ('ledger', 'spark_accounts') AND indexname NOT LIKE '%_pkey'";
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index].as_secs_f64() * 1000.0
-}
+/// pgbench scripts: the API's SELECTs (indexer/src/api/routes.rs, `sparks`
+/// and `history` with no cursor or source), for a random wallet. pgbench
+/// cannot make base58 keys, so the key comes from `bench_wallets` by
+/// number: one extra primary-key lookup per query on pgbench's side.
+const PGBENCH_SUMMARY: &str = r#"\set n random(1, :wallets)
+SELECT s.balance, s.lifetime_earned, s.lifetime_spent, s.lifetime_revoked, s.earned_trading, s.earned_subscription, s.earned_campaign, s.earned_referral, s.referrer, s.invitee_count, s.seq, s.slot, s.slot <= c.finalized_slot AS finalized FROM spark_accounts s CROSS JOIN cursor c WHERE s.wallet = (SELECT key FROM bench_wallets WHERE n = :n);
+"#;
+const PGBENCH_HISTORY: &str = r#"\set n random(1, :wallets)
+SELECT signature, event_index, slot, block_time, kind, source, amount, balance_after, seq, counterparty FROM ledger WHERE wallet = (SELECT key FROM bench_wallets WHERE n = :n) AND seq < 9223372036854775807 AND (NULL::int2 IS NULL OR source = NULL::int2) ORDER BY seq DESC LIMIT 21;
+"#;
+
+/// wrk: a random wallet per request from the key file.
+const WRK_SCRIPT: &str = r#"
+local keys = {}
+for line in io.lines("KEYS") do keys[#keys + 1] = line end
+math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+request = function()
+  return wrk.format("GET", (string.gsub("PATH", "{w}", keys[math.random(#keys)])))
+end
+"#;
 
 fn main() {
     let args: Vec<u64> = std::env::args()
@@ -42,13 +67,18 @@ fn main() {
         .collect();
     let wallets = args.first().copied().unwrap_or(100_000);
     let rows = args.get(1).copied().unwrap_or(2_000_000);
-    let requests = args.get(2).copied().unwrap_or(20_000) as usize;
-    let concurrency = args.get(3).copied().unwrap_or(8) as usize;
+    let seconds = args.get(2).copied().unwrap_or(20);
+    let connections = args.get(3).copied().unwrap_or(8);
     let pg = PgServer::start_with(PgOptions {
         durable: true,
-        ..PgOptions::default()
+        settings: vec![
+            ("maintenance_work_mem".into(), "1GB".into()),
+            ("max_wal_size".into(), "4GB".into()),
+            ("shared_buffers".into(), "2GB".into()),
+        ],
     })
     .expect("private postgres");
+    let work = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -58,65 +88,215 @@ fn main() {
         store.migrate().await.unwrap();
         let started = Instant::now();
         let keys: Vec<String> = (0..wallets).map(|i| wallet(i, wallets)).collect();
+        std::fs::write(work.path().join("keys"), keys.join("\n") + "\n").unwrap();
         sqlx::query(FILL_KEYS).bind(&keys).execute(store.pool()).await.unwrap();
+        drop(keys);
         sqlx::raw_sql("CREATE UNIQUE INDEX ON bench_wallets (n); ANALYZE bench_wallets")
             .execute(store.pool())
             .await
             .unwrap();
+        let indexes: Vec<(String, String)> = sqlx::query_as(FILLED_INDEXES)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        for (name, _) in &indexes {
+            sqlx::raw_sql(&format!("DROP INDEX {name}"))
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
         sqlx::query(FILL_ACCOUNTS).execute(store.pool()).await.unwrap();
         sqlx::query(FILL_LEDGER)
             .bind(rows as i64)
             .execute(store.pool())
             .await
             .unwrap();
-        sqlx::raw_sql("ANALYZE").execute(store.pool()).await.unwrap();
+        for (_, definition) in &indexes {
+            sqlx::raw_sql(definition).execute(store.pool()).await.unwrap();
+        }
+        sqlx::raw_sql("VACUUM ANALYZE").execute(store.pool()).await.unwrap();
         println!(
-            "filled {wallets} wallets and {rows} ledger rows in {:.1} s",
+            "filled {wallets} wallets and {rows} ledger rows in {:.1} s (secondary indexes rebuilt after the load)",
             started.elapsed().as_secs_f64()
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let address = listener.local_addr().unwrap();
+        let base = format!("http://{address}");
         tokio::spawn(api::serve(
             listener,
             AppState::new(store.pool().clone(), ApiConfig::default()),
             std::future::pending(),
         ));
         let http = reqwest::Client::new();
-        for (name, path) in [
-            ("summary", "/v1/wallets/{w}/sparks"),
-            ("history", "/v1/wallets/{w}/history?limit=20"),
+        for (name, route, path, pgbench_script) in [
+            ("summary", "/v1/wallets/{wallet}/sparks", "/v1/wallets/{w}/sparks", PGBENCH_SUMMARY),
+            (
+                "history",
+                "/v1/wallets/{wallet}/history",
+                "/v1/wallets/{w}/history?limit=20",
+                PGBENCH_HISTORY,
+            ),
         ] {
-            // Warm up, then measure.
-            for i in 0..200u64 {
-                let url = format!("{base}{}", path.replace("{w}", &wallet(i, wallets)));
-                http.get(url).send().await.unwrap().bytes().await.unwrap();
-            }
-            let started = Instant::now();
-            let mut latencies: Vec<Duration> = futures::stream::iter(0..requests as u64)
-                .map(|i| {
-                    let url = format!("{base}{}", path.replace("{w}", &wallet(i * 104_729, wallets)));
-                    let http = http.clone();
-                    async move {
-                        let sent = Instant::now();
-                        let response = http.get(url).send().await.unwrap();
-                        assert!(response.status().is_success());
-                        response.bytes().await.unwrap();
-                        sent.elapsed()
-                    }
-                })
-                .buffer_unordered(concurrency)
-                .collect()
-                .await;
-            let secs = started.elapsed().as_secs_f64();
-            latencies.sort();
+            let script = work.path().join(format!("{name}.lua"));
+            let keys = work.path().join("keys");
+            std::fs::write(
+                &script,
+                WRK_SCRIPT
+                    .replace("KEYS", &keys.display().to_string())
+                    .replace("PATH", path),
+            )
+            .unwrap();
+            // Warm-up (caches, connections), then the measured run.
+            let _ = wrk(&script, &base, 5, connections);
+            let before = histogram(&http, &base, route).await;
+            let report = wrk(&script, &base, seconds, connections);
+            let after = histogram(&http, &base, route).await;
+            let server: Vec<(f64, u64)> = after
+                .iter()
+                .zip(&before)
+                .map(|((le, a), (_, b))| (*le, a - b))
+                .collect();
+            let sql = work.path().join(format!("{name}.sql"));
+            std::fs::write(&sql, pgbench_script).unwrap();
+            let pgbench = run_pgbench(pg.bin_dir(), &pg.url(), &sql, wallets, seconds, connections);
             println!(
-                "{name}: {requests} requests, concurrency {concurrency}: p50 {:.2} ms, p99 {:.2} ms, {:.0} req/s",
-                percentile(&latencies, 0.50),
-                percentile(&latencies, 0.99),
-                requests as f64 / secs
+                "{name}: wrk {connections} connections {seconds} s: p50 {} p99 {} {:.0} req/s | \
+                 server-side: {} | pgbench same SELECT: {:.0} tx/s (latency avg {} ms) | API/pgbench {:.0}%",
+                report.p50,
+                report.p99,
+                report.rate,
+                server_quantiles(&server),
+                pgbench.0,
+                pgbench.1,
+                100.0 * report.rate / pgbench.0
             );
         }
     });
+}
+
+struct WrkReport {
+    p50: String,
+    p99: String,
+    rate: f64,
+}
+
+fn wrk(script: &Path, base: &str, seconds: u64, connections: u64) -> WrkReport {
+    let output = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-s",
+        ])
+        .arg(script)
+        .arg(base)
+        .output()
+        .expect("wrk runs (scripts/bench-api installs it)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(!text.contains("Non-2xx"), "errors under load:\n{text}");
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|line| {
+                line.trim()
+                    .strip_prefix(prefix)
+                    .map(|v| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| panic!("wrk output lacks {prefix:?}:\n{text}"))
+    };
+    WrkReport {
+        p50: field("50%"),
+        p99: field("99%"),
+        rate: field("Requests/sec:").parse().unwrap(),
+    }
+}
+
+/// (tps, average latency in ms) of pgbench running `script`.
+fn run_pgbench(
+    bin: &Path,
+    url: &str,
+    script: &Path,
+    wallets: u64,
+    seconds: u64,
+    connections: u64,
+) -> (f64, String) {
+    let output = Command::new(bin.join("pgbench"))
+        .args(["-n", "-M", "prepared", "-j", "2"])
+        .arg(format!("-c{connections}"))
+        .arg(format!("-T{seconds}"))
+        .arg(format!("-Dwallets={wallets}"))
+        .arg("-f")
+        .arg(script)
+        .arg(url)
+        .output()
+        .expect("pgbench runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(prefix).map(|v| v.trim().to_owned()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "pgbench output lacks {prefix:?}:\n{text}{}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            })
+    };
+    let tps = field("tps = ");
+    let tps: f64 = tps.split_whitespace().next().unwrap().parse().unwrap();
+    let latency = field("latency average = ");
+    (tps, latency.trim_end_matches(" ms").to_owned())
+}
+
+/// The route's cumulative latency buckets (upper bound in s, count) from /metrics.
+async fn histogram(http: &reqwest::Client, base: &str, route: &str) -> Vec<(f64, u64)> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let label = format!("route=\"{route}\"");
+    text.lines()
+        .filter(|line| {
+            line.starts_with("sparks_api_request_seconds_bucket") && line.contains(&label)
+        })
+        .filter_map(|line| {
+            let le = line.split("le=\"").nth(1)?.split('"').next()?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            let count = line.rsplit(' ').next()?.parse().ok()?;
+            Some((le, count))
+        })
+        .collect()
+}
+
+/// "p50 ≤ x ms, p99 ≤ y ms" from cumulative buckets: the smallest bound
+/// holding that share of the requests.
+fn server_quantiles(buckets: &[(f64, u64)]) -> String {
+    let total = buckets.last().map_or(0, |(_, n)| *n);
+    if total == 0 {
+        return "no samples".into();
+    }
+    let bound = |share: f64| {
+        buckets
+            .iter()
+            .find(|(_, n)| *n as f64 >= share * total as f64)
+            .map_or("?".to_owned(), |(le, _)| format!("{} ms", le * 1000.0))
+    };
+    let within_2ms = buckets
+        .iter()
+        .find(|(le, _)| (*le - 0.002).abs() < 1e-9)
+        .map_or(0.0, |(_, n)| 100.0 * *n as f64 / total as f64);
+    format!(
+        "p50 ≤ {}, p99 ≤ {} ({within_2ms:.2}% within 2 ms, {total} requests)",
+        bound(0.50),
+        bound(0.99)
+    )
 }
 
 /// The i-th wallet's base58 key (what the API takes).

@@ -82,6 +82,32 @@ fn main() {
             .count()
             .await;
         let ceiling = fetched as f64 / started.elapsed().as_secs_f64();
+        // What this node makes the indexer ask per transaction: its
+        // getTransaction blockTime is in the wrong unit and its signature list
+        // has none (validators give it there), so getBlockTime too, at once.
+        let started = Instant::now();
+        let both = futures::stream::iter(signatures.clone())
+            .map(|info| {
+                let client = client.clone();
+                async move {
+                    let signature = info.signature.parse().unwrap();
+                    let config = RpcTransactionConfig {
+                        encoding: Some(UiTransactionEncoding::Base64),
+                        commitment: Some(CommitmentConfig::confirmed()),
+                        max_supported_transaction_version: Some(0),
+                    };
+                    let (tx, time) = tokio::join!(
+                        client.get_transaction_with_config(&signature, config),
+                        client.get_block_time(info.slot)
+                    );
+                    tx.unwrap();
+                    time.unwrap();
+                }
+            })
+            .buffered(concurrency)
+            .count()
+            .await;
+        let both_ceiling = both as f64 / started.elapsed().as_secs_f64();
 
         let indexer = Indexer::new(
             source,
@@ -100,11 +126,16 @@ fn main() {
             "getTransaction ceiling: {fetched} calls at concurrency {concurrency}: {ceiling:.0} tx/s"
         );
         println!(
-            "backfill: {} transactions, {} events in {secs:.2} s = {rate:.0} tx/s, {:.0} events/s ({:.0}% of the ceiling)",
+            "getTransaction + getBlockTime per transaction (what this node needs): {both_ceiling:.0} tx/s"
+        );
+        println!(
+            "backfill: {} transactions, {} events in {secs:.2} s = {rate:.0} tx/s, {:.0} events/s \
+             ({:.0}% of the getTransaction ceiling, {:.0}% of the two-call ceiling)",
             progress.transactions,
             progress.events,
             progress.events as f64 / secs,
-            100.0 * rate / ceiling
+            100.0 * rate / ceiling,
+            100.0 * rate / both_ceiling
         );
     });
 }

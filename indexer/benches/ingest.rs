@@ -4,7 +4,9 @@
 //! award), replicated with fresh signatures and a pool of wallets whose
 //! accounts change many times, committed through `Store::apply` (events +
 //! projections + ledger + cursor, one database transaction per batch) into
-//! a private Postgres with durable commits.
+//! a private Postgres with durable commits; then the same rows with a raw
+//! `COPY` into the same tables of a second database, for the ratio; and
+//! where the store path's database time went (pg_stat_statements).
 //!
 //! cargo bench -p sparks-indexer --bench ingest -- [transactions] [batch] [wallets]
 
@@ -13,8 +15,10 @@ use std::time::Instant;
 
 use anchor_lang::prelude::Pubkey;
 use solana_transaction_status_client_types::EncodedConfirmedTransactionWithStatusMeta;
+use sparks::state::SparkAccount;
 use sparks_client::events::SparksEvent;
 use sparks_indexer::decoder::{decode, DecodedEvent};
+use sparks_indexer::store::rows::{BatchRows, Latest};
 use sparks_indexer::store::{CursorMove, IndexedTransaction, Store};
 use sparks_pglocal::{PgOptions, PgServer};
 
@@ -132,16 +136,30 @@ fn main() {
 
     let pg = PgServer::start_with(PgOptions {
         durable: true,
-        ..PgOptions::default()
+        settings: vec![(
+            "shared_preload_libraries".into(),
+            "pg_stat_statements".into(),
+        )],
     })
     .expect("private postgres");
+    let store_db = pg.create_database("store_path").unwrap();
+    let copy_db = pg.create_database("copy").unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let store = Store::connect(&pg.url()).await.unwrap();
+        // 1. The store path, batch by batch, as the indexer commits.
+        let store = Store::connect(&store_db).await.unwrap();
         store.migrate().await.unwrap();
+        sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        sqlx::query("SELECT pg_stat_statements_reset()")
+            .execute(store.pool())
+            .await
+            .unwrap();
         let started = Instant::now();
         let mut from: Option<&str> = None;
         for chunk in generated.chunks(batch) {
@@ -154,12 +172,191 @@ fn main() {
             store.apply(chunk, Some(cursor)).await.unwrap();
             from = Some(&newest.signature);
         }
-        let secs = started.elapsed().as_secs_f64();
+        let store_secs = started.elapsed().as_secs_f64();
         println!(
             "store path: {transactions} transactions, {events} events, batch {batch}, {pool} wallets, \
-             durable commits: {secs:.2} s = {:.0} events/s ({:.0} tx/s)",
-            events as f64 / secs,
-            transactions as f64 / secs
+             durable commits: {store_secs:.2} s = {:.0} events/s ({:.0} tx/s)",
+            events as f64 / store_secs,
+            transactions as f64 / store_secs
+        );
+        print_breakdown(&store).await;
+
+        // 2. The same rows with COPY into the same (empty, indexed) tables:
+        // append-only tables in full, each account's final state once.
+        let copy = Store::connect(&copy_db).await.unwrap();
+        copy.migrate().await.unwrap();
+        let rows: Vec<BatchRows> = generated
+            .chunks(batch)
+            .map(|chunk| BatchRows::build(chunk).unwrap())
+            .collect();
+        let accounts = BatchRows::build(&generated).unwrap().spark_accounts;
+        // COPY's input is prepared before the clock starts: only the
+        // database's share is timed.
+        let mut copies: Vec<(&str, String)> = rows.iter().flat_map(copy_rows).collect();
+        copies.push(copy_accounts(&accounts));
+        let started = Instant::now();
+        let mut db = copy.pool().begin().await.unwrap();
+        for (statement, data) in &copies {
+            let mut copy = db.copy_in_raw(statement).await.unwrap();
+            copy.send(data.as_bytes()).await.unwrap();
+            copy.finish().await.unwrap();
+        }
+        db.commit().await.unwrap();
+        let copy_secs = started.elapsed().as_secs_f64();
+        println!(
+            "raw COPY of the same rows: {copy_secs:.2} s = {:.0} events/s",
+            events as f64 / copy_secs
+        );
+        println!(
+            "store path / COPY: {:.0}%",
+            100.0 * copy_secs / store_secs
         );
     });
+}
+
+/// Where the store path's database time went (pg_stat_statements).
+async fn print_breakdown(store: &Store) {
+    let rows: Vec<(String, f64, i64)> = sqlx::query_as(
+        r"SELECT left(regexp_replace(query, '\s+', ' ', 'g'), 60), total_exec_time, rows
+         FROM pg_stat_statements WHERE query ~* '^\s*(insert|update)'
+         ORDER BY total_exec_time DESC LIMIT 8",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    for (query, ms, count) in rows {
+        println!("  {ms:>9.0} ms {count:>9} rows  {query}");
+    }
+}
+
+/// COPY text format: `\N` for NULL, `\\x..` for bytea; our text has no tabs,
+/// newlines or backslashes (base58, kinds, URIs of fixtures).
+fn field(out: &mut String, value: Option<&str>) {
+    match value {
+        Some(v) => out.push_str(v),
+        None => out.push_str("\\N"),
+    }
+}
+
+fn bytes(value: &[u8]) -> String {
+    let mut text = String::from("\\\\x");
+    for b in value {
+        text.push_str(&format!("{b:02x}"));
+    }
+    text
+}
+
+fn copy_text(lines: Vec<Vec<Option<String>>>) -> String {
+    let mut data = String::new();
+    for line in lines {
+        for (i, value) in line.iter().enumerate() {
+            if i > 0 {
+                data.push('\t');
+            }
+            field(&mut data, value.as_deref());
+        }
+        data.push('\n');
+    }
+    data
+}
+
+fn some<T: ToString>(value: T) -> Option<String> {
+    Some(value.to_string())
+}
+
+/// COPY statements and their input for one batch's append-only rows.
+fn copy_rows(rows: &BatchRows) -> Vec<(&'static str, String)> {
+    let t = &rows.transactions;
+    let lines = (0..t.signature.len())
+        .map(|i| {
+            vec![
+                some(&t.signature[i]),
+                some(t.slot[i]),
+                t.block_time[i].map(|v| v.to_string()),
+                some(t.failed[i]),
+                some(t.event_count[i]),
+                some(t.finalized[i]),
+            ]
+        })
+        .collect();
+    let transactions = (
+        "COPY transactions (signature, slot, block_time, failed, event_count, finalized) FROM STDIN",
+        copy_text(lines),
+    );
+    let e = &rows.events;
+    let lines = (0..e.signature.len())
+        .map(|i| {
+            vec![
+                some(&e.signature[i]),
+                some(e.event_index[i]),
+                some(e.slot[i]),
+                e.block_time[i].map(|v| v.to_string()),
+                some(&e.kind[i]),
+                e.wallet[i].clone(),
+                some(&e.origin[i]),
+                Some(bytes(&e.payload[i])),
+            ]
+        })
+        .collect();
+    let events = (
+        "COPY events (signature, event_index, slot, block_time, kind, wallet, origin, payload) FROM STDIN",
+        copy_text(lines),
+    );
+    let l = &rows.ledger;
+    let lines = (0..l.signature.len())
+        .map(|i| {
+            vec![
+                some(&l.signature[i]),
+                some(l.event_index[i]),
+                some(&l.wallet[i]),
+                some(l.seq[i]),
+                some(l.slot[i]),
+                l.block_time[i].map(|v| v.to_string()),
+                some(&l.kind[i]),
+                l.source[i].map(|v| v.to_string()),
+                some(l.amount[i]),
+                some(l.balance_after[i]),
+                l.issuer[i].clone(),
+                l.reference[i].as_deref().map(bytes),
+                l.counterparty[i].clone(),
+            ]
+        })
+        .collect();
+    let ledger = (
+        "COPY ledger (signature, event_index, wallet, seq, slot, block_time, kind, source, amount, \
+         balance_after, issuer, reference, counterparty) FROM STDIN",
+        copy_text(lines),
+    );
+    vec![transactions, events, ledger]
+}
+
+fn copy_accounts(accounts: &Latest<Pubkey, SparkAccount>) -> (&'static str, String) {
+    let lines = accounts
+        .iter()
+        .map(|(owner, a, seen)| {
+            vec![
+                some(owner),
+                some(a.balance),
+                some(a.lifetime_earned),
+                some(a.lifetime_spent),
+                some(a.lifetime_revoked),
+                some(a.earned_by_source[0]),
+                some(a.earned_by_source[1]),
+                some(a.earned_by_source[2]),
+                some(a.earned_by_source[3]),
+                a.referrer.as_ref().map(ToString::to_string),
+                some(a.invitee_count),
+                some(a.first_subscription_rewarded),
+                some(a.seq),
+                some(seen.slot),
+                seen.block_time.map(|v| v.to_string()),
+            ]
+        })
+        .collect();
+    (
+        "COPY spark_accounts (wallet, balance, lifetime_earned, lifetime_spent, lifetime_revoked, \
+         earned_trading, earned_subscription, earned_campaign, earned_referral, referrer, \
+         invitee_count, first_subscription_rewarded, seq, slot, block_time) FROM STDIN",
+        copy_text(lines),
+    )
 }

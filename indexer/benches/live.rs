@@ -1,0 +1,151 @@
+//! Live lag: transaction confirmed → visible in the API. The local chain,
+//! the indexer running live (websocket subscription, as `sparks-indexer run`),
+//! a durable private Postgres and the API served on loopback, all in this
+//! process; awards to fresh wallets are sent at a steady rate, each one's
+//! confirmation is awaited (getSignatureStatuses, polled every millisecond),
+//! then the API is polled every 5 ms until the wallet shows the award.
+//! Prints p50/p90/p99/max over all transactions.
+//!
+//! cargo bench -p sparks-indexer --bench live -- [transactions] [per_second]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anchor_lang::prelude::Pubkey;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+use sparks::state::Source;
+use sparks_client::instructions as ix;
+use sparks_client::rpc::SparksRpc;
+use sparks_client::scenario;
+use sparks_indexer::api::{self, ApiConfig, AppState};
+use sparks_indexer::indexer::{Indexer, IndexerConfig};
+use sparks_indexer::source::{Source as ChainSource, SourceConfig};
+use sparks_indexer::store::Store;
+use sparks_localnet::{Localnet, LocalnetConfig};
+use sparks_pglocal::{PgOptions, PgServer};
+use tokio::sync::watch;
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let transactions = args.first().copied().unwrap_or(1_000);
+    let per_second = args.get(1).copied().unwrap_or(20).max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let chain = Localnet::start(LocalnetConfig::default()).expect("local chain");
+        let rpc = Arc::new(SparksRpc::new(chain.rpc_url()));
+        let (admin, issuer) = (Keypair::new(), Arc::new(Keypair::new()));
+        scenario::deploy(&rpc, &admin, &issuer).await.unwrap();
+        let pg = PgServer::start_with(PgOptions {
+            durable: true,
+            ..PgOptions::default()
+        })
+        .unwrap();
+        let store = Store::connect(&pg.url()).await.unwrap();
+        store.migrate().await.unwrap();
+        let indexer = Indexer::new(
+            ChainSource::new(SourceConfig::new(chain.rpc_url(), sparks::ID)),
+            store.clone(),
+            IndexerConfig::default(),
+        );
+        let (_stop, shutdown) = watch::channel(false);
+        let ws_url = chain.ws_url().to_owned();
+        tokio::spawn(async move { indexer.run(Some(ws_url), shutdown).await });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(api::serve(
+            listener,
+            AppState::new(store.pool().clone(), ApiConfig::default()),
+            std::future::pending(),
+        ));
+        let http = reqwest::Client::new();
+        // Caught up with the deployment and subscribed.
+        while store.cursor().await.unwrap().caught_up_slot == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+
+        let mut ticker = tokio::time::interval(Duration::from_secs(1) / per_second as u32);
+        let mut measurements = Vec::new();
+        let started = Instant::now();
+        for n in 0..transactions {
+            ticker.tick().await;
+            let (rpc, issuer, http, base) = (rpc.clone(), issuer.clone(), http.clone(), base.clone());
+            measurements.push(tokio::spawn(async move {
+                lag_of_one_award(&rpc, &issuer, &http, &base, n).await
+            }));
+        }
+        let mut lags = Vec::new();
+        for measurement in measurements {
+            lags.push(measurement.await.unwrap());
+        }
+        let secs = started.elapsed().as_secs_f64();
+        lags.sort();
+        println!(
+            "live lag (confirmed → visible in the API) over {transactions} transactions at {per_second}/s \
+             ({secs:.1} s): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            percentile(&lags, 0.50),
+            percentile(&lags, 0.90),
+            percentile(&lags, 0.99),
+            percentile(&lags, 1.0),
+        );
+    });
+}
+
+/// Sends one award to a fresh wallet; returns confirmed → visible in the API.
+async fn lag_of_one_award(
+    rpc: &SparksRpc,
+    issuer: &Keypair,
+    http: &reqwest::Client,
+    base: &str,
+    n: u64,
+) -> Duration {
+    let client = rpc.client();
+    let wallet = Pubkey::new_unique();
+    let mut reference = [0u8; 32];
+    reference[..8].copy_from_slice(&n.to_le_bytes());
+    let award = ix::award_for_account(
+        &issuer.pubkey(),
+        &wallet,
+        None,
+        Source::Trading,
+        10,
+        reference,
+    );
+    let blockhash = client.get_latest_blockhash().await.unwrap();
+    let tx =
+        Transaction::new_signed_with_payer(&[award], Some(&issuer.pubkey()), &[issuer], blockhash);
+    let signature = client.send_transaction(&tx).await.unwrap();
+    loop {
+        let status = client.get_signature_statuses(&[signature]).await.unwrap();
+        if let Some(Some(status)) = status.value.first() {
+            assert!(status.err.is_none(), "award failed: {:?}", status.err);
+            if status.satisfies_commitment(solana_commitment_config::CommitmentConfig::confirmed())
+            {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let confirmed = Instant::now();
+    let url = format!("{base}/v1/wallets/{wallet}/sparks");
+    loop {
+        let body: serde_json::Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+        if body["exists"] == true {
+            return confirmed.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
