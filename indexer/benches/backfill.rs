@@ -23,6 +23,15 @@ use sparks_localnet::{Localnet, LocalnetConfig};
 use sparks_pglocal::{PgOptions, PgServer};
 use tokio::sync::watch;
 
+/// getTransaction's options as the indexer's source sets them.
+fn as_the_indexer_asks() -> RpcTransactionConfig {
+    RpcTransactionConfig {
+        encoding: Some(UiTransactionEncoding::Base64),
+        commitment: Some(CommitmentConfig::confirmed()),
+        max_supported_transaction_version: Some(0),
+    }
+}
+
 fn main() {
     let args: Vec<usize> = std::env::args()
         .skip(1)
@@ -66,14 +75,7 @@ fn main() {
                 async move {
                     let signature = info.signature.parse().unwrap();
                     client
-                        .get_transaction_with_config(
-                            &signature,
-                            RpcTransactionConfig {
-                                encoding: Some(UiTransactionEncoding::Base64),
-                                commitment: Some(CommitmentConfig::confirmed()),
-                                max_supported_transaction_version: Some(0),
-                            },
-                        )
+                        .get_transaction_with_config(&signature, as_the_indexer_asks())
                         .await
                         .unwrap()
                 }
@@ -91,13 +93,8 @@ fn main() {
                 let client = client.clone();
                 async move {
                     let signature = info.signature.parse().unwrap();
-                    let config = RpcTransactionConfig {
-                        encoding: Some(UiTransactionEncoding::Base64),
-                        commitment: Some(CommitmentConfig::confirmed()),
-                        max_supported_transaction_version: Some(0),
-                    };
                     let (tx, time) = tokio::join!(
-                        client.get_transaction_with_config(&signature, config),
+                        client.get_transaction_with_config(&signature, as_the_indexer_asks()),
                         client.get_block_time(info.slot)
                     );
                     tx.unwrap();
