@@ -14,7 +14,7 @@ use std::collections::HashSet;
 
 use sparks_client::events::SparksEvent;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::decoder::{DecodedEvent, Origin};
 use rows::{int, perk_kind_name};
@@ -320,7 +320,60 @@ async fn write_batch(db: &mut PgConnection, rows: &BatchRows) -> Result<Applied,
     let transactions = new.len() as u64;
     // `None`: every transaction is new, no filter needed.
     let only: Option<&[String]> = (new.len() != t.signature.len()).then_some(&new);
+    let mut fast = Connection::begin(&mut *db).await?; // a savepoint
+    let events = match write_appends(&mut fast, rows, only).await {
+        Ok(events) => {
+            fast.commit().await?;
+            events
+        }
+        // Rows without their transactions row (deleted by hand): write only
+        // the transactions that have none at all.
+        Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+            fast.rollback().await?;
+            let bare = sqlx::query_scalar!(
+                "SELECT s AS \"signature!\" FROM unnest($1::text[]) AS s
+                 WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.signature = s)
+                   AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.signature = s)
+                   AND NOT EXISTS (SELECT 1 FROM transaction_problems p WHERE p.signature = s)",
+                &new
+            )
+            .fetch_all(&mut *db)
+            .await?;
+            write_appends(db, rows, Some(&bare)).await?
+        }
+        Err(other) => return Err(other),
+    };
 
+    let r = &rows.referrals;
+    if !r.invitee.is_empty() {
+        sqlx::query!(
+            "INSERT INTO referrals (invitee, referrer, signature, slot, block_time)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[])
+             ON CONFLICT (invitee) DO NOTHING",
+            &r.invitee,
+            &r.referrer,
+            &r.signature,
+            &r.slot,
+            &r.block_time as &[Option<i64>]
+        )
+        .execute(&mut *db)
+        .await?;
+    }
+
+    write_projections(db, rows).await?;
+    Ok(Applied {
+        transactions,
+        events,
+    })
+}
+
+/// Events, transaction problems and ledger rows of the transactions in
+/// `only` (all when `None`), with plain inserts. Returns the events written.
+async fn write_appends(
+    db: &mut PgConnection,
+    rows: &BatchRows,
+    only: Option<&[String]>,
+) -> Result<u64, StoreError> {
     let e = &rows.events;
     let events = sqlx::query!(
         "INSERT INTO events (signature, event_index, slot, block_time, kind, wallet, origin, payload)
@@ -386,27 +439,7 @@ async fn write_batch(db: &mut PgConnection, rows: &BatchRows) -> Result<Applied,
         .await?;
     }
 
-    let r = &rows.referrals;
-    if !r.invitee.is_empty() {
-        sqlx::query!(
-            "INSERT INTO referrals (invitee, referrer, signature, slot, block_time)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[])
-             ON CONFLICT (invitee) DO NOTHING",
-            &r.invitee,
-            &r.referrer,
-            &r.signature,
-            &r.slot,
-            &r.block_time as &[Option<i64>]
-        )
-        .execute(&mut *db)
-        .await?;
-    }
-
-    write_projections(db, rows).await?;
-    Ok(Applied {
-        transactions,
-        events,
-    })
+    Ok(events)
 }
 
 fn key(key: &anchor_lang::prelude::Pubkey) -> String {
