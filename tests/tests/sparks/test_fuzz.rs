@@ -4,7 +4,9 @@
 //! other program accounts or strangers, writable/signer flags changed).
 //!
 //! Whatever arrives, the program must not panic (natively a panic surfaces
-//! as `ProgramFailedToComplete`), a rejected transaction must leave every
+//! as `ProgramFailedToComplete`; a panic hook tells the program's own from
+//! the native CPI stub's, see [`is_runtime_refusal`]), a rejected
+//! transaction must leave every
 //! account byte-for-byte as it was, and an accepted one must keep the books:
 //! the sum of all balances equals Config's outstanding supply.
 //!
@@ -382,6 +384,7 @@ async fn fuzz_case(sends: Vec<(usize, Vec<Mangle>)>) -> Result<usize, TestCaseEr
                 .collect(),
         );
         let before = world.fixture.snapshot(std::slice::from_ref(&probe)).await;
+        take_panics();
         let signer_refs: Vec<&Keypair> = signers.iter().collect();
         let result = world
             .fixture
@@ -399,18 +402,28 @@ async fn fuzz_case(sends: Vec<(usize, Vec<Mangle>)>) -> Result<usize, TestCaseEr
             }
             Err(error) => {
                 rejected += 1;
+                let panics = take_panics();
+                let program_panics: Vec<&String> =
+                    panics.iter().filter(|at| !is_runtime_refusal(at)).collect();
                 prop_assert!(
-                    !matches!(
-                        error,
-                        TransactionError::InstructionError(
-                            _,
-                            InstructionError::ProgramFailedToComplete
-                        )
-                    ),
-                    "the program panicked on {:?} of instruction #{}",
+                    program_panics.is_empty(),
+                    "the program panicked at {:?} on {:?} of instruction #{}",
+                    program_panics,
                     mangles,
                     which % templates.len()
                 );
+                if matches!(
+                    error,
+                    TransactionError::InstructionError(
+                        _,
+                        InstructionError::ProgramFailedToComplete
+                    )
+                ) {
+                    prop_assert!(
+                        !panics.is_empty(),
+                        "ProgramFailedToComplete without a panic"
+                    );
+                }
                 let after = world.fixture.snapshot(std::slice::from_ref(&probe)).await;
                 prop_assert!(
                     before == after,
@@ -423,6 +436,38 @@ async fn fuzz_case(sends: Vec<(usize, Vec<Mangle>)>) -> Result<usize, TestCaseEr
         }
     }
     Ok(rejected)
+}
+
+/// Where panics happened since the last [`take_panics`] (file:line).
+static PANICS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Records each panic's location, then reports it as usual.
+fn record_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Some(at) = info.location() {
+                PANICS
+                    .lock()
+                    .unwrap()
+                    .push(format!("{}:{}", at.file(), at.line()));
+            }
+            report(info);
+        }));
+    });
+}
+
+fn take_panics() -> Vec<String> {
+    std::mem::take(&mut *PANICS.lock().unwrap())
+}
+
+/// solana-program-test's native CPI stub unwraps where the SBF runtime
+/// returns an error (a CPI naming an account the transaction lacks:
+/// `MissingAccount`); such a panic is the runtime refusing the CPI, not
+/// the program panicking.
+fn is_runtime_refusal(location: &str) -> bool {
+    location.contains("/solana-program-test-")
 }
 
 fn cases() -> u32 {
@@ -439,6 +484,7 @@ proptest! {
     fn mangled_instructions_never_panic_and_change_nothing_when_refused(
         sends in prop::collection::vec((any::<usize>(), prop::collection::vec(mangle(), 1..4)), SENDS_PER_CASE)
     ) {
+        record_panics();
         let rejected = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
