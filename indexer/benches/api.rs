@@ -15,8 +15,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use sparks_indexer::api::{self, ApiConfig, AppState};
-use sparks_indexer::store::Store;
-use sparks_pglocal::{PgOptions, PgServer};
+
+mod common;
 
 /// $1: the wallets' base58 keys, numbered 1..n in a scratch table.
 const FILL_KEYS: &str = "
@@ -61,31 +61,18 @@ end
 "#;
 
 fn main() {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let wallets = args.first().copied().unwrap_or(100_000);
-    let rows = args.get(1).copied().unwrap_or(2_000_000);
-    let seconds = args.get(2).copied().unwrap_or(20);
-    let connections = args.get(3).copied().unwrap_or(8);
-    let pg = PgServer::start_with(PgOptions {
-        durable: true,
-        settings: vec![
-            ("maintenance_work_mem".into(), "1GB".into()),
-            ("max_wal_size".into(), "4GB".into()),
-            ("shared_buffers".into(), "2GB".into()),
-        ],
-    })
-    .expect("private postgres");
+    let wallets = common::arg(0, 100_000);
+    let rows = common::arg(1, 2_000_000);
+    let seconds = common::arg(2, 20);
+    let connections = common::arg(3, 8);
+    let pg = common::durable_postgres(&[
+        ("maintenance_work_mem", "1GB"),
+        ("max_wal_size", "4GB"),
+        ("shared_buffers", "2GB"),
+    ]);
     let work = tempfile::tempdir().unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let store = Store::connect(&pg.url()).await.unwrap();
-        store.migrate().await.unwrap();
+    common::runtime().block_on(async {
+        let store = common::migrated_store(&pg.url()).await;
         let started = Instant::now();
         let keys: Vec<String> = (0..wallets).map(|i| wallet(i, wallets)).collect();
         std::fs::write(work.path().join("keys"), keys.join("\n") + "\n").unwrap();

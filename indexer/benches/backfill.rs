@@ -18,10 +18,10 @@ use sparks_client::rpc::SparksRpc;
 use sparks_client::scenario;
 use sparks_indexer::indexer::{Indexer, IndexerConfig};
 use sparks_indexer::source::{Source, SourceConfig};
-use sparks_indexer::store::Store;
 use sparks_localnet::{Localnet, LocalnetConfig};
-use sparks_pglocal::{PgOptions, PgServer};
 use tokio::sync::watch;
+
+mod common;
 
 /// getTransaction's options as the indexer's source sets them.
 fn as_the_indexer_asks() -> RpcTransactionConfig {
@@ -33,17 +33,9 @@ fn as_the_indexer_asks() -> RpcTransactionConfig {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let transactions = args.first().copied().unwrap_or(5_000);
-    let concurrency = args.get(1).copied().unwrap_or(16);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    let transactions = common::arg(0, 5_000) as usize;
+    let concurrency = common::arg(1, 16) as usize;
+    common::runtime().block_on(async {
         let chain = Localnet::start(LocalnetConfig::default()).expect("local chain");
         let rpc = SparksRpc::new(chain.rpc_url());
         let (admin, issuer) = (Keypair::new(), Keypair::new());
@@ -56,13 +48,8 @@ fn main() {
             started.elapsed().as_secs_f64()
         );
 
-        let pg = PgServer::start_with(PgOptions {
-            durable: true,
-            ..PgOptions::default()
-        })
-        .unwrap();
-        let store = Store::connect(&pg.url()).await.unwrap();
-        store.migrate().await.unwrap();
+        let pg = common::durable_postgres(&[]);
+        let store = common::migrated_store(&pg.url()).await;
         let source = Source::new(SourceConfig::new(chain.rpc_url(), sparks::ID));
         let signatures = source.signatures_since(None).await.unwrap();
 

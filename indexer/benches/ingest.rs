@@ -20,7 +20,8 @@ use sparks_client::events::SparksEvent;
 use sparks_indexer::decoder::{decode, DecodedEvent};
 use sparks_indexer::store::rows::{BatchRows, Latest};
 use sparks_indexer::store::{CursorMove, IndexedTransaction, Store};
-use sparks_pglocal::{PgOptions, PgServer};
+
+mod common;
 
 fn fixture(name: &str) -> Vec<SparksEvent> {
     let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -76,13 +77,9 @@ fn signature(n: u64) -> String {
 }
 
 fn main() {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let transactions = args.first().copied().unwrap_or(100_000);
-    let batch = args.get(1).copied().unwrap_or(1_000) as usize;
-    let pool = args.get(2).copied().unwrap_or(20_000);
+    let transactions = common::arg(0, 100_000);
+    let batch = common::arg(1, 1_000) as usize;
+    let pool = common::arg(2, 20_000);
 
     let award = fixture("award");
     let referral = fixture("award_with_referral");
@@ -134,24 +131,12 @@ fn main() {
         events as f64 / build_secs
     );
 
-    let pg = PgServer::start_with(PgOptions {
-        durable: true,
-        settings: vec![(
-            "shared_preload_libraries".into(),
-            "pg_stat_statements".into(),
-        )],
-    })
-    .expect("private postgres");
+    let pg = common::durable_postgres(&[("shared_preload_libraries", "pg_stat_statements")]);
     let store_db = pg.create_database("store_path").unwrap();
     let copy_db = pg.create_database("copy").unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    common::runtime().block_on(async {
         // 1. The store path, batch by batch, as the indexer commits.
-        let store = Store::connect(&store_db).await.unwrap();
-        store.migrate().await.unwrap();
+        let store = common::migrated_store(&store_db).await;
         sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
             .execute(store.pool())
             .await
@@ -183,8 +168,7 @@ fn main() {
 
         // 2. The same rows with COPY into the same (empty, indexed) tables:
         // append-only tables in full, each account's final state once.
-        let copy = Store::connect(&copy_db).await.unwrap();
-        copy.migrate().await.unwrap();
+        let copy = common::migrated_store(&copy_db).await;
         let rows: Vec<BatchRows> = generated
             .chunks(batch)
             .map(|chunk| BatchRows::build(chunk).unwrap())

@@ -22,10 +22,10 @@ use sparks_client::scenario;
 use sparks_indexer::api::{self, ApiConfig, AppState};
 use sparks_indexer::indexer::{Indexer, IndexerConfig};
 use sparks_indexer::source::{Source as ChainSource, SourceConfig};
-use sparks_indexer::store::Store;
 use sparks_localnet::{Localnet, LocalnetConfig};
-use sparks_pglocal::{PgOptions, PgServer};
 use tokio::sync::watch;
+
+mod common;
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -33,28 +33,15 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 fn main() {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let transactions = args.first().copied().unwrap_or(1_000);
-    let per_second = args.get(1).copied().unwrap_or(20).max(1);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    let transactions = common::arg(0, 1_000);
+    let per_second = common::arg(1, 20).max(1);
+    common::runtime().block_on(async {
         let chain = Localnet::start(LocalnetConfig::default()).expect("local chain");
         let rpc = Arc::new(SparksRpc::new(chain.rpc_url()));
         let (admin, issuer) = (Keypair::new(), Arc::new(Keypair::new()));
         scenario::deploy(&rpc, &admin, &issuer).await.unwrap();
-        let pg = PgServer::start_with(PgOptions {
-            durable: true,
-            ..PgOptions::default()
-        })
-        .unwrap();
-        let store = Store::connect(&pg.url()).await.unwrap();
-        store.migrate().await.unwrap();
+        let pg = common::durable_postgres(&[]);
+        let store = common::migrated_store(&pg.url()).await;
         let indexer = Indexer::new(
             ChainSource::new(SourceConfig::new(chain.rpc_url(), sparks::ID)),
             store.clone(),
