@@ -96,8 +96,17 @@ pub fn load<T: AccountDeserialize>(info: &AccountInfo) -> Result<T> {
     T::try_deserialize(&mut &data[..])
 }
 
-/// Writes a program account (discriminator included).
+/// Writes a program account (discriminator included). Accounts written by
+/// hand (remaining accounts, unchecked ones) get no `mut` constraint from
+/// Anchor, so writability is checked here: the SBF runtime would refuse the
+/// write only after the instruction, and a native runtime drops it silently
+/// (found by the fuzz test: a batch award to a read-only account credited
+/// the supply but not the balance natively).
 pub fn store<T: AccountSerialize>(info: &AccountInfo, value: &T) -> Result<()> {
+    require!(
+        info.is_writable,
+        anchor_lang::error::ErrorCode::ConstraintMut
+    );
     let mut data = info.try_borrow_mut_data()?;
     let mut writer: &mut [u8] = &mut data;
     value.try_serialize(&mut writer)

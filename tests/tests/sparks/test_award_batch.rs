@@ -161,6 +161,36 @@ async fn a_batch_with_missing_or_extra_accounts_is_refused() {
 }
 
 #[tokio::test]
+async fn a_batch_row_with_a_read_only_account_is_refused() {
+    // Found by the fuzz test: natively a write to a read-only account is
+    // dropped, so the supply grew but the balance did not.
+    let mut f = TestFixture::new().await;
+    let issuer = f.full_issuer().await;
+    let recipients = wallets(2);
+    for wallet in &recipients {
+        f.award(&issuer, wallet, Source::Campaign, 5).await.unwrap();
+    }
+    let rows = rows(&mut f, &recipients, Source::Campaign, 10).await;
+    let mut instruction = ix::award_batch(&issuer.pubkey(), Source::Campaign, [0; 32], &rows);
+    let spark_1 = pda::spark(&recipients[1]);
+    for meta in instruction
+        .accounts
+        .iter_mut()
+        .filter(|m| m.pubkey == spark_1)
+    {
+        meta.is_writable = false;
+    }
+    f.assert_rejected_with(
+        &[instruction],
+        &[&issuer],
+        solana_instruction_error::InstructionError::Custom(
+            anchor_lang::error::ErrorCode::ConstraintMut.into(),
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_batch_row_pointing_at_another_wallets_account_is_refused() {
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;

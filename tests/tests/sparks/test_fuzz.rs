@@ -211,11 +211,13 @@ impl World {
     }
 
     /// Every account whose bytes must not move on a rejection, and whose
-    /// balances add up to the supply on success: the pool, the Spark
-    /// account of each pool address, and whatever the instruction names.
-    fn watched(&self, instruction: &Instruction) -> Vec<Pubkey> {
+    /// balances add up to the supply on success: the pool, every address
+    /// an instruction of this case named so far (an earlier accepted send
+    /// may have created an account there), and the Spark account of each.
+    fn watched(&self, named: &mut BTreeSet<Pubkey>, instruction: &Instruction) -> Vec<Pubkey> {
+        named.extend(instruction.accounts.iter().map(|m| m.pubkey));
         let mut keys: BTreeSet<Pubkey> = self.address_pool().into_iter().collect();
-        keys.extend(instruction.accounts.iter().map(|m| m.pubkey));
+        keys.extend(named.iter().copied());
         let sparks: Vec<Pubkey> = keys.iter().map(pda::spark).collect();
         keys.extend(sparks);
         keys.into_iter().collect()
@@ -356,6 +358,7 @@ async fn fuzz_case(sends: Vec<(usize, Vec<Mangle>)>) -> Result<usize, TestCaseEr
     let mut world = World::new().await;
     let templates = world.templates();
     let pool = world.address_pool();
+    let mut named = BTreeSet::new();
     let mut rejected = 0;
     for (which, mangles) in sends {
         let mut instruction = templates[which % templates.len()].clone();
@@ -374,7 +377,7 @@ async fn fuzz_case(sends: Vec<(usize, Vec<Mangle>)>) -> Result<usize, TestCaseEr
             })
             .map(|k| k.insecure_clone())
             .collect();
-        let watched = world.watched(&instruction);
+        let watched = world.watched(&mut named, &instruction);
         let probe = Instruction::new_with_bytes(
             sparks::ID,
             &[],
