@@ -17,7 +17,7 @@ use solana_transaction_status_client_types::UiTransactionEncoding;
 use sparks_client::rpc::SparksRpc;
 use sparks_client::scenario;
 use sparks_indexer::indexer::{Indexer, IndexerConfig};
-use sparks_indexer::source::{Source, SourceConfig};
+use sparks_indexer::source::{SignatureInfo, Source, SourceConfig};
 use sparks_localnet::{Localnet, LocalnetConfig};
 use tokio::sync::watch;
 
@@ -30,6 +30,21 @@ fn as_the_indexer_asks() -> RpcTransactionConfig {
         commitment: Some(CommitmentConfig::confirmed()),
         max_supported_transaction_version: Some(0),
     }
+}
+
+/// `call` for every signature, `concurrency` at a time, in order: calls/s.
+async fn per_second<F, Fut>(signatures: &[SignatureInfo], concurrency: usize, call: F) -> f64
+where
+    F: Fn(SignatureInfo) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let started = Instant::now();
+    let done = futures::stream::iter(signatures.iter().cloned())
+        .map(call)
+        .buffered(concurrency)
+        .count()
+        .await;
+    done as f64 / started.elapsed().as_secs_f64()
 }
 
 fn main() {
@@ -55,43 +70,34 @@ fn main() {
 
         // The RPC's ceiling: the same getTransaction calls, same concurrency, nothing else.
         let client = Arc::new(solana_client::nonblocking::rpc_client::RpcClient::new(chain.rpc_url().to_owned()));
-        let started = Instant::now();
-        let fetched = futures::stream::iter(signatures.clone())
-            .map(|info| {
-                let client = client.clone();
-                async move {
-                    let signature = info.signature.parse().unwrap();
-                    client
-                        .get_transaction_with_config(&signature, as_the_indexer_asks())
-                        .await
-                        .unwrap()
-                }
-            })
-            .buffered(concurrency)
-            .count()
-            .await;
-        let ceiling = fetched as f64 / started.elapsed().as_secs_f64();
+        let fetched = signatures.len();
+        let ceiling = per_second(&signatures, concurrency, |info| {
+            let client = client.clone();
+            async move {
+                let signature = info.signature.parse().unwrap();
+                client
+                    .get_transaction_with_config(&signature, as_the_indexer_asks())
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
         // What this node makes the indexer ask per transaction: its
         // getTransaction blockTime is in the wrong unit and its signature list
         // has none (validators give it there), so getBlockTime too, at once.
-        let started = Instant::now();
-        let both = futures::stream::iter(signatures.clone())
-            .map(|info| {
-                let client = client.clone();
-                async move {
-                    let signature = info.signature.parse().unwrap();
-                    let (tx, time) = tokio::join!(
-                        client.get_transaction_with_config(&signature, as_the_indexer_asks()),
-                        client.get_block_time(info.slot)
-                    );
-                    tx.unwrap();
-                    time.unwrap();
-                }
-            })
-            .buffered(concurrency)
-            .count()
-            .await;
-        let both_ceiling = both as f64 / started.elapsed().as_secs_f64();
+        let both_ceiling = per_second(&signatures, concurrency, |info| {
+            let client = client.clone();
+            async move {
+                let signature = info.signature.parse().unwrap();
+                let (tx, time) = tokio::join!(
+                    client.get_transaction_with_config(&signature, as_the_indexer_asks()),
+                    client.get_block_time(info.slot)
+                );
+                tx.unwrap();
+                time.unwrap();
+            }
+        })
+        .await;
 
         let indexer = Indexer::new(
             source,

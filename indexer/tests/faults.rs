@@ -252,10 +252,18 @@ fn live_indexer(rpc_url: &str, store: Store) -> Indexer {
     )
 }
 
-/// Every transaction of the program on the chain, asked without the proxy.
-async fn chain_transactions(env: &Env) -> i64 {
-    let source = ChainSource::new(SourceConfig::new(env.chain.rpc_url(), sparks::ID));
-    source.signatures_since(None).await.unwrap().len() as i64
+/// Waits until the store holds every program transaction on the chain
+/// (listed without the proxy); returns how many that is.
+async fn wait_until_all_stored(env: &Env, within: Duration) -> i64 {
+    let total = env.signatures().await.len() as i64;
+    wait_for(
+        &env.store,
+        "SELECT count(*) FROM transactions",
+        total,
+        within,
+    )
+    .await;
+    total
 }
 
 /// Rows a complete mirror has whatever path it took (bookkeeping columns aside).
@@ -297,14 +305,7 @@ async fn rpc_faults_and_websocket_drops_through_a_whole_scenario_lose_nothing() 
             .unwrap();
     }
     // Assert: the mirror catches up through the faults and equals the chain.
-    let total = chain_transactions(&env).await;
-    wait_for(
-        &env.store,
-        "SELECT count(*) FROM transactions",
-        total,
-        Duration::from_secs(180),
-    )
-    .await;
+    let total = wait_until_all_stored(&env, Duration::from_secs(180)).await;
     stop.send(true).unwrap();
     running.await.unwrap().unwrap();
     let counts = &rpc_proxy.counts;
@@ -380,14 +381,7 @@ async fn postgres_killed_and_restarted_mid_stream_loses_nothing() {
     }
     // Assert: the same indexer (never restarted) stores all of them.
     assert!(!running.is_finished(), "the indexer waits for Postgres");
-    let total = chain_transactions(&env).await;
-    wait_for(
-        &env.store,
-        "SELECT count(*) FROM transactions",
-        total,
-        Duration::from_secs(60),
-    )
-    .await;
+    wait_until_all_stored(&env, Duration::from_secs(60)).await;
     assert_eq!(
         count(&env.store, "SELECT count(*) FROM spark_accounts").await,
         wallets.len() as i64

@@ -208,11 +208,7 @@ async fn shuffled_batches_converge_to_the_same_state() {
     let pg = PgServer::start().unwrap();
     let shuffled_store = Store::connect(&pg.url()).await.unwrap();
     shuffled_store.migrate().await.unwrap();
-    let source = in_order.source();
-    let mut transactions = Vec::new();
-    for info in source.signatures_since(None).await.unwrap() {
-        transactions.push(source.transaction(&info).await.unwrap());
-    }
+    let mut transactions = env.transactions().await;
     // A fixed permutation (deterministic): reverse, then interleave halves.
     transactions.reverse();
     let half = transactions.len() / 2;
@@ -383,11 +379,7 @@ async fn a_rolled_back_transaction_leaves_the_state_as_if_never_seen() {
     // Arrange: the scenario's transactions, fetched once.
     let env = Env::start().await;
     let outcome = scenario::every_instruction(&env.rpc).await.unwrap();
-    let source = env.indexer(IndexerConfig::default()).source().clone();
-    let mut transactions = Vec::new();
-    for info in source.signatures_since(None).await.unwrap() {
-        transactions.push(source.transaction(&info).await.unwrap());
-    }
+    let transactions = env.transactions().await;
     // The last successful transaction (a redemption: perk, claim, account, whitelist, entry).
     let dropped = outcome.signatures.last().unwrap().to_string();
     let without: Vec<_> = transactions
@@ -425,11 +417,7 @@ async fn a_rolled_back_transaction_leaves_the_state_as_if_never_seen() {
 async fn a_batch_is_refused_when_the_cursor_moved_underneath_it() {
     // Arrange: the first half stored with the cursor on its newest transaction.
     let env = busy_chain(6).await;
-    let source = env.indexer(IndexerConfig::default()).source().clone();
-    let mut transactions = Vec::new();
-    for info in source.signatures_since(None).await.unwrap() {
-        transactions.push(source.transaction(&info).await.unwrap());
-    }
+    let transactions = env.transactions().await;
     let (first, second) = transactions.split_at(4);
     let newest = |batch: &[sparks_indexer::store::IndexedTransaction]| {
         let last = batch.last().unwrap();

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use sparks_client::rpc::SparksRpc;
 use sparks_indexer::indexer::{Indexer, IndexerConfig};
-use sparks_indexer::source::{Source as ChainSource, SourceConfig};
-use sparks_indexer::store::Store;
+use sparks_indexer::source::{SignatureInfo, Source as ChainSource, SourceConfig};
+use sparks_indexer::store::{IndexedTransaction, Store};
 use sparks_indexer::verify::verify;
 use sparks_localnet::{Localnet, LocalnetConfig};
 use sparks_pglocal::PgServer;
@@ -47,6 +47,22 @@ impl Env {
         let mut source = SourceConfig::new(self.chain.rpc_url(), sparks::ID);
         source.retry_for = Duration::from_secs(10);
         Indexer::new(ChainSource::new(source), store, config)
+    }
+
+    /// Every signature of the program on the chain, oldest first.
+    pub async fn signatures(&self) -> Vec<SignatureInfo> {
+        let source = ChainSource::new(SourceConfig::new(self.chain.rpc_url(), sparks::ID));
+        source.signatures_since(None).await.unwrap()
+    }
+
+    /// Every program transaction on the chain, fetched and decoded once.
+    pub async fn transactions(&self) -> Vec<IndexedTransaction> {
+        let source = self.indexer(IndexerConfig::default()).source().clone();
+        let mut transactions = Vec::new();
+        for info in self.signatures().await {
+            transactions.push(source.transaction(&info).await.unwrap());
+        }
+        transactions
     }
 
     pub async fn assert_mirrors_chain(&self) {
