@@ -2,13 +2,14 @@
 //! (the decoder fixtures: an award, an award paying a referral share, an
 //! example-mint whitelist consumption, and 6-row batch awards built from the
 //! award), replicated with fresh signatures and a pool of wallets whose
-//! accounts change many times, committed through `Store::apply` (events +
-//! projections + ledger + cursor, one database transaction per batch) into
+//! accounts change many times, committed through the indexer's
+//! `store::Pipeline` (events + projections + ledger + cursor, one database
+//! transaction per batch, `depth` of them in flight) into
 //! a private Postgres with durable commits; then the same rows with a raw
 //! `COPY` into the same tables of a second database, for the ratio; and
 //! where the store path's database time went (pg_stat_statements).
 //!
-//! cargo bench -p sparks-indexer --bench ingest -- [transactions] [batch] [wallets]
+//! cargo bench -p sparks-indexer --bench ingest -- [transactions] [batch] [wallets] [depth]
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -19,7 +20,7 @@ use sparks::state::SparkAccount;
 use sparks_client::events::SparksEvent;
 use sparks_indexer::decoder::{decode, DecodedEvent};
 use sparks_indexer::store::rows::{BatchRows, Latest};
-use sparks_indexer::store::{CursorMove, IndexedTransaction, Store};
+use sparks_indexer::store::{IndexedTransaction, Pipeline, Store};
 
 mod common;
 
@@ -80,6 +81,7 @@ fn main() {
     let transactions = common::arg(0, 100_000);
     let batch = common::arg(1, 1_000) as usize;
     let pool = common::arg(2, 20_000);
+    let depth = common::arg(3, 2) as usize;
 
     let award = fixture("award");
     let referral = fixture("award_with_referral");
@@ -146,21 +148,17 @@ fn main() {
             .await
             .unwrap();
         let started = Instant::now();
-        let mut from: Option<&str> = None;
+        let mut pipeline = Pipeline::new(store.clone(), depth, Some(None));
         for chunk in generated.chunks(batch) {
             let newest = chunk.last().unwrap();
-            let cursor = CursorMove {
-                from,
-                to: &newest.signature,
-                slot: newest.slot,
-            };
-            store.apply(chunk, Some(cursor)).await.unwrap();
-            from = Some(&newest.signature);
+            let newest = (newest.signature.clone(), newest.slot);
+            pipeline.push(chunk.to_vec(), newest).await.unwrap();
         }
+        pipeline.finish().await.unwrap();
         let store_secs = started.elapsed().as_secs_f64();
         println!(
             "store path: {transactions} transactions, {events} events, batch {batch}, {pool} wallets, \
-             durable commits: {store_secs:.2} s = {:.0} events/s ({:.0} tx/s)",
+             {depth} commits in flight, durable commits: {store_secs:.2} s = {:.0} events/s ({:.0} tx/s)",
             events as f64 / store_secs,
             transactions as f64 / store_secs
         );
@@ -202,7 +200,7 @@ fn main() {
 async fn print_breakdown(store: &Store) {
     let rows: Vec<(String, f64, i64)> = sqlx::query_as(
         r"SELECT left(regexp_replace(query, '\s+', ' ', 'g'), 60), total_exec_time, rows
-         FROM pg_stat_statements WHERE query ~* '^\s*(insert|update)'
+         FROM pg_stat_statements WHERE query ~* '^\s*(insert|update|delete|with)'
          ORDER BY total_exec_time DESC LIMIT 8",
     )
     .fetch_all(store.pool())

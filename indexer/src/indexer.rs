@@ -23,7 +23,7 @@ use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::source::{SignatureInfo, Source, SourceError};
-use crate::store::{CursorMove, IndexedTransaction, Store, StoreError};
+use crate::store::{Applied, IndexedTransaction, Pipeline, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexerError {
@@ -39,6 +39,9 @@ pub struct IndexerConfig {
     pub concurrency: usize,
     /// Transactions per store commit.
     pub batch_size: usize,
+    /// Store commits in flight (each on its own connection, committed in
+    /// chain order; see `store::pipeline`).
+    pub write_concurrency: usize,
     /// Catch-up interval when no notification arrives.
     pub poll_interval: Duration,
     pub finality_interval: Duration,
@@ -51,6 +54,7 @@ impl Default for IndexerConfig {
         Self {
             concurrency: 16,
             batch_size: 500,
+            write_concurrency: 2,
             poll_interval: Duration::from_secs(5),
             finality_interval: Duration::from_secs(10),
             progress_interval: Duration::from_secs(5),
@@ -67,6 +71,13 @@ pub struct Progress {
     pub transactions: u64,
     /// New events stored.
     pub events: u64,
+}
+
+impl Progress {
+    fn add(&mut self, applied: Applied) {
+        self.transactions += applied.transactions;
+        self.events += applied.events;
+    }
 }
 
 #[derive(Clone)]
@@ -136,7 +147,7 @@ impl Indexer {
     pub async fn index(
         &self,
         signatures: Vec<SignatureInfo>,
-        mut advance_from: Option<Option<String>>,
+        advance_from: Option<Option<String>>,
         shutdown: &Shutdown,
     ) -> Result<Progress, IndexerError> {
         let mut progress = Progress {
@@ -159,6 +170,11 @@ impl Indexer {
         let started = Instant::now();
         let mut last_report = Instant::now();
         let mut listed = 0usize;
+        let mut pipeline = Pipeline::new(
+            self.store.clone(),
+            self.config.write_concurrency,
+            advance_from,
+        );
         let mut result: Result<(), IndexerError> = Ok(());
         while let Some(batch) = receiver.recv().await {
             let batch = match batch {
@@ -168,18 +184,16 @@ impl Indexer {
                     break;
                 }
             };
-            let cursor = advance_from.as_ref().map(|from| CursorMove {
-                from: from.as_deref(),
-                to: &batch.newest.signature,
-                slot: batch.newest.slot,
-            });
-            let applied = self.store.apply(&batch.transactions, cursor).await?;
-            if let Some(from) = advance_from.as_mut() {
-                *from = Some(batch.newest.signature.clone());
+            let newest = (batch.newest.signature, batch.newest.slot);
+            match pipeline.push(batch.transactions, newest).await {
+                Ok(Some(applied)) => progress.add(applied),
+                Ok(None) => {}
+                Err(error) => {
+                    result = Err(error.into());
+                    break;
+                }
             }
             listed += batch.listed;
-            progress.transactions += applied.transactions;
-            progress.events += applied.events;
             if last_report.elapsed() >= self.config.progress_interval {
                 last_report = Instant::now();
                 let rate = listed as f64 / started.elapsed().as_secs_f64();
@@ -191,13 +205,16 @@ impl Indexer {
                 );
             }
             if *shutdown.borrow() {
-                tracing::info!(done = listed, total, "stopping after the batch in flight");
+                tracing::info!(done = listed, total, "stopping after the batches in flight");
                 break;
             }
         }
         drop(receiver);
         producer.abort();
+        // The batches in flight finish (or are refused) either way.
+        let finished = pipeline.finish().await;
         result?;
+        progress.add(finished?);
         Ok(progress)
     }
 
@@ -325,14 +342,16 @@ struct Batch {
 async fn fetch_batches(
     source: Arc<Source>,
     signatures: Vec<SignatureInfo>,
-    known: HashSet<String>,
+    mut known: HashSet<String>,
     config: IndexerConfig,
     batches: mpsc::Sender<Result<Batch, SourceError>>,
 ) {
     for chunk in signatures.chunks(config.batch_size.max(1)) {
+        // Each signature once: batches committing together must not share
+        // a transaction (see `store::pipeline`).
         let wanted: Vec<SignatureInfo> = chunk
             .iter()
-            .filter(|info| !known.contains(&info.signature))
+            .filter(|info| known.insert(info.signature.clone()))
             .cloned()
             .collect();
         let fetched: Vec<Result<IndexedTransaction, SourceError>> = futures::stream::iter(wanted)

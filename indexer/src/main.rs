@@ -104,6 +104,10 @@ struct ChainArgs {
     /// Transactions per database commit.
     #[arg(long, env = "SPARKS_BATCH_SIZE", default_value_t = 500)]
     batch_size: usize,
+    /// Database commits in flight (each on its own connection, committed in
+    /// chain order).
+    #[arg(long, env = "SPARKS_WRITE_CONCURRENCY", default_value_t = 2)]
+    write_concurrency: usize,
     /// How long one RPC call is retried before the error surfaces (seconds).
     #[arg(long, env = "SPARKS_RPC_RETRY_SECS", default_value_t = 60)]
     retry_secs: u64,
@@ -334,6 +338,7 @@ fn indexer_config(chain: &ChainArgs) -> IndexerConfig {
     IndexerConfig {
         concurrency: chain.concurrency,
         batch_size: chain.batch_size,
+        write_concurrency: chain.write_concurrency,
         ..IndexerConfig::default()
     }
 }

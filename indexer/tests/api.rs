@@ -451,6 +451,8 @@ SELECT 'w' || g, g, g, 0, 0, g, 0, 0, 0, NULL, 0, false, 1, 1, NULL FROM generat
 INSERT INTO ledger
 SELECT 's' || g, 0, 'w' || (g % 100000), g, 1, NULL, 'award', (g % 4)::int2, 1, 1, NULL, NULL, NULL
 FROM generate_series(1, 300000) g;
+INSERT INTO leaderboard
+SELECT r, 'w' || g, g FROM generate_series(99901, 100000) g, unnest(ARRAY['lifetime', 'trading']) r;
 INSERT INTO referrals SELECT 'w' || g, 'w' || (g % 1000), 's' || g, g, NULL FROM generate_series(1, 50000) g;
 INSERT INTO whitelist_entries SELECT 'e' || g, 'wl' || (g % 10), 'w' || g, 1, 0, 1, 1, 1 FROM generate_series(1, 50000) g;
 INSERT INTO perk_claims SELECT 'c' || g, 'p' || (g % 10), 'w' || g, 1, 1, 1 FROM generate_series(1, 50000) g;

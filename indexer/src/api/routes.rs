@@ -475,6 +475,8 @@ pub struct LeaderboardQuery {
     source: Option<String>,
 }
 
+/// The top wallets by lifetime earned, or by one source's earnings; a
+/// wallet that earned nothing there is not listed.
 #[utoipa::path(get, path = "/v1/leaderboard", tag = "wallets", params(LeaderboardQuery),
     responses((status = 200, body = Leaderboard), (status = 400, body = super::error::ErrorBody)))]
 pub async fn leaderboard(
@@ -484,15 +486,13 @@ pub async fn leaderboard(
     let params = query(params)?;
     let limit = limit(params.limit.as_deref(), DEFAULT_PAGE)?;
     let source = source(params.source.as_deref())?;
-    // One query per ranking so each is served by its own index.
-    let rows: Vec<(String, i64, i64)> = match source {
-        None => sqlx::query_as(LEADERBOARD_LIFETIME),
-        Some(0) => sqlx::query_as(LEADERBOARD_TRADING),
-        Some(1) => sqlx::query_as(LEADERBOARD_SUBSCRIPTION),
-        Some(2) => sqlx::query_as(LEADERBOARD_CAMPAIGN),
-        Some(_) => sqlx::query_as(LEADERBOARD_REFERRAL),
-    }
-    .bind(limit)
+    let ranking = source.map_or("lifetime", |i| SOURCES[i as usize]);
+    let rows = sqlx::query!(
+        "SELECT l.wallet, l.earned, a.balance FROM leaderboard l JOIN spark_accounts a USING (wallet)
+         WHERE l.ranking = $1 ORDER BY l.earned DESC, l.wallet LIMIT $2",
+        ranking,
+        limit
+    )
     .fetch_all(&app.pool)
     .await?;
     Ok(Json(Leaderboard {
@@ -500,27 +500,18 @@ pub async fn leaderboard(
         rows: rows
             .into_iter()
             .enumerate()
-            .map(|(i, (wallet, earned, balance))| LeaderboardRow {
+            .map(|(i, row)| LeaderboardRow {
                 rank: i as i64 + 1,
-                wallet,
-                earned,
-                balance,
+                wallet: row.wallet,
+                earned: row.earned,
+                balance: row.balance,
             })
             .collect(),
     }))
 }
 
-pub const LEADERBOARD_LIFETIME: &str =
-    "SELECT wallet, lifetime_earned, balance FROM spark_accounts ORDER BY lifetime_earned DESC, wallet LIMIT $1";
-pub const LEADERBOARD_TRADING: &str =
-    "SELECT wallet, earned_trading, balance FROM spark_accounts ORDER BY earned_trading DESC, wallet LIMIT $1";
-pub const LEADERBOARD_SUBSCRIPTION: &str =
-    "SELECT wallet, earned_subscription, balance FROM spark_accounts \
-     ORDER BY earned_subscription DESC, wallet LIMIT $1";
-pub const LEADERBOARD_CAMPAIGN: &str =
-    "SELECT wallet, earned_campaign, balance FROM spark_accounts ORDER BY earned_campaign DESC, wallet LIMIT $1";
-pub const LEADERBOARD_REFERRAL: &str =
-    "SELECT wallet, earned_referral, balance FROM spark_accounts ORDER BY earned_referral DESC, wallet LIMIT $1";
+// The store keeps each ranking this deep.
+const _: () = assert!(MAX_PAGE <= crate::store::LEADERBOARD_DEPTH);
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct PageQuery {

@@ -8,6 +8,7 @@
 //! to the chain's state. Rows are written column-wise through `UNNEST`, one
 //! statement per table per batch.
 
+pub mod pipeline;
 pub mod rows;
 
 use std::collections::HashSet;
@@ -15,8 +16,11 @@ use std::collections::HashSet;
 use sparks_client::events::SparksEvent;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::watch;
 
 use crate::decoder::{DecodedEvent, Origin};
+use pipeline::Outcome;
+pub use pipeline::Pipeline;
 use rows::{int, perk_kind_name};
 pub use rows::{BatchRows, IndexedTransaction, RowError};
 
@@ -33,6 +37,10 @@ pub enum StoreError {
          database lost in a crash); the catch-up starts over from the stored cursor"
     )]
     CursorMoved { expected: Option<String> },
+    #[error("a batch's commit was cancelled before it finished")]
+    Interrupted,
+    #[error("the batch before this one in the pipeline was not committed, so neither is this one")]
+    EarlierBatchFailed,
     #[error("stored event {signature}#{index} no longer decodes: {reason}")]
     StoredEvent {
         signature: String,
@@ -135,28 +143,34 @@ impl Store {
         transactions: &[IndexedTransaction],
         cursor: Option<CursorMove<'_>>,
     ) -> Result<Applied, StoreError> {
+        self.apply_after(transactions, cursor, None).await
+    }
+
+    /// [`Store::apply`] as one batch of a [`Pipeline`]: the batch's own rows
+    /// (transactions, events, ledger, problems) are written at once, while
+    /// `earlier` (the batch before it) may still be in flight; the rows
+    /// batches share (projections, referrals) and the cursor only once
+    /// `earlier` committed. The batch is refused if `earlier` was not.
+    async fn apply_after(
+        &self,
+        transactions: &[IndexedTransaction],
+        cursor: Option<CursorMove<'_>>,
+        earlier: Option<watch::Receiver<Outcome>>,
+    ) -> Result<Applied, StoreError> {
         let rows = BatchRows::build(transactions)?;
         let mut db = self.pool.begin().await?;
-        let applied = write_batch(&mut db, &rows).await?;
-        if let Some(CursorMove { from, to, slot }) = cursor {
-            let slot = int(slot, "slot", to)?;
-            let moved = sqlx::query!(
-                "UPDATE cursor SET signature = $1, slot = $2, updated_at = now()
-                 WHERE signature IS NOT DISTINCT FROM $3",
-                to,
-                slot,
-                from
-            )
-            .execute(&mut *db)
-            .await?;
-            if moved.rows_affected() != 1 {
-                return Err(StoreError::CursorMoved {
-                    expected: from.map(str::to_owned),
-                });
+        match write_in_order(&mut db, &rows, cursor, earlier).await {
+            Ok(applied) => {
+                db.commit().await?;
+                Ok(applied)
+            }
+            Err(error) => {
+                // At once, not when the connection is next used: the batch
+                // after this one may be waiting on the rows it locked.
+                let _ = db.rollback().await;
+                Err(error)
             }
         }
-        db.commit().await?;
-        Ok(applied)
     }
 
     /// Records that the mirror is complete up to the chain's `chain_slot`.
@@ -243,7 +257,8 @@ const REBUILD_CHUNK: i64 = 10_000;
 
 async fn rebuild_projections(db: &mut PgConnection) -> Result<(), StoreError> {
     sqlx::query(
-        "TRUNCATE config, issuers, spark_accounts, perks, perk_claims, whitelists, whitelist_entries",
+        "TRUNCATE config, issuers, spark_accounts, leaderboard, perks, perk_claims, whitelists,
+             whitelist_entries",
     )
     .execute(&mut *db)
     .await?;
@@ -295,13 +310,47 @@ async fn rebuild_projections(db: &mut PgConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Writes a batch's rows. The transactions row is the guard: a
-/// transaction's events, ledger rows and problems are written in the same
-/// database transaction as its transactions row, so only the transactions
-/// that row insert found new get theirs, with plain inserts (no
-/// `ON CONFLICT` arbitration, ~1/3 cheaper), and a replayed or raced
-/// transaction is skipped whole.
-async fn write_batch(db: &mut PgConnection, rows: &BatchRows) -> Result<Applied, StoreError> {
+/// The body of [`Store::apply_after`], up to the commit.
+async fn write_in_order(
+    db: &mut PgConnection,
+    rows: &BatchRows,
+    cursor: Option<CursorMove<'_>>,
+    earlier: Option<watch::Receiver<Outcome>>,
+) -> Result<Applied, StoreError> {
+    let applied = write_own_rows(db, rows).await?;
+    if let Some(earlier) = earlier {
+        if Outcome::of(earlier).await != Outcome::Committed {
+            return Err(StoreError::EarlierBatchFailed);
+        }
+    }
+    write_shared_rows(db, rows).await?;
+    if let Some(CursorMove { from, to, slot }) = cursor {
+        let slot = int(slot, "slot", to)?;
+        let moved = sqlx::query!(
+            "UPDATE cursor SET signature = $1, slot = $2, updated_at = now()
+             WHERE signature IS NOT DISTINCT FROM $3",
+            to,
+            slot,
+            from
+        )
+        .execute(&mut *db)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Err(StoreError::CursorMoved {
+                expected: from.map(str::to_owned),
+            });
+        }
+    }
+    Ok(applied)
+}
+
+/// Writes the rows that belong to the batch's transactions alone. The
+/// transactions row is the guard: a transaction's events, ledger rows and
+/// problems are written in the same database transaction as its
+/// transactions row, so only the transactions that row insert found new get
+/// theirs, with plain inserts (no `ON CONFLICT` arbitration, ~1/3 cheaper),
+/// and a replayed or raced transaction is skipped whole.
+async fn write_own_rows(db: &mut PgConnection, rows: &BatchRows) -> Result<Applied, StoreError> {
     let t = &rows.transactions;
     let new: Vec<String> = sqlx::query_scalar!(
         "INSERT INTO transactions (signature, slot, block_time, failed, event_count, finalized)
@@ -343,7 +392,15 @@ async fn write_batch(db: &mut PgConnection, rows: &BatchRows) -> Result<Applied,
         }
         Err(other) => return Err(other),
     };
+    Ok(Applied {
+        transactions,
+        events,
+    })
+}
 
+/// Writes the rows other batches may write too: referrals and projections
+/// (in key order, see `rows::Latest`).
+async fn write_shared_rows(db: &mut PgConnection, rows: &BatchRows) -> Result<(), StoreError> {
     let r = &rows.referrals;
     if !r.invitee.is_empty() {
         sqlx::query!(
@@ -360,11 +417,7 @@ async fn write_batch(db: &mut PgConnection, rows: &BatchRows) -> Result<Applied,
         .await?;
     }
 
-    write_projections(db, rows).await?;
-    Ok(Applied {
-        transactions,
-        events,
-    })
+    write_projections(db, rows).await
 }
 
 /// Events, transaction problems and ledger rows of the transactions in
@@ -450,6 +503,74 @@ fn u(value: u64, field: &'static str) -> Result<i64, RowError> {
     int(value, field, "(projection)")
 }
 
+/// How deep each ranking of the `leaderboard` table is kept (ties at the
+/// last place included): the most rows a leaderboard page can show.
+pub const LEADERBOARD_DEPTH: i64 = 100;
+
+/// The rankings of `leaderboard`, in the order `update_leaderboard` takes
+/// their scores.
+const RANKINGS: [&str; 5] = ["lifetime", "trading", "subscription", "campaign", "referral"];
+
+/// Keeps `leaderboard` the top of each ranking after these accounts changed
+/// (scores in [`RANKINGS`] order). Scores only grow, so a wallet is added
+/// when it reaches the current last place, and the rows it pushes below the
+/// last place are dropped (see migration 0004). Usually no score of a batch
+/// reaches a last place and nothing is written.
+async fn update_leaderboard(
+    db: &mut PgConnection,
+    wallet: &[String],
+    scores: [&[i64]; 5],
+) -> Result<(), StoreError> {
+    let last_places = sqlx::query!(
+        "SELECT k.ranking AS \"ranking!\",
+                coalesce((SELECT l.earned FROM leaderboard l WHERE l.ranking = k.ranking
+                          ORDER BY l.earned DESC OFFSET $1::int8 - 1 LIMIT 1), 0) AS \"earned!\"
+         FROM unnest($2::text[]) AS k (ranking)",
+        LEADERBOARD_DEPTH,
+        &RANKINGS.map(str::to_owned) as &[String]
+    )
+    .fetch_all(&mut *db)
+    .await?;
+    let (mut ranking, mut who, mut earned) = (Vec::new(), Vec::new(), Vec::new());
+    for (place, column) in last_places.iter().zip(scores) {
+        for (w, &score) in wallet.iter().zip(column) {
+            if score > 0 && score >= place.earned {
+                ranking.push(place.ranking.clone());
+                who.push(w.clone());
+                earned.push(score);
+            }
+        }
+    }
+    if ranking.is_empty() {
+        return Ok(());
+    }
+    let entered = sqlx::query!(
+        "INSERT INTO leaderboard AS l (ranking, wallet, earned)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[])
+         ON CONFLICT (ranking, wallet) DO UPDATE SET earned = excluded.earned
+         WHERE l.earned < excluded.earned",
+        &ranking,
+        &who,
+        &earned
+    )
+    .execute(&mut *db)
+    .await?;
+    if entered.rows_affected() > 0 {
+        sqlx::query!(
+            "DELETE FROM leaderboard l
+             USING (SELECT k.ranking, (SELECT x.earned FROM leaderboard x WHERE x.ranking = k.ranking
+                        ORDER BY x.earned DESC OFFSET $1::int8 - 1 LIMIT 1) AS earned
+                    FROM unnest($2::text[]) AS k (ranking)) last_place
+             WHERE l.ranking = last_place.ranking AND l.earned < last_place.earned",
+            LEADERBOARD_DEPTH,
+            &RANKINGS.map(str::to_owned) as &[String]
+        )
+        .execute(&mut *db)
+        .await?;
+    }
+    Ok(())
+}
+
 async fn write_projections(db: &mut PgConnection, rows: &BatchRows) -> Result<(), StoreError> {
     if !rows.spark_accounts.is_empty() {
         let n = rows.spark_accounts.len();
@@ -524,6 +645,12 @@ async fn write_projections(db: &mut PgConnection, rows: &BatchRows) -> Result<()
             &block_time as &[Option<i64>]
         )
         .execute(&mut *db)
+        .await?;
+        update_leaderboard(
+            db,
+            &wallet,
+            [&earned, &trading, &subscription, &campaign, &referral],
+        )
         .await?;
     }
 

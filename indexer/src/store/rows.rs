@@ -5,8 +5,7 @@
 //! with the highest `seq` in the batch (the database applies the same rule
 //! against what it already holds), so a batch never updates a row twice.
 
-use std::collections::HashMap;
-use std::hash::Hash;
+use std::collections::BTreeMap;
 
 use anchor_lang::prelude::Pubkey;
 use sparks::state::{
@@ -112,20 +111,22 @@ pub struct Seen {
     pub block_time: Option<i64>,
 }
 
-/// Per key, the state with the highest seq.
+/// Per key, the state with the highest seq. Kept in key order: batches
+/// committing at the same time then lock shared rows in the same order, so
+/// they wait for each other instead of deadlocking.
 pub struct Latest<K, V> {
-    map: HashMap<K, (u64, V, Seen)>,
+    map: BTreeMap<K, (u64, V, Seen)>,
 }
 
 impl<K, V> Default for Latest<K, V> {
     fn default() -> Self {
         Self {
-            map: HashMap::new(),
+            map: BTreeMap::new(),
         }
     }
 }
 
-impl<K: Hash + Eq, V> Latest<K, V> {
+impl<K: Ord, V> Latest<K, V> {
     fn offer(&mut self, key: K, seq: u64, value: V, seen: Seen) {
         match self.map.get(&key) {
             Some((held, _, _)) if *held >= seq => {}

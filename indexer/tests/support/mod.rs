@@ -93,6 +93,7 @@ pub async fn snapshot(store: &Store) -> BTreeMap<&'static str, Vec<String>> {
         ("config", "address", ""),
         ("issuers", "authority", ""),
         ("spark_accounts", "wallet", ""),
+        ("leaderboard", "ranking, wallet", ""),
         ("perks", "address", ""),
         ("perk_claims", "address", ""),
         ("whitelists", "address", ""),
