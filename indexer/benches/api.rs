@@ -68,7 +68,7 @@ fn main() {
     let pg = common::durable_postgres(&[
         ("maintenance_work_mem", "1GB"),
         ("max_wal_size", "4GB"),
-        ("shared_buffers", "2GB"),
+        ("shared_buffers", "6GB"),
     ]);
     let work = tempfile::tempdir().unwrap();
     common::runtime().block_on(async {

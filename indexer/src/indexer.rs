@@ -2,7 +2,8 @@
 //!
 //! Catch-up lists the program's signatures newer than the cursor, fetches
 //! them (bounded concurrency, in chain order) on one task while the store
-//! commits batches on another, and advances the cursor with each batch, so a
+//! commits batches on others (`store::Pipeline`: two in flight, committed in
+//! chain order), and advances the cursor with each batch, so a
 //! stop at any point resumes where the last commit left off and the cursor
 //! never passes a transaction that is not stored.
 //!
@@ -339,6 +340,10 @@ struct Batch {
     listed: usize,
 }
 
+/// Fetches the transactions of `signatures` as one stream (`concurrency`
+/// calls in flight across batch boundaries, so the fetching never drains
+/// between batches) and cuts it into batches of `batch_size` listed
+/// signatures, in chain order.
 async fn fetch_batches(
     source: Arc<Source>,
     signatures: Vec<SignatureInfo>,
@@ -346,30 +351,52 @@ async fn fetch_batches(
     config: IndexerConfig,
     batches: mpsc::Sender<Result<Batch, SourceError>>,
 ) {
+    // Per batch: the newest signature it covers, how many it lists, and
+    // which of them to fetch. Each signature once: batches committing
+    // together must not share a transaction (see `store::pipeline`).
+    let mut plan = Vec::new();
+    let mut wanted = Vec::new();
     for chunk in signatures.chunks(config.batch_size.max(1)) {
-        // Each signature once: batches committing together must not share
-        // a transaction (see `store::pipeline`).
-        let wanted: Vec<SignatureInfo> = chunk
-            .iter()
-            .filter(|info| known.insert(info.signature.clone()))
-            .cloned()
-            .collect();
-        let fetched: Vec<Result<IndexedTransaction, SourceError>> = futures::stream::iter(wanted)
-            .map(|info| {
-                let source = source.clone();
-                async move { source.transaction(&info).await }
-            })
-            .buffered(config.concurrency.max(1))
-            .collect()
-            .await;
-        let batch = fetched
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
-            .map(|transactions| Batch {
+        let before = wanted.len();
+        wanted.extend(
+            chunk
+                .iter()
+                .filter(|info| known.insert(info.signature.clone()))
+                .cloned(),
+        );
+        plan.push((
+            chunk[chunk.len() - 1].clone(),
+            chunk.len(),
+            wanted.len() - before,
+        ));
+    }
+    let mut fetched = futures::stream::iter(wanted)
+        .map(|info| {
+            let source = source.clone();
+            async move { source.transaction(&info).await }
+        })
+        .buffered(config.concurrency.max(1));
+    for (newest, listed, count) in plan {
+        let mut transactions = Vec::with_capacity(count);
+        let mut failure = None;
+        while transactions.len() < count {
+            match fetched.next().await {
+                Some(Ok(transaction)) => transactions.push(transaction),
+                Some(Err(error)) => {
+                    failure = Some(error);
+                    break;
+                }
+                None => break,
+            }
+        }
+        let batch = match failure {
+            Some(error) => Err(error),
+            None => Ok(Batch {
                 transactions,
-                newest: chunk[chunk.len() - 1].clone(),
-                listed: chunk.len(),
-            });
+                newest,
+                listed,
+            }),
+        };
         let failed = batch.is_err();
         if batches.send(batch).await.is_err() || failed {
             return;

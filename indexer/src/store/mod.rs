@@ -1,12 +1,13 @@
 //! The Postgres store: events, projections and cursor, one database
 //! transaction per batch.
 //!
-//! Exactly once: events, ledger rows and referrals are keyed by where they
-//! happened (signature, event index) and insert with `ON CONFLICT DO
-//! NOTHING`; projection rows change only when the incoming `seq` is newer.
-//! Replaying any range or applying batches out of order therefore converges
-//! to the chain's state. Rows are written column-wise through `UNNEST`, one
-//! statement per table per batch.
+//! Exactly once: a transaction's events, ledger rows and problems are
+//! written with its `transactions` row, whose insert is the guard (a
+//! replayed transaction is skipped whole); projection rows change only when
+//! the incoming `seq` is newer. Replaying any range or applying batches out
+//! of order therefore converges to the chain's state. Rows are written
+//! column-wise through `UNNEST`, one statement per table per batch;
+//! [`Pipeline`] keeps several batches in flight.
 
 pub mod pipeline;
 pub mod rows;
@@ -92,6 +93,10 @@ impl Store {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(std::time::Duration::from_secs(10))
+            // No ping round trip before every query (it cost the API a third
+            // of its rate); a connection that broke fails its next query,
+            // which the caller retries or reports, and is discarded.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(Self { pool })
@@ -509,7 +514,13 @@ pub const LEADERBOARD_DEPTH: i64 = 100;
 
 /// The rankings of `leaderboard`, in the order `update_leaderboard` takes
 /// their scores.
-const RANKINGS: [&str; 5] = ["lifetime", "trading", "subscription", "campaign", "referral"];
+const RANKINGS: [&str; 5] = [
+    "lifetime",
+    "trading",
+    "subscription",
+    "campaign",
+    "referral",
+];
 
 /// Keeps `leaderboard` the top of each ranking after these accounts changed
 /// (scores in [`RANKINGS`] order). Scores only grow, so a wallet is added
