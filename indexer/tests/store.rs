@@ -161,3 +161,59 @@ async fn the_leaderboard_is_the_exact_top_of_every_ranking_in_any_order() {
         assert!(rows < 5 * 2 * LEADERBOARD_DEPTH, "{rows} rows kept");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_batch_stops_the_batches_after_it_and_the_cursor() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let pg = PgServer::start().unwrap();
+    let mut transactions = awards(&mut rng, 5, 3);
+    // The middle batch cannot be stored: a balance beyond bigint.
+    let SparksEvent::SparksAwarded(award) = &mut transactions[1].events[0].event else {
+        unreachable!("awards() makes awards")
+    };
+    award.account.balance = u64::MAX;
+    // With the cursor moving, and without (a slot-range replay), where only
+    // the pipeline's own ordering can refuse the batch after the bad one.
+    for (round, advance) in [Some(None), None].into_iter().enumerate() {
+        let url = pg.create_database(&format!("round{round}")).unwrap();
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut pipeline = Pipeline::new(store.clone(), 2, advance.clone());
+        let mut refusals = Vec::new();
+        for transaction in &transactions {
+            let newest = (transaction.signature.clone(), transaction.slot);
+            if let Err(error) = pipeline.push(vec![transaction.clone()], newest).await {
+                refusals.push(error.to_string());
+            }
+        }
+        if let Err(error) = pipeline.finish().await {
+            refusals.push(error.to_string());
+        }
+        // The bad batch is refused, and so is the one after it, which had
+        // already written its own rows when the bad one failed.
+        assert!(
+            refusals.iter().any(|e| e.contains("bigint")),
+            "{refusals:?}"
+        );
+        let stored: Vec<String> = sqlx::query_scalar("SELECT signature FROM transactions")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            stored,
+            [transactions[0].signature.clone()],
+            "cursor {advance:?}"
+        );
+        let cursor = store.cursor().await.unwrap();
+        let expected = advance.as_ref().map(|_| transactions[0].signature.clone());
+        assert_eq!(cursor.signature, expected);
+        // Nothing half-written: the refused batches left no rows anywhere.
+        for table in ["events", "ledger"] {
+            let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            assert_eq!(rows, 1, "{table}, cursor {advance:?}");
+        }
+    }
+}
