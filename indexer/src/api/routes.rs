@@ -13,10 +13,13 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::model::*;
 use super::AppState;
+use crate::store::{LEADERBOARD_DEPTH, RANKINGS};
 
 pub const DEFAULT_PAGE: i64 = 20;
 pub const MAX_PAGE: i64 = 100;
-const SOURCES: [&str; 4] = ["trading", "subscription", "campaign", "referral"];
+/// The sources by the program's `Source` order: the store's per-source
+/// rankings carry the same names.
+const SOURCES: &[&str] = RANKINGS.split_at(1).1;
 
 type Api<T> = Result<Json<T>, ApiError>;
 
@@ -486,7 +489,7 @@ pub async fn leaderboard(
     let params = query(params)?;
     let limit = limit(params.limit.as_deref(), DEFAULT_PAGE)?;
     let source = source(params.source.as_deref())?;
-    let ranking = source.map_or("lifetime", |i| SOURCES[i as usize]);
+    let ranking = RANKINGS[source.map_or(0, |i| 1 + i as usize)];
     let rows = sqlx::query!(
         "SELECT l.wallet, l.earned, a.balance FROM leaderboard l JOIN spark_accounts a USING (wallet)
          WHERE l.ranking = $1 ORDER BY l.earned DESC, l.wallet LIMIT $2",
@@ -511,7 +514,7 @@ pub async fn leaderboard(
 }
 
 // The store keeps each ranking this deep.
-const _: () = assert!(MAX_PAGE <= crate::store::LEADERBOARD_DEPTH);
+const _: () = assert!(MAX_PAGE <= LEADERBOARD_DEPTH);
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct PageQuery {

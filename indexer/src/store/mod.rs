@@ -512,9 +512,10 @@ fn u(value: u64, field: &'static str) -> Result<i64, RowError> {
 /// last place included): the most rows a leaderboard page can show.
 pub const LEADERBOARD_DEPTH: i64 = 100;
 
-/// The rankings of `leaderboard`, in the order `update_leaderboard` takes
-/// their scores.
-const RANKINGS: [&str; 5] = [
+/// The rankings of `leaderboard` as stored: lifetime earned, then one per
+/// source in the program's `Source` order (`RANKINGS[1 + source]`), the
+/// order `update_leaderboard` takes their scores in.
+pub const RANKINGS: [&str; 5] = [
     "lifetime",
     "trading",
     "subscription",
@@ -532,13 +533,15 @@ async fn update_leaderboard(
     wallet: &[String],
     scores: [&[i64]; 5],
 ) -> Result<(), StoreError> {
+    let rankings = RANKINGS.map(str::to_owned);
+    // In RANKINGS order, which `scores` follows.
     let last_places = sqlx::query!(
         "SELECT k.ranking AS \"ranking!\",
                 coalesce((SELECT l.earned FROM leaderboard l WHERE l.ranking = k.ranking
                           ORDER BY l.earned DESC OFFSET $1::int8 - 1 LIMIT 1), 0) AS \"earned!\"
-         FROM unnest($2::text[]) AS k (ranking)",
+         FROM unnest($2::text[]) WITH ORDINALITY AS k (ranking, n) ORDER BY k.n",
         LEADERBOARD_DEPTH,
-        &RANKINGS.map(str::to_owned) as &[String]
+        &rankings
     )
     .fetch_all(&mut *db)
     .await?;
@@ -574,7 +577,7 @@ async fn update_leaderboard(
                     FROM unnest($2::text[]) AS k (ranking)) last_place
              WHERE l.ranking = last_place.ranking AND l.earned < last_place.earned",
             LEADERBOARD_DEPTH,
-            &RANKINGS.map(str::to_owned) as &[String]
+            &rankings
         )
         .execute(&mut *db)
         .await?;
