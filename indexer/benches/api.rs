@@ -1,12 +1,16 @@
 //! API at scale: a private Postgres (durable) bulk-filled with `wallets`
 //! accounts and `ledger_rows` history rows (generate_series with the
-//! indexes dropped and rebuilt after; realistic spread: some wallets with
-//! long histories), the API served by this process, and load from a second
-//! process: `wrk` (Debian package; `scripts/bench-api` installs it) GETs the
-//! summary and history endpoints for random wallets. Next to it, `pgbench`
-//! runs the same SELECTs against the same database. Prints, per endpoint:
-//! wrk's p50/p99 and requests/s, the server-side p99 from the API's own
-//! latency histogram (/metrics), pgbench's rate, and the ratio.
+//! indexes dropped and rebuilt after; each wallet's rows spread over the
+//! whole table, as a live ledger's are), then read into Postgres's cache
+//! (pg_prewarm) so every run below meets the same warm cache. The API is
+//! served by this process twice: as configured by default (concurrent
+//! requests coalesced into shared queries) and with `max_batch` 1 (one
+//! query per request). Load comes from a second process: `wrk` (Debian
+//! package; `scripts/bench-api` installs it) GETs the summary and history
+//! endpoints for random wallets. Next to it, `pgbench` runs the per-request
+//! SELECT against the same database. Prints, per endpoint and mode: wrk's
+//! p50/p99 and requests/s, the server-side p99 from the API's own latency
+//! histogram (/metrics), pgbench's rate, and the ratio.
 //!
 //! cargo bench -p sparks-indexer --bench api -- [wallets] [ledger_rows] [seconds] [connections]
 
@@ -39,8 +43,15 @@ const FILLED_INDEXES: &str = "
 SELECT indexname, indexdef FROM pg_indexes
 WHERE tablename IN ('ledger', 'spark_accounts') AND indexname NOT LIKE '%_pkey'";
 
-/// pgbench scripts: the API's SELECTs (indexer/src/api/routes.rs, `sparks`
-/// and `history` with no cursor or source), for a random wallet. pgbench
+/// Relations the two endpoints read, loaded into shared_buffers before measuring.
+const PREWARM: &str = "
+CREATE EXTENSION IF NOT EXISTS pg_prewarm;
+SELECT pg_prewarm(r) FROM unnest(ARRAY['ledger', 'ledger_history', 'spark_accounts',
+    'spark_accounts_pkey', 'cursor', 'bench_wallets', 'bench_wallets_n_idx']) AS r";
+
+/// pgbench scripts: the SELECT one request needs (the API's reads in
+/// indexer/src/api/reads.rs for a batch of one, here `history` with no
+/// cursor or source), for a random wallet. pgbench
 /// cannot make base58 keys, so the key comes from `bench_wallets` by
 /// number: one extra primary-key lookup per query on pgbench's side.
 const PGBENCH_SUMMARY: &str = r#"\set n random(1, :wallets)
@@ -50,13 +61,25 @@ const PGBENCH_HISTORY: &str = r#"\set n random(1, :wallets)
 SELECT signature, event_index, slot, block_time, kind, source, amount, balance_after, seq, counterparty FROM ledger WHERE wallet = (SELECT key FROM bench_wallets WHERE n = :n) AND seq < 9223372036854775807 AND (NULL::int2 IS NULL OR source = NULL::int2) ORDER BY seq DESC LIMIT 21;
 "#;
 
-/// wrk: a random wallet per request from the key file.
+/// wrk: each thread formats its requests once, up front, for 100,000 wallets
+/// drawn at random from the key file, then cycles through them. (Formatting
+/// each request in Lua as it goes cost wrk ~37 µs of CPU per request, half
+/// what the API spends, on the cores the API and Postgres share; pgbench's
+/// client costs a few µs per query.)
 const WRK_SCRIPT: &str = r#"
-local keys = {}
-for line in io.lines("KEYS") do keys[#keys + 1] = line end
-math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+local requests = {}
+init = function(args)
+  math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+  local keys = {}
+  for line in io.lines("KEYS") do keys[#keys + 1] = line end
+  for i = 1, 100000 do
+    requests[i] = wrk.format("GET", (string.gsub("PATH", "{w}", keys[math.random(#keys)])))
+  end
+end
+local next_request = 0
 request = function()
-  return wrk.format("GET", (string.gsub("PATH", "{w}", keys[math.random(#keys)])))
+  next_request = next_request % #requests + 1
+  return requests[next_request]
 end
 "#;
 
@@ -106,14 +129,16 @@ fn main() {
             "filled {wallets} wallets and {rows} ledger rows in {:.1} s (secondary indexes rebuilt after the load)",
             started.elapsed().as_secs_f64()
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let base = format!("http://{address}");
-        tokio::spawn(api::serve(
-            listener,
-            AppState::new(store.pool().clone(), ApiConfig::default()),
-            std::future::pending(),
-        ));
+        sqlx::raw_sql(PREWARM).execute(store.pool()).await.unwrap();
+        let coalesced = serve(&pg.url(), ApiConfig::default()).await;
+        let single = serve(
+            &pg.url(),
+            ApiConfig {
+                max_batch: 1,
+                ..ApiConfig::default()
+            },
+        )
+        .await;
         let http = reqwest::Client::new();
         for (name, route, path, pgbench_script) in [
             ("summary", "/v1/wallets/{wallet}/sparks", "/v1/wallets/{w}/sparks", PGBENCH_SUMMARY),
@@ -133,32 +158,49 @@ fn main() {
                     .replace("PATH", path),
             )
             .unwrap();
-            // Warm-up (caches, connections), then the measured run.
-            let _ = wrk(&script, &base, 5, connections);
-            let before = histogram(&http, &base, route).await;
-            let report = wrk(&script, &base, seconds, connections);
-            let after = histogram(&http, &base, route).await;
-            let server: Vec<(f64, u64)> = after
-                .iter()
-                .zip(&before)
-                .map(|((le, a), (_, b))| (*le, a - b))
-                .collect();
             let sql = work.path().join(format!("{name}.sql"));
             std::fs::write(&sql, pgbench_script).unwrap();
             let pgbench = run_pgbench(pg.bin_dir(), &pg.url(), &sql, wallets, seconds, connections);
             println!(
-                "{name}: wrk {connections} connections {seconds} s: p50 {} p99 {} {:.0} req/s | \
-                 server-side: {} | pgbench same SELECT: {:.0} tx/s (latency avg {} ms) | API/pgbench {:.0}%",
-                report.p50,
-                report.p99,
-                report.rate,
-                server_quantiles(&server),
-                pgbench.0,
-                pgbench.1,
-                100.0 * report.rate / pgbench.0
+                "{name}: pgbench per-request SELECT: {:.0} tx/s (latency avg {} ms)",
+                pgbench.0, pgbench.1
             );
+            for (mode, base) in [("coalesced", &coalesced), ("one query each", &single)] {
+                // Warm-up (connections, plans), then the measured run. The
+                // histogram is process-wide, so the two modes run one at a time.
+                let _ = wrk(&script, base, 5, connections);
+                let before = histogram(&http, base, route).await;
+                let report = wrk(&script, base, seconds, connections);
+                let after = histogram(&http, base, route).await;
+                let server: Vec<(f64, u64)> = after
+                    .iter()
+                    .zip(&before)
+                    .map(|((le, a), (_, b))| (*le, a - b))
+                    .collect();
+                println!(
+                    "{name}, {mode}: wrk {connections} connections {seconds} s: p50 {} p99 {} {:.0} req/s | \
+                     server-side: {} | API/pgbench {:.0}%",
+                    report.p50,
+                    report.p99,
+                    report.rate,
+                    server_quantiles(&server),
+                    100.0 * report.rate / pgbench.0
+                );
+            }
         }
     });
+}
+
+/// Serves the API on a free port; returns its base URL.
+async fn serve(url: &str, config: ApiConfig) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(api::serve(
+        listener,
+        AppState::new(api::connect(url).await.unwrap(), config),
+        std::future::pending(),
+    ));
+    base
 }
 
 struct WrkReport {

@@ -54,7 +54,7 @@ fn main() {
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(api::serve(
             listener,
-            AppState::new(store.pool().clone(), ApiConfig::default()),
+            AppState::new(api::connect(&pg.url()).await.unwrap(), ApiConfig::default()),
             std::future::pending(),
         ));
         let http = reqwest::Client::new();

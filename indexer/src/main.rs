@@ -64,6 +64,14 @@ struct ApiArgs {
         value_delimiter = ','
     )]
     cors_origins: Vec<String>,
+    /// Most concurrent summary or history requests answered by one query (1: one query each).
+    #[arg(long, env = "SPARKS_API_MAX_BATCH", default_value_t = 32,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    api_max_batch: u16,
+    /// Batched summary or history queries of one kind in flight at once.
+    #[arg(long, env = "SPARKS_API_BATCH_WORKERS", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    api_batch_workers: u16,
 }
 
 #[derive(Args)]
@@ -201,7 +209,7 @@ async fn execute(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 None
             } else {
                 let state = AppState::new(
-                    indexer.store().pool().clone(),
+                    reader_pool(&args.database).await?,
                     api_config(&args.api, Some(args.chain.rpc_url.clone())),
                 );
                 Some(spawn_api(&args.api, state, shutdown.clone()).await?)
@@ -233,9 +241,9 @@ async fn execute(command: Command) -> anyhow::Result<std::process::ExitCode> {
             );
         }
         Command::Serve(args) => {
-            let store = connect(&args.database).await?;
+            connect(&args.database).await?; // applies migrations
             let state = AppState::new(
-                store.pool().clone(),
+                reader_pool(&args.database).await?,
                 api_config(&args.api, args.rpc_url.clone()),
             );
             spawn_api(&args.api, state, shutdown_signal())
@@ -278,6 +286,8 @@ fn api_config(args: &ApiArgs, rpc_url: Option<String>) -> ApiConfig {
     ApiConfig {
         cors_origins: args.cors_origins.clone(),
         rpc_url,
+        max_batch: usize::from(args.api_max_batch),
+        batch_workers: usize::from(args.api_batch_workers),
         ..ApiConfig::default()
     }
 }
@@ -307,6 +317,12 @@ async fn connect(args: &DatabaseArgs) -> anyhow::Result<Store> {
         .context("connecting to Postgres")?;
     store.migrate().await.context("applying migrations")?;
     Ok(store)
+}
+
+async fn reader_pool(args: &DatabaseArgs) -> anyhow::Result<sqlx::PgPool> {
+    sparks_indexer::api::connect(&args.database_url)
+        .await
+        .context("connecting the API to Postgres")
 }
 
 fn program_id(chain: &ChainArgs) -> anyhow::Result<Pubkey> {

@@ -55,7 +55,7 @@ impl Env {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = AppState::new(
-            store.pool().clone(),
+            api::connect(&pg.url()).await.unwrap(),
             ApiConfig {
                 rpc_url: Some(chain.rpc_url().to_owned()),
                 cors_origins: vec!["https://app.example".into()],
@@ -441,6 +441,156 @@ async fn every_query_is_served_by_an_index() {
         assert!(
             !log.contains(&format!("Seq Scan on {table}")),
             "a sequential scan on {table}:\n{log}"
+        );
+    }
+}
+
+/// Many requests at once are coalesced into shared queries; each must still
+/// get exactly its own answer: checked against a plain per-wallet SELECT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_share_queries_and_each_gets_its_own_answer() {
+    use futures::StreamExt;
+    use rand::{Rng, SeedableRng};
+
+    let env = Env::start().await;
+    let seed = std::env::var("SPARKS_COALESCE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random::<u64>);
+    eprintln!("SPARKS_COALESCE_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    // 60 wallets with 0–59 history rows of mixed sources; 10 more without an account.
+    let wallets: Vec<String> = (0..70)
+        .map(|_| Keypair::new().pubkey().to_string())
+        .collect();
+    sqlx::query(
+        "INSERT INTO spark_accounts
+         SELECT key, n * 10, n * 11, n, 0, n, n * 2, n * 3, n * 4, NULL, n % 3, false, n, n, NULL
+         FROM unnest($1::text[]) WITH ORDINALITY AS k(key, n) WHERE n <= 60;
+         ",
+    )
+    .bind(&wallets)
+    .execute(env.store.pool())
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO ledger
+         SELECT 'c' || n || '-' || g, 0, key, g, g, 1760000000 + g, 'award', (g * n % 4)::int2,
+                g * 7, g * 100, NULL, NULL, NULL
+         FROM unnest($1::text[]) WITH ORDINALITY AS k(key, n), generate_series(1, n - 1) g
+         WHERE n <= 60",
+    )
+    .bind(&wallets)
+    .execute(env.store.pool())
+    .await
+    .unwrap();
+    let sources = ["trading", "subscription", "campaign", "referral"];
+    /// History's (before seq, source index, limit); a summary has none.
+    type Page = Option<(i64, Option<i16>, i64)>;
+    let mut requests: Vec<(String, String, Page)> = Vec::new();
+    for _ in 0..400 {
+        let wallet = wallets[rng.gen_range(0..wallets.len())].clone();
+        if rng.gen_bool(0.4) {
+            requests.push((format!("/v1/wallets/{wallet}/sparks"), wallet, None));
+            continue;
+        }
+        let limit = rng.gen_range(1..=25i64);
+        let source = rng.gen_bool(0.3).then(|| rng.gen_range(0..4usize));
+        let mut path = format!("/v1/wallets/{wallet}/history?limit={limit}");
+        if let Some(s) = source {
+            path += &format!("&source={}", sources[s]);
+        }
+        // Half start below a random seq, via the cursor a first page returns.
+        let mut before = i64::MAX;
+        if rng.gen_bool(0.5) {
+            let first = env.ok(&path).await;
+            if let Some(cursor) = first["next_cursor"].as_str() {
+                before = first["entries"].as_array().unwrap().last().unwrap()["seq"]
+                    .as_i64()
+                    .unwrap();
+                path += &format!("&cursor={cursor}");
+            }
+        }
+        requests.push((
+            path,
+            wallet,
+            Some((before, source.map(|s| s as i16), limit)),
+        ));
+    }
+    let answers: Vec<Value> = futures::stream::iter(requests.iter())
+        .map(|(path, _, _)| env.ok(path))
+        .buffered(64)
+        .collect()
+        .await;
+    for ((path, wallet, page), answer) in requests.iter().zip(&answers) {
+        match page {
+            None => {
+                let row: Option<(i64, i64, i64)> = sqlx::query_as(
+                    "SELECT balance, lifetime_earned, seq FROM spark_accounts WHERE wallet = $1",
+                )
+                .bind(wallet)
+                .fetch_optional(env.store.pool())
+                .await
+                .unwrap();
+                assert_eq!(answer["wallet"], wallet.as_str(), "{path}");
+                assert_eq!(answer["exists"], row.is_some(), "{path}: {answer}");
+                let (balance, earned, seq) = row.unwrap_or((0, 0, 0));
+                assert_eq!(answer["balance"], balance, "{path}: {answer}");
+                assert_eq!(answer["lifetime_earned"], earned, "{path}: {answer}");
+                assert_eq!(answer["seq"], seq, "{path}: {answer}");
+            }
+            Some((before, source, limit)) => {
+                let expected: Vec<(i64, i64)> = sqlx::query_as(
+                    "SELECT seq, amount FROM ledger
+                     WHERE wallet = $1 AND seq < $2 AND ($3::int2 IS NULL OR source = $3)
+                     ORDER BY seq DESC LIMIT $4",
+                )
+                .bind(wallet)
+                .bind(before)
+                .bind(source)
+                .bind(limit + 1)
+                .fetch_all(env.store.pool())
+                .await
+                .unwrap();
+                let got: Vec<(i64, i64)> = answer["entries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| (e["seq"].as_i64().unwrap(), e["amount"].as_i64().unwrap()))
+                    .collect();
+                let more = expected.len() as i64 > *limit;
+                assert_eq!(
+                    got,
+                    expected[..expected.len().min(*limit as usize)],
+                    "{path}"
+                );
+                assert_eq!(answer["next_cursor"].is_string(), more, "{path}: {answer}");
+            }
+        }
+    }
+    // Some batch held more than one request (the API's own histogram).
+    let metrics = env
+        .http
+        .get(format!("{}/metrics", env.base))
+        .send()
+        .await
+        .unwrap();
+    let metrics = metrics.text().await.unwrap();
+    for read in ["summary", "history"] {
+        let bucket = |le: &str| -> u64 {
+            metrics
+                .lines()
+                .find(|l| {
+                    l.starts_with("sparks_api_batch_size_bucket")
+                        && l.contains(&format!("read=\"{read}\""))
+                        && l.contains(&format!("le=\"{le}\""))
+                })
+                .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+                .unwrap_or_else(|| panic!("no {read} batch bucket {le} in\n{metrics}"))
+        };
+        assert!(
+            bucket("1") < bucket("+Inf"),
+            "no {read} request was coalesced:\n{metrics}"
         );
     }
 }

@@ -1,6 +1,8 @@
 //! API errors: a status and a JSON body `{error, message}`. Bad input is a
 //! 4xx naming what was wrong; only a failure on our side is a 5xx.
 
+use std::sync::Arc;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -15,14 +17,15 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Clone: one failed query answers every lookup coalesced into it.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     #[error("{1}")]
     BadRequest(&'static str, String),
     #[error("{1}")]
     NotFound(&'static str, String),
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(Arc<sqlx::Error>),
     #[error("{0}")]
     Unavailable(String),
 }
@@ -34,6 +37,12 @@ impl ApiError {
 
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::NotFound(code, message.into())
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Database(Arc::new(error))
     }
 }
 

@@ -5,8 +5,10 @@
 //! message}`; `/openapi.json` is generated from the handlers; `/metrics` is
 //! Prometheus text; `/account` is the settings page (a static file).
 
+pub mod coalesce;
 pub mod error;
 pub mod model;
+pub mod reads;
 pub mod routes;
 
 use std::sync::{Arc, OnceLock};
@@ -18,7 +20,8 @@ use axum::middleware::Next;
 use axum::response::{Html, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -34,6 +37,10 @@ pub struct ApiConfig {
     pub rpc_url: Option<String>,
     /// /health reports `lagging` beyond this many seconds since the mirror was complete.
     pub max_lag_seconds: f64,
+    /// Most concurrent summary or history requests answered by one query; 1: one query each.
+    pub max_batch: usize,
+    /// Batched queries of one kind in flight at once.
+    pub batch_workers: usize,
 }
 
 impl Default for ApiConfig {
@@ -42,6 +49,8 @@ impl Default for ApiConfig {
             cors_origins: Vec::new(),
             rpc_url: None,
             max_lag_seconds: 30.0,
+            max_batch: 32,
+            batch_workers: 4,
         }
     }
 }
@@ -50,6 +59,7 @@ impl Default for ApiConfig {
 pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<ApiConfig>,
+    reads: Arc<reads::WalletReads>,
     tip: Arc<Option<TipReader>>,
 }
 
@@ -60,7 +70,9 @@ struct TipReader {
 }
 
 impl AppState {
+    /// Starts the batched readers' tasks: call inside a Tokio runtime.
     pub fn new(pool: PgPool, config: ApiConfig) -> Self {
+        let reads = reads::WalletReads::new(pool.clone(), config.batch_workers, config.max_batch);
         let tip = config.rpc_url.clone().map(|url| TipReader {
             rpc: solana_client::nonblocking::rpc_client::RpcClient::new_with_timeout(
                 url,
@@ -71,6 +83,7 @@ impl AppState {
         Self {
             pool,
             config: Arc::new(config),
+            reads: Arc::new(reads),
             tip: Arc::new(tip),
         }
     }
@@ -110,6 +123,23 @@ impl AppState {
 )]
 pub struct ApiDoc;
 
+/// The API's own pool of connections: a burst of reads cannot take the
+/// connections the indexer writes with (nor the reverse). Plans are generic:
+/// the batched reads take arrays, whose custom plans are costed for the exact
+/// batch and so always look cheaper than a generic one, which would have
+/// Postgres plan every query afresh (it doubled the cost of a summary).
+pub async fn connect(database_url: &str) -> Result<PgPool, sqlx::Error> {
+    let options = database_url
+        .parse::<PgConnectOptions>()?
+        .options([("plan_cache_mode", "force_generic_plan")]);
+    PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+}
+
 /// The process-wide Prometheus recorder (installed once).
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -119,6 +149,11 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .set_buckets(&[
                     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
                 ])
+                .expect("static buckets")
+                .set_buckets_for_metric(
+                    Matcher::Full("sparks_api_batch_size".into()),
+                    &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1000.0],
+                )
                 .expect("static buckets")
                 .build_recorder();
             let handle = recorder.handle();

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::model::*;
+use super::reads::HistoryRead;
 use super::AppState;
 use crate::store::{LEADERBOARD_DEPTH, RANKINGS};
 
@@ -134,15 +135,7 @@ pub async fn sparks(
     path: Result<Path<String>, PathRejection>,
 ) -> Api<SparksSummary> {
     let wallet = wallet(path)?;
-    let row = sqlx::query!(
-        "SELECT s.balance, s.lifetime_earned, s.lifetime_spent, s.lifetime_revoked, s.earned_trading,
-                s.earned_subscription, s.earned_campaign, s.earned_referral, s.referrer, s.invitee_count,
-                s.seq, s.slot, s.slot <= c.finalized_slot AS \"finalized!\"
-         FROM spark_accounts s CROSS JOIN cursor c WHERE s.wallet = $1",
-        wallet
-    )
-    .fetch_optional(&app.pool)
-    .await?;
+    let row = app.reads.summary(wallet.clone()).await?;
     let summary = match row {
         Some(r) => SparksSummary {
             wallet,
@@ -216,20 +209,15 @@ pub async fn history(
             .parse::<i64>()
             .map_err(|_| invalid_cursor())?,
     };
-    // Newest first by the account's seq (unique per wallet): a page never
-    // skips or repeats a row, however many arrive meanwhile.
-    let rows = sqlx::query!(
-        "SELECT signature, event_index, slot, block_time, kind, source, amount, balance_after, seq, counterparty
-         FROM ledger
-         WHERE wallet = $1 AND seq < $2 AND ($3::int2 IS NULL OR source = $3)
-         ORDER BY seq DESC LIMIT $4",
-        wallet,
-        before,
-        source as Option<i16>,
-        limit + 1
-    )
-    .fetch_all(&app.pool)
-    .await?;
+    let rows = app
+        .reads
+        .history(HistoryRead {
+            wallet,
+            before,
+            source,
+            fetch: limit + 1,
+        })
+        .await?;
     let more = rows.len() as i64 > limit;
     let entries: Vec<LedgerEntry> = rows
         .into_iter()

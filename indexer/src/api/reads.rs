@@ -1,0 +1,194 @@
+//! The two reads behind every visit to the settings page, a wallet's summary
+//! and a page of its history, each as one query for a whole batch of
+//! concurrent requests (see `coalesce`). A batch is a list of keys unnested
+//! with their ordinal; each answer is matched back to its request by it.
+
+use sqlx::PgPool;
+
+use super::coalesce::Coalescer;
+use super::error::ApiError;
+
+pub struct SummaryRow {
+    pub i: i64,
+    pub balance: i64,
+    pub lifetime_earned: i64,
+    pub lifetime_spent: i64,
+    pub lifetime_revoked: i64,
+    pub earned_trading: i64,
+    pub earned_subscription: i64,
+    pub earned_campaign: i64,
+    pub earned_referral: i64,
+    pub referrer: Option<String>,
+    pub invitee_count: i32,
+    pub seq: i64,
+    pub slot: i64,
+    pub finalized: bool,
+}
+
+/// A page of one wallet's ledger: newest first, `seq` below `before`.
+pub struct HistoryRead {
+    pub wallet: String,
+    pub before: i64,
+    pub source: Option<i16>,
+    /// Rows to fetch (the page size plus one, to tell whether more follow).
+    pub fetch: i64,
+}
+
+pub struct LedgerRow {
+    pub i: i64,
+    pub signature: String,
+    pub event_index: i32,
+    pub slot: i64,
+    pub block_time: Option<i64>,
+    pub kind: String,
+    pub source: Option<i16>,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub seq: i64,
+    pub counterparty: Option<String>,
+}
+
+pub struct WalletReads {
+    summaries: Coalescer<String, Option<SummaryRow>>,
+    /// Pages of all sources and of one source: two plain index scans
+    /// (ledger_history, ledger_history_by_source) rather than one query
+    /// whose filter would keep the planner from using either well.
+    pages: Coalescer<HistoryRead, Vec<LedgerRow>>,
+    source_pages: Coalescer<HistoryRead, Vec<LedgerRow>>,
+}
+
+impl WalletReads {
+    /// `max_batch` 1 turns coalescing off (one query per request).
+    pub fn new(pool: PgPool, workers: usize, max_batch: usize) -> Self {
+        let summaries = Coalescer::new("summary", workers, max_batch, {
+            let pool = pool.clone();
+            move |wallets| summaries(pool.clone(), wallets)
+        });
+        let pages = Coalescer::new("history", workers, max_batch, {
+            let pool = pool.clone();
+            move |reads| pages(pool.clone(), reads)
+        });
+        let source_pages = Coalescer::new("history_by_source", workers, max_batch, move |reads| {
+            source_pages(pool.clone(), reads)
+        });
+        Self {
+            summaries,
+            pages,
+            source_pages,
+        }
+    }
+
+    pub async fn summary(&self, wallet: String) -> Result<Option<SummaryRow>, ApiError> {
+        self.summaries.get(wallet).await
+    }
+
+    pub async fn history(&self, read: HistoryRead) -> Result<Vec<LedgerRow>, ApiError> {
+        match read.source {
+            None => self.pages.get(read).await,
+            Some(_) => self.source_pages.get(read).await,
+        }
+    }
+}
+
+/// Index of a row's request in its batch, from the 1-based ordinal.
+fn slot_of(ordinal: i64, batch: usize) -> Option<usize> {
+    usize::try_from(ordinal - 1).ok().filter(|&i| i < batch)
+}
+
+async fn summaries(
+    pool: PgPool,
+    wallets: Vec<String>,
+) -> Result<Vec<Option<SummaryRow>>, ApiError> {
+    let rows = sqlx::query_as!(
+        SummaryRow,
+        r#"SELECT r.i AS "i!", s.balance, s.lifetime_earned, s.lifetime_spent, s.lifetime_revoked,
+                s.earned_trading, s.earned_subscription, s.earned_campaign, s.earned_referral,
+                s.referrer, s.invitee_count, s.seq, s.slot, s.slot <= c.finalized_slot AS "finalized!"
+         FROM unnest($1::text[]) WITH ORDINALITY AS r(wallet, i)
+         JOIN spark_accounts s ON s.wallet = r.wallet
+         CROSS JOIN cursor c"#,
+        &wallets
+    )
+    .fetch_all(&pool)
+    .await?;
+    let mut answers: Vec<Option<SummaryRow>> = wallets.iter().map(|_| None).collect();
+    for row in rows {
+        if let Some(i) = slot_of(row.i, answers.len()) {
+            answers[i] = Some(row);
+        }
+    }
+    Ok(answers)
+}
+
+/// Newest first by the account's seq (unique per wallet): a page never skips
+/// or repeats a row, however many arrive meanwhile.
+async fn pages(pool: PgPool, reads: Vec<HistoryRead>) -> Result<Vec<Vec<LedgerRow>>, ApiError> {
+    let (wallets, befores, _, limits) = columns(&reads);
+    let rows = sqlx::query_as!(
+        LedgerRow,
+        r#"SELECT r.i AS "i!", l.signature AS "signature!", l.event_index AS "event_index!",
+                l.slot AS "slot!", l.block_time, l.kind AS "kind!", l.source, l.amount AS "amount!",
+                l.balance_after AS "balance_after!", l.seq AS "seq!", l.counterparty
+         FROM unnest($1::text[], $2::int8[], $3::int8[]) WITH ORDINALITY AS r(wallet, before_seq, row_limit, i)
+         CROSS JOIN LATERAL (
+             SELECT signature, event_index, slot, block_time, kind, source, amount, balance_after, seq, counterparty
+             FROM ledger
+             WHERE ledger.wallet = r.wallet AND ledger.seq < r.before_seq
+             ORDER BY ledger.seq DESC LIMIT r.row_limit) l
+         ORDER BY r.i, l.seq DESC"#,
+        &wallets as &[&str],
+        &befores,
+        &limits
+    )
+    .fetch_all(&pool)
+    .await?;
+    Ok(by_request(rows, reads.len()))
+}
+
+async fn source_pages(
+    pool: PgPool,
+    reads: Vec<HistoryRead>,
+) -> Result<Vec<Vec<LedgerRow>>, ApiError> {
+    let (wallets, befores, sources, limits) = columns(&reads);
+    let rows = sqlx::query_as!(
+        LedgerRow,
+        r#"SELECT r.i AS "i!", l.signature AS "signature!", l.event_index AS "event_index!",
+                l.slot AS "slot!", l.block_time, l.kind AS "kind!", l.source, l.amount AS "amount!",
+                l.balance_after AS "balance_after!", l.seq AS "seq!", l.counterparty
+         FROM unnest($1::text[], $2::int8[], $3::int2[], $4::int8[])
+              WITH ORDINALITY AS r(wallet, before_seq, only_source, row_limit, i)
+         CROSS JOIN LATERAL (
+             SELECT signature, event_index, slot, block_time, kind, source, amount, balance_after, seq, counterparty
+             FROM ledger
+             WHERE ledger.wallet = r.wallet AND ledger.source = r.only_source AND ledger.seq < r.before_seq
+             ORDER BY ledger.seq DESC LIMIT r.row_limit) l
+         ORDER BY r.i, l.seq DESC"#,
+        &wallets as &[&str],
+        &befores,
+        &sources,
+        &limits
+    )
+    .fetch_all(&pool)
+    .await?;
+    Ok(by_request(rows, reads.len()))
+}
+
+/// The batch's parameters as arrays, one element per request.
+fn columns(reads: &[HistoryRead]) -> (Vec<&str>, Vec<i64>, Vec<i16>, Vec<i64>) {
+    (
+        reads.iter().map(|r| r.wallet.as_str()).collect(),
+        reads.iter().map(|r| r.before).collect(),
+        reads.iter().map(|r| r.source.unwrap_or_default()).collect(),
+        reads.iter().map(|r| r.fetch).collect(),
+    )
+}
+
+fn by_request(rows: Vec<LedgerRow>, batch: usize) -> Vec<Vec<LedgerRow>> {
+    let mut answers: Vec<Vec<LedgerRow>> = (0..batch).map(|_| Vec::new()).collect();
+    for row in rows {
+        if let Some(i) = slot_of(row.i, batch) {
+            answers[i].push(row);
+        }
+    }
+    answers
+}
