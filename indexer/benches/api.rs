@@ -3,9 +3,9 @@
 //! indexes dropped and rebuilt after; each wallet's rows spread over the
 //! whole table, as a live ledger's are), then read into Postgres's cache
 //! (pg_prewarm) so every run below meets the same warm cache. The API is
-//! served by this process twice: as configured by default (concurrent
-//! requests coalesced into shared queries) and with `max_batch` 1 (one
-//! query per request). Load comes from a second process: `wrk` (Debian
+//! served by this process twice: with both reads coalesced (concurrent
+//! requests answered by shared queries; the default for summaries) and with
+//! one query per request (the default for history). Load comes from a second process: `wrk` (Debian
 //! package; `scripts/bench-api` installs it) GETs the summary and history
 //! endpoints for random wallets. Next to it, `pgbench` runs the per-request
 //! SELECT against the same database. Prints, per endpoint and mode: wrk's
@@ -42,6 +42,11 @@ JOIN bench_wallets w ON w.n = 1 + (g * 7919) % (SELECT count(*) FROM bench_walle
 const FILLED_INDEXES: &str = "
 SELECT indexname, indexdef FROM pg_indexes
 WHERE tablename IN ('ledger', 'spark_accounts') AND indexname NOT LIKE '%_pkey'";
+
+/// Load before each measured run: a fresh Postgres backend maps the shared
+/// buffers it touches page by page (minor faults) until it has seen most
+/// of them, so a short warm-up measures connections that are still slow.
+const WARM_UP_SECONDS: u64 = 20;
 
 /// Relations the two endpoints read, loaded into shared_buffers before measuring.
 const PREWARM: &str = "
@@ -130,11 +135,19 @@ fn main() {
             started.elapsed().as_secs_f64()
         );
         sqlx::raw_sql(PREWARM).execute(store.pool()).await.unwrap();
-        let coalesced = serve(&pg.url(), ApiConfig::default()).await;
+        let coalesced = serve(
+            &pg.url(),
+            ApiConfig {
+                history_max_batch: 32,
+                ..ApiConfig::default()
+            },
+        )
+        .await;
         let single = serve(
             &pg.url(),
             ApiConfig {
                 max_batch: 1,
+                history_max_batch: 1,
                 ..ApiConfig::default()
             },
         )
@@ -166,9 +179,9 @@ fn main() {
                 pgbench.0, pgbench.1
             );
             for (mode, base) in [("coalesced", &coalesced), ("one query each", &single)] {
-                // Warm-up (connections, plans), then the measured run. The
+                // Warm-up (connections, plans, page mappings), then the measured run. The
                 // histogram is process-wide, so the two modes run one at a time.
-                let _ = wrk(&script, base, 5, connections);
+                let _ = wrk(&script, base, WARM_UP_SECONDS, connections);
                 let before = histogram(&http, base, route).await;
                 let report = wrk(&script, base, seconds, connections);
                 let after = histogram(&http, base, route).await;

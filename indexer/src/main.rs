@@ -64,10 +64,14 @@ struct ApiArgs {
         value_delimiter = ','
     )]
     cors_origins: Vec<String>,
-    /// Most concurrent summary or history requests answered by one query (1: one query each).
+    /// Most concurrent summary requests answered by one query (1: one query each).
     #[arg(long, env = "SPARKS_API_MAX_BATCH", default_value_t = 32,
           value_parser = clap::value_parser!(u16).range(1..=1000))]
     api_max_batch: u16,
+    /// The same for history pages (default 1: one query each).
+    #[arg(long, env = "SPARKS_API_HISTORY_MAX_BATCH", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    api_history_max_batch: u16,
     /// Batched summary or history queries of one kind in flight at once.
     #[arg(long, env = "SPARKS_API_BATCH_WORKERS", default_value_t = 4,
           value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -287,6 +291,7 @@ fn api_config(args: &ApiArgs, rpc_url: Option<String>) -> ApiConfig {
         cors_origins: args.cors_origins.clone(),
         rpc_url,
         max_batch: usize::from(args.api_max_batch),
+        history_max_batch: usize::from(args.api_history_max_batch),
         batch_workers: usize::from(args.api_batch_workers),
         ..ApiConfig::default()
     }

@@ -59,6 +59,8 @@ impl Env {
             ApiConfig {
                 rpc_url: Some(chain.rpc_url().to_owned()),
                 cors_origins: vec!["https://app.example".into()],
+                // History is coalesced too, so the tests cover its batched queries.
+                history_max_batch: 32,
                 ..ApiConfig::default()
             },
         );

@@ -37,8 +37,12 @@ pub struct ApiConfig {
     pub rpc_url: Option<String>,
     /// /health reports `lagging` beyond this many seconds since the mirror was complete.
     pub max_lag_seconds: f64,
-    /// Most concurrent summary or history requests answered by one query; 1: one query each.
+    /// Most concurrent summary requests answered by one query; 1: one query each.
     pub max_batch: usize,
+    /// The same for history pages. 1 by default: a page costs Postgres per
+    /// row, so batching barely raised the rate and lengthened the latency
+    /// tail at saturation (docs/BENCHMARKS.md).
+    pub history_max_batch: usize,
     /// Batched queries of one kind in flight at once.
     pub batch_workers: usize,
 }
@@ -50,6 +54,7 @@ impl Default for ApiConfig {
             rpc_url: None,
             max_lag_seconds: 30.0,
             max_batch: 32,
+            history_max_batch: 1,
             batch_workers: 4,
         }
     }
@@ -72,7 +77,12 @@ struct TipReader {
 impl AppState {
     /// Starts the batched readers' tasks: call inside a Tokio runtime.
     pub fn new(pool: PgPool, config: ApiConfig) -> Self {
-        let reads = reads::WalletReads::new(pool.clone(), config.batch_workers, config.max_batch);
+        let reads = reads::WalletReads::new(
+            pool.clone(),
+            config.batch_workers,
+            config.max_batch,
+            config.history_max_batch,
+        );
         let tip = config.rpc_url.clone().map(|url| TipReader {
             rpc: solana_client::nonblocking::rpc_client::RpcClient::new_with_timeout(
                 url,

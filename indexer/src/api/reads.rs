@@ -58,19 +58,22 @@ pub struct WalletReads {
 }
 
 impl WalletReads {
-    /// `max_batch` 1 turns coalescing off (one query per request).
-    pub fn new(pool: PgPool, workers: usize, max_batch: usize) -> Self {
+    /// A `max_batch` of 1 turns coalescing off (one query per request).
+    pub fn new(pool: PgPool, workers: usize, max_batch: usize, history_max_batch: usize) -> Self {
         let summaries = Coalescer::new("summary", workers, max_batch, {
             let pool = pool.clone();
             move |wallets| summaries(pool.clone(), wallets)
         });
-        let pages = Coalescer::new("history", workers, max_batch, {
+        let pages = Coalescer::new("history", workers, history_max_batch, {
             let pool = pool.clone();
             move |reads| pages(pool.clone(), reads)
         });
-        let source_pages = Coalescer::new("history_by_source", workers, max_batch, move |reads| {
-            source_pages(pool.clone(), reads)
-        });
+        let source_pages = Coalescer::new(
+            "history_by_source",
+            workers,
+            history_max_batch,
+            move |reads| source_pages(pool.clone(), reads),
+        );
         Self {
             summaries,
             pages,
