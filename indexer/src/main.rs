@@ -245,11 +245,12 @@ async fn execute(command: Command) -> anyhow::Result<std::process::ExitCode> {
             );
         }
         Command::Serve(args) => {
-            connect(&args.database).await?; // applies migrations
-            let state = AppState::new(
-                reader_pool(&args.database).await?,
-                api_config(&args.api, args.rpc_url.clone()),
-            );
+            let pool = reader_pool(&args.database).await?;
+            Store::from_pool(pool.clone())
+                .migrate()
+                .await
+                .context("applying migrations")?;
+            let state = AppState::new(pool, api_config(&args.api, args.rpc_url.clone()));
             spawn_api(&args.api, state, shutdown_signal())
                 .await?
                 .await??;

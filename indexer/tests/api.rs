@@ -571,13 +571,8 @@ async fn concurrent_requests_share_queries_and_each_gets_its_own_answer() {
         }
     }
     // Some batch held more than one request (the API's own histogram).
-    let metrics = env
-        .http
-        .get(format!("{}/metrics", env.base))
-        .send()
-        .await
-        .unwrap();
-    let metrics = metrics.text().await.unwrap();
+    let (_, metrics) = env.get("/metrics").await;
+    let metrics = metrics.as_str().expect("/metrics is text");
     for read in ["summary", "history"] {
         let bucket = |le: &str| -> u64 {
             metrics

@@ -21,7 +21,7 @@ use axum::response::{Html, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -142,12 +142,7 @@ pub async fn connect(database_url: &str) -> Result<PgPool, sqlx::Error> {
     let options = database_url
         .parse::<PgConnectOptions>()?
         .options([("plan_cache_mode", "force_generic_plan")]);
-    PgPoolOptions::new()
-        .max_connections(16)
-        .acquire_timeout(Duration::from_secs(10))
-        .test_before_acquire(false)
-        .connect_with(options)
-        .await
+    crate::store::pool_options().connect_with(options).await
 }
 
 /// The process-wide Prometheus recorder (installed once).

@@ -87,18 +87,21 @@ pub struct Store {
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
+/// How the indexer's and the API's pools connect (each pool its own).
+pub fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        // No ping round trip before every query (it cost the API a third
+        // of its rate); a connection that broke fails its next query,
+        // which the caller retries or reports, and is discarded.
+        .test_before_acquire(false)
+}
+
 impl Store {
     pub async fn connect(database_url: &str) -> Result<Self, StoreError> {
         let options: PgConnectOptions = database_url.parse()?;
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(std::time::Duration::from_secs(10))
-            // No ping round trip before every query (it cost the API a third
-            // of its rate); a connection that broke fails its next query,
-            // which the caller retries or reports, and is discarded.
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await?;
+        let pool = pool_options().connect_with(options).await?;
         Ok(Self { pool })
     }
 
