@@ -3,22 +3,25 @@
 //! indexes dropped and rebuilt after; each wallet's rows spread over the
 //! whole table, as a live ledger's are), then read into Postgres's cache
 //! (pg_prewarm) so every run below meets the same warm cache. The API is
-//! served by this process twice: with both reads coalesced (concurrent
-//! requests answered by shared queries; the default for summaries) and with
-//! one query per request (the default for history). Load comes from a second process: `wrk` (Debian
-//! package; `scripts/bench-api` installs it) GETs the summary and history
-//! endpoints for random wallets. Next to it, `pgbench` runs the per-request
-//! SELECT against the same database. Prints, per endpoint and mode: wrk's
-//! p50/p99 and requests/s, the server-side p99 from the API's own latency
-//! histogram (/metrics), pgbench's rate, and the ratio.
+//! the real binary, `sparks-indexer serve`, run twice as child processes:
+//! with its defaults (concurrent requests coalesced into shared queries)
+//! and with one query per request. Load comes from another process: `wrk`
+//! (Debian package; `scripts/bench` installs it) GETs the summary and
+//! history endpoints for random wallets. Next to it, `pgbench` runs the
+//! per-request SELECT against the same database. Prints, per endpoint and
+//! mode: wrk's p50/p99 and requests/s, the server-side p99 from the API's
+//! own latency histogram (/metrics), the CPU the API process and the whole
+//! machine spent per request, pgbench's rate, and the ratio.
 //!
 //! cargo bench -p sparks-indexer --bench api -- [wallets] [ledger_rows] [seconds] [connections]
+//!
+//! With SPARKS_BENCH_HOLD=1 it stops after filling and prewarming, prints
+//! the database URL and the wrk/pgbench scripts it wrote, and keeps the
+//! database (and both API servers) up until killed: for runs by hand.
 
 use std::path::Path;
-use std::process::Command;
-use std::time::Instant;
-
-use sparks_indexer::api::{self, ApiConfig, AppState};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 mod common;
 
@@ -135,25 +138,15 @@ fn main() {
             started.elapsed().as_secs_f64()
         );
         sqlx::raw_sql(PREWARM).execute(store.pool()).await.unwrap();
-        let coalesced = serve(
+        let coalesced = Api::start(&pg.url(), &[]);
+        let single = Api::start(
             &pg.url(),
-            ApiConfig {
-                history_max_batch: 32,
-                ..ApiConfig::default()
-            },
-        )
-        .await;
-        let single = serve(
-            &pg.url(),
-            ApiConfig {
-                max_batch: 1,
-                history_max_batch: 1,
-                ..ApiConfig::default()
-            },
-        )
-        .await;
+            &["--api-max-batch", "1", "--api-history-max-batch", "1"],
+        );
         let http = reqwest::Client::new();
-        for (name, route, path, pgbench_script) in [
+        coalesced.wait_ready(&http).await;
+        single.wait_ready(&http).await;
+        let endpoints = [
             ("summary", "/v1/wallets/{wallet}/sparks", "/v1/wallets/{w}/sparks", PGBENCH_SUMMARY),
             (
                 "history",
@@ -161,42 +154,64 @@ fn main() {
                 "/v1/wallets/{w}/history?limit=20",
                 PGBENCH_HISTORY,
             ),
-        ] {
-            let script = work.path().join(format!("{name}.lua"));
-            let keys = work.path().join("keys");
+        ];
+        let keys = work.path().join("keys");
+        for (name, _, path, pgbench_script) in endpoints {
             std::fs::write(
-                &script,
+                work.path().join(format!("{name}.lua")),
                 WRK_SCRIPT
                     .replace("KEYS", &keys.display().to_string())
                     .replace("PATH", path),
             )
             .unwrap();
+            std::fs::write(work.path().join(format!("{name}.sql")), pgbench_script).unwrap();
+        }
+        if std::env::var_os("SPARKS_BENCH_HOLD").is_some() {
+            println!(
+                "holding: database {}\n  pgbench: {}/pgbench -n -M prepared -j 2 -c{connections} -T{seconds} -Dwallets={wallets} -f {dir}/summary.sql (or history.sql) <database>\n  \
+                 wrk: wrk -t2 -c{connections} -d{seconds}s --latency -s {dir}/summary.lua (or history.lua) <api>\n  \
+                 APIs: coalesced {}, one query each {}",
+                pg.url(),
+                pg.bin_dir().display(),
+                coalesced.base,
+                single.base,
+                dir = work.path().display(),
+            );
+            std::future::pending::<()>().await;
+        }
+        for (name, route, _, _) in endpoints {
+            let script = work.path().join(format!("{name}.lua"));
             let sql = work.path().join(format!("{name}.sql"));
-            std::fs::write(&sql, pgbench_script).unwrap();
             let pgbench = run_pgbench(pg.bin_dir(), &pg.url(), &sql, wallets, seconds, connections);
             println!(
                 "{name}: pgbench per-request SELECT: {:.0} tx/s (latency avg {} ms)",
                 pgbench.0, pgbench.1
             );
-            for (mode, base) in [("coalesced", &coalesced), ("one query each", &single)] {
-                // Warm-up (connections, plans, page mappings), then the measured run. The
-                // histogram is process-wide, so the two modes run one at a time.
+            for (mode, api) in [("coalesced", &coalesced), ("one query each", &single)] {
+                // Warm-up (connections, plans, page mappings), then the measured run.
+                let base = &api.base;
                 let _ = wrk(&script, base, WARM_UP_SECONDS, connections);
                 let before = histogram(&http, base, route).await;
+                let cpu_before = (api.cpu_seconds(), machine_cpu_seconds());
                 let report = wrk(&script, base, seconds, connections);
+                let cpu_after = (api.cpu_seconds(), machine_cpu_seconds());
                 let after = histogram(&http, base, route).await;
                 let server: Vec<(f64, u64)> = after
                     .iter()
                     .zip(&before)
                     .map(|((le, a), (_, b))| (*le, a - b))
                     .collect();
+                let served = server.last().map_or(0, |(_, n)| *n).max(1) as f64;
+                let micros = |before: f64, after: f64| (after - before) * 1e6 / served;
                 println!(
                     "{name}, {mode}: wrk {connections} connections {seconds} s: p50 {} p99 {} {:.0} req/s | \
-                     server-side: {} | API/pgbench {:.0}%",
+                     server-side: {} | CPU per request: API {:.0} µs, machine {:.0} µs | API/pgbench {:.0}%",
                     report.p50,
                     report.p99,
                     report.rate,
                     server_quantiles(&server),
+                    micros(cpu_before.0, cpu_after.0),
+                    micros(cpu_before.1, cpu_after.1),
                     100.0 * report.rate / pgbench.0
                 );
             }
@@ -204,16 +219,93 @@ fn main() {
     });
 }
 
-/// Serves the API on a free port; returns its base URL.
-async fn serve(url: &str, config: ApiConfig) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(api::serve(
-        listener,
-        AppState::new(api::connect(url).await.unwrap(), config),
-        std::future::pending(),
-    ));
-    base
+/// `sparks-indexer serve` as a child process on a free port; killed on drop.
+struct Api {
+    child: Child,
+    base: String,
+}
+
+impl Api {
+    fn start(database_url: &str, flags: &[&str]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_sparks-indexer"))
+            .args(["serve", "--database-url", database_url])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(flags)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("sparks-indexer serve starts");
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn wait_ready(&self, http: &reqwest::Client) {
+        for _ in 0..200 {
+            if let Ok(response) = http.get(format!("{}/health", self.base)).send().await {
+                if response.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("sparks-indexer serve at {} did not become ready", self.base);
+    }
+
+    /// User + system CPU of the API process so far.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("the API process is running");
+        // Fields after the parenthesised command name; utime and stime are 14 and 15.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / clock_ticks()
+    }
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CPU time the whole machine spent working (user, nice, system, irq, softirq).
+fn machine_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").expect("/proc/stat");
+    let line = stat.lines().next().expect("the cpu line");
+    let ticks: f64 = line
+        .split_whitespace()
+        .skip(1)
+        .enumerate()
+        .filter(|(i, _)| matches!(i, 0 | 1 | 2 | 5 | 6))
+        .map(|(_, v)| v.parse::<f64>().unwrap())
+        .sum();
+    ticks / clock_ticks()
+}
+
+/// USER_HZ, the unit of /proc's CPU times.
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        let output = Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .expect("getconf runs");
+        String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .expect("CLK_TCK is a number")
+    })
 }
 
 struct WrkReport {

@@ -12,7 +12,7 @@ use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use solana_commitment_config::CommitmentLevel;
 use sparks_client::rpc::SparksRpc;
-use sparks_indexer::api::{ApiConfig, AppState};
+use sparks_indexer::api::{self, ApiConfig, AppState};
 use sparks_indexer::indexer::{Indexer, IndexerConfig};
 use sparks_indexer::source::{Source, SourceConfig};
 use sparks_indexer::store::Store;
@@ -65,15 +65,15 @@ struct ApiArgs {
     )]
     cors_origins: Vec<String>,
     /// Most concurrent summary requests answered by one query (1: one query each).
-    #[arg(long, env = "SPARKS_API_MAX_BATCH", default_value_t = 32,
+    #[arg(long, env = "SPARKS_API_MAX_BATCH", default_value_t = api::DEFAULT_MAX_BATCH,
           value_parser = clap::value_parser!(u16).range(1..=1000))]
     api_max_batch: u16,
-    /// The same for history pages (default 1: one query each).
-    #[arg(long, env = "SPARKS_API_HISTORY_MAX_BATCH", default_value_t = 1,
+    /// The same for history pages.
+    #[arg(long, env = "SPARKS_API_HISTORY_MAX_BATCH", default_value_t = api::DEFAULT_MAX_BATCH,
           value_parser = clap::value_parser!(u16).range(1..=1000))]
     api_history_max_batch: u16,
     /// Batched summary or history queries of one kind in flight at once.
-    #[arg(long, env = "SPARKS_API_BATCH_WORKERS", default_value_t = 4,
+    #[arg(long, env = "SPARKS_API_BATCH_WORKERS", default_value_t = api::DEFAULT_BATCH_WORKERS,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     api_batch_workers: u16,
 }
@@ -165,6 +165,10 @@ struct VerifyArgs {
     #[command(flatten)]
     chain: ChainArgs,
 }
+
+/// Measured: the API's history rate +20% over glibc's malloc (docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

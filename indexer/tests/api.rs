@@ -59,8 +59,6 @@ impl Env {
             ApiConfig {
                 rpc_url: Some(chain.rpc_url().to_owned()),
                 cors_origins: vec!["https://app.example".into()],
-                // History is coalesced too, so the tests cover its batched queries.
-                history_max_batch: 32,
                 ..ApiConfig::default()
             },
         );
@@ -764,5 +762,60 @@ fn no_input_makes_a_5xx() {
     assert!(
         statuses.borrow().len() > 3,
         "the inputs reach more than one answer"
+    );
+}
+
+/// The summary and history reads keep their connections between queries
+/// (api/kept.rs). A Postgres restart breaks every one of them: each may fail
+/// one request (503 with a JSON body), but must then be let go rather than
+/// kept, so the API answers again after at most a pool's worth of failures
+/// and from then on, with the same answers as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_recover_after_postgres_restarts() {
+    use futures::StreamExt;
+
+    let mut env = Env::start().await;
+    let paths = [
+        format!("/v1/wallets/{}/sparks", env.wallet(0)),
+        format!("/v1/wallets/{}/history?limit=5", env.wallet(0)),
+    ];
+    let before = [env.ok(&paths[0]).await, env.ok(&paths[1]).await];
+    // Concurrent requests, so that several connections are kept.
+    let statuses: Vec<u16> = futures::stream::iter(0..64)
+        .map(|i| {
+            let env = &env;
+            let path = &paths[i % 2];
+            async move { env.get(path).await.0 }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+
+    env.pg.restart().unwrap();
+    let (mut failures, mut answered_in_a_row) = (0, 0);
+    for i in 0..200 {
+        let (status, body) = env.get(&paths[i % 2]).await;
+        if status == 200 {
+            assert_eq!(body, before[i % 2], "{}", paths[i % 2]);
+            answered_in_a_row += 1;
+            if answered_in_a_row == 40 {
+                break;
+            }
+        } else {
+            assert_eq!(status, 503, "{body}");
+            assert_eq!(body["error"], "database_unavailable", "{body}");
+            failures += 1;
+            answered_in_a_row = 0;
+        }
+    }
+    assert_eq!(
+        answered_in_a_row, 40,
+        "still failing after {failures} failures"
+    );
+    let pool_size = sparks_indexer::store::pool_options().get_max_connections();
+    assert!(
+        failures <= pool_size,
+        "{failures} failures: broken connections were kept"
     );
 }

@@ -7,6 +7,7 @@
 
 pub mod coalesce;
 pub mod error;
+pub mod kept;
 pub mod model;
 pub mod reads;
 pub mod routes;
@@ -39,13 +40,16 @@ pub struct ApiConfig {
     pub max_lag_seconds: f64,
     /// Most concurrent summary requests answered by one query; 1: one query each.
     pub max_batch: usize,
-    /// The same for history pages. 1 by default: a page costs Postgres per
-    /// row, so batching barely raised the rate and lengthened the latency
-    /// tail at saturation (docs/BENCHMARKS.md).
+    /// The same for history pages.
     pub history_max_batch: usize,
-    /// Batched queries of one kind in flight at once.
+    /// Batched queries of one kind in flight at once. Few: the fewer
+    /// run at once, the more requests queue behind them and the larger
+    /// (cheaper per request) the next batch (docs/BENCHMARKS.md).
     pub batch_workers: usize,
 }
+
+pub const DEFAULT_MAX_BATCH: u16 = 32;
+pub const DEFAULT_BATCH_WORKERS: u16 = 2;
 
 impl Default for ApiConfig {
     fn default() -> Self {
@@ -53,9 +57,9 @@ impl Default for ApiConfig {
             cors_origins: Vec::new(),
             rpc_url: None,
             max_lag_seconds: 30.0,
-            max_batch: 32,
-            history_max_batch: 1,
-            batch_workers: 4,
+            max_batch: DEFAULT_MAX_BATCH.into(),
+            history_max_batch: DEFAULT_MAX_BATCH.into(),
+            batch_workers: DEFAULT_BATCH_WORKERS.into(),
         }
     }
 }

@@ -3,10 +3,13 @@
 //! concurrent requests (see `coalesce`). A batch is a list of keys unnested
 //! with their ordinal; each answer is matched back to its request by it.
 
+use std::sync::Arc;
+
 use sqlx::PgPool;
 
 use super::coalesce::Coalescer;
 use super::error::ApiError;
+use super::kept::KeptConnections;
 
 pub struct SummaryRow {
     pub i: i64,
@@ -60,19 +63,22 @@ pub struct WalletReads {
 impl WalletReads {
     /// A `max_batch` of 1 turns coalescing off (one query per request).
     pub fn new(pool: PgPool, workers: usize, max_batch: usize, history_max_batch: usize) -> Self {
+        // Half the pool: the other endpoints always find connections.
+        let keep = pool.options().get_max_connections() as usize / 2;
+        let connections = Arc::new(KeptConnections::new(pool, keep));
         let summaries = Coalescer::new("summary", workers, max_batch, {
-            let pool = pool.clone();
-            move |wallets| summaries(pool.clone(), wallets)
+            let connections = connections.clone();
+            move |wallets| summaries(connections.clone(), wallets)
         });
         let pages = Coalescer::new("history", workers, history_max_batch, {
-            let pool = pool.clone();
-            move |reads| pages(pool.clone(), reads)
+            let connections = connections.clone();
+            move |reads| pages(connections.clone(), reads)
         });
         let source_pages = Coalescer::new(
             "history_by_source",
             workers,
             history_max_batch,
-            move |reads| source_pages(pool.clone(), reads),
+            move |reads| source_pages(connections.clone(), reads),
         );
         Self {
             summaries,
@@ -99,9 +105,10 @@ fn slot_of(ordinal: i64, batch: usize) -> Option<usize> {
 }
 
 async fn summaries(
-    pool: PgPool,
+    connections: Arc<KeptConnections>,
     wallets: Vec<String>,
 ) -> Result<Vec<Option<SummaryRow>>, ApiError> {
+    let mut connection = connections.take().await?;
     let rows = sqlx::query_as!(
         SummaryRow,
         r#"SELECT r.i AS "i!", s.balance, s.lifetime_earned, s.lifetime_spent, s.lifetime_revoked,
@@ -112,8 +119,9 @@ async fn summaries(
          CROSS JOIN cursor c"#,
         &wallets
     )
-    .fetch_all(&pool)
+    .fetch_all(&mut *connection)
     .await?;
+    connection.keep();
     let mut answers: Vec<Option<SummaryRow>> = wallets.iter().map(|_| None).collect();
     for row in rows {
         if let Some(i) = slot_of(row.i, answers.len()) {
@@ -125,7 +133,11 @@ async fn summaries(
 
 /// Newest first by the account's seq (unique per wallet): a page never skips
 /// or repeats a row, however many arrive meanwhile.
-async fn pages(pool: PgPool, reads: Vec<HistoryRead>) -> Result<Vec<Vec<LedgerRow>>, ApiError> {
+async fn pages(
+    connections: Arc<KeptConnections>,
+    reads: Vec<HistoryRead>,
+) -> Result<Vec<Vec<LedgerRow>>, ApiError> {
+    let mut connection = connections.take().await?;
     let (wallets, befores, _, limits) = columns(&reads);
     let rows = sqlx::query_as!(
         LedgerRow,
@@ -143,15 +155,17 @@ async fn pages(pool: PgPool, reads: Vec<HistoryRead>) -> Result<Vec<Vec<LedgerRo
         &befores,
         &limits
     )
-    .fetch_all(&pool)
+    .fetch_all(&mut *connection)
     .await?;
+    connection.keep();
     Ok(by_request(rows, reads.len()))
 }
 
 async fn source_pages(
-    pool: PgPool,
+    connections: Arc<KeptConnections>,
     reads: Vec<HistoryRead>,
 ) -> Result<Vec<Vec<LedgerRow>>, ApiError> {
+    let mut connection = connections.take().await?;
     let (wallets, befores, sources, limits) = columns(&reads);
     let rows = sqlx::query_as!(
         LedgerRow,
@@ -171,8 +185,9 @@ async fn source_pages(
         &sources,
         &limits
     )
-    .fetch_all(&pool)
+    .fetch_all(&mut *connection)
     .await?;
+    connection.keep();
     Ok(by_request(rows, reads.len()))
 }
 
