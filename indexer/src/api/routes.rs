@@ -1,9 +1,6 @@
 //! The handlers: parse and check input (4xx on anything wrong), one indexed
 //! query each, shape the answer.
 
-use std::str::FromStr;
-
-use anchor_lang::prelude::Pubkey;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::Json;
@@ -30,22 +27,19 @@ fn wallet(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError>
 }
 
 pub fn parse_wallet(text: &str) -> Result<String, ApiError> {
-    match bs58::decode(text).into_vec() {
+    // Base58 spells each byte string one way only, so a key that decodes is
+    // already in canonical form (`base58_spells_a_key_one_way_only`).
+    let mut key = [0u8; 33];
+    match bs58::decode(text).onto(&mut key[..]) {
         Err(_) => Err(ApiError::bad(
             "invalid_wallet",
-            format!("{text:?} is not base58"),
+            format!("{text:?} is not base58 of at most 32 bytes"),
         )),
-        Ok(bytes) if bytes.len() != 32 => Err(ApiError::bad(
+        Ok(32) => Ok(text.to_owned()),
+        Ok(length) => Err(ApiError::bad(
             "invalid_wallet",
-            format!(
-                "{text:?} decodes to {} bytes; a public key is 32",
-                bytes.len()
-            ),
+            format!("{text:?} decodes to {length} bytes; a public key is 32"),
         )),
-        // Canonical form, so "the same key spelled differently" cannot miss.
-        Ok(_) => Ok(Pubkey::from_str(text)
-            .map_err(|e| ApiError::bad("invalid_wallet", e.to_string()))?
-            .to_string()),
     }
 }
 
@@ -599,4 +593,42 @@ pub async fn health(State(app): State<AppState>) -> Api<Health> {
         lag_slots,
         lag_seconds: cursor.lag_seconds,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use anchor_lang::prelude::Pubkey;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    #[test]
+    fn base58_spells_a_key_one_way_only() {
+        const ALPHABET: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+        let mut rng = rand::rngs::StdRng::seed_from_u64(58);
+        let mut keys = 0;
+        for _ in 0..30_000 {
+            let length = rng.gen_range(42..=45);
+            let mut text: String = (0..length)
+                .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+                .collect();
+            // Leading '1's are leading zero bytes: the likeliest place for a second spelling.
+            let ones = rng.gen_range(0..4);
+            text.replace_range(..ones, &"1".repeat(ones));
+            if let Ok(wallet) = parse_wallet(&text) {
+                keys += 1;
+                let bytes = bs58::decode(&text).into_vec().unwrap();
+                assert_eq!(bs58::encode(&bytes).into_string(), text);
+                assert_eq!(
+                    Pubkey::try_from(bytes.as_slice()).unwrap().to_string(),
+                    wallet
+                );
+            }
+        }
+        assert!(keys > 5_000, "only {keys} random strings were keys");
+        for text in ["", "0OIl", "1", "11111111111111111111111111111111111"] {
+            assert!(parse_wallet(text).is_err(), "{text:?}");
+        }
+        assert!(parse_wallet("11111111111111111111111111111111").is_ok());
+    }
 }
