@@ -84,6 +84,10 @@ init = function(args)
     requests[i] = wrk.format("GET", (string.gsub("PATH", "{w}", keys[math.random(#keys)])))
   end
 end
+-- WRK_PAUSE_MS: each connection waits this long before each request (a
+-- lighter load than back-to-back requests).
+local pause = tonumber(os.getenv("WRK_PAUSE_MS") or "0")
+if pause > 0 then delay = function() return pause end end
 local next_request = 0
 request = function()
   next_request = next_request % #requests + 1
@@ -187,13 +191,14 @@ fn main() {
                 "{name}: pgbench per-request SELECT: {:.0} tx/s (latency avg {} ms)",
                 pgbench.0, pgbench.1
             );
+            let mut saturated = 0.0;
             for (mode, api) in [("coalesced", &coalesced), ("one query each", &single)] {
                 // Warm-up (connections, plans, page mappings), then the measured run.
                 let base = &api.base;
-                let _ = wrk(&script, base, WARM_UP_SECONDS, connections);
+                let _ = wrk(&script, base, WARM_UP_SECONDS, connections, 0);
                 let before = histogram(&http, base, route).await;
                 let cpu_before = (api.cpu_seconds(), machine_cpu_seconds());
-                let report = wrk(&script, base, seconds, connections);
+                let report = wrk(&script, base, seconds, connections, 0);
                 let cpu_after = (api.cpu_seconds(), machine_cpu_seconds());
                 let after = histogram(&http, base, route).await;
                 let server: Vec<(f64, u64)> = after
@@ -214,7 +219,32 @@ fn main() {
                     micros(cpu_before.1, cpu_after.1),
                     100.0 * report.rate / pgbench.0
                 );
+                if mode == "coalesced" {
+                    saturated = report.rate;
+                }
             }
+            // The same server at about half the rate it just sustained: each
+            // connection pauses between requests (wrk's `delay`, whole ms).
+            let pause = ((2000.0 * connections as f64 / saturated).round() as u64)
+                .saturating_sub(1)
+                .max(1);
+            let before = histogram(&http, &coalesced.base, route).await;
+            let report = wrk(&script, &coalesced.base, seconds, connections, pause);
+            let after = histogram(&http, &coalesced.base, route).await;
+            let server: Vec<(f64, u64)> = after
+                .iter()
+                .zip(&before)
+                .map(|((le, a), (_, b))| (*le, a - b))
+                .collect();
+            println!(
+                "{name}, coalesced, lighter load ({pause} ms pause per request): wrk {connections} connections {seconds} s: \
+                 p50 {} p99 {} {:.0} req/s ({:.0}% of saturation) | server-side: {}",
+                report.p50,
+                report.p99,
+                report.rate,
+                100.0 * report.rate / saturated,
+                server_quantiles(&server),
+            );
         }
     });
 }
@@ -314,8 +344,10 @@ struct WrkReport {
     rate: f64,
 }
 
-fn wrk(script: &Path, base: &str, seconds: u64, connections: u64) -> WrkReport {
+/// `pause_ms` > 0: each connection waits that long before each request.
+fn wrk(script: &Path, base: &str, seconds: u64, connections: u64, pause_ms: u64) -> WrkReport {
     let output = Command::new("wrk")
+        .env("WRK_PAUSE_MS", pause_ms.to_string())
         .args([
             "-t2",
             &format!("-c{connections}"),
