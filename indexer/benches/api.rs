@@ -201,11 +201,7 @@ fn main() {
                 let report = wrk(&script, base, seconds, connections, 0);
                 let cpu_after = (api.cpu_seconds(), machine_cpu_seconds());
                 let after = histogram(&http, base, route).await;
-                let server: Vec<(f64, u64)> = after
-                    .iter()
-                    .zip(&before)
-                    .map(|((le, a), (_, b))| (*le, a - b))
-                    .collect();
+                let server = since(&before, &after);
                 let served = server.last().map_or(0, |(_, n)| *n).max(1) as f64;
                 let micros = |before: f64, after: f64| (after - before) * 1e6 / served;
                 println!(
@@ -231,11 +227,7 @@ fn main() {
             let before = histogram(&http, &coalesced.base, route).await;
             let report = wrk(&script, &coalesced.base, seconds, connections, pause);
             let after = histogram(&http, &coalesced.base, route).await;
-            let server: Vec<(f64, u64)> = after
-                .iter()
-                .zip(&before)
-                .map(|((le, a), (_, b))| (*le, a - b))
-                .collect();
+            let server = since(&before, &after);
             println!(
                 "{name}, coalesced, lighter load ({pause} ms pause per request): wrk {connections} connections {seconds} s: \
                  p50 {} p99 {} {:.0} req/s ({:.0}% of saturation) | server-side: {}",
@@ -438,6 +430,15 @@ async fn histogram(http: &reqwest::Client, base: &str, route: &str) -> Vec<(f64,
             let count = line.rsplit(' ').next()?.parse().ok()?;
             Some((le, count))
         })
+        .collect()
+}
+
+/// The requests counted between two readings of the same histogram.
+fn since(before: &[(f64, u64)], after: &[(f64, u64)]) -> Vec<(f64, u64)> {
+    after
+        .iter()
+        .zip(before)
+        .map(|((le, a), (_, b))| (*le, a - b))
         .collect()
 }
 
