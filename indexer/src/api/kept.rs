@@ -8,8 +8,11 @@
 //! that succeeded puts it back. Any other end (an error, a cancelled
 //! request) hands the connection to the pool, whose ping discards it if it
 //! broke. At most `keep` are kept, so the rest of the pool stays free for
-//! the other endpoints.
+//! the other endpoints. A restarted Postgres breaks every kept connection
+//! at once; `retry_lost` then lets them all go and runs the read again
+//! (reads can be repeated), so users do not see the restart.
 
+use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Mutex, PoisonError};
 
@@ -44,6 +47,13 @@ impl KeptConnections {
         })
     }
 
+    /// Lets every kept connection go back to the pool (which drops the
+    /// broken ones).
+    pub fn forget_all(&self) {
+        let kept = std::mem::take(&mut *self.idle());
+        drop(kept);
+    }
+
     /// How many connections are kept idle right now.
     pub fn idle_count(&self) -> usize {
         self.idle().len()
@@ -52,6 +62,43 @@ impl KeptConnections {
     fn idle(&self) -> std::sync::MutexGuard<'_, Vec<PoolConnection<Postgres>>> {
         // The list stays valid whatever a panicking holder did to it.
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Tries of one read: a kept connection, then (all kept ones let go) a
+/// pool's idle one, then a new one.
+pub const READ_ATTEMPTS: u32 = 3;
+
+/// Runs `read` again, up to READ_ATTEMPTS in all, while it fails because
+/// its connection broke rather than because of the query.
+pub async fn retry_lost<T, F, Fut>(connections: &KeptConnections, read: F) -> Result<T, sqlx::Error>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        match read().await {
+            Err(error) if attempt < READ_ATTEMPTS && connection_lost(&error) => {
+                tracing::warn!(%error, attempt, "a read lost its connection; trying another");
+                connections.forget_all();
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether the connection failed rather than the query: an I/O error, or
+/// Postgres ending the session (SQLSTATE class 08, or 57P01–57P03 when it
+/// shuts down or restarts).
+pub fn connection_lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(error) => error.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
     }
 }
 
@@ -89,5 +136,19 @@ impl DerefMut for KeptConnection<'_> {
         self.connection
             .as_deref_mut()
             .expect("a loaned connection is present until kept")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_broken_connection_is_worth_another_try() {
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(connection_lost(&sqlx::Error::Io(reset)));
+        assert!(!connection_lost(&sqlx::Error::RowNotFound));
+        // Overload: another try would only add to it.
+        assert!(!connection_lost(&sqlx::Error::PoolTimedOut));
     }
 }

@@ -9,7 +9,7 @@ use sqlx::PgPool;
 
 use super::coalesce::Coalescer;
 use super::error::ApiError;
-use super::kept::KeptConnections;
+use super::kept::{retry_lost, KeptConnections};
 
 pub struct SummaryRow {
     pub i: i64,
@@ -108,20 +108,7 @@ async fn summaries(
     connections: Arc<KeptConnections>,
     wallets: Vec<String>,
 ) -> Result<Vec<Option<SummaryRow>>, ApiError> {
-    let mut connection = connections.take().await?;
-    let rows = sqlx::query_as!(
-        SummaryRow,
-        r#"SELECT r.i AS "i!", s.balance, s.lifetime_earned, s.lifetime_spent, s.lifetime_revoked,
-                s.earned_trading, s.earned_subscription, s.earned_campaign, s.earned_referral,
-                s.referrer, s.invitee_count, s.seq, s.slot, s.slot <= c.finalized_slot AS "finalized!"
-         FROM unnest($1::text[]) WITH ORDINALITY AS r(wallet, i)
-         JOIN spark_accounts s ON s.wallet = r.wallet
-         CROSS JOIN cursor c"#,
-        &wallets
-    )
-    .fetch_all(&mut *connection)
-    .await?;
-    connection.keep();
+    let rows = retry_lost(&connections, || summary_rows(&connections, &wallets)).await?;
     let mut answers: Vec<Option<SummaryRow>> = wallets.iter().map(|_| None).collect();
     for row in rows {
         if let Some(i) = slot_of(row.i, answers.len()) {
@@ -131,14 +118,43 @@ async fn summaries(
     Ok(answers)
 }
 
+async fn summary_rows(
+    connections: &KeptConnections,
+    wallets: &[String],
+) -> Result<Vec<SummaryRow>, sqlx::Error> {
+    let mut connection = connections.take().await?;
+    let rows = sqlx::query_as!(
+        SummaryRow,
+        r#"SELECT r.i AS "i!", s.balance, s.lifetime_earned, s.lifetime_spent, s.lifetime_revoked,
+                s.earned_trading, s.earned_subscription, s.earned_campaign, s.earned_referral,
+                s.referrer, s.invitee_count, s.seq, s.slot, s.slot <= c.finalized_slot AS "finalized!"
+         FROM unnest($1::text[]) WITH ORDINALITY AS r(wallet, i)
+         JOIN spark_accounts s ON s.wallet = r.wallet
+         CROSS JOIN cursor c"#,
+        wallets
+    )
+    .fetch_all(&mut *connection)
+    .await?;
+    connection.keep();
+    Ok(rows)
+}
+
 /// Newest first by the account's seq (unique per wallet): a page never skips
 /// or repeats a row, however many arrive meanwhile.
 async fn pages(
     connections: Arc<KeptConnections>,
     reads: Vec<HistoryRead>,
 ) -> Result<Vec<Vec<LedgerRow>>, ApiError> {
+    let rows = retry_lost(&connections, || page_rows(&connections, &reads)).await?;
+    Ok(by_request(rows, reads.len()))
+}
+
+async fn page_rows(
+    connections: &KeptConnections,
+    reads: &[HistoryRead],
+) -> Result<Vec<LedgerRow>, sqlx::Error> {
     let mut connection = connections.take().await?;
-    let (wallets, befores, _, limits) = columns(&reads);
+    let (wallets, befores, _, limits) = columns(reads);
     let rows = sqlx::query_as!(
         LedgerRow,
         r#"SELECT r.i AS "i!", l.signature AS "signature!", l.event_index AS "event_index!",
@@ -158,15 +174,23 @@ async fn pages(
     .fetch_all(&mut *connection)
     .await?;
     connection.keep();
-    Ok(by_request(rows, reads.len()))
+    Ok(rows)
 }
 
 async fn source_pages(
     connections: Arc<KeptConnections>,
     reads: Vec<HistoryRead>,
 ) -> Result<Vec<Vec<LedgerRow>>, ApiError> {
+    let rows = retry_lost(&connections, || source_page_rows(&connections, &reads)).await?;
+    Ok(by_request(rows, reads.len()))
+}
+
+async fn source_page_rows(
+    connections: &KeptConnections,
+    reads: &[HistoryRead],
+) -> Result<Vec<LedgerRow>, sqlx::Error> {
     let mut connection = connections.take().await?;
-    let (wallets, befores, sources, limits) = columns(&reads);
+    let (wallets, befores, sources, limits) = columns(reads);
     let rows = sqlx::query_as!(
         LedgerRow,
         r#"SELECT r.i AS "i!", l.signature AS "signature!", l.event_index AS "event_index!",
@@ -188,7 +212,7 @@ async fn source_pages(
     .fetch_all(&mut *connection)
     .await?;
     connection.keep();
-    Ok(by_request(rows, reads.len()))
+    Ok(rows)
 }
 
 /// The batch's parameters as arrays, one element per request.
