@@ -54,11 +54,6 @@ impl KeptConnections {
         drop(kept);
     }
 
-    /// How many connections are kept idle right now.
-    pub fn idle_count(&self) -> usize {
-        self.idle().len()
-    }
-
     fn idle(&self) -> std::sync::MutexGuard<'_, Vec<PoolConnection<Postgres>>> {
         // The list stays valid whatever a panicking holder did to it.
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
