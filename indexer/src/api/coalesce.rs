@@ -81,6 +81,7 @@ async fn work<K, V>(
     load: Arc<Load<K, V>>,
     max_batch: usize,
 ) {
+    let batch_sizes = metrics::histogram!("sparks_api_batch_size", "read" => name);
     loop {
         let mut batch = Vec::new();
         {
@@ -98,7 +99,7 @@ async fn work<K, V>(
         }
         let (keys, replies): (Vec<K>, Vec<Reply<V>>) = batch.into_iter().unzip();
         let expected = keys.len();
-        metrics::histogram!("sparks_api_batch_size", "read" => name).record(expected as f64);
+        batch_sizes.record(expected as f64);
         match load(keys).await {
             Ok(values) if values.len() == expected => {
                 for (reply, value) in replies.into_iter().zip(values) {

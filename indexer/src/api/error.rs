@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use super::json::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 

@@ -7,6 +7,7 @@
 
 pub mod coalesce;
 pub mod error;
+pub mod json;
 pub mod kept;
 pub mod model;
 pub mod reads;
@@ -20,7 +21,7 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, Redirect, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
@@ -29,6 +30,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::OpenApi;
 
 use error::ApiError;
+use json::Json;
 
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -81,6 +83,8 @@ struct TipReader {
 impl AppState {
     /// Starts the batched readers' tasks: call inside a Tokio runtime.
     pub fn new(pool: PgPool, config: ApiConfig) -> Self {
+        // The batch workers take their metric handles when they start.
+        metrics_handle();
         let reads = reads::WalletReads::new(
             pool.clone(),
             config.batch_workers,

@@ -44,7 +44,7 @@ pub struct LedgerEntry {
     /// award, referral_share, revoke or redeem.
     pub kind: String,
     /// trading, subscription, campaign or referral (earnings only).
-    pub source: Option<String>,
+    pub source: Option<&'static str>,
     /// Signed: + earned, − spent or revoked.
     pub amount: i64,
     pub balance_after: i64,
@@ -148,7 +148,7 @@ pub struct LeaderboardRow {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Leaderboard {
-    pub source: Option<String>,
+    pub source: Option<&'static str>,
     pub rows: Vec<LeaderboardRow>,
 }
 

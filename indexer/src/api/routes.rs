@@ -1,9 +1,9 @@
 //! The handlers: parse and check input (4xx on anything wrong), one indexed
 //! query each, shape the answer.
 
+use super::json::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::Json;
 use base64::Engine as _;
 use serde::Deserialize;
 
@@ -80,10 +80,8 @@ fn source(text: Option<&str>) -> Result<Option<i16>, ApiError> {
         })
 }
 
-fn source_name(index: Option<i16>) -> Option<String> {
-    index
-        .and_then(|i| SOURCES.get(i as usize))
-        .map(|s| (*s).to_owned())
+fn source_name(index: Option<i16>) -> Option<&'static str> {
+    index.and_then(|i| SOURCES.get(i as usize)).copied()
 }
 
 /// Opaque keyset cursors: base64url of "<tag>:<key>".
