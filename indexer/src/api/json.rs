@@ -3,9 +3,9 @@
 //! axum's `Json` serializes through `bytes::buf::Writer<BytesMut>`, so every
 //! token serde_json writes (a quote, a key, a comma) goes through the
 //! generic `Write::write_all` loop and `BytesMut`'s capacity checks. A
-//! history page is a few hundred tokens; that path was ~4% of the machine's
-//! CPU under load (docs/BENCHMARKS.md). A `Vec<u8>` writer is an inlined
-//! `extend_from_slice`, and the finished Vec becomes the body without a copy.
+//! history page is a few hundred tokens: 15.3 µs that way, 9.8 µs into a
+//! `Vec<u8>` (`benches/responses.rs`), whose writer is an inlined
+//! `extend_from_slice`; the finished Vec becomes the body without a copy.
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
