@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use super::json::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use super::json::Json;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {

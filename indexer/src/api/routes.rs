@@ -1,13 +1,13 @@
 //! The handlers: parse and check input (4xx on anything wrong), one indexed
 //! query each, shape the answer.
 
-use super::json::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use base64::Engine as _;
 use serde::Deserialize;
 
 use super::error::ApiError;
+use super::json::Json;
 use super::model::*;
 use super::reads::HistoryRead;
 use super::AppState;
