@@ -193,7 +193,8 @@ fn main() {
             // pgbench before and after the API's runs: the box's speed
             // drifts by more than the API's gains over minutes, so the ratio
             // is taken against the mean of the two.
-            let pgbench_before = run_pgbench(pg.bin_dir(), &pg.url(), &sql, wallets, seconds, connections);
+            let pgbench = || run_pgbench(pg.bin_dir(), &pg.url(), &sql, wallets, seconds, connections);
+            let pgbench_before = pgbench();
             let mut saturated = 0.0;
             let mut rates = Vec::new();
             for (mode, api) in [("coalesced", &coalesced), ("one query each", &single)] {
@@ -223,14 +224,14 @@ fn main() {
                 }
                 rates.push((mode, report.rate));
             }
-            let pgbench_after = run_pgbench(pg.bin_dir(), &pg.url(), &sql, wallets, seconds, connections);
-            let pgbench = (pgbench_before + pgbench_after) / 2.0;
+            let pgbench_after = pgbench();
+            let pgbench_mean = (pgbench_before + pgbench_after) / 2.0;
             println!(
                 "{name}: pgbench per-request SELECT ({WARM_UP_SECONDS} s warm-up, then {seconds} s): \
                  {pgbench_before:.0} tx/s before the API's runs, {pgbench_after:.0} after; API/pgbench (mean): {}",
                 rates
                     .iter()
-                    .map(|(mode, rate)| format!("{mode} {:.0}%", 100.0 * rate / pgbench))
+                    .map(|(mode, rate)| format!("{mode} {:.0}%", 100.0 * rate / pgbench_mean))
                     .collect::<Vec<_>>()
                     .join(", ")
             );

@@ -72,13 +72,13 @@ impl WalletReads {
         });
         let pages = Coalescer::new("history", workers, history_max_batch, {
             let connections = connections.clone();
-            move |reads| pages(connections.clone(), reads)
+            move |reads| read_pages(connections.clone(), reads, false)
         });
         let source_pages = Coalescer::new(
             "history_by_source",
             workers,
             history_max_batch,
-            move |reads| source_pages(connections.clone(), reads),
+            move |reads| read_pages(connections.clone(), reads, true),
         );
         Self {
             summaries,
@@ -140,60 +140,28 @@ async fn summary_rows(
 }
 
 /// Newest first by the account's seq (unique per wallet): a page never skips
-/// or repeats a row, however many arrive meanwhile.
-async fn pages(
+/// or repeats a row, however many arrive meanwhile. `by_source`: the batch
+/// is of one-source pages (its own coalescer, its own index).
+async fn read_pages(
     connections: Arc<KeptConnections>,
     reads: Vec<HistoryRead>,
+    by_source: bool,
 ) -> Result<Vec<Vec<LedgerRow>>, ApiError> {
-    let rows = retry_lost(&connections, || page_rows(&connections, &reads)).await?;
+    let rows = retry_lost(&connections, || page_rows(&connections, &reads, by_source)).await?;
     Ok(by_request(rows, reads.len()))
 }
 
 async fn page_rows(
     connections: &KeptConnections,
     reads: &[HistoryRead],
-) -> Result<Vec<LedgerRow>, sqlx::Error> {
-    let mut connection = connections.take().await?;
-    let (wallets, befores, _, limits) = columns(reads);
-    let rows = sqlx::query_as!(
-        LedgerRow,
-        r#"SELECT r.i AS "i!", l.signature AS "signature!", l.event_index AS "event_index!",
-                l.slot AS "slot!", l.block_time, l.kind AS "kind!", l.source, l.amount AS "amount!",
-                l.balance_after AS "balance_after!", l.seq AS "seq!", l.counterparty
-         FROM unnest($1::text[], $2::int8[], $3::int8[]) WITH ORDINALITY AS r(wallet, before_seq, row_limit, i)
-         CROSS JOIN LATERAL (
-             SELECT signature, event_index, slot, block_time, kind, source, amount, balance_after, seq, counterparty
-             FROM ledger
-             WHERE ledger.wallet = r.wallet AND ledger.seq < r.before_seq
-             ORDER BY ledger.seq DESC LIMIT r.row_limit) l
-         ORDER BY r.i, l.seq DESC"#,
-        &wallets as &[&str],
-        &befores,
-        &limits
-    )
-    .fetch_all(&mut *connection)
-    .await?;
-    connection.keep();
-    Ok(rows)
-}
-
-async fn source_pages(
-    connections: Arc<KeptConnections>,
-    reads: Vec<HistoryRead>,
-) -> Result<Vec<Vec<LedgerRow>>, ApiError> {
-    let rows = retry_lost(&connections, || source_page_rows(&connections, &reads)).await?;
-    Ok(by_request(rows, reads.len()))
-}
-
-async fn source_page_rows(
-    connections: &KeptConnections,
-    reads: &[HistoryRead],
+    by_source: bool,
 ) -> Result<Vec<LedgerRow>, sqlx::Error> {
     let mut connection = connections.take().await?;
     let (wallets, befores, sources, limits) = columns(reads);
-    let rows = sqlx::query_as!(
-        LedgerRow,
-        r#"SELECT r.i AS "i!", l.signature AS "signature!", l.event_index AS "event_index!",
+    let rows = if by_source {
+        sqlx::query_as!(
+            LedgerRow,
+            r#"SELECT r.i AS "i!", l.signature AS "signature!", l.event_index AS "event_index!",
                 l.slot AS "slot!", l.block_time, l.kind AS "kind!", l.source, l.amount AS "amount!",
                 l.balance_after AS "balance_after!", l.seq AS "seq!", l.counterparty
          FROM unnest($1::text[], $2::int8[], $3::int2[], $4::int8[])
@@ -204,13 +172,33 @@ async fn source_page_rows(
              WHERE ledger.wallet = r.wallet AND ledger.source = r.only_source AND ledger.seq < r.before_seq
              ORDER BY ledger.seq DESC LIMIT r.row_limit) l
          ORDER BY r.i, l.seq DESC"#,
-        &wallets as &[&str],
-        &befores,
-        &sources,
-        &limits
-    )
-    .fetch_all(&mut *connection)
-    .await?;
+            &wallets as &[&str],
+            &befores,
+            &sources,
+            &limits
+        )
+        .fetch_all(&mut *connection)
+        .await?
+    } else {
+        sqlx::query_as!(
+            LedgerRow,
+            r#"SELECT r.i AS "i!", l.signature AS "signature!", l.event_index AS "event_index!",
+                l.slot AS "slot!", l.block_time, l.kind AS "kind!", l.source, l.amount AS "amount!",
+                l.balance_after AS "balance_after!", l.seq AS "seq!", l.counterparty
+         FROM unnest($1::text[], $2::int8[], $3::int8[]) WITH ORDINALITY AS r(wallet, before_seq, row_limit, i)
+         CROSS JOIN LATERAL (
+             SELECT signature, event_index, slot, block_time, kind, source, amount, balance_after, seq, counterparty
+             FROM ledger
+             WHERE ledger.wallet = r.wallet AND ledger.seq < r.before_seq
+             ORDER BY ledger.seq DESC LIMIT r.row_limit) l
+         ORDER BY r.i, l.seq DESC"#,
+            &wallets as &[&str],
+            &befores,
+            &limits
+        )
+        .fetch_all(&mut *connection)
+        .await?
+    };
     connection.keep();
     Ok(rows)
 }
