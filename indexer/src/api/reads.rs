@@ -223,7 +223,7 @@ fn by_request(rows: Vec<LedgerRow>, batch: usize) -> Vec<Vec<LedgerRow>> {
         }
     }
     for page in &mut answers {
-        page.sort_unstable_by(|a, b| b.seq.cmp(&a.seq));
+        page.sort_unstable_by_key(|row| std::cmp::Reverse(row.seq));
     }
     answers
 }
