@@ -195,7 +195,6 @@ fn main() {
             // is taken against the mean of the two.
             let pgbench = || run_pgbench(pg.bin_dir(), &pg.url(), &sql, wallets, seconds, connections);
             let pgbench_before = pgbench();
-            let mut saturated = 0.0;
             let mut rates = Vec::new();
             for (mode, api) in [("coalesced", &coalesced), ("one query each", &single)] {
                 // Warm-up (connections, plans, page mappings), then the measured run.
@@ -219,9 +218,6 @@ fn main() {
                     micros(cpu_before.0, cpu_after.0),
                     micros(cpu_before.1, cpu_after.1),
                 );
-                if mode == "coalesced" {
-                    saturated = report.rate;
-                }
                 rates.push((mode, report.rate));
             }
             let pgbench_after = pgbench();
@@ -235,8 +231,9 @@ fn main() {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            // The same server at about half the rate it just sustained: each
-            // connection pauses between requests (wrk's `delay`, whole ms).
+            // The coalesced server at about half the rate it just sustained:
+            // each connection pauses between requests (wrk's `delay`, whole ms).
+            let saturated = rates[0].1;
             let pause = ((2000.0 * connections as f64 / saturated).round() as u64)
                 .saturating_sub(1)
                 .max(1);

@@ -21,29 +21,23 @@ pub struct Json<T>(pub T);
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         let mut body = Vec::with_capacity(INITIAL_CAPACITY);
-        match serde_json::to_writer(&mut body, &self.0) {
-            Ok(()) => {
-                let mut response = Response::new(Body::from(body));
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                response
-            }
+        let mut response = match serde_json::to_writer(&mut body, &self.0) {
+            Ok(()) => Response::new(Body::from(body)),
             // Only a Serialize impl that fails gets here (ours do not).
             Err(error) => {
                 tracing::error!(%error, "serializing a response");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    [(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/json"),
-                    )],
                     r#"{"error":"internal","message":"the answer could not be serialized"}"#,
                 )
                     .into_response()
             }
-        }
+        };
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
     }
 }
 
@@ -69,5 +63,23 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(&body[..], br#"{"entries":["a\"b","c"],"next":null}"#);
+    }
+
+    #[tokio::test]
+    async fn a_value_that_cannot_be_serialized_is_a_json_500() {
+        struct Broken;
+        impl Serialize for Broken {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("broken"))
+            }
+        }
+        let response = Json(Broken).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value["error"], "internal");
     }
 }
