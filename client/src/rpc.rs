@@ -9,6 +9,10 @@
 //! So if an earlier attempt did land after all, the retry is refused by the
 //! program with `SeqMismatch` instead of paying twice. Never re-read `seq` to
 //! retry an award whose fate you do not know: look for its event first.
+//!
+//! A retry signed within the same blockhash is the very same transaction
+//! (same bytes, same signature); the node answers "already processed" and
+//! [`SparksRpc::send_signed`] returns that transaction's recorded outcome.
 
 use std::time::Duration;
 
@@ -19,6 +23,7 @@ use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_client::rpc_config::{RpcAccountInfoConfig, RpcProgramAccountsConfig};
 use solana_client::rpc_filter::{Memcmp, RpcFilterType};
 use solana_commitment_config::CommitmentConfig;
+use solana_hash::Hash;
 use solana_instruction_error::InstructionError;
 use solana_keypair::Keypair;
 use solana_rpc_client_api::client_error::{Error as ClientError, ErrorKind as ClientErrorKind};
@@ -54,6 +59,8 @@ pub enum RpcError {
     },
     #[error("the transaction was not confirmed after {0} fresh blockhashes")]
     Unconfirmed(usize),
+    #[error("the transaction's blockhash expired before it was confirmed; it can no longer land")]
+    BlockhashExpired,
 }
 
 impl RpcError {
@@ -242,16 +249,61 @@ impl SparksRpc {
                 &keypairs,
                 blockhash,
             );
-            match self.rpc.send_and_confirm_transaction(&tx).await {
-                Ok(signature) => return Ok(signature),
-                Err(error) if blockhash_expired(&error) => {
-                    tracing::warn!(attempt, %error, "blockhash expired before confirmation; re-signing");
+            match self.send_signed(&tx).await {
+                Err(RpcError::BlockhashExpired) => {
+                    tracing::warn!(attempt, "blockhash expired before confirmation; re-signing");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                Err(error) => return Err(error.into()),
+                outcome => return outcome,
             }
         }
         Err(RpcError::Unconfirmed(BLOCKHASH_RETRIES))
+    }
+
+    /// Sends one signed transaction and waits for the commitment.
+    ///
+    /// Sending a transaction that was processed before is not an error: the
+    /// same instructions, signers and blockhash sign to the same bytes
+    /// (ed25519 is deterministic), so a re-run that signs within one blockhash
+    /// (e.g. after a killed run) sends that very transaction again. Its
+    /// recorded outcome is returned instead.
+    pub async fn send_signed(&self, tx: &Transaction) -> Result<Signature, RpcError> {
+        let signature = tx.signatures[0];
+        match self.rpc.send_and_confirm_transaction(tx).await {
+            Ok(signature) => Ok(signature),
+            Err(error) if blockhash_expired(&error) => Err(RpcError::BlockhashExpired),
+            Err(error) if already_processed(&error) => {
+                tracing::info!(%signature, "transaction already processed; awaiting its status");
+                self.landed(&signature, &tx.message.recent_blockhash)
+                    .await
+                    .map(|()| signature)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Waits for `signature` to reach the client's commitment, or for
+    /// `blockhash` to expire without it (it can then never land).
+    async fn landed(&self, signature: &Signature, blockhash: &Hash) -> Result<(), RpcError> {
+        loop {
+            let status = self
+                .rpc
+                .get_signature_status_with_commitment(signature, self.rpc.commitment())
+                .await?;
+            match status {
+                Some(outcome) => return outcome.map_err(from_transaction_error),
+                None => {
+                    let valid = self
+                        .rpc
+                        .is_blockhash_valid(blockhash, CommitmentConfig::processed())
+                        .await?;
+                    if !valid {
+                        return Err(RpcError::BlockhashExpired);
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        }
     }
 
     /// Awards `amount` Sparks of `source` to `wallet` (see the module doc).
@@ -330,6 +382,25 @@ fn blockhash_expired(error: &ClientError) -> bool {
             error.get_transaction_error(),
             Some(TransactionError::BlockhashNotFound)
         ),
+    }
+}
+
+/// Whether a send was refused because this very transaction (same
+/// signature) was processed before. A validator says so in the preflight
+/// result; surfpool only in the message.
+fn already_processed(error: &ClientError) -> bool {
+    if matches!(
+        error.get_transaction_error(),
+        Some(TransactionError::AlreadyProcessed)
+    ) {
+        return true;
+    }
+    match error.kind() {
+        ClientErrorKind::RpcError(solana_rpc_client_api::request::RpcError::RpcResponseError {
+            message,
+            ..
+        }) => message.contains(&TransactionError::AlreadyProcessed.to_string()),
+        _ => false,
     }
 }
 
@@ -521,6 +592,8 @@ pub fn pack_award_batches(
 
 #[cfg(test)]
 mod tests {
+    use solana_rpc_client_api::request::{RpcError as RpcRequestError, RpcResponseErrorData};
+
     use super::*;
 
     fn row(paid_referrer: bool) -> ix::BatchRow {
@@ -561,5 +634,61 @@ mod tests {
             pack_award_batches(&issuer, Source::Campaign, |_| [0; 32], &rows).len(),
             2
         );
+    }
+
+    fn response_error(message: &str, data: RpcResponseErrorData) -> ClientError {
+        ClientErrorKind::RpcError(RpcRequestError::RpcResponseError {
+            code: -32002,
+            message: message.into(),
+            data,
+        })
+        .into()
+    }
+
+    fn preflight_failure(err: &str) -> RpcResponseErrorData {
+        RpcResponseErrorData::SendTransactionPreflightFailure(
+            serde_json::from_value(serde_json::json!({ "err": err })).unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_transaction_sent_twice_is_recognised_as_already_processed() {
+        let validator = response_error(
+            "Transaction simulation failed: This transaction has already been processed",
+            preflight_failure("AlreadyProcessed"),
+        );
+        let surfpool = response_error(
+            "Transaction verification failed for transaction Transaction verification failed: \
+             This transaction has already been processed",
+            RpcResponseErrorData::Empty,
+        );
+        let direct: ClientError =
+            ClientErrorKind::TransactionError(TransactionError::AlreadyProcessed).into();
+        for error in [validator, surfpool, direct] {
+            assert!(already_processed(&error), "{error}");
+            assert!(!blockhash_expired(&error), "{error}");
+        }
+    }
+
+    #[test]
+    fn other_send_failures_are_not_taken_for_already_processed() {
+        let expired = response_error(
+            "Transaction simulation failed: Blockhash not found",
+            preflight_failure("BlockhashNotFound"),
+        );
+        let unconfirmed: ClientError = ClientErrorKind::RpcError(RpcRequestError::ForUser(
+            "unable to confirm transaction".into(),
+        ))
+        .into();
+        let bad_signature = response_error(
+            "Transaction verification failed for transaction x: signature failure",
+            RpcResponseErrorData::Empty,
+        );
+        for error in [&expired, &unconfirmed, &bad_signature] {
+            assert!(!already_processed(error), "{error}");
+        }
+        assert!(blockhash_expired(&expired));
+        assert!(blockhash_expired(&unconfirmed));
+        assert!(!blockhash_expired(&bad_signature));
     }
 }

@@ -4,11 +4,14 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use solana_client::rpc_config::{RpcTransactionLogsConfig, RpcTransactionLogsFilter};
+use solana_client::rpc_config::{
+    RpcSendTransactionConfig, RpcTransactionLogsConfig, RpcTransactionLogsFilter,
+};
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
 use solana_signer::Signer;
+use solana_transaction::Transaction;
 use sparks::instructions::{ConfigParams, IssuerParams};
 use sparks::state::{Source, SparkAccount};
 use sparks_client::events::SparksEvent;
@@ -158,6 +161,102 @@ async fn a_retried_award_is_refused_by_name() {
         "{error}"
     );
     assert_eq!(d.rpc.spark(&wallet).await.unwrap().unwrap().balance, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_sent_again_after_it_landed_returns_its_signature() {
+    // Arrange: a signed award that has already landed, as when a killed run
+    // is restarted and signs the same instruction within the same blockhash.
+    let d = deploy().await;
+    let wallet = Keypair::new().pubkey();
+    let award = ix::award_for_account(
+        &d.issuer.pubkey(),
+        &wallet,
+        None,
+        Source::Trading,
+        9,
+        [3; 32],
+    );
+    let blockhash = d.rpc.client().get_latest_blockhash().await.unwrap();
+    let tx = Transaction::new_signed_with_payer(
+        &[award],
+        Some(&d.issuer.pubkey()),
+        &[&d.issuer],
+        blockhash,
+    );
+    let first = d
+        .rpc
+        .client()
+        .send_and_confirm_transaction(&tx)
+        .await
+        .unwrap();
+
+    // Act
+    let again = d.rpc.send_signed(&tx).await;
+
+    // Assert: the landed outcome, and the award paid once.
+    assert_eq!(again.unwrap(), first);
+    let account = d.rpc.spark(&wallet).await.unwrap().unwrap();
+    assert_eq!((account.balance, account.seq), (9, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_that_failed_on_chain_and_is_sent_again_reports_its_failure() {
+    // Arrange: an award above the per-instruction cap, sent without preflight
+    // so that it lands as a failed transaction.
+    let d = deploy().await;
+    let wallet = Keypair::new().pubkey();
+    let too_much = PARAMS.max_award_per_ix + 1;
+    let award = ix::award_for_account(
+        &d.issuer.pubkey(),
+        &wallet,
+        None,
+        Source::Trading,
+        too_much,
+        [4; 32],
+    );
+    let blockhash = d.rpc.client().get_latest_blockhash().await.unwrap();
+    let tx = Transaction::new_signed_with_payer(
+        &[award],
+        Some(&d.issuer.pubkey()),
+        &[&d.issuer],
+        blockhash,
+    );
+    let no_preflight = RpcSendTransactionConfig {
+        skip_preflight: true,
+        ..RpcSendTransactionConfig::default()
+    };
+    let signature = d
+        .rpc
+        .client()
+        .send_transaction_with_config(&tx, no_preflight)
+        .await
+        .unwrap();
+    d.rpc
+        .client()
+        .poll_for_signature_with_commitment(&signature, CommitmentConfig::confirmed())
+        .await
+        .unwrap();
+    let status = d
+        .rpc
+        .client()
+        .get_signature_status(&signature)
+        .await
+        .unwrap();
+    assert!(matches!(status, Some(Err(_))), "{status:?}");
+
+    // Act
+    let again = d.rpc.send_signed(&tx).await.unwrap_err();
+
+    // Assert: the recorded failure, by name, and nothing paid.
+    assert!(
+        matches!(
+            again.sparks_error(),
+            Some(sparks::error::SparksError::AmountAboveInstructionCap)
+        ),
+        "{again}"
+    );
+    assert!(d.rpc.spark(&wallet).await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
