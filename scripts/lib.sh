@@ -37,3 +37,11 @@ ensure_postgres() {
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql
 }
+
+# A crates.io binary, pinned, when its command is missing (into ~/.cargo/bin).
+cargo_install_if_missing() {
+    local command=$1 crate=$2 version=$3
+    if command -v "$command" >/dev/null 2>&1; then return 0; fi
+    step "installing $crate $version from crates.io (missing $command)"
+    cargo install --locked "$crate" --version "=$version"
+}

@@ -13,7 +13,9 @@
 //! p50/p99 and requests/s, the server-side p99 from the API's own latency
 //! histogram (/metrics), the CPU the API process and the whole machine
 //! spent per request; then pgbench's two rates and the API's ratio to
-//! their mean.
+//! their mean; then the coalesced API at a fixed offered rate of half its
+//! saturated rate (`oha -q`, latency from each request's scheduled start),
+//! with the same server-side quantiles.
 //!
 //! cargo bench -p sparks-indexer --bench api -- [wallets] [ledger_rows] [seconds] [connections]
 //!
@@ -86,10 +88,6 @@ init = function(args)
     requests[i] = wrk.format("GET", (string.gsub("PATH", "{w}", keys[math.random(#keys)])))
   end
 end
--- WRK_PAUSE_MS: each connection waits this long before each request (a
--- lighter load than back-to-back requests).
-local pause = tonumber(os.getenv("WRK_PAUSE_MS") or "0")
-if pause > 0 then delay = function() return pause end end
 local next_request = 0
 request = function()
   next_request = next_request % #requests + 1
@@ -171,12 +169,18 @@ fn main() {
             )
             .unwrap();
             std::fs::write(work.path().join(format!("{name}.sql")), pgbench_script).unwrap();
+            std::fs::write(
+                work.path().join(format!("{name}.urls")),
+                oha_urls(&coalesced.base, path, wallets),
+            )
+            .unwrap();
         }
         if std::env::var_os("SPARKS_BENCH_HOLD").is_some() {
             println!(
                 "holding: database {}\n  pgbench: {}/pgbench -n -M prepared -j 2 -P 1 -c{connections} -T{} -Dwallets={wallets} -f {dir}/summary.sql (or history.sql) <database>\n  \
                  (its first {WARM_UP_SECONDS} s are the warm-up)\n  \
                  wrk: wrk -t2 -c{connections} -d{seconds}s --latency -s {dir}/summary.lua (or history.lua) <api>\n  \
+                 oha: oha --no-tui -q <rate> --latency-correction -z {seconds}s -c {connections} --urls-from-file {dir}/summary.urls (or history.urls; the coalesced API's)\n  \
                  APIs: coalesced {}, one query each {}",
                 pg.url(),
                 pg.bin_dir().display(),
@@ -199,10 +203,10 @@ fn main() {
             for (mode, api) in [("coalesced", &coalesced), ("one query each", &single)] {
                 // Warm-up (connections, plans, page mappings), then the measured run.
                 let base = &api.base;
-                let _ = wrk(&script, base, WARM_UP_SECONDS, connections, 0);
+                let _ = wrk(&script, base, WARM_UP_SECONDS, connections);
                 let before = histogram(&http, base, route).await;
                 let cpu_before = (api.cpu_seconds(), machine_cpu_seconds());
-                let report = wrk(&script, base, seconds, connections, 0);
+                let report = wrk(&script, base, seconds, connections);
                 let cpu_after = (api.cpu_seconds(), machine_cpu_seconds());
                 let after = histogram(&http, base, route).await;
                 let server = since(&before, &after);
@@ -231,23 +235,22 @@ fn main() {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            // The coalesced server at about half the rate it just sustained:
-            // each connection pauses between requests (wrk's `delay`, whole ms).
+            // The coalesced server at a fixed offered rate, half of what it
+            // just sustained: oha sends on a schedule whatever the replies do
+            // and measures each latency from its scheduled start.
             let saturated = rates[0].1;
-            let pause = ((2000.0 * connections as f64 / saturated).round() as u64)
-                .saturating_sub(1)
-                .max(1);
+            let offered = (saturated / 2.0).round();
+            let urls = work.path().join(format!("{name}.urls"));
             let before = histogram(&http, &coalesced.base, route).await;
-            let report = wrk(&script, &coalesced.base, seconds, connections, pause);
+            let report = oha_fixed_rate(&urls, offered, seconds, connections);
             let after = histogram(&http, &coalesced.base, route).await;
             let server = since(&before, &after);
             println!(
-                "{name}, coalesced, lighter load ({pause} ms pause per request): wrk {connections} connections {seconds} s: \
-                 p50 {} p99 {} {:.0} req/s ({:.0}% of saturation) | server-side: {}",
-                report.p50,
-                report.p99,
+                "{name}, coalesced, fixed offered rate {offered:.0} req/s (half of saturation): oha {connections} connections {seconds} s: \
+                 p50 {:.2}ms p99 {:.2}ms (from each request's scheduled start) {:.0} req/s served | server-side: {}",
+                report.p50_ms,
+                report.p99_ms,
                 report.rate,
-                100.0 * report.rate / saturated,
                 server_quantiles(&server),
             );
         }
@@ -349,10 +352,8 @@ struct WrkReport {
     rate: f64,
 }
 
-/// `pause_ms` > 0: each connection waits that long before each request.
-fn wrk(script: &Path, base: &str, seconds: u64, connections: u64, pause_ms: u64) -> WrkReport {
+fn wrk(script: &Path, base: &str, seconds: u64, connections: u64) -> WrkReport {
     let output = Command::new("wrk")
-        .env("WRK_PAUSE_MS", pause_ms.to_string())
         .args([
             "-t2",
             &format!("-c{connections}"),
@@ -379,6 +380,74 @@ fn wrk(script: &Path, base: &str, seconds: u64, connections: u64, pause_ms: u64)
         p50: field("50%"),
         p99: field("99%"),
         rate: field("Requests/sec:").parse().unwrap(),
+    }
+}
+
+/// oha's URL file: 100,000 requests for wallets spread over all of them
+/// (a stride coprime to the count); oha picks one at random per request.
+fn oha_urls(base: &str, path: &str, wallets: u64) -> String {
+    const STRIDE: u64 = 7_919;
+    (0..100_000u64)
+        .map(|i| {
+            format!(
+                "{base}{}\n",
+                path.replace("{w}", &wallet(i * STRIDE, wallets))
+            )
+        })
+        .collect()
+}
+
+struct OhaReport {
+    p50_ms: f64,
+    p99_ms: f64,
+    rate: f64,
+}
+
+/// `oha` (crates.io; `scripts/bench` installs it) at a fixed rate with
+/// latency correction, so a slow reply delays no later request's clock.
+fn oha_fixed_rate(urls: &Path, rate: f64, seconds: u64, connections: u64) -> OhaReport {
+    let output = Command::new("oha")
+        .args([
+            "--no-tui",
+            "--output-format",
+            "json",
+            "--latency-correction",
+        ])
+        .args(["-q", &rate.to_string(), "-z", &format!("{seconds}s")])
+        .args(["-c", &connections.to_string(), "--urls-from-file"])
+        .arg(urls)
+        .output()
+        .expect("oha runs (scripts/bench installs it)");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "oha's JSON report does not parse ({e}):\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let statuses = report["statusCodeDistribution"]
+        .as_object()
+        .expect("status codes");
+    assert!(
+        statuses.keys().all(|code| code == "200"),
+        "non-200 replies under load: {statuses:?}"
+    );
+    // Requests still open at the deadline are cut off by oha, not failed.
+    let errors = report["errorDistribution"].as_object().expect("errors");
+    assert!(
+        errors.keys().all(|e| e.contains("deadline")),
+        "errors under load: {errors:?}"
+    );
+    let metric = |key: &str| {
+        report["metrics"]
+            .pointer(key)
+            .and_then(|v| v.as_f64())
+            .expect(key)
+    };
+    OhaReport {
+        p50_ms: metric("/latency_ms/p50"),
+        p99_ms: metric("/latency_ms/p99"),
+        rate: metric("/requests_per_sec"),
     }
 }
 
