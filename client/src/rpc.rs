@@ -268,7 +268,11 @@ impl SparksRpc {
     /// (e.g. after a killed run) sends that very transaction again. Its
     /// recorded outcome is returned instead.
     pub async fn send_signed(&self, tx: &Transaction) -> Result<Signature, RpcError> {
-        let signature = tx.signatures[0];
+        let Some(&signature) = tx.signatures.first() else {
+            return Err(RpcError::Transaction(
+                TransactionError::MissingSignatureForFee,
+            ));
+        };
         match self.rpc.send_and_confirm_transaction(tx).await {
             Ok(signature) => Ok(signature),
             Err(error) if blockhash_expired(&error) => Err(RpcError::BlockhashExpired),
@@ -690,5 +694,19 @@ mod tests {
         assert!(blockhash_expired(&expired));
         assert!(blockhash_expired(&unconfirmed));
         assert!(!blockhash_expired(&bad_signature));
+    }
+
+    #[tokio::test]
+    async fn a_transaction_without_signatures_is_refused_before_sending() {
+        // Nothing listens on port 1: the refusal must come before any request.
+        let rpc = SparksRpc::new("http://127.0.0.1:1");
+        let error = rpc.send_signed(&Transaction::default()).await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                RpcError::Transaction(TransactionError::MissingSignatureForFee)
+            ),
+            "{error}"
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use anchor_lang::prelude::Pubkey;
 use futures_util::StreamExt;
 use solana_client::rpc_config::{
     RpcSendTransactionConfig, RpcTransactionLogsConfig, RpcTransactionLogsFilter,
@@ -163,27 +164,27 @@ async fn a_retried_award_is_refused_by_name() {
     assert_eq!(d.rpc.spark(&wallet).await.unwrap().unwrap().balance, 5);
 }
 
+/// The issuer's award to a new `wallet`, signed with the current blockhash.
+async fn signed_award(d: &Deployment, wallet: &Pubkey, amount: u64) -> Transaction {
+    let award = ix::award_for_account(
+        &d.issuer.pubkey(),
+        wallet,
+        None,
+        Source::Trading,
+        amount,
+        [3; 32],
+    );
+    let blockhash = d.rpc.client().get_latest_blockhash().await.unwrap();
+    Transaction::new_signed_with_payer(&[award], Some(&d.issuer.pubkey()), &[&d.issuer], blockhash)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_sent_again_after_it_landed_returns_its_signature() {
     // Arrange: a signed award that has already landed, as when a killed run
     // is restarted and signs the same instruction within the same blockhash.
     let d = deploy().await;
     let wallet = Keypair::new().pubkey();
-    let award = ix::award_for_account(
-        &d.issuer.pubkey(),
-        &wallet,
-        None,
-        Source::Trading,
-        9,
-        [3; 32],
-    );
-    let blockhash = d.rpc.client().get_latest_blockhash().await.unwrap();
-    let tx = Transaction::new_signed_with_payer(
-        &[award],
-        Some(&d.issuer.pubkey()),
-        &[&d.issuer],
-        blockhash,
-    );
+    let tx = signed_award(&d, &wallet, 9).await;
     let first = d
         .rpc
         .client()
@@ -206,22 +207,7 @@ async fn a_transaction_that_failed_on_chain_and_is_sent_again_reports_its_failur
     // so that it lands as a failed transaction.
     let d = deploy().await;
     let wallet = Keypair::new().pubkey();
-    let too_much = PARAMS.max_award_per_ix + 1;
-    let award = ix::award_for_account(
-        &d.issuer.pubkey(),
-        &wallet,
-        None,
-        Source::Trading,
-        too_much,
-        [4; 32],
-    );
-    let blockhash = d.rpc.client().get_latest_blockhash().await.unwrap();
-    let tx = Transaction::new_signed_with_payer(
-        &[award],
-        Some(&d.issuer.pubkey()),
-        &[&d.issuer],
-        blockhash,
-    );
+    let tx = signed_award(&d, &wallet, PARAMS.max_award_per_ix + 1).await;
     let no_preflight = RpcSendTransactionConfig {
         skip_preflight: true,
         ..RpcSendTransactionConfig::default()
