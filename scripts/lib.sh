@@ -38,9 +38,11 @@ ensure_postgres() {
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql
 }
 
-# A crates.io binary, pinned, when its command is missing (into ~/.cargo/bin).
+# A crates.io binary, pinned, when its command is missing. Cargo's bin
+# directory goes on PATH first, so an earlier install is found, not redone.
 cargo_install_if_missing() {
     local command=$1 crate=$2 version=$3
+    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
     if command -v "$command" >/dev/null 2>&1; then return 0; fi
     step "installing $crate $version from crates.io (missing $command)"
     cargo install --locked "$crate" --version "=$version"
