@@ -26,6 +26,10 @@ pub struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Priority fee: micro-lamports per compute unit on every transaction
+    /// (each also sets a compute-unit limit; see `sparks_client::budget`).
+    #[arg(long, global = true, env = "SPARKS_PRIORITY_FEE", default_value_t = 0)]
+    pub priority_fee: u64,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -68,6 +72,9 @@ pub enum Command {
     Award(AwardArgs),
     /// Award from a CSV of wallet,source,amount,reference; resumable.
     AwardBatch(AwardBatchArgs),
+    /// The keypair's award ids (it is the issuer).
+    #[command(subcommand)]
+    AwardIds(AwardIdsCommand),
     /// Claw back Sparks (admin).
     Revoke(RevokeArgs),
     /// Referral links.
@@ -149,6 +156,23 @@ pub struct AwardArgs {
     /// Your id for this award (up to 32 bytes kept verbatim, longer is hashed).
     #[arg(long, default_value = "")]
     pub reference: String,
+    /// The award id to pay it under (default: the issuer's next one). Run
+    /// again with the same id to retry an award whose fate you do not know:
+    /// it never pays twice.
+    #[arg(long)]
+    pub award_id: Option<u64>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AwardIdsCommand {
+    /// The lowest open award id and the next one after the highest used.
+    Show,
+    /// Give up award ids that never paid (refused if any did).
+    Void {
+        first: u64,
+        #[arg(long, default_value_t = 1)]
+        count: u16,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -158,8 +182,9 @@ pub struct AwardBatchArgs {
     /// Journal of sent chunks (default: <csv>.journal); makes re-runs resume.
     #[arg(long)]
     pub journal: Option<PathBuf>,
-    /// Rows per transaction (at most what fits a legacy transaction).
-    #[arg(long, default_value_t = 6)]
+    /// Most rows per transaction; fewer when a legacy transaction holds
+    /// fewer (new recipients, referrers).
+    #[arg(long, default_value_t = 8)]
     pub chunk: usize,
     /// No progress bar.
     #[arg(long)]
@@ -226,9 +251,12 @@ pub enum PerkCommand {
         active: bool,
     },
     List,
-    /// The keypair spends Sparks on a perk.
+    /// The keypair spends Sparks on a perk, at most its current cost.
     Redeem {
         id: u64,
+        /// The most you agree to pay (default: the cost the perk has now).
+        #[arg(long)]
+        max_cost: Option<u64>,
     },
 }
 
@@ -241,16 +269,13 @@ pub struct WhitelistTermsArgs {
     pub capacity: u32,
     #[arg(long, default_value_t = 1)]
     pub spots_per_wallet: u16,
-    /// Lifetime Sparks needed to join; 0 disables joining.
+    /// Sparks earned (net of revocations) needed to join; 0 disables joining.
     #[arg(long, default_value_t = 0)]
     pub min_lifetime_sparks: u64,
     #[arg(long)]
     pub starts_at: Option<i64>,
     #[arg(long)]
     pub ends_at: Option<i64>,
-    /// Who manages the whitelist (default: the keypair).
-    #[arg(long)]
-    pub admin: Option<Pubkey>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -260,6 +285,9 @@ pub enum WhitelistCommand {
         id: u64,
         #[command(flatten)]
         terms: WhitelistTermsArgs,
+        /// Who manages the whitelist (default: the keypair).
+        #[arg(long)]
+        admin: Option<Pubkey>,
     },
     Update {
         #[arg(long)]
@@ -269,6 +297,14 @@ pub enum WhitelistCommand {
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         active: bool,
     },
+    /// Name the whitelist's next admin, or `none` to withdraw (whitelist admin).
+    ProposeAdmin {
+        id: u64,
+        #[arg(value_parser = crate::args::parse_optional_pubkey)]
+        new_admin: Option<Pubkey>,
+    },
+    /// Take a whitelist over (the proposed admin).
+    AcceptAdmin { id: u64 },
     /// Grant spots (whitelist admin).
     Grant {
         id: u64,
@@ -276,7 +312,7 @@ pub enum WhitelistCommand {
         #[arg(long, default_value_t = 1)]
         spots: u16,
     },
-    /// The keypair joins on its lifetime Sparks.
+    /// The keypair joins on the Sparks it earned (net of revocations).
     Join { id: u64 },
     /// A whitelist, or one wallet's entry in it.
     Show {
@@ -295,4 +331,15 @@ pub enum AccountCommand {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+}
+
+/// A public key, or `none`.
+pub fn parse_optional_pubkey(value: &str) -> Result<Option<Pubkey>, String> {
+    if value == "none" {
+        return Ok(None);
+    }
+    value
+        .parse()
+        .map(Some)
+        .map_err(|e| format!("not a base58 public key or `none`: {e}"))
 }

@@ -1,18 +1,23 @@
 //! `sparks award-batch`: award from a CSV (wallet,source,amount,reference),
 //! resumable without ever paying a row twice.
 //!
-//! Rows are grouped by source and cut into fixed chunks in file order, so a
-//! re-run builds exactly the same chunks. Each chunk is one `award_batch`
-//! instruction whose on-chain `reference` is a hash of its rows. Before a
-//! chunk is sent, the journal records the `expected_seq` of each row; after
-//! confirmation it records the signature.
+//! Rows are grouped by source (file order kept) and packed into
+//! `award_batch` transactions as the client packs them (legacy transactions,
+//! at most `--chunk` rows each). Before a chunk is sent the fsynced journal
+//! records its rows and the award ids it carries; after confirmation, its
+//! signature. A chunk lands whole or not at all, and its award ids pay at
+//! most once, so:
 //!
-//! On a re-run a chunk is skipped when the journal says it is done or its
-//! reference is found in the chain history. A chunk that was sent but never
-//! confirmed is re-sent with the **same** expected seqs: if the earlier
-//! attempt landed, the program refuses it (`SeqMismatch`) and the reference
-//! lookup confirms it; if a seq moved for another reason, the old transaction
-//! can never land either, so reading fresh seqs and sending again is safe.
+//! - a re-run rebuilds the journaled chunks exactly (same rows, same ids)
+//!   and packs only the rows no chunk holds yet;
+//! - a chunk journaled but not confirmed is looked up on chain: its first
+//!   award id used means it landed; open means it never did (its old
+//!   transaction can no longer land once the id is used by this re-send),
+//!   so it is sent again under the same ids, and a refusal as `AwardIdUsed`
+//!   means an earlier attempt landed after all.
+//!
+//! One process allocates the award ids of one issuer key: run one
+//! `award-batch` (or issuer service) per key at a time.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -26,10 +31,10 @@ use sha2::{Digest, Sha256};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use sparks::error::SparksError;
-use sparks::state::Source;
-use sparks_client::events::SparksEvent;
-use sparks_client::rpc::{legacy_transaction_size, RpcError, PACKET_DATA_SIZE};
-use sparks_client::{instructions as ix, pda};
+use sparks::state::{AwardIdState, Source};
+use sparks_client::instructions as ix;
+use sparks_client::packing::{does_not_fit, pack_award_batches, Sending};
+use sparks_client::rpc::RpcError;
 
 use crate::args::AwardBatchArgs;
 use crate::commands::{parse_source, reference_bytes};
@@ -44,49 +49,123 @@ struct Row {
     reference: [u8; 32],
 }
 
+/// One transaction's worth of rows: `rows` index the CSV's rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Chunk {
-    source: Source,
-    rows: Vec<Row>,
-    reference: [u8; 32],
+    rows: Vec<usize>,
+    first_award_id: u64,
 }
 
 pub async fn award_batch(ctx: &Context, args: AwardBatchArgs) -> anyhow::Result<Value> {
-    if args.chunk == 0 || args.chunk > 9 {
+    if args.chunk == 0 || args.chunk > sparks::constants::MAX_BATCH_RECIPIENTS {
         bail!(
-            "--chunk must be between 1 and 9 (a legacy transaction holds at most 9 new recipients)"
+            "--chunk must be between 1 and {}",
+            sparks::constants::MAX_BATCH_RECIPIENTS
         );
     }
-    let rows = read_rows(&args.csv)?;
-    let chunks = chunk_rows(&rows, args.chunk);
+    let (rows, digest) = read_rows(&args.csv)?;
     let issuer = ctx.keypair()?;
     let journal_path = args
         .journal
         .clone()
         .unwrap_or_else(|| with_suffix(&args.csv, ".journal"));
-    let mut journal = Journal::open(&journal_path)?;
+    let mut journal = Journal::open(&journal_path, &digest)?;
 
     let progress = if args.quiet {
         indicatif::ProgressBar::hidden()
     } else {
         indicatif::ProgressBar::new(rows.len() as u64)
     };
-    let (mut sent, mut skipped) = (0usize, 0usize);
-    for chunk in &chunks {
-        if send_chunk(ctx, &issuer, &mut journal, chunk).await? {
+    let (mut sent, mut skipped, mut chunks) = (0usize, 0usize, 0usize);
+    // Chunks from an earlier run first, exactly as they were.
+    for chunk in journal.chunks.clone() {
+        chunks += 1;
+        if send_chunk(ctx, &issuer, &mut journal, &rows, &chunk).await? {
             sent += chunk.rows.len();
         } else {
             skipped += chunk.rows.len();
         }
         progress.inc(chunk.rows.len() as u64);
     }
+    // Then the rows no chunk holds yet, by source in file order.
+    let pending: Vec<usize> = (0..rows.len()).filter(|i| !journal.holds(*i)).collect();
+    for source in Source::ALL {
+        let group: Vec<usize> = pending
+            .iter()
+            .copied()
+            .filter(|i| rows[*i].source == source)
+            .collect();
+        for part in group.chunks(args.chunk) {
+            for chunk in pack(ctx, &issuer, &rows, part).await? {
+                chunks += 1;
+                journal.chunk(&chunk)?;
+                if send_chunk(ctx, &issuer, &mut journal, &rows, &chunk).await? {
+                    sent += chunk.rows.len();
+                } else {
+                    skipped += chunk.rows.len();
+                }
+                progress.inc(chunk.rows.len() as u64);
+            }
+        }
+    }
     progress.finish_and_clear();
     Ok(json!({
         "rows": rows.len(),
-        "chunks": chunks.len(),
+        "chunks": chunks,
         "rows_sent": sent,
         "rows_already_applied": skipped,
         "journal": journal_path.display().to_string(),
     }))
+}
+
+/// Packs `part` (rows of one source) into chunks that fit a legacy
+/// transaction, under fresh award ids.
+async fn pack(
+    ctx: &Context,
+    issuer: &Keypair,
+    rows: &[Row],
+    part: &[usize],
+) -> anyhow::Result<Vec<Chunk>> {
+    let source = rows[part[0]].source;
+    let batch_rows = built_rows(ctx, rows, part).await?;
+    let first = ctx
+        .rpc
+        .reserve_award_ids(&issuer.pubkey(), part.len() as u64, false)
+        .await?;
+    let sending = Sending {
+        payer: &issuer.pubkey(),
+        lookup_tables: &[],
+        micro_lamports_per_unit: ctx.priority_fee,
+    };
+    let packed = pack_award_batches(
+        &issuer.pubkey(),
+        source,
+        |_| [0; 32],
+        first,
+        &batch_rows,
+        sending,
+    );
+    Ok(packed
+        .into_iter()
+        .map(|batch| Chunk {
+            rows: part[batch.rows.clone()].to_vec(),
+            first_award_id: batch.first_award_id,
+        })
+        .collect())
+}
+
+/// Batch rows for CSV rows `indexes`, from the chain's state now.
+async fn built_rows(
+    ctx: &Context,
+    rows: &[Row],
+    indexes: &[usize],
+) -> Result<Vec<ix::BatchRow>, RpcError> {
+    let source = rows[indexes[0]].source;
+    let pairs: Vec<(Pubkey, u64)> = indexes
+        .iter()
+        .map(|i| (rows[*i].wallet, rows[*i].amount))
+        .collect();
+    ctx.rpc.batch_rows(source, &pairs).await
 }
 
 /// Sends one chunk unless it already landed; returns whether it was sent now.
@@ -94,111 +173,97 @@ async fn send_chunk(
     ctx: &Context,
     issuer: &Keypair,
     journal: &mut Journal,
+    rows: &[Row],
     chunk: &Chunk,
 ) -> anyhow::Result<bool> {
-    let key = hex::encode(chunk.reference);
-    match journal.state(&key) {
-        Some(JournalState::Done) => return Ok(false),
-        Some(JournalState::Sent(seqs)) => {
-            let seqs = seqs.clone();
-            match send(ctx, issuer, chunk, Some(&seqs)).await {
-                Ok(signature) => {
-                    journal.done(&key, &signature)?;
-                    return Ok(true);
-                }
-                Err(error) if matches!(error.sparks_error(), Some(SparksError::SeqMismatch)) => {
-                    if applied_on_chain(ctx, chunk).await? {
-                        journal.done(&key, "found-on-chain")?;
-                        return Ok(false);
-                    }
-                    // A seq moved for another reason: the old attempt can no
-                    // longer land, so a fresh send below is safe.
-                }
-                Err(error) => return Err(chunk_error(chunk, error)),
-            }
-        }
-        None => {
-            if applied_on_chain(ctx, chunk).await? {
-                journal.done(&key, "found-on-chain")?;
-                return Ok(false);
-            }
-        }
+    if journal.is_done(chunk.first_award_id) {
+        return Ok(false);
     }
-    let rows = fresh_rows(ctx, chunk).await?;
-    journal.sent(
-        &key,
-        &rows.iter().map(|r| r.expected_seq).collect::<Vec<_>>(),
-    )?;
-    let signature = send_rows(ctx, issuer, chunk, &rows)
+    let state = ctx
+        .rpc
+        .award_id_state(&issuer.pubkey(), chunk.first_award_id)
+        .await?;
+    if state == AwardIdState::Used {
+        journal.done(chunk.first_award_id, "found-on-chain")?;
+        return Ok(false);
+    }
+    let batch_rows = built_rows(ctx, rows, &chunk.rows)
         .await
-        .map_err(|e| chunk_error(chunk, e))?;
-    journal.done(&key, &signature)?;
-    Ok(true)
-}
-
-fn chunk_error(chunk: &Chunk, error: RpcError) -> anyhow::Error {
-    let lines: Vec<String> = chunk.rows.iter().map(|r| r.line.to_string()).collect();
-    anyhow::anyhow!("rows on lines {}: {error}", lines.join(","))
-}
-
-async fn fresh_rows(ctx: &Context, chunk: &Chunk) -> Result<Vec<ix::BatchRow>, RpcError> {
-    let pairs: Vec<(Pubkey, u64)> = chunk.rows.iter().map(|r| (r.wallet, r.amount)).collect();
-    ctx.rpc.batch_rows(chunk.source, &pairs).await
-}
-
-/// Sends with journaled seqs (a retry) or the current ones.
-async fn send(
-    ctx: &Context,
-    issuer: &Keypair,
-    chunk: &Chunk,
-    seqs: Option<&[u64]>,
-) -> Result<String, RpcError> {
-    let mut rows = fresh_rows(ctx, chunk).await?;
-    if let Some(seqs) = seqs {
-        for (row, seq) in rows.iter_mut().zip(seqs) {
-            row.expected_seq = *seq;
+        .map_err(|e| chunk_error(rows, chunk, e.into()))?;
+    let source = rows[chunk.rows[0]].source;
+    let instruction = ix::award_batch(
+        &issuer.pubkey(),
+        source,
+        chunk_reference(rows, chunk),
+        chunk.first_award_id,
+        &batch_rows,
+    );
+    let sending = Sending {
+        payer: &issuer.pubkey(),
+        lookup_tables: &[],
+        micro_lamports_per_unit: ctx.priority_fee,
+    };
+    if let Some(reason) = does_not_fit(&instruction, &batch_rows, sending) {
+        bail!(
+            "{}: the chunk no longer fits a transaction ({reason}); the chain changed since it \
+             was packed: void award ids {} .. {} with `sparks award-ids void` and remove its \
+             `chunk` line from the journal",
+            lines(rows, chunk),
+            chunk.first_award_id,
+            chunk.first_award_id + chunk.rows.len() as u64
+        );
+    }
+    match ctx.rpc.send(&[instruction], issuer, &[]).await {
+        Ok(signature) => {
+            journal.done(chunk.first_award_id, &signature.to_string())?;
+            Ok(true)
         }
+        // An earlier attempt of this very chunk landed after all.
+        Err(error) if matches!(error.sparks_error(), Some(SparksError::AwardIdUsed)) => {
+            journal.done(chunk.first_award_id, "found-on-chain")?;
+            Ok(false)
+        }
+        Err(error) => Err(chunk_error(rows, chunk, error.into())),
     }
-    send_rows(ctx, issuer, chunk, &rows).await
 }
 
-async fn send_rows(
-    ctx: &Context,
-    issuer: &Keypair,
-    chunk: &Chunk,
-    rows: &[ix::BatchRow],
-) -> Result<String, RpcError> {
-    let instruction = ix::award_batch(&issuer.pubkey(), chunk.source, chunk.reference, rows);
-    let size = legacy_transaction_size(std::slice::from_ref(&instruction), &issuer.pubkey());
-    if size > PACKET_DATA_SIZE {
-        return Err(RpcError::Decode {
-            address: Pubkey::default(),
-            kind: "chunk",
-            reason: format!("{size} bytes exceed a transaction; use a smaller --chunk"),
-        });
+fn lines(rows: &[Row], chunk: &Chunk) -> String {
+    let lines: Vec<String> = chunk
+        .rows
+        .iter()
+        .map(|i| rows[*i].line.to_string())
+        .collect();
+    format!("rows on lines {}", lines.join(","))
+}
+
+fn chunk_error(rows: &[Row], chunk: &Chunk, error: anyhow::Error) -> anyhow::Error {
+    error.context(format!(
+        "{} (award ids from {}; run again to resume: nothing is paid twice)",
+        lines(rows, chunk),
+        chunk.first_award_id
+    ))
+}
+
+/// The on-chain reference of a chunk: a hash of its rows.
+fn chunk_reference(rows: &[Row], chunk: &Chunk) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(b"sparks-award-batch-v2");
+    for row in chunk.rows.iter().map(|i| &rows[*i]) {
+        hasher.update([row.source.index() as u8]);
+        hasher.update(row.wallet.as_ref());
+        hasher.update(row.amount.to_le_bytes());
+        hasher.update(row.reference);
     }
-    ctx.rpc
-        .send(&[instruction], issuer, &[])
-        .await
-        .map(|s| s.to_string())
+    hasher.finalize().into()
 }
 
-/// Whether the chain holds this chunk's award (looked up by its reference in
-/// the first row's account history).
-async fn applied_on_chain(ctx: &Context, chunk: &Chunk) -> Result<bool, RpcError> {
-    let first = &chunk.rows[0];
-    let history = ctx.rpc.history(&pda::spark(&first.wallet), 1_000).await?;
-    Ok(history.iter().any(|located| {
-        matches!(&located.event, SparksEvent::SparksAwarded(a)
-            if a.reference == chunk.reference && a.account.owner == first.wallet && a.referral_from.is_none())
-    }))
-}
-
-fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+/// The CSV's rows and the SHA-256 of the file (a journal belongs to one CSV).
+fn read_rows(path: &Path) -> anyhow::Result<(Vec<Row>, String)> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let digest = hex::encode(Sha256::digest(&bytes));
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_reader(file);
+        .from_reader(bytes.as_slice());
     let headers = reader.headers().context("reading the CSV header")?.clone();
     let expected = ["wallet", "source", "amount", "reference"];
     if headers.iter().collect::<Vec<_>>() != expected {
@@ -237,43 +302,7 @@ fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
     if rows.is_empty() {
         bail!("{} has no rows", path.display());
     }
-    Ok(rows)
-}
-
-/// Same rows, same chunks, same references, on every run.
-fn chunk_rows(rows: &[Row], size: usize) -> Vec<Chunk> {
-    let mut by_source: Vec<(Source, Vec<Row>)> = Vec::new();
-    for row in rows {
-        match by_source.iter_mut().find(|(s, _)| *s == row.source) {
-            Some((_, group)) => group.push(row.clone()),
-            None => by_source.push((row.source, vec![row.clone()])),
-        }
-    }
-    by_source
-        .into_iter()
-        .flat_map(|(source, group)| {
-            group
-                .chunks(size)
-                .map(|rows| Chunk {
-                    source,
-                    reference: chunk_reference(source, rows),
-                    rows: rows.to_vec(),
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-fn chunk_reference(source: Source, rows: &[Row]) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(b"sparks-award-batch-v1");
-    hasher.update([source.index() as u8]);
-    for row in rows {
-        hasher.update(row.wallet.as_ref());
-        hasher.update(row.amount.to_le_bytes());
-        hasher.update(row.reference);
-    }
-    hasher.finalize().into()
+    Ok((rows, digest))
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
@@ -282,20 +311,21 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-enum JournalState {
-    Sent(Vec<u64>),
-    Done,
-}
-
-/// Append-only, fsynced: `sent <ref> <seq,seq,…>` before a send, `done <ref> <signature>` after.
+/// Append-only and fsynced:
+/// `csv <sha256>` once, `chunk <first award id> <row,row,…>` before a chunk
+/// is first sent, `done <first award id> <signature>` once it landed.
 struct Journal {
     file: File,
-    states: HashMap<String, JournalState>,
+    chunks: Vec<Chunk>,
+    held: HashMap<usize, u64>,
+    done: std::collections::HashSet<u64>,
 }
 
 impl Journal {
-    fn open(path: &Path) -> anyhow::Result<Self> {
-        let mut states = HashMap::new();
+    fn open(path: &Path, digest: &str) -> anyhow::Result<Self> {
+        let mut journal_digest = None;
+        let mut chunks = Vec::new();
+        let mut done = std::collections::HashSet::new();
         if path.exists() {
             let reader = BufReader::new(
                 File::open(path).with_context(|| format!("reading {}", path.display()))?,
@@ -304,49 +334,84 @@ impl Journal {
                 let line = line?;
                 let mut parts = line.split_whitespace();
                 match (parts.next(), parts.next(), parts.next()) {
-                    (Some("sent"), Some(key), Some(seqs)) => {
-                        let seqs = seqs
+                    (Some("csv"), Some(sha), None) => journal_digest = Some(sha.to_string()),
+                    (Some("chunk"), Some(first), Some(list)) => {
+                        let rows = list
                             .split(',')
                             .map(str::parse)
-                            .collect::<Result<Vec<u64>, _>>();
-                        // A later `sent` for the same chunk (a fresh re-send) replaces the earlier one.
-                        if let (Ok(seqs), false) =
-                            (seqs, matches!(states.get(key), Some(JournalState::Done)))
-                        {
-                            states.insert(key.to_string(), JournalState::Sent(seqs));
+                            .collect::<Result<Vec<usize>, _>>();
+                        if let (Ok(first_award_id), Ok(rows)) = (first.parse(), rows) {
+                            chunks.push(Chunk {
+                                rows,
+                                first_award_id,
+                            });
                         }
                     }
-                    (Some("done"), Some(key), _) => {
-                        states.insert(key.to_string(), JournalState::Done);
+                    (Some("done"), Some(first), _) => {
+                        if let Ok(first) = first.parse() {
+                            done.insert(first);
+                        }
                     }
                     // A torn last line from a crash: ignore it; the chain decides.
                     _ => {}
                 }
             }
         }
-        let file = OpenOptions::new()
+        if let Some(journal_digest) = &journal_digest {
+            if journal_digest != digest {
+                bail!(
+                    "{} belongs to another version of the CSV; resume with the CSV it was \
+                     written for, or move the journal away to start over",
+                    path.display()
+                );
+            }
+        }
+        let held = chunks
+            .iter()
+            .flat_map(|c| c.rows.iter().map(|r| (*r, c.first_award_id)))
+            .collect();
+        let mut file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .with_context(|| format!("opening journal {}", path.display()))?;
-        Ok(Self { file, states })
+        if journal_digest.is_none() {
+            writeln!(file, "csv {digest}").context("writing the journal")?;
+            file.sync_data().context("syncing the journal")?;
+        }
+        Ok(Self {
+            file,
+            chunks,
+            held,
+            done,
+        })
     }
 
-    fn state(&self, key: &str) -> Option<&JournalState> {
-        self.states.get(key)
+    fn holds(&self, row: usize) -> bool {
+        self.held.contains_key(&row)
     }
 
-    fn sent(&mut self, key: &str, seqs: &[u64]) -> anyhow::Result<()> {
-        let list: Vec<String> = seqs.iter().map(u64::to_string).collect();
-        self.append(&format!("sent {key} {}", list.join(",")))?;
-        self.states
-            .insert(key.to_string(), JournalState::Sent(seqs.to_vec()));
+    fn is_done(&self, first_award_id: u64) -> bool {
+        self.done.contains(&first_award_id)
+    }
+
+    fn chunk(&mut self, chunk: &Chunk) -> anyhow::Result<()> {
+        let list: Vec<String> = chunk.rows.iter().map(usize::to_string).collect();
+        self.append(&format!(
+            "chunk {} {}",
+            chunk.first_award_id,
+            list.join(",")
+        ))?;
+        for row in &chunk.rows {
+            self.held.insert(*row, chunk.first_award_id);
+        }
+        self.chunks.push(chunk.clone());
         Ok(())
     }
 
-    fn done(&mut self, key: &str, signature: &str) -> anyhow::Result<()> {
-        self.append(&format!("done {key} {signature}"))?;
-        self.states.insert(key.to_string(), JournalState::Done);
+    fn done(&mut self, first_award_id: u64, signature: &str) -> anyhow::Result<()> {
+        self.append(&format!("done {first_award_id} {signature}"))?;
+        self.done.insert(first_award_id);
         Ok(())
     }
 

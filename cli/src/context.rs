@@ -11,6 +11,8 @@ use crate::args::{Cli, OutputFormat};
 pub struct Context {
     pub rpc: SparksRpc,
     pub output: OutputFormat,
+    /// Micro-lamports per compute unit, on every transaction sent.
+    pub priority_fee: u64,
     keypair_path: PathBuf,
 }
 
@@ -31,8 +33,9 @@ impl Context {
                 .join(".config/solana/id.json"),
         };
         Ok(Self {
-            rpc: SparksRpc::new(resolve_url(&cli.url)?),
+            rpc: SparksRpc::new(resolve_url(&cli.url)?).with_priority_fee(cli.priority_fee),
             output: cli.output,
+            priority_fee: cli.priority_fee,
             keypair_path,
         })
     }

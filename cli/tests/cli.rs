@@ -399,7 +399,7 @@ fn an_interrupted_csv_batch_pays_every_wallet_exactly_once() {
         .unwrap()
         .args(["--url", s.chain.rpc_url(), "--keypair"])
         .arg(s.key("issuer"))
-        .args(["award-batch", "--quiet"])
+        .args(["award-batch", "--quiet", "--chunk", "6"])
         .arg(&csv)
         .stdout(Stdio::null())
         .spawn()
@@ -415,7 +415,16 @@ fn an_interrupted_csv_batch_pays_every_wallet_exactly_once() {
     assert!(done_before < chunks, "killed too late to prove anything");
 
     // Act 2: run again to the end.
-    let summary = s.json("issuer", &["award-batch", "--quiet", csv.to_str().unwrap()]);
+    let summary = s.json(
+        "issuer",
+        &[
+            "award-batch",
+            "--quiet",
+            "--chunk",
+            "6",
+            csv.to_str().unwrap(),
+        ],
+    );
 
     // Assert
     assert_eq!(summary["rows"], 1_000);

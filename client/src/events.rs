@@ -18,12 +18,15 @@ pub enum SparksEvent {
     IssuerDeactivated(IssuerDeactivated),
     ReferrerSet(ReferrerSet),
     SparksAwarded(SparksAwarded),
+    AwardIdsVoided(AwardIdsVoided),
     SparksRevoked(SparksRevoked),
     PerkCreated(PerkCreated),
     PerkUpdated(PerkUpdated),
     PerkRedeemed(PerkRedeemed),
     WhitelistCreated(WhitelistCreated),
     WhitelistUpdated(WhitelistUpdated),
+    WhitelistAdminProposed(WhitelistAdminProposed),
+    WhitelistAdminAccepted(WhitelistAdminAccepted),
     WhitelistSpotGranted(WhitelistSpotGranted),
     WhitelistSpotConsumed(WhitelistSpotConsumed),
 }
@@ -45,8 +48,9 @@ macro_rules! for_each_event {
     ($value:expr, $event:ident, $name:ident => $body:expr) => {
         for_each_event!(@arms $value, $event, $name, $body,
             ConfigInitialized, ConfigUpdated, PauseChanged, AdminProposed, AdminAccepted,
-            IssuerUpserted, IssuerDeactivated, ReferrerSet, SparksAwarded, SparksRevoked,
-            PerkCreated, PerkUpdated, PerkRedeemed, WhitelistCreated, WhitelistUpdated,
+            IssuerUpserted, IssuerDeactivated, ReferrerSet, SparksAwarded, AwardIdsVoided,
+            SparksRevoked, PerkCreated, PerkUpdated, PerkRedeemed, WhitelistCreated,
+            WhitelistUpdated, WhitelistAdminProposed, WhitelistAdminAccepted,
             WhitelistSpotGranted, WhitelistSpotConsumed)
     };
     (@arms $value:expr, $event:ident, $name:ident, $body:expr, $($variant:ident),+) => {
@@ -108,12 +112,15 @@ impl SparksEvent {
             IssuerDeactivated,
             ReferrerSet,
             SparksAwarded,
+            AwardIdsVoided,
             SparksRevoked,
             PerkCreated,
             PerkUpdated,
             PerkRedeemed,
             WhitelistCreated,
             WhitelistUpdated,
+            WhitelistAdminProposed,
+            WhitelistAdminAccepted,
             WhitelistSpotGranted,
             WhitelistSpotConsumed,
         );
@@ -150,8 +157,9 @@ mod tests {
             source: Source::Trading,
             amount: 10,
             reference: [7; 32],
-            batch_index: None,
+            award_id: 3,
             referral_from: None,
+            referral_unpaid: 0,
             account,
         }
     }
@@ -219,12 +227,15 @@ mod tests {
             IssuerDeactivated::DISCRIMINATOR,
             ReferrerSet::DISCRIMINATOR,
             SparksAwarded::DISCRIMINATOR,
+            AwardIdsVoided::DISCRIMINATOR,
             SparksRevoked::DISCRIMINATOR,
             PerkCreated::DISCRIMINATOR,
             PerkUpdated::DISCRIMINATOR,
             PerkRedeemed::DISCRIMINATOR,
             WhitelistCreated::DISCRIMINATOR,
             WhitelistUpdated::DISCRIMINATOR,
+            WhitelistAdminProposed::DISCRIMINATOR,
+            WhitelistAdminAccepted::DISCRIMINATOR,
             WhitelistSpotGranted::DISCRIMINATOR,
             WhitelistSpotConsumed::DISCRIMINATOR,
         ];

@@ -27,6 +27,7 @@ pub fn initialize(admin: &Pubkey, params: ConfigParams) -> Instruction {
         accounts::Initialize {
             admin: *admin,
             config: pda::config(),
+            program_data: pda::program_data(),
             system_program: system_program::ID,
             event_authority: pda::event_authority(),
             program: sparks::ID,
@@ -121,6 +122,7 @@ pub fn set_referrer(invitee: &Pubkey, payer: &Pubkey, referrer: &Pubkey) -> Inst
         accounts::SetReferrer {
             invitee: *invitee,
             payer: *payer,
+            config: pda::config(),
             invitee_spark: pda::spark(invitee),
             referrer: *referrer,
             referrer_spark: pda::spark(referrer),
@@ -132,8 +134,8 @@ pub fn set_referrer(invitee: &Pubkey, payer: &Pubkey, referrer: &Pubkey) -> Inst
     )
 }
 
-/// `referrer` is the recipient's referrer wallet, if it has one; pass it
-/// whenever it is known (the program needs it when the award pays a share).
+/// `referrer` is the recipient's referrer wallet, if it has one: pass it
+/// whenever it is known (a share the award owes is paid only through it).
 pub fn award(
     issuer: &Pubkey,
     recipient: &Pubkey,
@@ -157,8 +159,9 @@ pub fn award(
 }
 
 /// An award to `wallet` given its SparkAccount as last read (`None` when it
-/// does not exist): sends its `seq` as `expected_seq` and names its referrer.
-/// Build it once and resend the same instruction on retry (see `rpc`).
+/// does not exist), naming its referrer if it has one. `award_id` is the
+/// issuer's id for this award: resending the same instruction can never pay
+/// twice (see `rpc` and docs/PROGRAM.md, "Awarding").
 pub fn award_for_account(
     issuer: &Pubkey,
     wallet: &Pubkey,
@@ -166,12 +169,13 @@ pub fn award_for_account(
     source: Source,
     amount: u64,
     reference: [u8; 32],
+    award_id: u64,
 ) -> Instruction {
     let args = AwardArgs {
         source,
         amount,
         reference,
-        expected_seq: account.map_or(0, |a| a.seq),
+        award_id,
     };
     award(
         issuer,
@@ -181,22 +185,27 @@ pub fn award_for_account(
     )
 }
 
-/// One row of an `award_batch`, with what the builder must know of the
-/// recipient's state: its referrer, when this award pays one a share.
+/// One row of an `award_batch`, with what the builder knows of the
+/// recipient as last read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchRow {
     pub wallet: Pubkey,
     pub amount: u64,
-    pub expected_seq: u64,
-    /// The referrer to credit, only when the program will pay it for this row
-    /// (see `sparks::awarding::referral_owed`).
-    pub paid_referrer: Option<Pubkey>,
+    /// The recipient's referrer, passed whenever it has one.
+    pub referrer: Option<Pubkey>,
+    /// Whether the row may create the recipient's account (it did not
+    /// exist when read).
+    pub creates_account: bool,
+    /// Whether the row may pay its referrer a share (it owed one when read).
+    pub pays_referral: bool,
 }
 
 impl BatchRow {
-    /// The row for `wallet` given its SparkAccount as last read (`None` when it
-    /// does not exist): its `seq`, and its referrer where the program's own
-    /// rule (`referral_owed`) says this award pays it.
+    /// The row for `wallet` given its SparkAccount as last read (`None` when
+    /// it does not exist). State read earlier can only overstate what a row
+    /// costs: an account read as missing may exist by now, a share read as
+    /// owed may be paid by now, and a referrer set since is not passed (the
+    /// program then leaves its share unpaid and says so in the event).
     pub fn for_account(
         wallet: Pubkey,
         amount: u64,
@@ -207,18 +216,28 @@ impl BatchRow {
         Self {
             wallet,
             amount,
-            expected_seq: account.map_or(0, |a| a.seq),
-            paid_referrer: account.and_then(|a| {
-                sparks::awarding::referral_owed(config, a, source, amount).and(a.referrer)
+            referrer: account.and_then(|a| a.referrer),
+            creates_account: account.is_none(),
+            pays_referral: account.is_some_and(|a| {
+                sparks::awarding::referral_owed(config, a, source, amount).is_some()
             }),
         }
     }
+
+    /// Entries the row adds to the transaction's instruction trace at most:
+    /// its event, the account creation, the referral credit's event.
+    pub fn trace_entries(&self) -> usize {
+        1 + usize::from(self.creates_account) + usize::from(self.pays_referral)
+    }
 }
 
+/// Awards `rows` as award ids `first_award_id ..`: the batch lands whole or
+/// not at all, and never twice.
 pub fn award_batch(
     issuer: &Pubkey,
     source: Source,
     reference: [u8; 32],
+    first_award_id: u64,
     rows: &[BatchRow],
 ) -> Instruction {
     let mut metas = accounts::AwardBatch {
@@ -233,7 +252,7 @@ pub fn award_batch(
     for row in rows {
         metas.push(AccountMeta::new_readonly(row.wallet, false));
         metas.push(AccountMeta::new(pda::spark(&row.wallet), false));
-        if let Some(referrer) = row.paid_referrer {
+        if let Some(referrer) = row.referrer {
             metas.push(AccountMeta::new(pda::spark(&referrer), false));
         }
     }
@@ -241,7 +260,7 @@ pub fn award_batch(
         .iter()
         .map(|row| BatchRecipient {
             amount: row.amount,
-            expected_seq: row.expected_seq,
+            with_referrer: row.referrer.is_some(),
         })
         .collect();
     Instruction {
@@ -251,11 +270,28 @@ pub fn award_batch(
             args: sparks::instructions::AwardBatchArgs {
                 source,
                 reference,
+                first_award_id,
                 recipients,
             },
         }
         .data(),
     }
+}
+
+/// Gives up award ids `first_award_id .. + count` that never paid.
+pub fn void_award_ids(issuer: &Pubkey, first_award_id: u64, count: u16) -> Instruction {
+    build(
+        accounts::VoidAwardIds {
+            authority: *issuer,
+            issuer: pda::issuer(issuer),
+            event_authority: pda::event_authority(),
+            program: sparks::ID,
+        },
+        instruction::VoidAwardIds {
+            first_award_id,
+            count,
+        },
+    )
 }
 
 pub fn revoke(admin: &Pubkey, owner: &Pubkey, amount: u64, reason: u16) -> Instruction {
@@ -305,11 +341,13 @@ pub fn update_perk(admin: &Pubkey, perk_id: u64, params: UpdatePerkParams) -> In
 }
 
 /// `whitelist_id`: the perk's linked whitelist, for NftWhitelist perks.
+/// `max_cost`: the most the owner agreed to pay (the cost it was shown).
 pub fn redeem_perk(
     owner: &Pubkey,
     payer: &Pubkey,
     perk_id: u64,
     whitelist_id: Option<u64>,
+    max_cost: u64,
 ) -> Instruction {
     let perk = pda::perk(perk_id);
     let whitelist = whitelist_id.map(pda::whitelist);
@@ -327,11 +365,17 @@ pub fn redeem_perk(
             event_authority: pda::event_authority(),
             program: sparks::ID,
         },
-        instruction::RedeemPerk {},
+        instruction::RedeemPerk { max_cost },
     )
 }
 
-pub fn create_whitelist(admin: &Pubkey, id: u64, terms: WhitelistTerms) -> Instruction {
+/// `whitelist_admin` manages the whitelist after creation (update, grant).
+pub fn create_whitelist(
+    admin: &Pubkey,
+    id: u64,
+    whitelist_admin: &Pubkey,
+    terms: WhitelistTerms,
+) -> Instruction {
     build(
         accounts::CreateWhitelist {
             admin: *admin,
@@ -341,7 +385,11 @@ pub fn create_whitelist(admin: &Pubkey, id: u64, terms: WhitelistTerms) -> Instr
             event_authority: pda::event_authority(),
             program: sparks::ID,
         },
-        instruction::CreateWhitelist { id, terms },
+        instruction::CreateWhitelist {
+            id,
+            whitelist_admin: *whitelist_admin,
+            terms,
+        },
     )
 }
 
@@ -359,6 +407,31 @@ pub fn update_whitelist(
             program: sparks::ID,
         },
         instruction::UpdateWhitelist { terms, active },
+    )
+}
+
+/// The whitelist's admin names its successor (`None` cancels).
+pub fn propose_whitelist_admin(admin: &Pubkey, id: u64, new_admin: Option<Pubkey>) -> Instruction {
+    build(
+        accounts::ProposeWhitelistAdmin {
+            admin: *admin,
+            whitelist: pda::whitelist(id),
+            event_authority: pda::event_authority(),
+            program: sparks::ID,
+        },
+        instruction::ProposeWhitelistAdmin { new_admin },
+    )
+}
+
+pub fn accept_whitelist_admin(new_admin: &Pubkey, id: u64) -> Instruction {
+    build(
+        accounts::AcceptWhitelistAdmin {
+            new_admin: *new_admin,
+            whitelist: pda::whitelist(id),
+            event_authority: pda::event_authority(),
+            program: sparks::ID,
+        },
+        instruction::AcceptWhitelistAdmin {},
     )
 }
 

@@ -35,6 +35,16 @@ pub fn whitelist_entry(whitelist: &Pubkey, wallet: &Pubkey) -> Pubkey {
     sparks::onchain::whitelist_entry_address(whitelist, wallet).0
 }
 
+/// The upgradeable loader's ProgramData of the Sparks program: where its
+/// upgrade authority is kept (`initialize` checks it).
+pub fn program_data() -> Pubkey {
+    Pubkey::find_program_address(
+        &[sparks::ID.as_ref()],
+        &anchor_lang::solana_program::bpf_loader_upgradeable::ID,
+    )
+    .0
+}
+
 /// The PDA that signs `emit_cpi!` self-invocations.
 pub fn event_authority() -> Pubkey {
     sparks::EVENT_AUTHORITY_AND_BUMP.0

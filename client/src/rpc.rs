@@ -3,17 +3,22 @@
 //!
 //! # Awarding safely (for issuers)
 //!
-//! [`SparksRpc::award`] reads the recipient's `seq` **once** and sends it as
-//! `expected_seq`. If a transaction's blockhash expires before confirmation it
-//! re-signs the *same* instruction (same `expected_seq`) with a new blockhash.
-//! So if an earlier attempt did land after all, the retry is refused by the
-//! program with `SeqMismatch` instead of paying twice. Never re-read `seq` to
-//! retry an award whose fate you do not know: look for its event first.
+//! Every award carries an award id of its issuer, and the program pays each
+//! id at most once (docs/PROGRAM.md, "Awarding"). [`SparksRpc::award`] takes
+//! the next id of its issuer and keeps it through every retry: if a
+//! transaction's blockhash expires before confirmation, the issuer account
+//! says whether the id was used; if not, the *same* award is re-signed with a
+//! new blockhash. A retry of an award that landed after all is refused with
+//! `AwardIdUsed`, so nothing is paid twice and nothing done by anyone else
+//! (a referrer named, another issuer's award, a redemption) can make an
+//! award fail. One process allocates the ids of one issuer key.
 //!
 //! A retry signed within the same blockhash is the very same transaction
 //! (same bytes, same signature); the node answers "already processed" and
 //! [`SparksRpc::send_signed`] returns that transaction's recorded outcome.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anchor_lang::prelude::Pubkey;
@@ -32,12 +37,16 @@ use solana_signer::Signer;
 use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
 use sparks::error::SparksError;
-use sparks::state::{Config, Source, SparkAccount};
+use sparks::state::{AwardIdState, Config, Issuer, Source, SparkAccount};
 
+use crate::budget::with_compute_budget;
 use crate::{instructions as ix, pda};
 
 /// How many times a transaction is re-signed after its blockhash expired.
 const BLOCKHASH_RETRIES: usize = 3;
+/// How many fresh award ids an award tries when its id turns out to be used
+/// by someone else before it was ever sent (a stale node's answer).
+const ID_RETRIES: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RpcError {
@@ -61,6 +70,8 @@ pub enum RpcError {
     Unconfirmed(usize),
     #[error("the transaction's blockhash expired before it was confirmed; it can no longer land")]
     BlockhashExpired,
+    #[error("issuer {0} is not registered")]
+    NoSuchIssuer(Pubkey),
 }
 
 impl RpcError {
@@ -133,6 +144,10 @@ fn anchor_error_name(code: u32) -> Option<(&'static str, &'static str)> {
 /// A Sparks deployment behind one RPC endpoint.
 pub struct SparksRpc {
     rpc: RpcClient,
+    /// Price per compute unit of every transaction sent, in micro-lamports.
+    priority_fee: u64,
+    /// The next award id of each issuer this process awards for.
+    next_award_ids: Mutex<HashMap<Pubkey, u64>>,
 }
 
 impl SparksRpc {
@@ -144,7 +159,15 @@ impl SparksRpc {
     pub fn with_commitment(url: impl Into<String>, commitment: CommitmentConfig) -> Self {
         Self {
             rpc: RpcClient::new_with_commitment(url.into(), commitment),
+            priority_fee: 0,
+            next_award_ids: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Pays `micro_lamports` per compute unit on every transaction sent.
+    pub fn with_priority_fee(mut self, micro_lamports: u64) -> Self {
+        self.priority_fee = micro_lamports;
+        self
     }
 
     pub fn client(&self) -> &RpcClient {
@@ -183,6 +206,61 @@ impl SparksRpc {
 
     pub async fn spark(&self, wallet: &Pubkey) -> Result<Option<SparkAccount>, RpcError> {
         self.fetch(&pda::spark(wallet), "SparkAccount").await
+    }
+
+    pub async fn issuer(&self, authority: &Pubkey) -> Result<Option<Issuer>, RpcError> {
+        self.fetch(&pda::issuer(authority), "Issuer").await
+    }
+
+    /// Where award id `id` of `authority` stands on chain.
+    pub async fn award_id_state(
+        &self,
+        authority: &Pubkey,
+        id: u64,
+    ) -> Result<AwardIdState, RpcError> {
+        let issuer = self
+            .issuer(authority)
+            .await?
+            .ok_or(RpcError::NoSuchIssuer(*authority))?;
+        Ok(issuer.award_id_state(id))
+    }
+
+    /// Reserves `count` consecutive award ids of `authority` for this
+    /// process and returns the first: after the highest id used on chain the
+    /// first time, then counting on (`refresh` reads the chain again). One
+    /// process allocates the ids of one issuer key.
+    pub async fn reserve_award_ids(
+        &self,
+        authority: &Pubkey,
+        count: u64,
+        refresh: bool,
+    ) -> Result<u64, RpcError> {
+        let known = self
+            .next_award_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(authority)
+            .copied();
+        let from_chain = match (known, refresh) {
+            (Some(_), false) => None,
+            _ => Some(
+                self.issuer(authority)
+                    .await?
+                    .ok_or(RpcError::NoSuchIssuer(*authority))?
+                    .next_award_id(),
+            ),
+        };
+        let mut ids = self
+            .next_award_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let next = ids.entry(*authority).or_insert(0);
+        if let Some(chain) = from_chain {
+            *next = (*next).max(chain);
+        }
+        let first = *next;
+        *next += count;
+        Ok(first)
     }
 
     /// Every account of type `T` (getProgramAccounts filtered by discriminator).
@@ -226,8 +304,10 @@ impl SparksRpc {
     }
 
     /// Signs with `payer` (fee payer) and `signers`, sends, and waits for the
-    /// commitment. Re-signs the same instructions with a new blockhash when the
-    /// old one expired unconfirmed (the old transaction can then never land).
+    /// commitment. A compute-unit limit (and the priority fee, if any) goes
+    /// in front of the instructions. Re-signs the same instructions with a
+    /// new blockhash when the old one expired unconfirmed (the old
+    /// transaction can then never land).
     pub async fn send(
         &self,
         instructions: &[Instruction],
@@ -241,10 +321,11 @@ impl SparksRpc {
                 .copied()
                 .filter(|s| s.pubkey() != payer.pubkey()),
         );
+        let instructions = with_compute_budget(instructions, self.priority_fee);
         for attempt in 0..BLOCKHASH_RETRIES {
             let blockhash = self.rpc.get_latest_blockhash().await?;
             let tx = Transaction::new_signed_with_payer(
-                instructions,
+                &instructions,
                 Some(&payer.pubkey()),
                 &keypairs,
                 blockhash,
@@ -310,7 +391,8 @@ impl SparksRpc {
         }
     }
 
-    /// Awards `amount` Sparks of `source` to `wallet` (see the module doc).
+    /// Awards `amount` Sparks of `source` to `wallet` under the issuer's next
+    /// award id (see the module doc). Returns the signature that paid it.
     pub async fn award(
         &self,
         issuer: &Keypair,
@@ -319,6 +401,39 @@ impl SparksRpc {
         amount: u64,
         reference: [u8; 32],
     ) -> Result<Signature, RpcError> {
+        let mut refresh = false;
+        for _ in 0..ID_RETRIES {
+            let award_id = self.reserve_award_ids(&issuer.pubkey(), 1, refresh).await?;
+            match self
+                .award_with_id(issuer, wallet, source, amount, reference, award_id)
+                .await
+            {
+                // Used before this award was ever sent: another sender (or a
+                // stale answer) had it. A fresh id is safe.
+                Err(AwardError::UsedBeforeSent) => refresh = true,
+                Err(AwardError::Rpc(error)) => return Err(error),
+                Ok(signature) => return Ok(signature),
+            }
+        }
+        Err(RpcError::Program {
+            code: SparksError::AwardIdUsed.into(),
+            name: format!("{:?}", SparksError::AwardIdUsed),
+            message: SparksError::AwardIdUsed.to_string(),
+        })
+    }
+
+    /// Awards under `award_id`, exactly once: re-signs after a blockhash
+    /// expired only while the id is still open on chain, and takes a refusal
+    /// as `AwardIdUsed` after a send for the award having landed.
+    pub async fn award_with_id(
+        &self,
+        issuer: &Keypair,
+        wallet: &Pubkey,
+        source: Source,
+        amount: u64,
+        reference: [u8; 32],
+        award_id: u64,
+    ) -> Result<Signature, AwardError> {
         let account = self.spark(wallet).await?;
         let instruction = ix::award_for_account(
             &issuer.pubkey(),
@@ -327,12 +442,71 @@ impl SparksRpc {
             source,
             amount,
             reference,
+            award_id,
         );
-        self.send(&[instruction], issuer, &[]).await
+        let instructions = with_compute_budget(&[instruction], self.priority_fee);
+        let mut sent: Vec<Signature> = Vec::new();
+        for _ in 0..BLOCKHASH_RETRIES {
+            let blockhash = self
+                .rpc
+                .get_latest_blockhash()
+                .await
+                .map_err(RpcError::from)?;
+            let tx = Transaction::new_signed_with_payer(
+                &instructions,
+                Some(&issuer.pubkey()),
+                &[issuer],
+                blockhash,
+            );
+            match self.send_signed(&tx).await {
+                Ok(signature) => return Ok(signature),
+                Err(RpcError::BlockhashExpired) => {
+                    sent.push(tx.signatures[0]);
+                    // Expired unconfirmed: it can no longer land. If the id
+                    // is used, an earlier attempt of this award paid it.
+                    if self.award_id_state(&issuer.pubkey(), award_id).await? == AwardIdState::Used
+                    {
+                        return self.landed_attempt(&sent).await;
+                    }
+                }
+                Err(error) if matches!(error.sparks_error(), Some(SparksError::AwardIdUsed)) => {
+                    return if sent.is_empty() {
+                        Err(AwardError::UsedBeforeSent)
+                    } else {
+                        self.landed_attempt(&sent).await
+                    };
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(RpcError::Unconfirmed(BLOCKHASH_RETRIES).into())
     }
 
-    /// Batch rows for `wallets` as the program will judge them: current `seq`,
-    /// and the referrer's account where this award pays it.
+    /// Which of an award's earlier attempts landed.
+    async fn landed_attempt(&self, sent: &[Signature]) -> Result<Signature, AwardError> {
+        let statuses = self
+            .rpc
+            .get_signature_statuses_with_history(sent)
+            .await
+            .map_err(RpcError::from)?
+            .value;
+        sent.iter()
+            .zip(statuses)
+            .find(|(_, status)| status.as_ref().is_some_and(|s| s.err.is_none()))
+            .map(|(signature, _)| *signature)
+            .ok_or_else(|| {
+                AwardError::Rpc(RpcError::Decode {
+                    address: Pubkey::default(),
+                    kind: "award attempts",
+                    reason: "the award id is used but no attempt of this award is on record \
+                             (is another process awarding with this issuer key?)"
+                        .into(),
+                })
+            })
+    }
+
+    /// Batch rows for `wallets` as they stand now: each recipient's referrer,
+    /// and whether the row creates its account or pays a share.
     pub async fn batch_rows(
         &self,
         source: Source,
@@ -375,6 +549,16 @@ impl SparksRpc {
     }
 }
 
+/// How an award under a given id failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AwardError {
+    /// The id was used before this award was ever sent: it was not ours.
+    #[error("the award id was used before this award was sent")]
+    UsedBeforeSent,
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+}
+
 /// Whether a send failed only because its blockhash expired unconfirmed.
 fn blockhash_expired(error: &ClientError) -> bool {
     match error.kind() {
@@ -406,18 +590,6 @@ fn already_processed(error: &ClientError) -> bool {
         }) => message.contains(&TransactionError::AlreadyProcessed.to_string()),
         _ => false,
     }
-}
-
-/// Largest serialized transaction a validator accepts.
-pub const PACKET_DATA_SIZE: usize = 1232;
-
-/// Serialized size of a legacy transaction with these instructions.
-pub fn legacy_transaction_size(instructions: &[Instruction], payer: &Pubkey) -> usize {
-    let message =
-        solana_transaction::Transaction::new_with_payer(instructions, Some(payer)).message;
-    let signatures = usize::from(message.header.num_required_signatures);
-    // shortvec length (1 byte below 128) + signatures + message
-    1 + 64 * signatures + message.serialize().len()
 }
 
 /// A Sparks event with where it happened.
@@ -560,85 +732,11 @@ impl SparksRpc {
     }
 }
 
-/// Splits rows into as few `award_batch` instructions as fit, each in one
-/// legacy transaction paid by `issuer` (greedy, in order). Rows with a paid
-/// referrer cost one more account, so chunk sizes vary with the state read.
-/// Callers that must rebuild identical chunks after a crash (the CLI's
-/// resumable `award-batch`) should use fixed chunks instead.
-pub fn pack_award_batches(
-    issuer: &Pubkey,
-    source: Source,
-    reference: impl Fn(usize) -> [u8; 32],
-    rows: &[ix::BatchRow],
-) -> Vec<Instruction> {
-    let mut packed = Vec::new();
-    let mut start = 0;
-    while start < rows.len() {
-        let mut end = start + 1;
-        while end < rows.len() {
-            let candidate =
-                ix::award_batch(issuer, source, reference(packed.len()), &rows[start..=end]);
-            if legacy_transaction_size(&[candidate], issuer) > PACKET_DATA_SIZE {
-                break;
-            }
-            end += 1;
-        }
-        packed.push(ix::award_batch(
-            issuer,
-            source,
-            reference(packed.len()),
-            &rows[start..end],
-        ));
-        start = end;
-    }
-    packed
-}
-
 #[cfg(test)]
 mod tests {
     use solana_rpc_client_api::request::{RpcError as RpcRequestError, RpcResponseErrorData};
 
     use super::*;
-
-    fn row(paid_referrer: bool) -> ix::BatchRow {
-        ix::BatchRow {
-            wallet: Pubkey::new_unique(),
-            amount: 1,
-            expected_seq: 0,
-            paid_referrer: paid_referrer.then(Pubkey::new_unique),
-        }
-    }
-
-    #[test]
-    fn packing_fills_transactions_without_overflowing_them() {
-        let issuer = Pubkey::new_unique();
-        let rows: Vec<_> = (0..40).map(|i| row(i % 3 == 0)).collect();
-        let packed = pack_award_batches(&issuer, Source::Trading, |_| [0; 32], &rows);
-        let mut total = 0;
-        for (i, instruction) in packed.iter().enumerate() {
-            assert!(
-                legacy_transaction_size(std::slice::from_ref(instruction), &issuer)
-                    <= PACKET_DATA_SIZE
-            );
-            let data = &instruction.data[8 + 1 + 32..];
-            let count = u32::from_le_bytes(data[..4].try_into().unwrap()) as usize;
-            total += count;
-            if i + 1 < packed.len() {
-                assert!(count >= 6, "a chunk of {count} rows left room unused");
-            }
-        }
-        assert_eq!(total, rows.len(), "every row packed once");
-    }
-
-    #[test]
-    fn plain_rows_pack_nine_to_a_transaction() {
-        let issuer = Pubkey::new_unique();
-        let rows: Vec<_> = (0..18).map(|_| row(false)).collect();
-        assert_eq!(
-            pack_award_batches(&issuer, Source::Campaign, |_| [0; 32], &rows).len(),
-            2
-        );
-    }
 
     fn response_error(message: &str, data: RpcResponseErrorData) -> ClientError {
         ClientErrorKind::RpcError(RpcRequestError::RpcResponseError {

@@ -162,7 +162,8 @@ pub async fn every_instruction(rpc: &SparksRpc) -> Result<Outcome, RpcError> {
 
     // Awards: a trades, b subscribes (a earns the first-subscription bonus) and trades
     // (a earns its share), then a campaign batch to all three.
-    let award = |wallet: &Pubkey, referrer: Option<&Pubkey>, source, amount, seq| {
+    // Award ids 0, 1, 2, then 3..6 for the batch.
+    let award = |wallet: &Pubkey, referrer: Option<&Pubkey>, source, amount, award_id| {
         ix::award(
             &issuer.pubkey(),
             wallet,
@@ -171,26 +172,23 @@ pub async fn every_instruction(rpc: &SparksRpc) -> Result<Outcome, RpcError> {
                 source,
                 amount,
                 reference: [amount as u8; 32],
-                expected_seq: seq,
+                award_id,
             },
         )
     };
-    // a's account exists already: set_referrer created it (seq 1).
-    let a_seq = rpc.spark(&a.pubkey()).await?.map_or(0, |s| s.seq);
     send(
-        &[award(&a.pubkey(), None, Source::Trading, 5_000, a_seq)],
+        &[award(&a.pubkey(), None, Source::Trading, 5_000, 0)],
         &issuer,
         &[],
     )
     .await?;
-    let b_seq = rpc.spark(&b.pubkey()).await?.map_or(0, |s| s.seq);
     send(
         &[award(
             &b.pubkey(),
             Some(&a.pubkey()),
             Source::Subscription,
             2_000,
-            b_seq,
+            1,
         )],
         &issuer,
         &[],
@@ -202,7 +200,7 @@ pub async fn every_instruction(rpc: &SparksRpc) -> Result<Outcome, RpcError> {
             Some(&a.pubkey()),
             Source::Trading,
             3_000,
-            b_seq + 1,
+            2,
         )],
         &issuer,
         &[],
@@ -219,6 +217,7 @@ pub async fn every_instruction(rpc: &SparksRpc) -> Result<Outcome, RpcError> {
             &issuer.pubkey(),
             Source::Campaign,
             [7; 32],
+            3,
             &rows,
         )],
         &issuer,
@@ -229,7 +228,6 @@ pub async fn every_instruction(rpc: &SparksRpc) -> Result<Outcome, RpcError> {
 
     // Whitelists: #1 consumed by the example mint, #2 by a plain signer.
     let terms = |consumer: Pubkey| WhitelistTerms {
-        admin: admin_key,
         consumer,
         capacity: 100,
         spots_per_wallet: 2,
@@ -239,7 +237,12 @@ pub async fn every_instruction(rpc: &SparksRpc) -> Result<Outcome, RpcError> {
     };
     let minter = example_mint::minter_address().0;
     send(
-        &[ix::create_whitelist(&admin_key, 1, terms(minter))],
+        &[ix::create_whitelist(
+            &admin_key,
+            1,
+            &admin_key,
+            terms(minter),
+        )],
         &admin,
         &[],
     )
@@ -248,6 +251,7 @@ pub async fn every_instruction(rpc: &SparksRpc) -> Result<Outcome, RpcError> {
         &[ix::create_whitelist(
             &admin_key,
             2,
+            &admin_key,
             terms(consumer.pubkey()),
         )],
         &admin,
@@ -340,19 +344,19 @@ pub async fn every_instruction(rpc: &SparksRpc) -> Result<Outcome, RpcError> {
     };
     send(&[ix::update_perk(&admin_key, 1, update)], &admin, &[]).await?;
     send(
-        &[ix::redeem_perk(&a.pubkey(), &a.pubkey(), 1, None)],
+        &[ix::redeem_perk(&a.pubkey(), &a.pubkey(), 1, None, 300)],
         &a,
         &[],
     )
     .await?;
     send(
-        &[ix::redeem_perk(&b.pubkey(), &b.pubkey(), 2, Some(2))],
+        &[ix::redeem_perk(&b.pubkey(), &b.pubkey(), 2, Some(2), 400)],
         &b,
         &[],
     )
     .await?;
 
-    // A transaction that lands and fails: a stale seq.
+    // A transaction that lands and fails: an award id paid already.
     let stale = award(&a.pubkey(), None, Source::Trading, 1, 0);
     let failed = send_unchecked(rpc, &[stale], &issuer).await?;
     Ok(Outcome {
@@ -418,10 +422,14 @@ pub async fn bulk_awards(
             .map(|wallet| BatchRow {
                 wallet: *wallet,
                 amount,
-                expected_seq: 0,
-                paid_referrer: None,
+                referrer: None,
+                creates_account: true,
+                pays_referral: false,
             })
             .collect();
+        let first_award_id = rpc
+            .reserve_award_ids(&issuer.pubkey(), rows.len() as u64, i == 0)
+            .await?;
         let mut reference = [0u8; 32];
         reference[..8].copy_from_slice(&(i as u64).to_le_bytes());
         signatures.push(
@@ -430,6 +438,7 @@ pub async fn bulk_awards(
                     &issuer.pubkey(),
                     Source::Trading,
                     reference,
+                    first_award_id,
                     &rows,
                 )],
                 issuer,
@@ -455,7 +464,7 @@ pub struct Demo {
 /// subscribing, inviting each other, joining a campaign, redeeming perks and
 /// minting NFTs through the example mint program.
 pub async fn demo_activity(rpc: &SparksRpc, count: usize) -> Result<Demo, RpcError> {
-    use crate::rpc::pack_award_batches;
+    use crate::packing::{pack_award_batches, Sending};
     let count = count.max(20);
     let (admin, issuer) = (Keypair::new(), Keypair::new());
     deploy(rpc, &admin, &issuer).await?;
@@ -483,53 +492,29 @@ pub async fn demo_activity(rpc: &SparksRpc, count: usize) -> Result<Demo, RpcErr
         .await?;
         transactions += 1;
     }
-    // Awards in batches by the program's own rules (referrer accounts included).
+    // Awards in batches as the client packs them (legacy transactions),
+    // referrer accounts included, under the issuer's next award ids.
     let mut award_all =
         async |source: Source, picks: Vec<(Pubkey, u64)>, tag: u8| -> Result<(), RpcError> {
             let rows = rpc.batch_rows(source, &picks).await?;
-            let packed = pack_award_batches(
-                &issuer.pubkey(),
-                source,
-                |i| {
-                    [
-                        tag,
-                        i as u8,
-                        (i >> 8) as u8,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                    ]
-                },
-                &rows,
-            );
-            for instruction in packed {
-                send(&[instruction], &issuer, &[]).await?;
+            let first = rpc
+                .reserve_award_ids(&issuer.pubkey(), rows.len() as u64, false)
+                .await?;
+            let sending = Sending {
+                payer: &issuer.pubkey(),
+                lookup_tables: &[],
+                micro_lamports_per_unit: 0,
+            };
+            let reference = |i: usize| {
+                let mut reference = [0u8; 32];
+                reference[0] = tag;
+                reference[1..3].copy_from_slice(&(i as u16).to_le_bytes());
+                reference
+            };
+            let packed =
+                pack_award_batches(&issuer.pubkey(), source, reference, first, &rows, sending);
+            for batch in packed {
+                send(&[batch.instruction], &issuer, &[]).await?;
                 transactions += 1;
             }
             Ok(())
@@ -569,7 +554,6 @@ pub async fn demo_activity(rpc: &SparksRpc, count: usize) -> Result<Demo, RpcErr
     // Perks and whitelists.
     let minter = example_mint::minter_address().0;
     let terms = |consumer: Pubkey, min: u64| WhitelistTerms {
-        admin: admin_key,
         consumer,
         capacity: 10_000,
         spots_per_wallet: 2,
@@ -578,7 +562,12 @@ pub async fn demo_activity(rpc: &SparksRpc, count: usize) -> Result<Demo, RpcErr
         ends_at: i64::MAX,
     };
     send(
-        &[ix::create_whitelist(&admin_key, 1, terms(minter, 1_500))],
+        &[ix::create_whitelist(
+            &admin_key,
+            1,
+            &admin_key,
+            terms(minter, 1_500),
+        )],
         &admin,
         &[],
     )
@@ -627,7 +616,13 @@ pub async fn demo_activity(rpc: &SparksRpc, count: usize) -> Result<Demo, RpcErr
         let balance = rpc.spark(&owner).await?.map_or(0, |s| s.balance);
         let redeemed = balance >= catalog[perk_id as usize - 1].2
             && send(
-                &[ix::redeem_perk(&owner, &owner, perk_id, whitelist)],
+                &[ix::redeem_perk(
+                    &owner,
+                    &owner,
+                    perk_id,
+                    whitelist,
+                    catalog[perk_id as usize - 1].2,
+                )],
                 wallet,
                 &[],
             )

@@ -110,6 +110,7 @@ async fn lag_of_one_award(
         Source::Trading,
         10,
         reference,
+        n,
     );
     let blockhash = client.get_latest_blockhash().await.unwrap();
     let tx =

@@ -112,38 +112,55 @@ pub async fn verify(rpc: &SparksRpc, store: &Store) -> Result<Report, VerifyErro
         compare(table, &chain, &stored, &mut report.differences);
     }
 
-    // Derived totals.
+    // Derived totals: the store's view against the same sums over the
+    // accounts on chain (Config keeps no totals; awards never write it).
     let totals: (i64, i64, i64, i64) = sqlx::query_as(SUPPLY_TOTALS)
         .fetch_one(store.pool())
         .await?;
-    if let Some((_, config)) = configs.first() {
-        let chain = [
-            config.outstanding,
-            config.total_awarded,
-            config.total_spent,
-            config.total_revoked,
-        ];
-        let stored = [totals.0, totals.1, totals.2, totals.3];
-        for ((field, chain), stored) in [
-            "outstanding",
-            "total_awarded",
-            "total_spent",
-            "total_revoked",
-        ]
-        .into_iter()
-        .zip(chain)
-        .zip(stored)
-        {
-            if i128::from(chain) != i128::from(stored) {
-                report.differences.push(Difference {
-                    table: "supply_totals",
-                    key: "config".into(),
-                    field: field.into(),
-                    chain: chain.to_string(),
-                    store: stored.to_string(),
-                });
-            }
+    let chain = sparks
+        .iter()
+        .fold([0u128; 4], |[out, earned, spent, revoked], (_, s)| {
+            [
+                out + u128::from(s.balance),
+                earned + u128::from(s.lifetime_earned),
+                spent + u128::from(s.lifetime_spent),
+                revoked + u128::from(s.lifetime_revoked),
+            ]
+        });
+    let stored = [totals.0, totals.1, totals.2, totals.3];
+    for ((field, chain), stored) in [
+        "outstanding",
+        "total_awarded",
+        "total_spent",
+        "total_revoked",
+    ]
+    .into_iter()
+    .zip(chain)
+    .zip(stored)
+    {
+        if chain != u128::try_from(stored).unwrap_or(u128::MAX) {
+            report.differences.push(Difference {
+                table: "supply_totals",
+                key: "config".into(),
+                field: field.into(),
+                chain: chain.to_string(),
+                store: stored.to_string(),
+            });
         }
+    }
+    // What the issuers minted is what the accounts earned.
+    let minted_on_chain: u128 = issuers
+        .iter()
+        .map(|(_, i)| u128::from(i.total_minted))
+        .sum();
+    if minted_on_chain != chain[1] {
+        report.differences.push(Difference {
+            table: "issuers",
+            key: "all".into(),
+            field: "sum(total_minted) vs sum(lifetime_earned) on chain".into(),
+            chain: minted_on_chain.to_string(),
+            store: chain[1].to_string(),
+        });
     }
     let minted: Vec<(String, i64)> = sqlx::query_as(MINTED_BY_ISSUER)
         .fetch_all(store.pool())
@@ -314,6 +331,7 @@ fn whitelist_row(w: &Whitelist) -> Value {
         "address": sparks_client::pda::whitelist(w.id).to_string(),
         "id": w.id,
         "admin": key(&w.admin),
+        "pending_admin": w.pending_admin.as_ref().map(key),
         "consumer": key(&w.consumer),
         "capacity": w.capacity,
         "entries": w.entries,

@@ -90,12 +90,19 @@ async fn capture() {
         .unwrap();
     write(&rpc, &referral, "award_with_referral").await;
 
-    // A failed award (stale seq), landed with preflight skipped.
+    // A failed award (its award id paid already), landed with preflight skipped.
+    let used = rpc
+        .issuer(&issuer.pubkey())
+        .await
+        .unwrap()
+        .unwrap()
+        .award_id_floor
+        - 1;
     let stale = AwardArgs {
         source: Source::Trading,
         amount: 1,
         reference: [3; 32],
-        expected_seq: 0,
+        award_id: used,
     };
     let blockhash = rpc.client().get_latest_blockhash().await.unwrap();
     let tx = solana_transaction::Transaction::new_signed_with_payer(
@@ -121,7 +128,6 @@ async fn capture() {
 
     // The example mint: Sparks invoked by another program (events at depth 3).
     let terms = WhitelistTerms {
-        admin: admin.pubkey(),
         consumer: example_mint::minter_address().0,
         capacity: 10,
         spots_per_wallet: 1,
@@ -130,7 +136,12 @@ async fn capture() {
         ends_at: i64::MAX,
     };
     rpc.send(
-        &[ix::create_whitelist(&admin.pubkey(), 1, terms)],
+        &[ix::create_whitelist(
+            &admin.pubkey(),
+            1,
+            &admin.pubkey(),
+            terms,
+        )],
         &admin,
         &[],
     )

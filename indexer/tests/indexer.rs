@@ -186,12 +186,18 @@ async fn shuffled_batches_converge_to_the_same_state() {
             )
             .await
             .unwrap();
+        let first = env
+            .rpc
+            .reserve_award_ids(&outcome.issuer.pubkey(), rows.len() as u64, round == 0)
+            .await
+            .unwrap();
         env.rpc
             .send(
                 &[sparks_client::instructions::award_batch(
                     &outcome.issuer.pubkey(),
                     Source::Trading,
                     [round as u8; 32],
+                    first,
                     &rows,
                 )],
                 &outcome.issuer,

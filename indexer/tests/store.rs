@@ -44,7 +44,8 @@ fn awards(rng: &mut StdRng, wallets: usize, count: usize) -> Vec<IndexedTransact
                 source,
                 amount,
                 reference: [0; 32],
-                batch_index: None,
+                award_id: 0,
+                referral_unpaid: 0,
                 referral_from: None,
                 account: account.clone(),
             });

@@ -9,6 +9,7 @@
 #![allow(deprecated)] // solana-program-test marks its native-builtin API "unstable"
 
 mod builtins;
+mod native_runtime;
 
 use std::net::TcpListener;
 use std::thread::JoinHandle;
@@ -56,9 +57,11 @@ pub enum BlockProduction {
 pub struct LocalnetConfig {
     /// Interface to bind; loopback unless you mean to expose it.
     pub host: String,
-    /// JSON-RPC port; `None` picks a free one.
+    /// JSON-RPC port; `None` picks a free one (with a free one above it
+    /// for the websocket).
     pub rpc_port: Option<u16>,
-    /// Websocket (PubSub) port; `None` picks a free one.
+    /// Websocket (PubSub) port; `None` is the RPC port + 1, as
+    /// solana-test-validator does (clients such as web3.js assume it).
     pub ws_port: Option<u16>,
     /// Slot length in milliseconds (also the clock step in Transaction mode).
     pub slot_time_ms: u64,
@@ -95,10 +98,9 @@ impl Localnet {
     /// once it answers RPC.
     pub fn start(config: LocalnetConfig) -> Result<Self, LocalnetError> {
         let started = Instant::now();
-        builtins::install_syscall_stubs();
+        native_runtime::install();
 
-        let rpc_port = port_or_free(&config.host, config.rpc_port)?;
-        let ws_port = port_or_free(&config.host, config.ws_port)?;
+        let (rpc_port, ws_port) = ports(&config.host, config.rpc_port, config.ws_port)?;
 
         // Instruction profiling re-executes every transaction; it is on by
         // default and costs ~5x throughput, so it is off here. No database:
@@ -197,21 +199,37 @@ impl Drop for Localnet {
     }
 }
 
-fn port_or_free(host: &str, port: Option<u16>) -> Result<u16, LocalnetError> {
-    if let Some(port) = port {
-        return Ok(port);
-    }
-    let listener = TcpListener::bind((host, 0)).map_err(|source| LocalnetError::NoFreePort {
+/// The RPC and websocket ports: as given, the websocket next to the RPC
+/// port by default, and free ones (a free pair) where none is given.
+fn ports(host: &str, rpc: Option<u16>, ws: Option<u16>) -> Result<(u16, u16), LocalnetError> {
+    let no_port = |source| LocalnetError::NoFreePort {
         host: host.into(),
         source,
-    })?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|source| LocalnetError::NoFreePort {
-            host: host.into(),
-            source,
-        })
+    };
+    match (rpc, ws) {
+        (Some(rpc), Some(ws)) => Ok((rpc, ws)),
+        (Some(rpc), None) => Ok((
+            rpc,
+            rpc.checked_add(1)
+                .ok_or_else(|| no_port(std::io::Error::other("no port above the RPC port")))?,
+        )),
+        (None, ws) => {
+            // A free port whose neighbour is free too, so the pair follows
+            // the validator's convention.
+            for _ in 0..64 {
+                let listener = TcpListener::bind((host, 0)).map_err(no_port)?;
+                let rpc = listener.local_addr().map_err(no_port)?.port();
+                let Some(next) = rpc.checked_add(1) else {
+                    continue;
+                };
+                if ws.is_none() && TcpListener::bind((host, next)).is_err() {
+                    continue;
+                }
+                return Ok((rpc, ws.unwrap_or(next)));
+            }
+            Err(no_port(std::io::Error::other("no free pair of ports")))
+        }
+    }
 }
 
 fn wait_until_ready(events: &Receiver<SimnetEvent>) -> Result<(), LocalnetError> {

@@ -17,13 +17,14 @@ struct Args {
     /// JSON-RPC port (default: a free one).
     #[arg(long, env = "SPARKS_LOCALNET_RPC_PORT")]
     rpc_port: Option<u16>,
-    /// Websocket port (default: a free one).
+    /// Websocket port (default: the RPC port + 1, like solana-test-validator).
     #[arg(long, env = "SPARKS_LOCALNET_WS_PORT")]
     ws_port: Option<u16>,
     /// Slot length in milliseconds.
     #[arg(long, env = "SPARKS_LOCALNET_SLOT_TIME_MS", default_value_t = 50)]
     slot_time_ms: u64,
-    /// Produce a slot per transaction (fast) instead of on a clock.
+    /// Produce a slot every --slot-time-ms, like a validator, instead of one
+    /// slot per transaction (the default: fastest confirmations).
     #[arg(long, env = "SPARKS_LOCALNET_CLOCK", default_value_t = false)]
     clock: bool,
     /// Wallets to fund at start (base58), repeatable.

@@ -146,7 +146,7 @@ async fn a_retried_award_is_refused_by_name() {
         source: Source::Campaign,
         amount: 5,
         reference: [1; 32],
-        expected_seq: 0,
+        award_id: 0,
     };
     let award = ix::award(&d.issuer.pubkey(), &wallet, None, args);
     d.rpc
@@ -157,7 +157,7 @@ async fn a_retried_award_is_refused_by_name() {
     assert!(
         matches!(
             error.sparks_error(),
-            Some(sparks::error::SparksError::SeqMismatch)
+            Some(sparks::error::SparksError::AwardIdUsed)
         ),
         "{error}"
     );
@@ -173,6 +173,7 @@ async fn signed_award(d: &Deployment, wallet: &Pubkey, amount: u64) -> Transacti
         Source::Trading,
         amount,
         [3; 32],
+        500,
     );
     let blockhash = d.rpc.client().get_latest_blockhash().await.unwrap();
     Transaction::new_signed_with_payer(&[award], Some(&d.issuer.pubkey()), &[&d.issuer], blockhash)
@@ -286,7 +287,7 @@ async fn websocket_subscriptions_report_slots_logs_and_signatures() {
         source: Source::Trading,
         amount: 1,
         reference: [2; 32],
-        expected_seq: 1,
+        award_id: 1_000,
     };
     let blockhash = d.rpc.client().get_latest_blockhash().await.unwrap();
     let tx = solana_transaction::Transaction::new_signed_with_payer(
@@ -321,7 +322,6 @@ async fn the_example_mint_runs_through_rpc() {
     let d = deploy().await;
     let consumer = example_mint::minter_address().0;
     let terms = sparks::instructions::WhitelistTerms {
-        admin: d.admin.pubkey(),
         consumer,
         capacity: 10,
         spots_per_wallet: 1,
@@ -331,7 +331,12 @@ async fn the_example_mint_runs_through_rpc() {
     };
     d.rpc
         .send(
-            &[ix::create_whitelist(&d.admin.pubkey(), 1, terms)],
+            &[ix::create_whitelist(
+                &d.admin.pubkey(),
+                1,
+                &d.admin.pubkey(),
+                terms,
+            )],
             &d.admin,
             &[],
         )
@@ -439,4 +444,77 @@ async fn known_differences_from_a_validator_hold() {
         finalized < confirmed,
         "finalized {finalized} vs confirmed {confirmed}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_award_logs_like_a_validator() {
+    // Arrange: an award above the per-instruction cap, landed as failed.
+    let d = deploy().await;
+    let tx = signed_award(&d, &Keypair::new().pubkey(), PARAMS.max_award_per_ix + 1).await;
+    let no_preflight = RpcSendTransactionConfig {
+        skip_preflight: true,
+        ..RpcSendTransactionConfig::default()
+    };
+    let client = d.rpc.client();
+    let signature = client
+        .send_transaction_with_config(&tx, no_preflight)
+        .await
+        .unwrap();
+    client
+        .poll_for_signature_with_commitment(&signature, CommitmentConfig::confirmed())
+        .await
+        .unwrap();
+
+    // Act
+    let landed = client
+        .get_transaction_with_config(
+            &signature,
+            solana_client::rpc_config::RpcTransactionConfig {
+                encoding: Some(
+                    solana_transaction_status_client_types::UiTransactionEncoding::Base64,
+                ),
+                commitment: Some(CommitmentConfig::confirmed()),
+                max_supported_transaction_version: Some(0),
+            },
+        )
+        .await
+        .unwrap();
+
+    // Assert: what Anchor's clients parse, as a validator writes it.
+    let meta = landed.transaction.meta.unwrap();
+    let logs: Vec<String> = Option::<Vec<String>>::from(meta.log_messages).unwrap();
+    let program = sparks::ID.to_string();
+    let invoked = format!("Program {program} invoke [1]");
+    assert_eq!(
+        logs.iter().filter(|l| **l == invoked).count(),
+        1,
+        "{logs:#?}"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("Program log: AnchorError")
+                && l.contains("Error Code: AmountAboveInstructionCap")),
+        "{logs:#?}"
+    );
+    assert!(
+        logs.last().unwrap().starts_with(&format!(
+            "Program {program} failed: custom program error: 0x"
+        )),
+        "{logs:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_websocket_port_is_the_rpc_port_plus_one_by_default() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let rpc_port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let chain = Localnet::start(LocalnetConfig {
+        rpc_port: Some(rpc_port),
+        ..LocalnetConfig::default()
+    })
+    .unwrap();
+    assert_eq!(chain.ws_url(), format!("ws://127.0.0.1:{}", rpc_port + 1));
+    let pubsub = PubsubClient::new(chain.ws_url()).await;
+    assert!(pubsub.is_ok(), "the websocket answers on rpc port + 1");
 }

@@ -5,7 +5,7 @@
 //! inner instructions, which is where `emit_cpi!` events live) and then
 //! processed; the two results must agree.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::clock::Clock;
@@ -22,7 +22,7 @@ use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
 use sparks::error::SparksError;
 use sparks::instructions::{ConfigParams, IssuerParams};
-use sparks::state::{Config, Source, SparkAccount};
+use sparks::state::{AwardIdState, Config, Issuer, Source, SparkAccount};
 use sparks_client::events::SparksEvent;
 use sparks_client::{instructions as ix, pda};
 
@@ -47,6 +47,8 @@ pub struct TestFixture {
     pub ctx: ProgramTestContext,
     pub admin: Keypair,
     nonce: u32,
+    /// The next award id of each issuer.
+    award_ids: HashMap<Pubkey, u64>,
 }
 
 impl TestFixture {
@@ -66,10 +68,14 @@ impl TestFixture {
     /// Programs loaded and a funded admin, but no Config yet.
     pub async fn uninitialized() -> Self {
         let ctx = program_test().start_with_context().await;
+        crate::heap::install_metered_stubs();
+        // `msg!` (Anchor's error lines among them) into the transaction's log.
+        solana_msg::set_native_log_hook(solana_sysvar::program_stubs::sol_log);
         let mut fixture = Self {
             ctx,
             admin: Keypair::new(),
             nonce: 0,
+            award_ids: HashMap::new(),
         };
         let admin = fixture.admin.pubkey();
         fixture.fund(&admin, 100_000_000_000).await;
@@ -127,8 +133,8 @@ impl TestFixture {
         self.send_ok(&[instruction], &[invitee]).await;
     }
 
-    /// A batch row for `wallet` as an issuer would pack it: its current `seq`,
-    /// and its referrer when this award pays one (the program's own rule).
+    /// A batch row for `wallet` as an issuer would pack it from the account
+    /// as it is now.
     pub async fn batch_row(
         &mut self,
         wallet: &Pubkey,
@@ -140,7 +146,8 @@ impl TestFixture {
         ix::BatchRow::for_account(*wallet, amount, source, &config, account.as_ref())
     }
 
-    /// Awards with the recipient's current `seq` (as the client helper will).
+    /// Awards under the issuer's next award id, naming the recipient's
+    /// referrer if it has one (as the client helper does).
     pub async fn award(
         &mut self,
         issuer: &Keypair,
@@ -148,17 +155,8 @@ impl TestFixture {
         source: Source,
         amount: u64,
     ) -> Result<Events, TransactionError> {
-        let account = self.spark(wallet).await;
-        let reference = [self.nonce as u8; 32];
-        let instruction = ix::award_for_account(
-            &issuer.pubkey(),
-            wallet,
-            account.as_ref(),
-            source,
-            amount,
-            reference,
-        );
-        self.send(&[instruction], &[issuer]).await
+        let prepared = self.prepare_award(issuer, wallet, source, amount).await;
+        self.send(&[prepared.instruction], &[issuer]).await
     }
 
     /// Sends and expects success; returns the events.
@@ -170,13 +168,24 @@ impl TestFixture {
     }
 
     /// Simulates (for events) then processes a transaction paid by the
-    /// fixture's fee payer. A compute-limit instruction with a fresh value
-    /// keeps identical retries from being deduplicated by signature.
+    /// fixture's fee payer.
     pub async fn send(
         &mut self,
         instructions: &[Instruction],
         signers: &[&Keypair],
     ) -> Result<Events, TransactionError> {
+        let tx = self.sign(instructions, signers).await;
+        self.send_transaction(tx).await
+    }
+
+    /// A transaction of `instructions`, paid by the fixture's fee payer. A
+    /// compute-limit instruction with a fresh value keeps identical retries
+    /// from being deduplicated by signature.
+    pub async fn sign(
+        &mut self,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+    ) -> Transaction {
         self.nonce += 1;
         let mut all = vec![ComputeBudgetInstruction::set_compute_unit_limit(
             1_400_000 - self.nonce,
@@ -190,9 +199,7 @@ impl TestFixture {
             .get_new_latest_blockhash()
             .await
             .unwrap_or(self.ctx.last_blockhash);
-        let tx =
-            Transaction::new_signed_with_payer(&all, Some(&payer.pubkey()), &keypairs, blockhash);
-        self.send_transaction(tx).await
+        Transaction::new_signed_with_payer(&all, Some(&payer.pubkey()), &keypairs, blockhash)
     }
 
     /// Simulates then processes an already signed (legacy or v0) transaction.
@@ -498,5 +505,131 @@ impl TestFixture {
         let size = 1 + 64 * keypairs.len() + message.serialize().len();
         let tx = VersionedTransaction::try_new(message, &keypairs).expect("sign v0");
         (self.send_transaction(tx).await, size)
+    }
+}
+
+/// An award built now and sent later, as an issuer with many awards in
+/// flight builds them.
+#[derive(Debug, Clone)]
+pub struct PreparedAward {
+    pub instruction: Instruction,
+    pub issuer: Pubkey,
+    /// Its award ids: `first_award_id .. first_award_id + count`.
+    pub first_award_id: u64,
+    pub count: u64,
+}
+
+impl TestFixture {
+    /// The next award id of `issuer`, as its single id allocator hands them out.
+    pub fn next_award_id(&mut self, issuer: &Pubkey, count: u64) -> u64 {
+        let next = self.award_ids.entry(*issuer).or_insert(0);
+        let id = *next;
+        *next += count;
+        id
+    }
+
+    /// An award to `wallet` built from the chain's state as it is now.
+    pub async fn prepare_award(
+        &mut self,
+        issuer: &Keypair,
+        wallet: &Pubkey,
+        source: Source,
+        amount: u64,
+    ) -> PreparedAward {
+        let account = self.spark(wallet).await;
+        let award_id = self.next_award_id(&issuer.pubkey(), 1);
+        let instruction = ix::award_for_account(
+            &issuer.pubkey(),
+            wallet,
+            account.as_ref(),
+            source,
+            amount,
+            [award_id as u8; 32],
+            award_id,
+        );
+        PreparedAward {
+            instruction,
+            issuer: issuer.pubkey(),
+            first_award_id: award_id,
+            count: 1,
+        }
+    }
+
+    /// A batch built from the chain's state as it is now, by the client's
+    /// own row builder.
+    pub async fn prepare_batch(
+        &mut self,
+        issuer: &Keypair,
+        source: Source,
+        rows: &[(Pubkey, u64)],
+    ) -> PreparedAward {
+        let mut built = Vec::new();
+        for (wallet, amount) in rows {
+            built.push(self.batch_row(wallet, source, *amount).await);
+        }
+        let first = self.next_award_id(&issuer.pubkey(), rows.len() as u64);
+        let instruction =
+            ix::award_batch(&issuer.pubkey(), source, [first as u8; 32], first, &built);
+        PreparedAward {
+            instruction,
+            issuer: issuer.pubkey(),
+            first_award_id: first,
+            count: rows.len() as u64,
+        }
+    }
+
+    /// The issuer's recovery rule for an award whose fate it does not know:
+    /// its award id is used on chain.
+    pub async fn award_was_paid(&mut self, prepared: &PreparedAward) -> bool {
+        self.issuer_account(&prepared.issuer)
+            .await
+            .award_id_state(prepared.first_award_id)
+            == AwardIdState::Used
+    }
+
+    /// Sends a prepared award (or batch), through a lookup table when it is
+    /// too large for a legacy transaction.
+    pub async fn send_prepared(
+        &mut self,
+        prepared: &PreparedAward,
+        issuer: &Keypair,
+    ) -> Result<Events, TransactionError> {
+        if prepared.instruction.accounts.len() > 20 {
+            self.send_v0(std::slice::from_ref(&prepared.instruction), &[issuer])
+                .await
+                .0
+        } else {
+            self.send(std::slice::from_ref(&prepared.instruction), &[issuer])
+                .await
+        }
+    }
+
+    pub async fn issuer_account(&mut self, authority: &Pubkey) -> Issuer {
+        self.account(&pda::issuer(authority))
+            .await
+            .expect("issuer exists")
+    }
+
+    /// Writes the upgradeable loader's ProgramData of the Sparks program,
+    /// as a cluster's loader keeps it for a deployed program (natively the
+    /// program is a builtin and has none).
+    pub fn set_program_data(&mut self, upgrade_authority: Option<Pubkey>) {
+        let mut data = vec![3, 0, 0, 0]; // UpgradeableLoaderState::ProgramData
+        data.extend_from_slice(&7u64.to_le_bytes()); // deployment slot
+        match upgrade_authority {
+            Some(authority) => {
+                data.push(1);
+                data.extend_from_slice(authority.as_ref());
+            }
+            None => data.push(0),
+        }
+        let account = Account {
+            lamports: 1_000_000_000,
+            data,
+            owner: anchor_lang::solana_program::bpf_loader_upgradeable::ID,
+            executable: false,
+            rent_epoch: 0,
+        };
+        self.set_account(&pda::program_data(), account);
     }
 }

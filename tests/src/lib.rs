@@ -3,6 +3,7 @@
 //! solana-program-test's real bank. Test files live in `tests/tests/`.
 
 pub mod fixture;
+pub mod heap;
 pub mod runtime;
 
 pub use fixture::*;

@@ -1,8 +1,10 @@
 //! Registering the Anchor programs as native builtins of solana-program-test
-//! (entry wrappers in `sparks_client::native`).
+//! (the entry wrappers of `sparks_client::native`, each invocation metered
+//! against the SBF heap by `crate::heap`).
 
 use solana_program_test::{processor, ProgramTest};
-use sparks_client::native::{example_mint_entry, sparks_entry};
+
+use crate::heap::{metered_example_mint_entry, metered_sparks_entry};
 
 /// A ProgramTest with Sparks and the example mint as native builtins (the SPL
 /// Token program is bundled by solana-program-test).
@@ -14,11 +16,11 @@ pub fn program_test() -> ProgramTest {
     }
     let mut test = ProgramTest::default();
     test.prefer_bpf(false);
-    test.add_program("sparks", sparks::ID, processor!(sparks_entry));
+    test.add_program("sparks", sparks::ID, processor!(metered_sparks_entry));
     test.add_program(
         "example_mint",
         example_mint::ID,
-        processor!(example_mint_entry),
+        processor!(metered_example_mint_entry),
     );
     test
 }

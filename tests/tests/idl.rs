@@ -47,3 +47,30 @@ fn committed_idls_are_current() {
     check("programs/sparks", "sparks.json");
     check("programs/example-mint", "example_mint.json");
 }
+
+/// Clients (Anchor's, Codama's) find account types by the IDL's `accounts`:
+/// every account type of the program must be there, also those the program
+/// loads by hand (PerkClaim).
+#[test]
+fn every_account_type_is_in_the_idl() {
+    let committed = std::fs::read_to_string(workspace().join("idl/sparks.json")).unwrap();
+    let idl: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    let names: Vec<&str> = idl["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Config",
+            "Issuer",
+            "Perk",
+            "PerkClaim",
+            "SparkAccount",
+            "Whitelist",
+            "WhitelistEntry"
+        ]
+    );
+}

@@ -129,8 +129,9 @@ pub async fn issuer(ctx: &Context, command: IssuerCommand) -> anyhow::Result<Val
         IssuerCommand::List => {
             let mut issuers = ctx.rpc.all::<Issuer>("Issuer").await?;
             issuers.sort_by_key(|(_, i)| i.authority.to_string());
+            let now = super::unix_now();
             Ok(Value::Array(
-                issuers.iter().map(|(_, i)| views::issuer(i)).collect(),
+                issuers.iter().map(|(_, i)| views::issuer(i, now)).collect(),
             ))
         }
     }

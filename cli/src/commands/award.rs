@@ -1,28 +1,78 @@
 //! award, revoke, referrer.
 
+use anyhow::{bail, Context as _};
 use serde_json::{json, Value};
 use solana_signer::Signer;
 use sparks_client::instructions as ix;
+use sparks_client::rpc::AwardError;
 
 use super::{parse_source, reference_bytes, views};
-use crate::args::{AwardArgs, ReferrerCommand, RevokeArgs};
+use crate::args::{AwardArgs, AwardIdsCommand, ReferrerCommand, RevokeArgs};
 use crate::context::Context;
 
 pub async fn award(ctx: &Context, args: AwardArgs) -> anyhow::Result<Value> {
     let issuer = ctx.keypair()?;
     let source = parse_source(&args.source)?;
-    let signature = ctx
+    let reference = reference_bytes(&args.reference);
+    let award_id = match args.award_id {
+        Some(id) => id,
+        None => ctx.rpc.reserve_award_ids(&issuer.pubkey(), 1, true).await?,
+    };
+    let outcome = ctx
         .rpc
-        .award(
+        .award_with_id(
             &issuer,
             &args.wallet,
             source,
             args.amount,
-            reference_bytes(&args.reference),
+            reference,
+            award_id,
         )
-        .await?;
+        .await;
+    let signature = match outcome {
+        Ok(signature) => signature,
+        Err(AwardError::UsedBeforeSent) if args.award_id.is_some() => bail!(
+            "award id {award_id} was used already (by an earlier run of this award, or by \
+             another award): nothing was paid now"
+        ),
+        Err(AwardError::UsedBeforeSent) => {
+            bail!("award id {award_id} was taken by another sender with this issuer key")
+        }
+        Err(AwardError::Rpc(error)) => {
+            return Err(anyhow::Error::new(error).context(format!(
+                "award id {award_id}: if you cannot tell whether it landed, run again with \
+                 --award-id {award_id}; it never pays twice"
+            )))
+        }
+    };
     let account = ctx.rpc.spark(&args.wallet).await?;
-    Ok(json!({ "signature": signature.to_string(), "account": account.as_ref().map(views::spark) }))
+    Ok(json!({
+        "signature": signature.to_string(),
+        "award_id": award_id,
+        "account": account.as_ref().map(views::spark),
+    }))
+}
+
+pub async fn award_ids(ctx: &Context, command: AwardIdsCommand) -> anyhow::Result<Value> {
+    let issuer = ctx.keypair()?;
+    match command {
+        AwardIdsCommand::Show => {
+            let state = ctx
+                .rpc
+                .issuer(&issuer.pubkey())
+                .await?
+                .with_context(|| format!("{} is not a registered issuer", issuer.pubkey()))?;
+            Ok(views::issuer(&state, super::unix_now()))
+        }
+        AwardIdsCommand::Void { first, count } => {
+            let instruction = ix::void_award_ids(&issuer.pubkey(), first, count);
+            let signature = ctx.rpc.send(&[instruction], &issuer, &[]).await?;
+            Ok(json!({
+                "signature": signature.to_string(),
+                "voided": { "first": first, "count": count },
+            }))
+        }
+    }
 }
 
 pub async fn revoke(ctx: &Context, args: RevokeArgs) -> anyhow::Result<Value> {

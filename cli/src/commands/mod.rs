@@ -28,6 +28,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Issuer(command) => admin::issuer(&ctx, command).await?,
         Command::Award(args) => award::award(&ctx, args).await?,
         Command::AwardBatch(args) => crate::batch::award_batch(&ctx, args).await?,
+        Command::AwardIds(command) => award::award_ids(&ctx, command).await?,
         Command::Revoke(args) => award::revoke(&ctx, args).await?,
         Command::Referrer(command) => award::referrer(&ctx, command).await?,
         Command::Perk(command) => perk::perk(&ctx, command).await?,
@@ -68,6 +69,13 @@ pub fn parse_kind(s: &str) -> anyhow::Result<PerkKind> {
             other => bail!("unknown perk kind {other:?}"),
         },
     )
+}
+
+/// Unix time now, for views of what an issuer's cap window holds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// A reference as the program stores it: up to 32 bytes verbatim (zero

@@ -73,7 +73,7 @@ pub async fn perk(ctx: &Context, command: PerkCommand) -> anyhow::Result<Value> 
                 perks.iter().map(|(_, p)| views::perk(p)).collect(),
             ))
         }
-        PerkCommand::Redeem { id } => {
+        PerkCommand::Redeem { id, max_cost } => {
             let owner = ctx.keypair()?;
             let current: Perk = ctx
                 .rpc
@@ -91,7 +91,9 @@ pub async fn perk(ctx: &Context, command: PerkCommand) -> anyhow::Result<Value> 
                 }
                 None => None,
             };
-            let instruction = ix::redeem_perk(&owner.pubkey(), &owner.pubkey(), id, whitelist_id);
+            let max_cost = max_cost.unwrap_or(current.cost);
+            let instruction =
+                ix::redeem_perk(&owner.pubkey(), &owner.pubkey(), id, whitelist_id, max_cost);
             let signature = ctx.rpc.send(&[instruction], &owner, &[]).await?;
             let account = ctx.rpc.spark(&owner.pubkey()).await?;
             Ok(

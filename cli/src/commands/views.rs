@@ -32,15 +32,12 @@ pub fn config(c: &Config) -> Value {
         "referral_trade_share_bps": c.referral_trade_share_bps,
         "first_subscription_bonus": c.first_subscription_bonus,
         "max_award_per_ix": c.max_award_per_ix,
-        "outstanding": c.outstanding,
-        "total_awarded": c.total_awarded,
-        "total_spent": c.total_spent,
-        "total_revoked": c.total_revoked,
         "seq": c.seq,
     })
 }
 
-pub fn issuer(i: &Issuer) -> Value {
+/// `now`: unix time, for what the cap window holds now.
+pub fn issuer(i: &Issuer, now: i64) -> Value {
     let sources: Vec<&str> = Source::ALL
         .iter()
         .filter(|s| i.allows(**s))
@@ -52,8 +49,10 @@ pub fn issuer(i: &Issuer) -> Value {
         "sources": sources,
         "cap_per_period": i.cap_per_period,
         "period_secs": i.period_secs,
-        "used_in_period": i.used_in_period,
+        "minted_in_window": i.minted_in_window(now),
         "total_minted": i.total_minted,
+        "award_id_floor": i.award_id_floor,
+        "next_award_id": i.next_award_id(),
         "seq": i.seq,
     })
 }
@@ -102,6 +101,7 @@ pub fn whitelist(w: &Whitelist) -> Value {
     json!({
         "id": w.id,
         "admin": w.admin.to_string(),
+        "pending_admin": w.pending_admin.map(|k| k.to_string()),
         "consumer": w.consumer.to_string(),
         "capacity": w.capacity,
         "entries": w.entries,
@@ -134,6 +134,7 @@ pub fn history_line(event: &SparksEvent, wallet: &anchor_lang::prelude::Pubkey) 
             "source": source_name(e.source),
             "amount": e.amount as i128,
             "reference": reference_text(&e.reference),
+            "award_id": e.award_id,
             "balance_after": e.account.balance,
         }),
         SparksEvent::SparksRevoked(e) if e.account.owner == *wallet => json!({

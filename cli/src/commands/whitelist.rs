@@ -11,9 +11,8 @@ use super::views;
 use crate::args::{WhitelistCommand, WhitelistTermsArgs};
 use crate::context::Context;
 
-fn terms(args: WhitelistTermsArgs, default_admin: anchor_lang::prelude::Pubkey) -> WhitelistTerms {
+fn terms(args: WhitelistTermsArgs) -> WhitelistTerms {
     WhitelistTerms {
-        admin: args.admin.unwrap_or(default_admin),
         consumer: args.consumer,
         capacity: args.capacity,
         spots_per_wallet: args.spots_per_wallet,
@@ -25,10 +24,15 @@ fn terms(args: WhitelistTermsArgs, default_admin: anchor_lang::prelude::Pubkey) 
 
 pub async fn whitelist(ctx: &Context, command: WhitelistCommand) -> anyhow::Result<Value> {
     match command {
-        WhitelistCommand::Create { id, terms: args } => {
+        WhitelistCommand::Create {
+            id,
+            terms: args,
+            admin: whitelist_admin,
+        } => {
             let admin = ctx.keypair()?;
+            let whitelist_admin = whitelist_admin.unwrap_or(admin.pubkey());
             let instruction =
-                ix::create_whitelist(&admin.pubkey(), id, terms(args, admin.pubkey()));
+                ix::create_whitelist(&admin.pubkey(), id, &whitelist_admin, terms(args));
             let signature = ctx.rpc.send(&[instruction], &admin, &[]).await?;
             Ok(
                 json!({ "signature": signature.to_string(), "whitelist": pda::whitelist(id).to_string() }),
@@ -40,9 +44,20 @@ pub async fn whitelist(ctx: &Context, command: WhitelistCommand) -> anyhow::Resu
             active,
         } => {
             let admin = ctx.keypair()?;
-            let instruction =
-                ix::update_whitelist(&admin.pubkey(), id, terms(args, admin.pubkey()), active);
+            let instruction = ix::update_whitelist(&admin.pubkey(), id, terms(args), active);
             let signature = ctx.rpc.send(&[instruction], &admin, &[]).await?;
+            Ok(json!({ "signature": signature.to_string() }))
+        }
+        WhitelistCommand::ProposeAdmin { id, new_admin } => {
+            let admin = ctx.keypair()?;
+            let instruction = ix::propose_whitelist_admin(&admin.pubkey(), id, new_admin);
+            let signature = ctx.rpc.send(&[instruction], &admin, &[]).await?;
+            Ok(json!({ "signature": signature.to_string() }))
+        }
+        WhitelistCommand::AcceptAdmin { id } => {
+            let new_admin = ctx.keypair()?;
+            let instruction = ix::accept_whitelist_admin(&new_admin.pubkey(), id);
+            let signature = ctx.rpc.send(&[instruction], &new_admin, &[]).await?;
             Ok(json!({ "signature": signature.to_string() }))
         }
         WhitelistCommand::Grant { id, wallet, spots } => {

@@ -766,9 +766,11 @@ async fn write_projections(db: &mut PgConnection, rows: &BatchRows) -> Result<()
     for (address, w, seen) in rows.whitelists.iter() {
         sqlx::query!(
             "INSERT INTO whitelists AS w (address, id, admin, consumer, capacity, entries, spots_granted,
-                 spots_used, spots_per_wallet, min_lifetime_sparks, starts_at, ends_at, active, seq, slot)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-             ON CONFLICT (address) DO UPDATE SET admin = excluded.admin, consumer = excluded.consumer,
+                 spots_used, spots_per_wallet, min_lifetime_sparks, starts_at, ends_at, active, seq, slot,
+                 pending_admin)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+             ON CONFLICT (address) DO UPDATE SET admin = excluded.admin,
+                 pending_admin = excluded.pending_admin, consumer = excluded.consumer,
                  capacity = excluded.capacity, entries = excluded.entries,
                  spots_granted = excluded.spots_granted, spots_used = excluded.spots_used,
                  spots_per_wallet = excluded.spots_per_wallet,
@@ -789,7 +791,8 @@ async fn write_projections(db: &mut PgConnection, rows: &BatchRows) -> Result<()
             w.ends_at,
             w.active,
             u(w.seq, "seq")?,
-            u(seen.slot, "slot")?
+            u(seen.slot, "slot")?,
+            w.pending_admin.as_ref().map(key)
         )
         .execute(&mut *db)
         .await?;

@@ -216,6 +216,7 @@ pub fn event_wallet(event: &SparksEvent) -> Option<Pubkey> {
         SparksEvent::WhitelistSpotConsumed(e) => Some(e.entry.wallet),
         SparksEvent::IssuerUpserted(e) => Some(e.issuer.authority),
         SparksEvent::IssuerDeactivated(e) => Some(e.issuer.authority),
+        SparksEvent::AwardIdsVoided(e) => Some(e.issuer),
         SparksEvent::ConfigInitialized(_)
         | SparksEvent::ConfigUpdated(_)
         | SparksEvent::PauseChanged(_)
@@ -224,7 +225,9 @@ pub fn event_wallet(event: &SparksEvent) -> Option<Pubkey> {
         | SparksEvent::PerkCreated(_)
         | SparksEvent::PerkUpdated(_)
         | SparksEvent::WhitelistCreated(_)
-        | SparksEvent::WhitelistUpdated(_) => None,
+        | SparksEvent::WhitelistUpdated(_)
+        | SparksEvent::WhitelistAdminProposed(_)
+        | SparksEvent::WhitelistAdminAccepted(_) => None,
     }
 }
 
@@ -344,6 +347,10 @@ impl BatchRows {
             SparksEvent::PerkUpdated(e) => self.perk_state(&e.perk, seen),
             SparksEvent::WhitelistCreated(e) => self.whitelist_state(&e.whitelist, seen),
             SparksEvent::WhitelistUpdated(e) => self.whitelist_state(&e.whitelist, seen),
+            SparksEvent::WhitelistAdminProposed(e) => self.whitelist_state(&e.whitelist, seen),
+            SparksEvent::WhitelistAdminAccepted(e) => self.whitelist_state(&e.whitelist, seen),
+            // The issuer's own bookkeeping: kept in `events`, no projection.
+            SparksEvent::AwardIdsVoided(_) => {}
             SparksEvent::WhitelistSpotGranted(e) => {
                 self.whitelist_state(&e.whitelist, seen);
                 self.entry_state(&e.entry, seen);
@@ -452,8 +459,9 @@ mod tests {
             source: Source::Campaign,
             amount,
             reference: [0; 32],
-            batch_index: None,
+            award_id: 0,
             referral_from: None,
+            referral_unpaid: 0,
             account,
         })
     }

@@ -24,7 +24,8 @@ pub fn minter_address() -> (Pubkey, u8) {
 
 #[error_code]
 pub enum MintError {
-    /// The wallet has no Sparks whitelist entry with a spot left.
+    /// The wallet holds no spot it can use now: no entry, no spot left, the
+    /// whitelist inactive or outside its window, or Sparks paused.
     #[msg("wallet holds no whitelist spot")]
     NotWhitelisted,
 }
@@ -71,8 +72,10 @@ fn handle_mint_nft(ctx: Context<MintNft>) -> Result<()> {
     let minter = ctx.accounts.minter.key();
     sparks::onchain::verify_whitelist_entry(
         &ctx.accounts.whitelist_entry,
-        &ctx.accounts.whitelist.key(),
+        &ctx.accounts.whitelist.to_account_info(),
+        &ctx.accounts.sparks_config.to_account_info(),
         &minter,
+        Clock::get()?.unix_timestamp,
     )
     .map_err(|_| error!(MintError::NotWhitelisted))?;
 

@@ -1,5 +1,11 @@
 //! The award rules, shared by `award` and `award_batch`, so both enforce
 //! exactly the same checks in the same order.
+//!
+//! An award names an award id of its issuer; the issuer's window pays each
+//! id at most once (`Issuer::use_award_ids`). Nothing else about the
+//! recipient is asked of the award: other activity on its account (a
+//! stranger naming it as referrer, another issuer's award to one of its
+//! invitees, a redemption) cannot make it fail.
 
 use anchor_lang::prelude::*;
 
@@ -15,8 +21,8 @@ pub fn check_award_allowed(config: &Config, issuer: &Issuer, source: Source) -> 
     Ok(())
 }
 
-/// What the recipient's referrer is owed for this award, if anything. Pure, so
-/// `award_batch` can tell which recipients need their referrer's account.
+/// What the recipient's referrer is owed for this award, if anything. Pure,
+/// so an issuer can tell which recipients need their referrer's account.
 pub fn referral_owed(
     config: &Config,
     recipient: &SparkAccount,
@@ -38,46 +44,60 @@ pub fn referral_owed(
     (owed > 0).then_some(owed)
 }
 
-/// Applies one award to `recipient` (and its referrer's share to `referrer`).
-/// Returns the referral credit paid, if any. On error nothing is committed:
-/// the caller writes accounts back only after success.
-#[allow(clippy::too_many_arguments)]
+/// What an award did for the recipient's referrer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Referral {
+    /// Nothing was owed.
+    None,
+    /// The share was credited to the referrer.
+    Paid(u64),
+    /// A share was owed but the award did not pass the referrer's account
+    /// (the recipient named its referrer after the issuer read its account).
+    /// The award is paid all the same; the event says what was not.
+    Unpaid(u64),
+}
+
+/// Applies one award to `recipient` (and its referrer's share to `referrer`,
+/// when passed). On error nothing is committed: the caller writes accounts
+/// back only after success.
 pub fn apply_award(
-    config: &mut Config,
+    config: &Config,
     issuer: &mut Issuer,
     recipient: &mut SparkAccount,
     referrer: Option<&mut SparkAccount>,
     source: Source,
     amount: u64,
-    expected_seq: u64,
     now: i64,
-) -> Result<Option<u64>> {
+) -> Result<Referral> {
     require!(amount > 0, SparksError::ZeroValue);
     require!(
         amount <= config.max_award_per_ix,
         SparksError::AmountAboveInstructionCap
     );
-    require!(recipient.seq == expected_seq, SparksError::SeqMismatch);
+    if let Some(referrer) = &referrer {
+        // An account passed as the referrer's must be it: a wrong one is the
+        // issuer's mistake, never the recipient's doing.
+        require!(
+            Some(referrer.owner) == recipient.referrer,
+            SparksError::ReferrerAccountMismatch
+        );
+    }
 
-    let referral = referral_owed(config, recipient, source, amount);
+    let owed = referral_owed(config, recipient, source, amount);
     if source == Source::Subscription {
         // The first subscription is the first one, referrer or not: setting a
         // referrer later does not make a later subscription "first".
         recipient.first_subscription_rewarded = true;
     }
     recipient.credit(source, amount)?;
-    let mut minted = amount;
-    if let Some(share) = referral {
-        let referrer = referrer.ok_or(SparksError::ReferrerAccountMissing)?;
-        require!(
-            Some(referrer.owner) == recipient.referrer,
-            SparksError::ReferrerAccountMismatch
-        );
-        referrer.credit(Source::Referral, share)?;
-        minted = checked_add(minted, share)?;
-    }
-
+    let (referral, minted) = match (owed, referrer) {
+        (None, _) => (Referral::None, amount),
+        (Some(share), None) => (Referral::Unpaid(share), amount),
+        (Some(share), Some(referrer)) => {
+            referrer.credit(Source::Referral, share)?;
+            (Referral::Paid(share), checked_add(amount, share)?)
+        }
+    };
     issuer.charge(minted, now)?;
-    config.record_minted(minted)?;
     Ok(referral)
 }

@@ -20,8 +20,17 @@ pub const WHITELIST_ENTRY_SEED: &[u8] = b"wl_entry";
 pub const MAX_BPS: u16 = 10_000;
 /// Longest perk URI, in bytes; bounds the Perk account size.
 pub const MAX_URI_LEN: usize = 128;
-/// Most recipients one `award_batch` accepts; the transaction limits bite first
-/// (see docs/PROGRAM.md), this only bounds the instruction data we parse.
+/// Most recipients one `award_batch` accepts. The transaction's limits bite
+/// first (64-entry instruction trace, 128 account locks; see
+/// docs/PROGRAM.md); this bounds the instruction data the program parses.
 pub const MAX_BATCH_RECIPIENTS: usize = 64;
 /// Shortest issuer cap period, so a cap cannot be reset every slot.
 pub const MIN_ISSUER_PERIOD_SECS: u32 = 60;
+/// Award ids an issuer may have open at once: ids from its floor (the lowest
+/// id not yet used) up to `floor + AWARD_ID_WINDOW - 1`. 4096 ids cover
+/// ~45 awards a second for the ~90 s a dropped transaction's blockhash lives.
+pub const AWARD_ID_WINDOW: usize = 4096;
+/// Slices an issuer's cap period is cut into; the cap holds over any
+/// period-long window, at the price of capacity coming back one slice
+/// (`period / CAP_SLICES`) later than a fixed window would give it.
+pub const CAP_SLICES: usize = 8;

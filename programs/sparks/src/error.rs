@@ -11,7 +11,7 @@ pub enum SparksError {
     /// `accept_admin` was signed by a key other than the pending admin, or none is pending.
     #[msg("signer is not the pending admin")]
     NotPendingAdmin,
-    /// Awards, redeems, joins and consumes are refused while the program is paused.
+    /// Awards, redeems, joins, consumes and setting a referrer are refused while the program is paused.
     #[msg("the program is paused")]
     Paused,
     /// A basis-point value is above 10 000.
@@ -35,8 +35,8 @@ pub enum SparksError {
     /// The award would take the issuer past its cap for the current period.
     #[msg("issuer cap for this period exceeded")]
     IssuerCapExceeded,
-    /// The SparkAccount's `seq` differs from the one the issuer expected:
-    /// the award was already applied, or the issuer's view is stale.
+    /// No longer raised: awards are identified by award ids, not by the
+    /// recipient's `seq`. Kept so that no later code moves.
     #[msg("expected seq does not match the spark account")]
     SeqMismatch,
     /// Checked arithmetic overflowed.
@@ -124,11 +124,29 @@ pub enum SparksError {
     /// The whitelist passed is not the one the entry belongs to.
     #[msg("whitelist entry does not belong to this whitelist and wallet")]
     EntryMismatch,
+    /// An award id of this award was used already (paid, or voided by the
+    /// issuer): this award can never pay.
+    #[msg("award id already used")]
+    AwardIdUsed,
+    /// An award id lies beyond the issuer's window of open ids; it becomes
+    /// usable once the ids below it are used (paid or voided).
+    #[msg("award id beyond the issuer's window")]
+    AwardIdBeyondWindow,
+    /// The perk costs more than the redeemer agreed to pay (`max_cost`).
+    #[msg("perk costs more than the agreed maximum")]
+    CostAboveMax,
+    /// `initialize` of an upgradeable deployment was not signed by the
+    /// program's upgrade authority.
+    #[msg("initialize must be signed by the program's upgrade authority")]
+    NotUpgradeAuthority,
+    /// `accept_whitelist_admin` was signed by a key other than the pending one, or none is pending.
+    #[msg("signer is not the whitelist's pending admin")]
+    NotPendingWhitelistAdmin,
 }
 
 impl SparksError {
     /// Every variant in code order (`ALL[i]` has code 6000 + i).
-    pub const ALL: [SparksError; 39] = [
+    pub const ALL: [SparksError; 44] = [
         SparksError::Unauthorized,
         SparksError::NotPendingAdmin,
         SparksError::Paused,
@@ -168,6 +186,11 @@ impl SparksError {
         SparksError::PeriodTooShort,
         SparksError::LimitBelowUsage,
         SparksError::EntryMismatch,
+        SparksError::AwardIdUsed,
+        SparksError::AwardIdBeyondWindow,
+        SparksError::CostAboveMax,
+        SparksError::NotUpgradeAuthority,
+        SparksError::NotPendingWhitelistAdmin,
     ];
 
     /// The variant behind an on-chain error code, for clients.

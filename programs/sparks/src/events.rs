@@ -1,4 +1,5 @@
-//! Events, emitted with `emit_cpi!` by every instruction that changes state.
+//! Events, emitted by self-CPI (`emit_cpi!`, or `emitter::EventEmitter` on
+//! the award paths) by every instruction that changes state.
 //! Each carries the changed accounts as they are after the change (with their
 //! new `seq`), so an indexer can rebuild every projection from events alone.
 
@@ -60,7 +61,8 @@ pub struct ReferrerSet {
 }
 
 /// New Sparks credited to `account.owner`. A referral credit is its own event
-/// with `source == Referral` and `referral_from` naming the invitee.
+/// with `source == Referral`, `referral_from` naming the invitee and the
+/// invitee's award id.
 #[event]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SparksAwarded {
@@ -69,10 +71,26 @@ pub struct SparksAwarded {
     pub source: Source,
     pub amount: u64,
     pub reference: [u8; 32],
-    /// Position in an `award_batch`; `None` for a single `award`.
-    pub batch_index: Option<u16>,
+    /// The issuer's id for this award, paid at most once.
+    pub award_id: u64,
     pub referral_from: Option<Pubkey>,
+    /// A referral share this award owed but did not pay, because the award
+    /// did not pass the referrer's account (the recipient named its referrer
+    /// after the issuer read its account); 0 when nothing was left unpaid.
+    pub referral_unpaid: u64,
     pub account: SparkAccount,
+}
+
+/// The issuer gave up award ids that never paid; they can never pay now.
+#[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwardIdsVoided {
+    /// The issuer's authority key.
+    pub issuer: Pubkey,
+    pub first_award_id: u64,
+    pub count: u16,
+    /// The issuer's floor after voiding: every id below it is used.
+    pub award_id_floor: u64,
 }
 
 #[event]
@@ -114,6 +132,19 @@ pub struct WhitelistCreated {
 #[event]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WhitelistUpdated {
+    pub whitelist: Whitelist,
+}
+
+#[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhitelistAdminProposed {
+    pub whitelist: Whitelist,
+}
+
+#[event]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhitelistAdminAccepted {
+    pub previous_admin: Pubkey,
     pub whitelist: Whitelist,
 }
 

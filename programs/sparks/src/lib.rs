@@ -1,7 +1,7 @@
 //! Sparks: non-transferable bonus points.
 //!
 //! Balances change only by `award` (an active issuer, within its rights and
-//! caps), `redeem_perk` (the owner spends), and `revoke` (admin clawback);
+//! caps, each award id paid at most once), `redeem_perk` (the owner spends), and `revoke` (admin clawback);
 //! there is no transfer. Every state change emits an event via `emit_cpi!`.
 //! See `docs/PROGRAM.md` for the account and event reference.
 
@@ -10,6 +10,7 @@ use anchor_lang::prelude::*;
 pub mod account_io;
 pub mod awarding;
 pub mod constants;
+pub mod emitter;
 pub mod error;
 pub mod events;
 pub mod granting;
@@ -73,6 +74,14 @@ pub mod sparks {
         handle_award_batch(ctx, args)
     }
 
+    pub fn void_award_ids(
+        ctx: Context<VoidAwardIds>,
+        first_award_id: u64,
+        count: u16,
+    ) -> Result<()> {
+        handle_void_award_ids(ctx, first_award_id, count)
+    }
+
     pub fn revoke(ctx: Context<Revoke>, amount: u64, reason: u16) -> Result<()> {
         handle_revoke(ctx, amount, reason)
     }
@@ -85,16 +94,17 @@ pub mod sparks {
         handle_update_perk(ctx, params)
     }
 
-    pub fn redeem_perk(ctx: Context<RedeemPerk>) -> Result<()> {
-        handle_redeem_perk(ctx)
+    pub fn redeem_perk(ctx: Context<RedeemPerk>, max_cost: u64) -> Result<()> {
+        handle_redeem_perk(ctx, max_cost)
     }
 
     pub fn create_whitelist(
         ctx: Context<CreateWhitelist>,
         id: u64,
+        whitelist_admin: Pubkey,
         terms: WhitelistTerms,
     ) -> Result<()> {
-        handle_create_whitelist(ctx, id, terms)
+        handle_create_whitelist(ctx, id, whitelist_admin, terms)
     }
 
     pub fn update_whitelist(
@@ -103,6 +113,17 @@ pub mod sparks {
         active: bool,
     ) -> Result<()> {
         handle_update_whitelist(ctx, terms, active)
+    }
+
+    pub fn propose_whitelist_admin(
+        ctx: Context<ProposeWhitelistAdmin>,
+        new_admin: Option<Pubkey>,
+    ) -> Result<()> {
+        handle_propose_whitelist_admin(ctx, new_admin)
+    }
+
+    pub fn accept_whitelist_admin(ctx: Context<AcceptWhitelistAdmin>) -> Result<()> {
+        handle_accept_whitelist_admin(ctx)
     }
 
     pub fn grant_whitelist(ctx: Context<GrantWhitelist>, spots: u16) -> Result<()> {
@@ -135,7 +156,7 @@ mod size_checks {
             8 + Whitelist::INIT_SPACE,
             8 + WhitelistEntry::INIT_SPACE,
         ];
-        assert_eq!(sizes, [133, 87, 151, 236, 85, 132, 86]);
+        assert_eq!(sizes, [101, 671, 151, 236, 85, 165, 86]);
     }
 
     #[test]

@@ -1,13 +1,14 @@
-//! award and revoke: creation paid by the issuer, at-most-once by `seq`,
-//! caps, overflow, pause, and clawback.
+//! award and revoke: creation paid by the issuer, at most once per award
+//! id, caps, overflow, pause, and clawback.
 
 use anchor_lang::prelude::Pubkey;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
+use sparks::constants::AWARD_ID_WINDOW;
 use sparks::error::SparksError;
 use sparks::events::{SparksAwarded, SparksRevoked};
 use sparks::instructions::{AwardArgs, ConfigParams, IssuerParams};
-use sparks::state::Source;
+use sparks::state::{AwardIdState, Source};
 use sparks_client::events::SparksEvent;
 use sparks_client::{instructions as ix, pda};
 use sparks_tests::{awarded, TestFixture, DEFAULT_PARAMS};
@@ -17,7 +18,7 @@ fn award_ix(
     wallet: &Pubkey,
     source: Source,
     amount: u64,
-    seq: u64,
+    award_id: u64,
 ) -> anchor_lang::solana_program::instruction::Instruction {
     ix::award(
         &issuer.pubkey(),
@@ -27,7 +28,7 @@ fn award_ix(
             source,
             amount,
             reference: [9; 32],
-            expected_seq: seq,
+            award_id,
         },
     )
 }
@@ -72,13 +73,13 @@ async fn first_award_creates_the_account_at_the_issuers_expense() {
             source: Source::Trading,
             amount: 250,
             reference: [9; 32],
-            batch_index: None,
+            award_id: 0,
             referral_from: None,
+            referral_unpaid: 0,
             account,
         })]
     );
-    let config = f.config().await;
-    assert_eq!((config.outstanding, config.total_awarded), (250, 250));
+    assert_eq!(f.issuer_account(&issuer.pubkey()).await.total_minted, 250);
 }
 
 #[tokio::test]
@@ -103,7 +104,7 @@ async fn awards_accumulate_per_source() {
 }
 
 #[tokio::test]
-async fn award_with_stale_seq_pays_nothing() {
+async fn an_award_id_pays_once() {
     // Arrange: an award lands, but the issuer never saw the confirmation.
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;
@@ -113,28 +114,70 @@ async fn award_with_stale_seq_pays_nothing() {
         &[&issuer],
     )
     .await;
-    // Act + Assert: the retry (same expected seq, new transaction) is refused.
+    // Act + Assert: the retry (same award id, new transaction) is refused,
+    // and a batch that names the id too.
     f.assert_rejected(
         &[award_ix(&issuer, &wallet, Source::Trading, 100, 0)],
         &[&issuer],
-        SparksError::SeqMismatch,
+        SparksError::AwardIdUsed,
+    )
+    .await;
+    let row = f.batch_row(&wallet, Source::Trading, 100).await;
+    f.assert_rejected(
+        &[ix::award_batch(
+            &issuer.pubkey(),
+            Source::Trading,
+            [0; 32],
+            0,
+            &[row],
+        )],
+        &[&issuer],
+        SparksError::AwardIdUsed,
     )
     .await;
     assert_eq!(f.spark(&wallet).await.unwrap().balance, 100);
-    assert_eq!(f.config().await.outstanding, 100);
+    assert_eq!(f.issuer_account(&issuer.pubkey()).await.total_minted, 100);
 }
 
 #[tokio::test]
-async fn award_with_a_seq_from_the_future_is_refused() {
+async fn award_ids_are_per_issuer() {
+    let mut f = TestFixture::new().await;
+    let (a, b) = (f.full_issuer().await, f.full_issuer().await);
+    let wallet = Keypair::new().pubkey();
+    f.send_ok(&[award_ix(&a, &wallet, Source::Trading, 1, 7)], &[&a])
+        .await;
+    f.send_ok(&[award_ix(&b, &wallet, Source::Trading, 1, 7)], &[&b])
+        .await;
+    assert_eq!(f.spark(&wallet).await.unwrap().balance, 2);
+}
+
+#[tokio::test]
+async fn an_award_id_beyond_the_window_waits_for_the_ids_below_it() {
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;
     let wallet = Keypair::new().pubkey();
+    let window = AWARD_ID_WINDOW as u64;
     f.assert_rejected(
-        &[award_ix(&issuer, &wallet, Source::Trading, 1, 3)],
+        &[award_ix(&issuer, &wallet, Source::Trading, 1, window)],
         &[&issuer],
-        SparksError::SeqMismatch,
+        SparksError::AwardIdBeyondWindow,
     )
     .await;
+    // Id 0 used: the window now reaches id `window`.
+    f.send_ok(
+        &[award_ix(&issuer, &wallet, Source::Trading, 1, 0)],
+        &[&issuer],
+    )
+    .await;
+    f.send_ok(
+        &[award_ix(&issuer, &wallet, Source::Trading, 1, window)],
+        &[&issuer],
+    )
+    .await;
+    let state = f.issuer_account(&issuer.pubkey()).await;
+    assert_eq!(state.award_id_floor, 1);
+    assert_eq!(state.award_id_state(window), AwardIdState::Used);
+    assert_eq!(state.award_id_state(1), AwardIdState::Open);
 }
 
 #[tokio::test]
@@ -230,7 +273,8 @@ async fn balances_and_supply_never_overflow() {
         &[&issuer],
     )
     .await;
-    // Act + Assert: one more Spark anywhere overflows the balance or the supply.
+    // Act + Assert: one more Spark overflows the balance, or the issuer's
+    // count of what it minted.
     f.assert_rejected(
         &[award_ix(&issuer, &a, Source::Campaign, 1, 1)],
         &[&issuer],
@@ -238,7 +282,7 @@ async fn balances_and_supply_never_overflow() {
     )
     .await;
     f.assert_rejected(
-        &[award_ix(&issuer, &b, Source::Campaign, 1, 0)],
+        &[award_ix(&issuer, &b, Source::Campaign, 1, 1)],
         &[&issuer],
         SparksError::MathOverflow,
     )
@@ -274,8 +318,6 @@ async fn revoke_claws_back_and_emits_the_state() {
             account
         })]
     );
-    let config = f.config().await;
-    assert_eq!((config.outstanding, config.total_revoked), (180, 120));
 }
 
 #[tokio::test]

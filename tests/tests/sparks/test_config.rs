@@ -43,15 +43,6 @@ async fn initialize_makes_signer_admin_and_emits_config() {
         DEFAULT_PARAMS.first_subscription_bonus
     );
     assert_eq!(config.max_award_per_ix, DEFAULT_PARAMS.max_award_per_ix);
-    assert_eq!(
-        (
-            config.outstanding,
-            config.total_awarded,
-            config.total_spent,
-            config.total_revoked
-        ),
-        (0, 0, 0, 0)
-    );
     assert_eq!(config.seq, 1);
     assert_eq!(
         events,
@@ -59,6 +50,58 @@ async fn initialize_makes_signer_admin_and_emits_config() {
             sparks::events::ConfigInitialized { config }
         )]
     );
+}
+
+#[tokio::test]
+async fn only_the_upgrade_authority_initializes_an_upgradeable_deployment() {
+    // Arrange: the program as the upgradeable loader deploys it, with a
+    // ProgramData naming its upgrade authority.
+    let mut f = TestFixture::uninitialized().await;
+    let authority = f.funded_wallet(1_000_000_000).await;
+    f.set_program_data(Some(authority.pubkey()));
+    let stranger = f.funded_wallet(1_000_000_000).await;
+    // Act + Assert: a stranger who watched the deployment is refused...
+    f.assert_rejected(
+        &[ix::initialize(&stranger.pubkey(), DEFAULT_PARAMS)],
+        &[&stranger],
+        SparksError::NotUpgradeAuthority,
+    )
+    .await;
+    // ...and the upgrade authority becomes admin.
+    f.send_ok(
+        &[ix::initialize(&authority.pubkey(), DEFAULT_PARAMS)],
+        &[&authority],
+    )
+    .await;
+    assert_eq!(f.config().await.admin, authority.pubkey());
+}
+
+#[tokio::test]
+async fn an_immutable_deployment_cannot_be_initialized_late() {
+    // Made immutable (no upgrade authority) before initialize: nobody can,
+    // so nobody can take the admin role.
+    let mut f = TestFixture::uninitialized().await;
+    f.set_program_data(None);
+    let admin = f.admin.insecure_clone();
+    f.assert_rejected(
+        &[ix::initialize(&admin.pubkey(), DEFAULT_PARAMS)],
+        &[&admin],
+        SparksError::NotUpgradeAuthority,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn initialize_with_a_forged_program_data_address_is_refused() {
+    let mut f = TestFixture::uninitialized().await;
+    let admin = f.admin.insecure_clone();
+    let forged = swap_account(
+        ix::initialize(&admin.pubkey(), DEFAULT_PARAMS),
+        &pda::program_data(),
+        &Keypair::new().pubkey(),
+    );
+    f.assert_rejected_with(&[forged], &[&admin], err(AnchorError::ConstraintSeeds))
+        .await;
 }
 
 #[tokio::test]
@@ -280,7 +323,7 @@ async fn while_paused_admin_work_goes_on_and_awards_stop() {
             source: Source::Trading,
             amount: 5,
             reference: [0; 32],
-            expected_seq: 0,
+            award_id: 0,
         },
     );
     f.assert_rejected(&[award], &[&issuer], SparksError::Paused)

@@ -45,6 +45,11 @@ fn error_codes_are_stable() {
         (E::PeriodTooShort, 6036),
         (E::LimitBelowUsage, 6037),
         (E::EntryMismatch, 6038),
+        (E::AwardIdUsed, 6039),
+        (E::AwardIdBeyondWindow, 6040),
+        (E::CostAboveMax, 6041),
+        (E::NotUpgradeAuthority, 6042),
+        (E::NotPendingWhitelistAdmin, 6043),
     ];
     for (error, code) in pinned {
         assert_eq!(u32::from(*error), *code, "{error:?}");

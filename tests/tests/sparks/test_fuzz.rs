@@ -6,9 +6,12 @@
 //! Whatever arrives, the program must not panic (natively a panic surfaces
 //! as `ProgramFailedToComplete`; a panic hook tells the program's own from
 //! the native CPI stub's, see [`is_runtime_refusal`]), a rejected
-//! transaction must leave every
-//! account byte-for-byte as it was, and an accepted one must keep the books:
-//! the sum of all balances equals Config's outstanding supply.
+//! transaction must leave every account byte-for-byte as it was, and an
+//! accepted one must have been signed by a key holding the role the
+//! instruction needs, change only the accounts that role may change
+//! ([`check_roles`]), and keep the books: every account's balance is what
+//! it earned less what it spent and lost, and the issuers minted exactly
+//! what the accounts earned.
 //!
 //! `PROPTEST_CASES=<n>` runs more cases (default 24 fixtures × 12 sends).
 
@@ -27,7 +30,9 @@ use solana_transaction_error::TransactionError;
 use sparks::instructions::{
     AwardArgs, ConfigParams, CreatePerkParams, IssuerParams, UpdatePerkParams, WhitelistTerms,
 };
-use sparks::state::{PerkKind, Source};
+use sparks::state::{
+    Config, Issuer, Perk, PerkClaim, PerkKind, Source, SparkAccount, Whitelist, WhitelistEntry,
+};
 use sparks_client::instructions::{self as ix, BatchRow};
 use sparks_client::pda;
 use sparks_tests::{TestFixture, DEFAULT_PARAMS};
@@ -65,7 +70,6 @@ impl World {
                 .expect("award");
         }
         let terms = WhitelistTerms {
-            admin: admin.pubkey(),
             consumer: consumer.pubkey(),
             capacity: 10,
             spots_per_wallet: 2,
@@ -76,7 +80,7 @@ impl World {
         fixture
             .send_ok(
                 &[
-                    ix::create_whitelist(&admin.pubkey(), WHITELIST_ID, terms),
+                    ix::create_whitelist(&admin.pubkey(), WHITELIST_ID, &admin.pubkey(), terms),
                     ix::create_perk(&admin.pubkey(), Some(WHITELIST_ID), perk_params()),
                     ix::grant_whitelist(&admin.pubkey(), WHITELIST_ID, &wallets[2].pubkey(), 1),
                 ],
@@ -99,14 +103,13 @@ impl World {
         keys
     }
 
-    /// One valid instruction of each kind (20), as a well-behaved client builds them.
+    /// One valid instruction of each kind, as a well-behaved client builds them.
     fn templates(&self) -> Vec<Instruction> {
         let admin = self.fixture.admin.pubkey();
         let issuer = self.issuer.pubkey();
         let [a, b, c] = [0, 1, 2].map(|i| self.wallets[i].pubkey());
         let stranger = self.stranger.pubkey();
         let terms = WhitelistTerms {
-            admin,
             consumer: self.consumer.pubkey(),
             capacity: 5,
             spots_per_wallet: 1,
@@ -118,13 +121,14 @@ impl World {
             source: Source::Trading,
             amount: 1_000,
             reference: [7; 32],
-            expected_seq: 3,
+            award_id: 100,
         };
-        let row = |wallet: Pubkey, seq: u64| BatchRow {
+        let row = |wallet: Pubkey, referrer: Option<Pubkey>| BatchRow {
             wallet,
             amount: 300,
-            expected_seq: seq,
-            paid_referrer: None,
+            referrer,
+            creates_account: false,
+            pays_referral: referrer.is_some(),
         };
         vec![
             ix::initialize(&admin, DEFAULT_PARAMS),
@@ -153,10 +157,12 @@ impl World {
             ix::award(&issuer, &a, Some(&b), award),
             ix::award_batch(
                 &issuer,
-                Source::Campaign,
+                Source::Trading,
                 [8; 32],
-                &[row(b, 2), row(c, 1), row(stranger, 0)],
+                200,
+                &[row(a, Some(b)), row(c, None), row(stranger, None)],
             ),
+            ix::void_award_ids(&issuer, 300, 2),
             ix::revoke(&admin, &a, 100, 1),
             ix::create_perk(
                 &admin,
@@ -179,10 +185,12 @@ impl World {
                     uri: "https://sparks.example/perks/1".into(),
                 },
             ),
-            ix::redeem_perk(&b, &b, PERK_ID, Some(WHITELIST_ID)),
-            ix::create_whitelist(&admin, 2, terms),
+            ix::redeem_perk(&b, &b, PERK_ID, Some(WHITELIST_ID), u64::MAX),
+            ix::create_whitelist(&admin, 2, &admin, terms),
             ix::update_whitelist(&admin, WHITELIST_ID, terms, false),
             ix::grant_whitelist(&admin, WHITELIST_ID, &a, 1),
+            ix::propose_whitelist_admin(&admin, WHITELIST_ID, Some(stranger)),
+            ix::accept_whitelist_admin(&stranger, WHITELIST_ID),
             ix::join_whitelist(&b, &b, WHITELIST_ID),
             ix::consume_whitelist_spot(&self.consumer.pubkey(), &c, WHITELIST_ID),
         ]
@@ -259,6 +267,12 @@ enum Mangle {
     ToggleWritable(usize),
     /// Clears the signer flag (the transaction then lacks that signature).
     Unsign(usize),
+    /// A signer replaced by another key we hold, which signs instead: the
+    /// wrong role signing.
+    Impersonate {
+        signer: usize,
+        with: usize,
+    },
 }
 
 fn mangle() -> impl Strategy<Value = Mangle> {
@@ -275,6 +289,10 @@ fn mangle() -> impl Strategy<Value = Mangle> {
         (any::<usize>(), any::<usize>()).prop_map(|(at, with)| Mangle::Replace { at, with }),
         any::<usize>().prop_map(Mangle::ToggleWritable),
         any::<usize>().prop_map(Mangle::Unsign),
+        (any::<usize>(), any::<usize>())
+            .prop_map(|(signer, with)| Mangle::Impersonate { signer, with }),
+        (any::<usize>(), any::<usize>())
+            .prop_map(|(signer, with)| Mangle::Impersonate { signer, with }),
     ]
 }
 
@@ -336,22 +354,235 @@ fn apply(mangle: &Mangle, ix: &mut Instruction, pool: &[Pubkey], signers: &[Pubk
                 metas[i].is_signer = false;
             }
         }
+        Mangle::Impersonate { signer, with } => {
+            let signing: Vec<usize> = (0..metas.len()).filter(|i| metas[*i].is_signer).collect();
+            if let (Some(i), false) = (pick(*signer, signing.len()), signers.is_empty()) {
+                metas[signing[i]].pubkey = signers[*with % signers.len()];
+            }
+        }
     }
 }
 
-/// Sum of the Spark balances among `keys`, and Config's outstanding.
-async fn books(world: &mut World, keys: &[Pubkey]) -> (u64, u64) {
-    let mut balances = 0;
+/// The books over the program accounts among `keys`: each account's
+/// balance is what it earned less what it spent and was revoked, and the
+/// issuers minted exactly what the accounts earned.
+async fn check_books(world: &mut World, keys: &[Pubkey]) -> Result<(), String> {
+    let (mut earned, mut minted) = (0u128, 0u128);
     for key in keys {
-        let Some(account) = world.fixture.raw_account(key).await else {
-            continue;
-        };
-        let spark = sparks::state::SparkAccount::try_deserialize(&mut account.data.as_slice());
-        if let (true, Ok(spark)) = (account.owner == sparks::ID, spark) {
-            balances += spark.balance;
+        match world.fixture.raw_account(key).await.map(|a| decode(&a)) {
+            Some(Some(Decoded::Spark(spark))) => {
+                let expected =
+                    spark.lifetime_earned - spark.lifetime_spent - spark.lifetime_revoked;
+                if spark.balance != expected {
+                    return Err(format!("{key}: balance {} != {expected}", spark.balance));
+                }
+                earned += u128::from(spark.lifetime_earned);
+            }
+            Some(Some(Decoded::Issuer(issuer))) => minted += u128::from(issuer.total_minted),
+            _ => {}
         }
     }
-    (balances, world.fixture.config().await.outstanding)
+    if earned != minted {
+        return Err(format!("accounts earned {earned}, issuers minted {minted}"));
+    }
+    Ok(())
+}
+
+/// A program account, decoded by its discriminator.
+#[derive(Debug, Clone, PartialEq)]
+enum Decoded {
+    Config(Config),
+    Issuer(Issuer),
+    Spark(SparkAccount),
+    Perk(Perk),
+    Claim(PerkClaim),
+    Whitelist(Whitelist),
+    Entry(WhitelistEntry),
+}
+
+fn decode(account: &solana_account::Account) -> Option<Decoded> {
+    if account.owner != sparks::ID {
+        return None;
+    }
+    let data = &mut account.data.as_slice();
+    Config::try_deserialize(&mut &**data)
+        .map(Decoded::Config)
+        .or_else(|_| Issuer::try_deserialize(&mut &**data).map(Decoded::Issuer))
+        .or_else(|_| SparkAccount::try_deserialize(&mut &**data).map(Decoded::Spark))
+        .or_else(|_| Perk::try_deserialize(&mut &**data).map(Decoded::Perk))
+        .or_else(|_| PerkClaim::try_deserialize(&mut &**data).map(Decoded::Claim))
+        .or_else(|_| Whitelist::try_deserialize(&mut &**data).map(Decoded::Whitelist))
+        .or_else(|_| WhitelistEntry::try_deserialize(&mut &**data).map(Decoded::Entry))
+        .ok()
+}
+
+type Snapshot = std::collections::BTreeMap<Pubkey, Option<solana_account::Account>>;
+
+/// The instruction an accepted send ran, by its discriminator.
+fn instruction_name(data: &[u8]) -> Option<&'static str> {
+    use anchor_lang::Discriminator;
+    use sparks::instruction as i;
+    let names: [(&[u8], &str); 23] = [
+        (i::Initialize::DISCRIMINATOR, "initialize"),
+        (i::UpdateConfig::DISCRIMINATOR, "update_config"),
+        (i::Pause::DISCRIMINATOR, "pause"),
+        (i::Unpause::DISCRIMINATOR, "unpause"),
+        (i::ProposeAdmin::DISCRIMINATOR, "propose_admin"),
+        (i::AcceptAdmin::DISCRIMINATOR, "accept_admin"),
+        (i::UpsertIssuer::DISCRIMINATOR, "upsert_issuer"),
+        (i::DeactivateIssuer::DISCRIMINATOR, "deactivate_issuer"),
+        (i::SetReferrer::DISCRIMINATOR, "set_referrer"),
+        (i::Award::DISCRIMINATOR, "award"),
+        (i::AwardBatch::DISCRIMINATOR, "award_batch"),
+        (i::VoidAwardIds::DISCRIMINATOR, "void_award_ids"),
+        (i::Revoke::DISCRIMINATOR, "revoke"),
+        (i::CreatePerk::DISCRIMINATOR, "create_perk"),
+        (i::UpdatePerk::DISCRIMINATOR, "update_perk"),
+        (i::RedeemPerk::DISCRIMINATOR, "redeem_perk"),
+        (i::CreateWhitelist::DISCRIMINATOR, "create_whitelist"),
+        (i::UpdateWhitelist::DISCRIMINATOR, "update_whitelist"),
+        (
+            i::ProposeWhitelistAdmin::DISCRIMINATOR,
+            "propose_whitelist_admin",
+        ),
+        (
+            i::AcceptWhitelistAdmin::DISCRIMINATOR,
+            "accept_whitelist_admin",
+        ),
+        (i::GrantWhitelist::DISCRIMINATOR, "grant_whitelist"),
+        (i::JoinWhitelist::DISCRIMINATOR, "join_whitelist"),
+        (
+            i::ConsumeWhitelistSpot::DISCRIMINATOR,
+            "consume_whitelist_spot",
+        ),
+    ];
+    names
+        .iter()
+        .find(|(disc, _)| data.starts_with(disc))
+        .map(|(_, name)| *name)
+}
+
+/// An accepted instruction was signed by a key holding the role it needs,
+/// and changed only what that role may change: program accounts of the
+/// kinds the instruction touches, belonging to the signer where the role
+/// is the owner's (a wallet's Spark account, claim, whitelist entry), and
+/// lamports only of signers (they pay rent) and of accounts it created.
+fn check_roles(
+    name: &str,
+    signers: &[Pubkey],
+    before: &Snapshot,
+    after: &Snapshot,
+) -> Result<(), String> {
+    let state = |key: &Pubkey| before.get(key).cloned().flatten().as_ref().and_then(decode);
+    let config = match state(&pda::config()) {
+        Some(Decoded::Config(c)) => c,
+        other => return Err(format!("no config before: {other:?}")),
+    };
+    let signed = |key: &Pubkey| signers.contains(key);
+    let is_admin = signers.contains(&config.admin);
+    for (key, was) in before {
+        let now = after.get(key).cloned().flatten();
+        if *was == now {
+            continue;
+        }
+        let created = was.as_ref().is_none_or(|a| a.owner != sparks::ID)
+            && now.as_ref().is_some_and(|a| a.owner == sparks::ID);
+        let decoded_now = now.as_ref().and_then(decode);
+        let only_lamports = match (was, &now) {
+            (Some(w), Some(n)) => w.data == n.data && w.owner == n.owner,
+            _ => false,
+        };
+        if only_lamports {
+            if signed(key) {
+                continue;
+            }
+            return Err(format!(
+                "{name} moved lamports of {key}, which did not sign"
+            ));
+        }
+        let before_state = state(key);
+        let allowed = match (&decoded_now, &before_state) {
+            (Some(Decoded::Config(_)), _) => match name {
+                "update_config" | "pause" | "unpause" | "propose_admin" => is_admin,
+                "accept_admin" => config.pending_admin.is_some_and(|p| signed(&p)),
+                _ => false,
+            },
+            (Some(Decoded::Issuer(now)), was_issuer) => match name {
+                "upsert_issuer" | "deactivate_issuer" => is_admin,
+                "award" | "award_batch" => {
+                    matches!(was_issuer, Some(Decoded::Issuer(i)) if i.active)
+                        && signed(&now.authority)
+                }
+                "void_award_ids" => signed(&now.authority),
+                _ => false,
+            },
+            (Some(Decoded::Spark(now)), _) => match name {
+                "award" | "award_batch" => signers.iter().any(
+                    |s| matches!(state(&pda::issuer(s)), Some(Decoded::Issuer(i)) if i.active),
+                ),
+                "revoke" => is_admin,
+                "redeem_perk" => signed(&now.owner),
+                // The invitee (signer) and the referrer it names.
+                "set_referrer" => {
+                    signed(&now.owner)
+                        || signers.iter().any(|s| {
+                            let invitee = after.get(&pda::spark(s)).cloned().flatten();
+                            matches!(invitee.as_ref().and_then(decode),
+                                Some(Decoded::Spark(i)) if i.referrer == Some(now.owner))
+                        })
+                }
+                _ => false,
+            },
+            (Some(Decoded::Perk(_)), _) => match name {
+                "create_perk" | "update_perk" => is_admin,
+                "redeem_perk" => true, // claimed += 1, by the signing owner
+                _ => false,
+            },
+            (Some(Decoded::Claim(claim)), _) => name == "redeem_perk" && signed(&claim.owner),
+            (Some(Decoded::Whitelist(now)), was_whitelist) => {
+                let was = match was_whitelist {
+                    Some(Decoded::Whitelist(w)) => Some(w),
+                    _ => None,
+                };
+                match name {
+                    "create_whitelist" => is_admin,
+                    "update_whitelist" | "grant_whitelist" | "propose_whitelist_admin" => {
+                        was.is_some_and(|w| signed(&w.admin))
+                    }
+                    "accept_whitelist_admin" => {
+                        was.is_some_and(|w| w.pending_admin.is_some_and(|p| signed(&p)))
+                    }
+                    "join_whitelist" | "redeem_perk" => true, // spots granted to the signer
+                    "consume_whitelist_spot" => signed(&now.consumer),
+                    _ => false,
+                }
+            }
+            (Some(Decoded::Entry(entry)), _) => {
+                let whitelist = match state(&entry.whitelist) {
+                    Some(Decoded::Whitelist(w)) => Some(w),
+                    _ => None,
+                };
+                match name {
+                    "grant_whitelist" => whitelist.is_some_and(|w| signed(&w.admin)),
+                    "join_whitelist" | "redeem_perk" => signed(&entry.wallet),
+                    "consume_whitelist_spot" => {
+                        signed(&entry.wallet) && whitelist.is_some_and(|w| signed(&w.consumer))
+                    }
+                    _ => false,
+                }
+            }
+            // A program account removed, or data that decodes as nothing.
+            (None, _) => false,
+        };
+        if !allowed {
+            return Err(format!(
+                "{name} signed by {signers:?} changed {key} ({}{:?})",
+                if created { "created " } else { "" },
+                decoded_now
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn fuzz_case(sends: Vec<(usize, Vec<Mangle>)>) -> Result<usize, TestCaseError> {
@@ -395,13 +626,15 @@ async fn fuzz_case(sends: Vec<(usize, Vec<Mangle>)>) -> Result<usize, TestCaseEr
             .await;
         match result {
             Ok(_) => {
-                let (balances, outstanding) = books(&mut world, &watched).await;
-                prop_assert_eq!(
-                    balances,
-                    outstanding,
-                    "accepted {:?} broke the books",
-                    mangles
-                );
+                let after = world.fixture.snapshot(std::slice::from_ref(&probe)).await;
+                let name = instruction_name(&instruction.data).unwrap_or("unknown");
+                let signed: Vec<Pubkey> = signers.iter().map(|k| k.pubkey()).collect();
+                if let Err(violation) = check_roles(name, &signed, &before, &after) {
+                    prop_assert!(false, "accepted {:?}: {}", mangles, violation);
+                }
+                if let Err(broken) = check_books(&mut world, &watched).await {
+                    prop_assert!(false, "accepted {:?} broke the books: {}", mangles, broken);
+                }
             }
             Err(error) => {
                 rejected += 1;
@@ -471,6 +704,9 @@ fn take_panics() -> Vec<String> {
 /// the program panicking.
 fn is_runtime_refusal(location: &str) -> bool {
     location.contains("/solana-program-test-")
+        // Another test's assertion failing on a thread of its own: the hook
+        // is process-wide.
+        || location.starts_with("tests/tests/")
 }
 
 fn cases() -> u32 {

@@ -24,7 +24,7 @@ fn award_ix(
     wallet: &anchor_lang::prelude::Pubkey,
     source: Source,
     amount: u64,
-    seq: u64,
+    award_id: u64,
 ) -> anchor_lang::solana_program::instruction::Instruction {
     ix::award(
         &issuer.pubkey(),
@@ -34,7 +34,7 @@ fn award_ix(
             source,
             amount,
             reference: [1; 32],
-            expected_seq: seq,
+            award_id,
         },
     )
 }
@@ -60,8 +60,8 @@ async fn upsert_issuer_registers_an_active_issuer() {
     assert_eq!(issuer.allowed_sources, allowed);
     assert_eq!(issuer.cap_per_period, 5_000);
     assert_eq!(issuer.period_secs, DEFAULT_PERIOD_SECS);
-    assert_eq!(issuer.period_start, START_TIME);
-    assert_eq!((issuer.used_in_period, issuer.total_minted), (0, 0));
+    assert_eq!(issuer.minted_in_window(START_TIME), 0);
+    assert_eq!((issuer.total_minted, issuer.award_id_floor), (0, 0));
     assert!(issuer.active);
     assert_eq!(issuer.seq, 1);
     assert_eq!(
@@ -136,7 +136,8 @@ async fn re_upserting_changes_rights_but_keeps_usage() {
     .await;
     let state: Issuer = f.account(&pda::issuer(&issuer.pubkey())).await.unwrap();
     assert_eq!(
-        state.used_in_period, 600,
+        state.minted_in_window(f.now().await),
+        600,
         "re-upserting must not reset the cap"
     );
     assert_eq!(state.allowed_sources, Source::ALL_BITS);
@@ -247,25 +248,44 @@ async fn a_stolen_issuer_key_mints_at_most_its_cap_per_period() {
         SparksError::IssuerCapExceeded,
     )
     .await;
-    // Assert: the next period opens the cap again, and only then.
-    f.advance_time(i64::from(DEFAULT_PERIOD_SECS) - 1).await;
+    // Assert: a period later the cap is still spent; it comes back one cap
+    // slice (period / 8) after that, and only then.
+    let period = i64::from(DEFAULT_PERIOD_SECS);
+    let slice = sparks::state::slice_secs(DEFAULT_PERIOD_SECS);
+    f.advance_time(period).await;
     f.assert_rejected(
         &[award_ix(&issuer, &wallet, Source::Trading, 1, 1)],
         &[&issuer],
         SparksError::IssuerCapExceeded,
     )
     .await;
-    f.advance_time(1).await;
+    f.advance_time(slice).await;
     f.award(&issuer, &wallet, Source::Trading, 1_000)
         .await
         .unwrap();
     let state: Issuer = f.account(&pda::issuer(&issuer.pubkey())).await.unwrap();
-    assert_eq!(
-        state.period_start,
-        START_TIME + i64::from(DEFAULT_PERIOD_SECS)
-    );
-    assert_eq!(state.used_in_period, 1_000);
+    assert_eq!(state.minted_in_window(f.now().await), 1_000);
     assert_eq!(state.total_minted, 2_000);
+}
+
+#[tokio::test]
+async fn an_issuer_mints_at_most_its_cap_in_any_period_long_window() {
+    // A fixed window let the cap be spent at the end of one period and
+    // again at the start of the next: twice the cap within seconds.
+    let mut f = TestFixture::new().await;
+    let issuer = f.issuer(Source::ALL_BITS, 1_000).await;
+    let wallet = Keypair::new().pubkey();
+    f.advance_time(i64::from(DEFAULT_PERIOD_SECS) - 1).await;
+    f.award(&issuer, &wallet, Source::Trading, 1_000)
+        .await
+        .unwrap();
+    f.advance_time(2).await;
+    f.assert_rejected(
+        &[award_ix(&issuer, &wallet, Source::Trading, 1_000, 1)],
+        &[&issuer],
+        SparksError::IssuerCapExceeded,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -284,7 +304,7 @@ async fn referral_credits_count_against_the_issuer_cap() {
             source: Source::Trading,
             amount: 1_000,
             reference: [0; 32],
-            expected_seq: 1,
+            award_id: 0,
         },
     );
     f.assert_rejected(&[award], &[&issuer], SparksError::IssuerCapExceeded)

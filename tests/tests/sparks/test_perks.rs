@@ -64,6 +64,7 @@ async fn redeem(
             &wallet.pubkey(),
             perk_id,
             None,
+            u64::MAX,
         )],
         &[wallet],
     )
@@ -74,7 +75,7 @@ fn redeem_ix(
     wallet: &Keypair,
     perk_id: u64,
 ) -> anchor_lang::solana_program::instruction::Instruction {
-    ix::redeem_perk(&wallet.pubkey(), &wallet.pubkey(), perk_id, None)
+    ix::redeem_perk(&wallet.pubkey(), &wallet.pubkey(), perk_id, None, u64::MAX)
 }
 
 #[tokio::test]
@@ -157,7 +158,8 @@ async fn a_non_whitelist_perk_cannot_link_a_whitelist() {
         &[ix::create_whitelist(
             &admin.pubkey(),
             5,
-            crate::test_whitelists::terms(&admin.pubkey(), &Keypair::new().pubkey()),
+            &admin.pubkey(),
+            crate::test_whitelists::terms(&Keypair::new().pubkey()),
         )],
         &[&admin],
     )
@@ -259,8 +261,48 @@ async fn redeeming_burns_the_cost_and_records_the_claim() {
             account
         })]
     );
-    let config = f.config().await;
-    assert_eq!((config.outstanding, config.total_spent), (380, 120));
+}
+
+#[tokio::test]
+async fn a_price_rise_that_lands_first_does_not_charge_the_redeemer_more() {
+    // The buyer saw a cost of 120 and signed; a price rise lands first.
+    let (mut f, wallet) = with_perk(perk_params(3, PerkKind::EventTicket, 120), 1_000).await;
+    let redeem = ix::redeem_perk(&wallet.pubkey(), &wallet.pubkey(), 3, None, 120);
+    let admin = f.admin.insecure_clone();
+    let perk: Perk = f.account(&pda::perk(3)).await.unwrap();
+    f.send_ok(
+        &[ix::update_perk(
+            &admin.pubkey(),
+            3,
+            UpdatePerkParams {
+                cost: 500,
+                ..update_from(&perk)
+            },
+        )],
+        &[&admin],
+    )
+    .await;
+    f.assert_rejected(
+        std::slice::from_ref(&redeem),
+        &[&wallet],
+        SparksError::CostAboveMax,
+    )
+    .await;
+    // A price cut is fine: the buyer pays the lower cost.
+    f.send_ok(
+        &[ix::update_perk(
+            &admin.pubkey(),
+            3,
+            UpdatePerkParams {
+                cost: 100,
+                ..update_from(&perk)
+            },
+        )],
+        &[&admin],
+    )
+    .await;
+    f.send_ok(&[redeem], &[&wallet]).await;
+    assert_eq!(f.spark(&wallet.pubkey()).await.unwrap().balance, 900);
 }
 
 #[tokio::test]
@@ -381,7 +423,7 @@ async fn nobody_can_spend_another_wallets_sparks() {
     .await;
     // Or names the victim as owner without its signature.
     let unsigned = sparks_tests::unsigned(
-        ix::redeem_perk(&victim.pubkey(), &thief.pubkey(), 4, None),
+        ix::redeem_perk(&victim.pubkey(), &thief.pubkey(), 4, None, u64::MAX),
         &victim.pubkey(),
     );
     f.assert_rejected_with(
@@ -398,7 +440,13 @@ async fn an_app_can_pay_the_rent_of_a_claim() {
     let app = f.funded_wallet(1_000_000_000).await;
     let before = f.raw_account(&wallet.pubkey()).await.unwrap().lamports;
     f.send_ok(
-        &[ix::redeem_perk(&wallet.pubkey(), &app.pubkey(), 4, None)],
+        &[ix::redeem_perk(
+            &wallet.pubkey(),
+            &app.pubkey(),
+            4,
+            None,
+            u64::MAX,
+        )],
         &[&wallet, &app],
     )
     .await;
@@ -418,7 +466,8 @@ async fn a_whitelist_perk_grants_a_spot() {
         &[ix::create_whitelist(
             &admin.pubkey(),
             9,
-            crate::test_whitelists::terms(&admin.pubkey(), &consumer),
+            &admin.pubkey(),
+            crate::test_whitelists::terms(&consumer),
         )],
         &[&admin],
     )
@@ -445,6 +494,7 @@ async fn a_whitelist_perk_grants_a_spot() {
                 &wallet.pubkey(),
                 6,
                 Some(9),
+                u64::MAX,
             )],
             &[&wallet],
         )
@@ -469,7 +519,13 @@ async fn a_whitelist_perk_grants_a_spot() {
         .await
         .unwrap();
     f.assert_rejected(
-        &[ix::redeem_perk(&wallet.pubkey(), &wallet.pubkey(), 6, None)],
+        &[ix::redeem_perk(
+            &wallet.pubkey(),
+            &wallet.pubkey(),
+            6,
+            None,
+            u64::MAX,
+        )],
         &[&wallet],
         SparksError::PerkWhitelistMismatch,
     )
@@ -484,7 +540,8 @@ async fn a_whitelist_perk_stops_at_the_wallet_spot_limit() {
         &[ix::create_whitelist(
             &admin.pubkey(),
             9,
-            crate::test_whitelists::terms(&admin.pubkey(), &Pubkey::new_unique()),
+            &admin.pubkey(),
+            crate::test_whitelists::terms(&Pubkey::new_unique()),
         )],
         &[&admin],
     )
@@ -510,6 +567,7 @@ async fn a_whitelist_perk_stops_at_the_wallet_spot_limit() {
                 &wallet.pubkey(),
                 6,
                 Some(9),
+                u64::MAX,
             )],
             &[&wallet],
         )
@@ -521,6 +579,7 @@ async fn a_whitelist_perk_stops_at_the_wallet_spot_limit() {
             &wallet.pubkey(),
             6,
             Some(9),
+            u64::MAX,
         )],
         &[&wallet],
         SparksError::WalletSpotLimitReached,

@@ -96,6 +96,7 @@ async fn prefunded_spark_addresses_do_not_block_a_batch() {
                 &issuer.pubkey(),
                 Source::Campaign,
                 [0; 32],
+                0,
                 &rows,
             )],
             &[&issuer],
@@ -145,7 +146,13 @@ async fn prefunded_perk_and_claim_addresses_do_not_block_redemption() {
         let claim = pda::claim(&pda::perk(8), &wallet.pubkey());
         f.fund(&claim, prefund).await;
         f.send_ok(
-            &[ix::redeem_perk(&wallet.pubkey(), &wallet.pubkey(), 8, None)],
+            &[ix::redeem_perk(
+                &wallet.pubkey(),
+                &wallet.pubkey(),
+                8,
+                None,
+                u64::MAX,
+            )],
             &[&wallet],
         )
         .await;
@@ -160,9 +167,14 @@ async fn prefunded_whitelist_and_entry_addresses_do_not_block_grant_join_or_perk
         let mut f = TestFixture::new().await;
         let admin = f.admin.insecure_clone();
         f.fund(&pda::whitelist(3), prefund).await;
-        let terms = crate::test_whitelists::terms(&admin.pubkey(), &Pubkey::new_unique());
+        let terms = crate::test_whitelists::terms(&Pubkey::new_unique());
         f.send_ok(
-            &[ix::create_whitelist(&admin.pubkey(), 3, terms)],
+            &[ix::create_whitelist(
+                &admin.pubkey(),
+                3,
+                &admin.pubkey(),
+                terms,
+            )],
             &[&admin],
         )
         .await;
@@ -219,6 +231,7 @@ async fn prefunded_whitelist_and_entry_addresses_do_not_block_grant_join_or_perk
                 &buyer.pubkey(),
                 4,
                 Some(3),
+                u64::MAX,
             )],
             &[&buyer],
         )

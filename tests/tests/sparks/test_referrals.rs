@@ -17,7 +17,7 @@ fn award_ix(
     referrer: Option<&Pubkey>,
     source: Source,
     amount: u64,
-    seq: u64,
+    award_id: u64,
 ) -> anchor_lang::solana_program::instruction::Instruction {
     ix::award(
         &issuer.pubkey(),
@@ -27,7 +27,7 @@ fn award_ix(
             source,
             amount,
             reference: [4; 32],
-            expected_seq: seq,
+            award_id,
         },
     )
 }
@@ -165,7 +165,7 @@ async fn a_trade_pays_the_referrer_new_sparks() {
     assert_eq!(referrer_account.balance, 100);
     assert_eq!(referrer_account.earned_by_source, [0, 0, 0, 100]);
     assert_eq!(referrer_account.seq, 2);
-    assert_eq!(f.config().await.outstanding, 1_100);
+    assert_eq!(f.issuer_account(&issuer.pubkey()).await.total_minted, 1_100);
     let awards = awarded(&events);
     assert_eq!(awards.len(), 2);
     assert_eq!(awards[0].account, invitee_account);
@@ -176,31 +176,58 @@ async fn a_trade_pays_the_referrer_new_sparks() {
             source: Source::Referral,
             amount: 100,
             reference: [4; 32],
-            batch_index: None,
+            award_id: 1,
             referral_from: Some(invitee.pubkey()),
+            referral_unpaid: 0,
             account: referrer_account,
         }
     );
 }
 
 #[tokio::test]
-async fn a_trade_without_the_referrer_account_is_refused() {
+async fn a_trade_without_the_referrer_account_pays_and_leaves_the_share_unpaid() {
+    // The issuer read the invitee's account before it named its referrer:
+    // the award is not refused for it; the event says what was not paid.
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;
     let invitee = f.funded_wallet(1_000_000_000).await;
     let referrer = Keypair::new().pubkey();
     f.refer(&invitee, &referrer).await;
+    let events = f
+        .send_ok(
+            &[award_ix(
+                &issuer,
+                &invitee.pubkey(),
+                None,
+                Source::Trading,
+                1_000,
+                1,
+            )],
+            &[&issuer],
+        )
+        .await;
+    let awards = awarded(&events);
+    assert_eq!(awards.len(), 1);
+    assert_eq!((awards[0].amount, awards[0].referral_unpaid), (1_000, 100));
+    assert_eq!(f.spark(&invitee.pubkey()).await.unwrap().balance, 1_000);
+    assert_eq!(f.spark(&referrer).await.unwrap().balance, 0);
+    assert_eq!(f.issuer_account(&issuer.pubkey()).await.total_minted, 1_000);
+}
+
+#[tokio::test]
+async fn set_referrer_is_refused_while_paused() {
+    let mut f = TestFixture::new().await;
+    let admin = f.admin.insecure_clone();
+    f.send_ok(&[ix::pause(&admin.pubkey())], &[&admin]).await;
+    let invitee = f.funded_wallet(1_000_000_000).await;
     f.assert_rejected(
-        &[award_ix(
-            &issuer,
+        &[ix::set_referrer(
             &invitee.pubkey(),
-            None,
-            Source::Trading,
-            1_000,
-            1,
+            &invitee.pubkey(),
+            &Keypair::new().pubkey(),
         )],
-        &[&issuer],
-        SparksError::ReferrerAccountMissing,
+        &[&invitee],
+        SparksError::Paused,
     )
     .await;
 }

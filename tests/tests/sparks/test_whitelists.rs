@@ -21,9 +21,8 @@ const CAPACITY: u32 = 5;
 const JOIN_THRESHOLD: u64 = 1_000;
 const ID: u64 = 77;
 
-pub fn terms(admin: &Pubkey, consumer: &Pubkey) -> WhitelistTerms {
+pub fn terms(consumer: &Pubkey) -> WhitelistTerms {
     WhitelistTerms {
-        admin: *admin,
         consumer: *consumer,
         capacity: CAPACITY,
         spots_per_wallet: SPOTS_PER_WALLET,
@@ -41,7 +40,8 @@ async fn with_whitelist(consumer: &Pubkey) -> TestFixture {
         &[ix::create_whitelist(
             &admin.pubkey(),
             ID,
-            terms(&admin.pubkey(), consumer),
+            &admin.pubkey(),
+            terms(consumer),
         )],
         &[&admin],
     )
@@ -76,7 +76,8 @@ async fn create_whitelist_stores_it_and_emits_it() {
             &[ix::create_whitelist(
                 &admin.pubkey(),
                 ID,
-                terms(&admin.pubkey(), &consumer),
+                &admin.pubkey(),
+                terms(&consumer),
             )],
             &[&admin],
         )
@@ -109,9 +110,14 @@ async fn create_whitelist_by_a_stranger_or_with_bad_terms_is_refused() {
     let mut f = TestFixture::new().await;
     let admin = f.admin.insecure_clone();
     let stranger = f.funded_wallet(1_000_000_000).await;
-    let good = terms(&admin.pubkey(), &Pubkey::new_unique());
+    let good = terms(&Pubkey::new_unique());
     f.assert_rejected(
-        &[ix::create_whitelist(&stranger.pubkey(), ID, good)],
+        &[ix::create_whitelist(
+            &stranger.pubkey(),
+            ID,
+            &stranger.pubkey(),
+            good,
+        )],
         &[&stranger],
         SparksError::Unauthorized,
     )
@@ -140,7 +146,12 @@ async fn create_whitelist_by_a_stranger_or_with_bad_terms_is_refused() {
         ),
     ] {
         f.assert_rejected(
-            &[ix::create_whitelist(&admin.pubkey(), ID, bad)],
+            &[ix::create_whitelist(
+                &admin.pubkey(),
+                ID,
+                &admin.pubkey(),
+                bad,
+            )],
             &[&admin],
             expected,
         )
@@ -159,7 +170,8 @@ async fn the_whitelist_admin_updates_terms() {
         &[ix::create_whitelist(
             &admin.pubkey(),
             ID,
-            terms(&team.pubkey(), &consumer),
+            &team.pubkey(),
+            terms(&consumer),
         )],
         &[&admin],
     )
@@ -167,7 +179,7 @@ async fn the_whitelist_admin_updates_terms() {
     // Act
     let new_terms = WhitelistTerms {
         capacity: 50,
-        ..terms(&team.pubkey(), &consumer)
+        ..terms(&consumer)
     };
     let events = f
         .send_ok(
@@ -203,7 +215,7 @@ async fn capacity_cannot_drop_below_granted_spots() {
         .await;
     let cut = WhitelistTerms {
         capacity: 2,
-        ..terms(&admin.pubkey(), &consumer)
+        ..terms(&consumer)
     };
     f.assert_rejected(
         &[ix::update_whitelist(&admin.pubkey(), ID, cut, true)],
@@ -286,7 +298,7 @@ async fn grant_respects_wallet_limit_capacity_window_and_activity() {
         &[ix::update_whitelist(
             &admin.pubkey(),
             ID,
-            terms(&admin.pubkey(), &consumer),
+            terms(&consumer),
             false,
         )],
         &[&admin],
@@ -302,7 +314,7 @@ async fn grant_respects_wallet_limit_capacity_window_and_activity() {
         &[ix::update_whitelist(
             &admin.pubkey(),
             ID,
-            terms(&admin.pubkey(), &consumer),
+            terms(&consumer),
             true,
         )],
         &[&admin],
@@ -319,7 +331,7 @@ async fn grant_respects_wallet_limit_capacity_window_and_activity() {
 
 #[tokio::test]
 async fn a_wallet_with_enough_lifetime_sparks_joins_once() {
-    // Arrange: lifetime counts even after spending, so spend some first.
+    // Arrange: a wallet one Spark short of the threshold.
     let mut f = with_whitelist(&Pubkey::new_unique()).await;
     let issuer = f.full_issuer().await;
     let wallet = f.funded_wallet(1_000_000_000).await;
@@ -341,12 +353,6 @@ async fn a_wallet_with_enough_lifetime_sparks_joins_once() {
     f.award(&issuer, &wallet.pubkey(), Source::Trading, 1)
         .await
         .unwrap();
-    let admin = f.admin.insecure_clone();
-    f.send_ok(
-        &[ix::revoke(&admin.pubkey(), &wallet.pubkey(), 500, 0)],
-        &[&admin],
-    )
-    .await;
     // Act
     let events = f.send_ok(std::slice::from_ref(&join), &[&wallet]).await;
     // Assert
@@ -360,11 +366,40 @@ async fn a_wallet_with_enough_lifetime_sparks_joins_once() {
     );
     assert_eq!(
         f.spark(&wallet.pubkey()).await.unwrap().balance,
-        500,
+        JOIN_THRESHOLD,
         "joining spends nothing"
     );
     f.assert_rejected(&[join], &[&wallet], SparksError::AlreadyJoined)
         .await;
+}
+
+#[tokio::test]
+async fn revoked_sparks_do_not_count_toward_the_threshold() {
+    // Farmed Sparks clawed back must not buy a spot.
+    let mut f = with_whitelist(&Pubkey::new_unique()).await;
+    let issuer = f.full_issuer().await;
+    let farmer = f.funded_wallet(1_000_000_000).await;
+    f.award(&issuer, &farmer.pubkey(), Source::Trading, JOIN_THRESHOLD)
+        .await
+        .unwrap();
+    let admin = f.admin.insecure_clone();
+    f.send_ok(
+        &[ix::revoke(&admin.pubkey(), &farmer.pubkey(), 600, 1)],
+        &[&admin],
+    )
+    .await;
+    let join = ix::join_whitelist(&farmer.pubkey(), &farmer.pubkey(), ID);
+    f.assert_rejected(
+        std::slice::from_ref(&join),
+        &[&farmer],
+        SparksError::BelowJoinThreshold,
+    )
+    .await;
+    // Earning the clawed-back amount again makes it eligible.
+    f.award(&issuer, &farmer.pubkey(), Source::Trading, 600)
+        .await
+        .unwrap();
+    f.send_ok(&[join], &[&farmer]).await;
 }
 
 #[tokio::test]
@@ -384,7 +419,7 @@ async fn joining_is_off_when_the_threshold_is_zero_and_while_paused() {
     f.send_ok(&[ix::unpause(&admin.pubkey())], &[&admin]).await;
     let closed = WhitelistTerms {
         min_lifetime_sparks: 0,
-        ..terms(&admin.pubkey(), &consumer)
+        ..terms(&consumer)
     };
     f.send_ok(
         &[ix::update_whitelist(&admin.pubkey(), ID, closed, true)],
@@ -484,6 +519,160 @@ async fn consume_by_a_wrong_signer_or_while_paused_or_after_the_window_is_refuse
         SparksError::OutsideWindow,
     )
     .await;
+}
+
+#[tokio::test]
+async fn the_whitelist_admin_hands_over_in_two_steps() {
+    let mut f = with_whitelist(&Pubkey::new_unique()).await;
+    let admin = f.admin.insecure_clone();
+    let team = f.funded_wallet(1_000_000_000).await;
+    f.send_ok(
+        &[ix::propose_whitelist_admin(
+            &admin.pubkey(),
+            ID,
+            Some(team.pubkey()),
+        )],
+        &[&admin],
+    )
+    .await;
+    // Proposed is not handed over: the old admin still rules.
+    assert_eq!(whitelist(&mut f).await.admin, admin.pubkey());
+    f.send_ok(&[grant(&f, &Pubkey::new_unique(), 1)], &[&admin])
+        .await;
+    let stranger = f.funded_wallet(1_000_000_000).await;
+    f.assert_rejected(
+        &[ix::accept_whitelist_admin(&stranger.pubkey(), ID)],
+        &[&stranger],
+        SparksError::NotPendingWhitelistAdmin,
+    )
+    .await;
+    let events = f
+        .send_ok(&[ix::accept_whitelist_admin(&team.pubkey(), ID)], &[&team])
+        .await;
+    let state = whitelist(&mut f).await;
+    assert_eq!((state.admin, state.pending_admin), (team.pubkey(), None));
+    assert!(
+        matches!(&events[..], [SparksEvent::WhitelistAdminAccepted(e)]
+        if e.previous_admin == admin.pubkey() && e.whitelist == state)
+    );
+    f.assert_rejected(
+        &[grant(&f, &Pubkey::new_unique(), 1)],
+        &[&admin],
+        SparksError::Unauthorized,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_mistyped_whitelist_admin_can_be_withdrawn() {
+    let mut f = with_whitelist(&Pubkey::new_unique()).await;
+    let admin = f.admin.insecure_clone();
+    let typo = Keypair::new();
+    f.send_ok(
+        &[ix::propose_whitelist_admin(
+            &admin.pubkey(),
+            ID,
+            Some(typo.pubkey()),
+        )],
+        &[&admin],
+    )
+    .await;
+    f.send_ok(
+        &[ix::propose_whitelist_admin(&admin.pubkey(), ID, None)],
+        &[&admin],
+    )
+    .await;
+    assert_eq!(whitelist(&mut f).await.pending_admin, None);
+    let stranger = f.funded_wallet(1_000_000_000).await;
+    f.assert_rejected(
+        &[ix::propose_whitelist_admin(
+            &stranger.pubkey(),
+            ID,
+            Some(stranger.pubkey()),
+        )],
+        &[&stranger],
+        SparksError::Unauthorized,
+    )
+    .await;
+}
+
+/// `sparks::onchain::verify_whitelist_entry` as a mint program calls it,
+/// on the accounts as they are on chain now.
+async fn verify(f: &mut TestFixture, wallet: &Pubkey) -> anchor_lang::Result<()> {
+    let whitelist = pda::whitelist(ID);
+    let keys = [
+        pda::whitelist_entry(&whitelist, wallet),
+        whitelist,
+        pda::config(),
+    ];
+    let mut raw = Vec::new();
+    for key in &keys {
+        raw.push(f.raw_account(key).await.unwrap());
+    }
+    let now = f.now().await;
+    let [entry, list, config] = &mut raw[..] else {
+        unreachable!()
+    };
+    let infos = [(&keys[0], entry), (&keys[1], list), (&keys[2], config)].map(|(key, account)| {
+        anchor_lang::prelude::AccountInfo::new(
+            key,
+            false,
+            false,
+            &mut account.lamports,
+            &mut account.data,
+            &account.owner,
+            false,
+        )
+    });
+    sparks::onchain::verify_whitelist_entry(&infos[0], &infos[1], &infos[2], wallet, now)
+        .map(|_| ())
+}
+
+fn code_of(result: anchor_lang::Result<()>) -> Option<u32> {
+    match result {
+        Ok(()) => None,
+        Err(anchor_lang::error::Error::AnchorError(e)) => Some(e.error_code_number),
+        Err(other) => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn verify_whitelist_entry_judges_as_consume_would() {
+    let consumer = Pubkey::new_unique();
+    let mut f = with_whitelist(&consumer).await;
+    let admin = f.admin.insecure_clone();
+    let wallet = Keypair::new().pubkey();
+    f.send_ok(&[grant(&f, &wallet, 1)], &[&admin]).await;
+    assert_eq!(code_of(verify(&mut f, &wallet).await), None);
+    // Inactive whitelist.
+    let current = terms(&consumer);
+    f.send_ok(
+        &[ix::update_whitelist(&admin.pubkey(), ID, current, false)],
+        &[&admin],
+    )
+    .await;
+    assert_eq!(
+        code_of(verify(&mut f, &wallet).await),
+        Some(SparksError::WhitelistInactive.into())
+    );
+    f.send_ok(
+        &[ix::update_whitelist(&admin.pubkey(), ID, current, true)],
+        &[&admin],
+    )
+    .await;
+    // Outside the window.
+    f.set_time(START_TIME + 3_600).await;
+    assert_eq!(
+        code_of(verify(&mut f, &wallet).await),
+        Some(SparksError::OutsideWindow.into())
+    );
+    f.set_time(START_TIME).await;
+    // The program paused.
+    f.send_ok(&[ix::pause(&admin.pubkey())], &[&admin]).await;
+    assert_eq!(
+        code_of(verify(&mut f, &wallet).await),
+        Some(SparksError::Paused.into())
+    );
 }
 
 // ---- the example mint program -------------------------------------------

@@ -1,8 +1,9 @@
 use anchor_lang::prelude::*;
 
 use crate::account_io::{is_uninitialized, load, load_or_create_spark, store};
-use crate::awarding::{apply_award, check_award_allowed, referral_owed};
+use crate::awarding::{apply_award, check_award_allowed, Referral};
 use crate::constants::MAX_BATCH_RECIPIENTS;
+use crate::emitter::EventEmitter;
 use crate::error::SparksError;
 use crate::events::SparksAwarded;
 use crate::state::{Config, Issuer, Source, SparkAccount};
@@ -10,35 +11,41 @@ use crate::state::{Config, Issuer, Source, SparkAccount};
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchRecipient {
     pub amount: u64,
-    /// As in [`crate::instructions::AwardArgs::expected_seq`].
-    pub expected_seq: u64,
+    /// Whether the recipient's referrer's SparkAccount follows its own in the
+    /// remaining accounts. Pass it whenever the recipient has a referrer;
+    /// without it a share owed is left unpaid (and said so in the event).
+    pub with_referrer: bool,
 }
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
 pub struct AwardBatchArgs {
     pub source: Source,
-    /// One reference for the batch; each award's event also carries its index.
+    /// One reference for the batch, kept in every event.
     pub reference: [u8; 32],
+    /// Row `i` is award id `first_award_id + i`; the ids are used all at
+    /// once, so a batch lands whole or not at all.
+    pub first_award_id: u64,
     pub recipients: Vec<BatchRecipient>,
 }
 
 /// Awards one source to many wallets in one transaction, with the same rules
-/// as `award`; one bad row fails the whole batch.
+/// as `award`. A wallet may appear in several rows, and as another row's
+/// referrer: each row sees the rows before it.
 ///
-/// Accounts: `[writable, signer]` issuer authority, `[writable]` config,
-/// `[writable]` issuer PDA, system program, event authority, program; then in
-/// remaining accounts, per recipient in order: wallet, `[writable]` its
-/// SparkAccount, and `[writable]` its referrer's SparkAccount only when this
-/// award pays the referrer (see `awarding::referral_owed`).
+/// Accounts: `[writable, signer]` issuer authority, config, `[writable]`
+/// issuer PDA, system program, event authority, program; then in remaining
+/// accounts, per recipient in order: wallet, `[writable]` its SparkAccount,
+/// and `[writable]` its referrer's SparkAccount when the row says
+/// `with_referrer`.
 #[event_cpi]
 #[derive(Accounts)]
 pub struct AwardBatch<'info> {
     #[account(mut)]
     pub authority: Signer<'info>,
-    #[account(mut, seeds = [Config::SEED], bump = config.bump)]
+    #[account(seeds = [Config::SEED], bump = config.bump)]
     pub config: Account<'info, Config>,
     #[account(mut, seeds = [Issuer::SEED, authority.key().as_ref()], bump = issuer.bump)]
-    pub issuer: Account<'info, Issuer>,
+    pub issuer: Box<Account<'info, Issuer>>,
     pub system_program: Program<'info, System>,
 }
 
@@ -52,16 +59,25 @@ pub fn handle_award_batch<'info>(
         SparksError::BatchSizeOutOfRange
     );
     check_award_allowed(&ctx.accounts.config, &ctx.accounts.issuer, args.source)?;
+    ctx.accounts
+        .issuer
+        .use_award_ids(args.first_award_id, args.recipients.len() as u64)?;
 
     let payer = ctx.accounts.authority.to_account_info();
     let issuer_key = ctx.accounts.authority.key();
     let now = Clock::get()?.unix_timestamp;
+    let mut events = EventEmitter::new(&ctx.accounts.event_authority);
     let mut remaining = ctx.remaining_accounts.iter();
     for (index, row) in args.recipients.iter().enumerate() {
         // Accounts. Each account is loaded and stored within its row, so a
         // wallet (or referrer) that appears twice sees its earlier rows.
         let wallet = remaining.next().ok_or(SparksError::BatchAccountsMismatch)?;
         let spark_info = remaining.next().ok_or(SparksError::BatchAccountsMismatch)?;
+        let referrer_info = if row.with_referrer {
+            Some(remaining.next().ok_or(SparksError::BatchAccountsMismatch)?)
+        } else {
+            None
+        };
         let bump = if is_uninitialized(spark_info) {
             let (address, bump) = Pubkey::find_program_address(
                 &[SparkAccount::SEED, wallet.key.as_ref()],
@@ -73,54 +89,54 @@ pub fn handle_award_batch<'info>(
             0 // unused: an existing account is verified by its data
         };
         let (mut recipient, _) = load_or_create_spark(&payer, spark_info, wallet.key(), bump)?;
-        let referrer_info =
-            match referral_owed(&ctx.accounts.config, &recipient, args.source, row.amount) {
-                Some(_) => Some(
-                    remaining
-                        .next()
-                        .ok_or(SparksError::ReferrerAccountMissing)?,
-                ),
-                None => None,
-            };
         let mut referrer = match referrer_info {
+            Some(info) if info.key() == spark_info.key() => {
+                return err!(SparksError::ReferrerAccountMismatch)
+            }
             Some(info) => Some(load::<SparkAccount>(info)?),
             None => None,
         };
 
         // State change.
         let referral = apply_award(
-            &mut ctx.accounts.config,
+            &ctx.accounts.config,
             &mut ctx.accounts.issuer,
             &mut recipient,
             referrer.as_mut(),
             args.source,
             row.amount,
-            row.expected_seq,
             now,
         )?;
         store(spark_info, &recipient)?;
-        let batch_index = Some(u16::try_from(index).map_err(|_| SparksError::BatchSizeOutOfRange)?);
+        let award_id = args.first_award_id + index as u64;
         let invitee = recipient.owner;
-        emit_cpi!(SparksAwarded {
+        events.emit(&SparksAwarded {
             issuer: issuer_key,
             source: args.source,
             amount: row.amount,
             reference: args.reference,
-            batch_index,
+            award_id,
             referral_from: None,
+            referral_unpaid: match referral {
+                Referral::Unpaid(share) => share,
+                _ => 0,
+            },
             account: recipient,
-        });
-        if let (Some(share), Some(referrer), Some(info)) = (referral, referrer, referrer_info) {
+        })?;
+        if let (Referral::Paid(share), Some(referrer), Some(info)) =
+            (referral, referrer, referrer_info)
+        {
             store(info, &referrer)?;
-            emit_cpi!(SparksAwarded {
+            events.emit(&SparksAwarded {
                 issuer: issuer_key,
                 source: Source::Referral,
                 amount: share,
                 reference: args.reference,
-                batch_index,
+                award_id,
                 referral_from: Some(invitee),
+                referral_unpaid: 0,
                 account: referrer,
-            });
+            })?;
         }
     }
     require!(

@@ -6,14 +6,14 @@ use crate::events::WhitelistCreated;
 use crate::state::{Config, Whitelist};
 
 /// The terms of a whitelist, set at creation and changeable by its admin.
+/// The admin itself changes in two steps (`propose_whitelist_admin`).
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WhitelistTerms {
-    /// Manages the whitelist after creation (update, grant).
-    pub admin: Pubkey,
     /// The mint program's signer PDA allowed to consume spots.
     pub consumer: Pubkey,
     pub capacity: u32,
     pub spots_per_wallet: u16,
+    /// Sparks earned net of revocations a wallet needs to join by itself;
     /// 0 disables `join_whitelist`.
     pub min_lifetime_sparks: u64,
     pub starts_at: i64,
@@ -29,7 +29,6 @@ impl WhitelistTerms {
     }
 
     pub fn apply(&self, whitelist: &mut Whitelist) {
-        whitelist.admin = self.admin;
         whitelist.consumer = self.consumer;
         whitelist.capacity = self.capacity;
         whitelist.spots_per_wallet = self.spots_per_wallet;
@@ -39,7 +38,8 @@ impl WhitelistTerms {
     }
 }
 
-/// Creates a whitelist; only the Config admin may, and names its admin.
+/// Creates a whitelist; only the Config admin may, and names the
+/// whitelist's own admin (who updates it and grants spots).
 ///
 /// Accounts: `[writable, signer]` admin, config, `[writable]` whitelist PDA,
 /// system program, event authority, program.
@@ -60,6 +60,7 @@ pub struct CreateWhitelist<'info> {
 pub fn handle_create_whitelist(
     ctx: Context<CreateWhitelist>,
     id: u64,
+    whitelist_admin: Pubkey,
     terms: WhitelistTerms,
 ) -> Result<()> {
     terms.validate()?;
@@ -73,7 +74,8 @@ pub fn handle_create_whitelist(
     )?;
     let mut whitelist = Whitelist {
         id,
-        admin: Pubkey::default(),
+        admin: whitelist_admin,
+        pending_admin: None,
         consumer: Pubkey::default(),
         capacity: 0,
         entries: 0,

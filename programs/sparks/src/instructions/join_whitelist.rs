@@ -6,8 +6,9 @@ use crate::events::WhitelistSpotGranted;
 use crate::granting::{grant_spots, load_or_create_entry};
 use crate::state::{Config, GrantVia, SparkAccount, Whitelist, WhitelistEntry};
 
-/// A wallet whose lifetime Sparks reach the whitelist's threshold takes one
-/// spot, once. Nothing is spent: joining rewards past activity.
+/// A wallet whose Sparks earned, net of revocations, reach the whitelist's
+/// threshold takes one spot, once. Nothing is spent: joining rewards past
+/// activity, and Sparks clawed back for farming do not count.
 ///
 /// Accounts: `[signer]` owner, `[writable, signer]` payer, config, `[writable]`
 /// whitelist, owner's SparkAccount, `[writable]` entry PDA, system program,
@@ -35,7 +36,7 @@ pub fn handle_join_whitelist(ctx: Context<JoinWhitelist>) -> Result<()> {
     require!(!ctx.accounts.config.paused, SparksError::Paused);
     let threshold = ctx.accounts.whitelist.min_lifetime_sparks;
     require!(
-        threshold > 0 && ctx.accounts.spark.lifetime_earned >= threshold,
+        threshold > 0 && ctx.accounts.spark.net_earned() >= threshold,
         SparksError::BelowJoinThreshold
     );
 

@@ -1,6 +1,7 @@
 //! One module per instruction: its accounts struct, checks and handler.
 
 pub mod accept_admin;
+pub mod accept_whitelist_admin;
 pub mod award;
 pub mod award_batch;
 pub mod consume_whitelist_spot;
@@ -11,6 +12,7 @@ pub mod grant_whitelist;
 pub mod initialize;
 pub mod join_whitelist;
 pub mod propose_admin;
+pub mod propose_whitelist_admin;
 pub mod redeem_perk;
 pub mod revoke;
 pub mod set_paused;
@@ -19,8 +21,10 @@ pub mod update_config;
 pub mod update_perk;
 pub mod update_whitelist;
 pub mod upsert_issuer;
+pub mod void_award_ids;
 
 pub use accept_admin::*;
+pub use accept_whitelist_admin::*;
 pub use award::*;
 pub use award_batch::*;
 pub use consume_whitelist_spot::*;
@@ -31,6 +35,7 @@ pub use grant_whitelist::*;
 pub use initialize::*;
 pub use join_whitelist::*;
 pub use propose_admin::*;
+pub use propose_whitelist_admin::*;
 pub use redeem_perk::*;
 pub use revoke::*;
 pub use set_paused::*;
@@ -39,3 +44,4 @@ pub use update_config::*;
 pub use update_perk::*;
 pub use update_whitelist::*;
 pub use upsert_issuer::*;
+pub use void_award_ids::*;

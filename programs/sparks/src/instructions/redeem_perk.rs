@@ -8,11 +8,13 @@ use crate::state::{
     checked_add, Config, GrantVia, Perk, PerkClaim, SparkAccount, Whitelist, WhitelistEntry,
 };
 
-/// The owner spends `perk.cost` Sparks on a perk. The Sparks are burned, not
-/// paid to anyone. A NftWhitelist perk also grants one spot in its whitelist.
+/// The owner spends `perk.cost` Sparks on a perk, at most `max_cost` (the
+/// cost it agreed to: a price change that lands first cannot charge it
+/// more). The Sparks are burned, not paid to anyone. A NftWhitelist perk
+/// also grants one spot in its whitelist.
 ///
 /// Accounts: `[signer]` owner, `[writable, signer]` payer (rent of new
-/// claim/entry accounts; may be the owner or the app), `[writable]` config,
+/// claim/entry accounts; may be the owner or the app), config,
 /// `[writable]` perk, `[writable]` owner's SparkAccount, `[writable]` claim
 /// PDA, optional `[writable]` whitelist and `[writable]` whitelist entry (both
 /// required for NftWhitelist perks), system program, event authority, program.
@@ -22,7 +24,7 @@ pub struct RedeemPerk<'info> {
     pub owner: Signer<'info>,
     #[account(mut)]
     pub payer: Signer<'info>,
-    #[account(mut, seeds = [Config::SEED], bump = config.bump)]
+    #[account(seeds = [Config::SEED], bump = config.bump)]
     pub config: Account<'info, Config>,
     #[account(mut, seeds = [Perk::SEED, &perk.id.to_le_bytes()], bump = perk.bump)]
     pub perk: Box<Account<'info, Perk>>,
@@ -43,7 +45,7 @@ pub struct RedeemPerk<'info> {
     pub system_program: Program<'info, System>,
 }
 
-pub fn handle_redeem_perk(ctx: Context<RedeemPerk>) -> Result<()> {
+pub fn handle_redeem_perk(ctx: Context<RedeemPerk>, max_cost: u64) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
     let owner = ctx.accounts.owner.key();
     let perk_key = ctx.accounts.perk.key();
@@ -54,6 +56,7 @@ pub fn handle_redeem_perk(ctx: Context<RedeemPerk>) -> Result<()> {
     require!(perk.active, SparksError::PerkInactive);
     require!(perk.is_open(now), SparksError::OutsideWindow);
     require!(perk.supply_left(), SparksError::PerkSupplyExhausted);
+    require!(perk.cost <= max_cost, SparksError::CostAboveMax);
     require!(
         ctx.accounts.whitelist.as_ref().map(|w| w.key()) == perk.whitelist,
         SparksError::PerkWhitelistMismatch
@@ -88,7 +91,6 @@ pub fn handle_redeem_perk(ctx: Context<RedeemPerk>) -> Result<()> {
     // State change.
     let cost = perk.cost;
     ctx.accounts.spark.spend(cost)?;
-    ctx.accounts.config.record_spent(cost)?;
     let perk = &mut ctx.accounts.perk;
     perk.claimed = checked_add(perk.claimed, 1)?;
     perk.seq = checked_add(perk.seq, 1)?;

@@ -7,13 +7,13 @@ use crate::state::{Config, SparkAccount};
 /// Admin clawback (fraud, wash trading, a mistaken award). Never takes a
 /// balance below zero: asking for more than the balance is refused.
 ///
-/// Accounts: `[signer]` admin, `[writable]` config, `[writable]` SparkAccount,
+/// Accounts: `[signer]` admin, config, `[writable]` SparkAccount,
 /// event authority, program.
 #[event_cpi]
 #[derive(Accounts)]
 pub struct Revoke<'info> {
     pub admin: Signer<'info>,
-    #[account(mut, seeds = [Config::SEED], bump = config.bump, has_one = admin @ SparksError::Unauthorized)]
+    #[account(seeds = [Config::SEED], bump = config.bump, has_one = admin @ SparksError::Unauthorized)]
     pub config: Account<'info, Config>,
     #[account(mut, seeds = [SparkAccount::SEED, spark.owner.as_ref()], bump = spark.bump)]
     pub spark: Account<'info, SparkAccount>,
@@ -25,7 +25,6 @@ pub fn handle_revoke(ctx: Context<Revoke>, amount: u64, reason: u16) -> Result<(
 
     let spark = &mut ctx.accounts.spark;
     spark.revoke(amount)?;
-    ctx.accounts.config.record_revoked(amount)?;
     let account = (**spark).clone();
     let admin = ctx.accounts.admin.key();
     emit_cpi!(SparksRevoked {

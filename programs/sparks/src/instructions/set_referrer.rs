@@ -3,20 +3,23 @@ use anchor_lang::prelude::*;
 use crate::account_io::{load_or_create_spark, store};
 use crate::error::SparksError;
 use crate::events::ReferrerSet;
-use crate::state::SparkAccount;
+use crate::state::{Config, SparkAccount};
 
 /// The invitee names its referrer, once. Both SparkAccounts are created if
-/// missing, rent paid by `payer` (the app may sponsor it).
+/// missing, rent paid by `payer` (the app may sponsor it). Refused while the
+/// program is paused.
 ///
-/// Accounts: `[signer]` invitee, `[writable, signer]` payer, `[writable]`
-/// invitee SparkAccount, referrer wallet, `[writable]` referrer SparkAccount,
-/// system program, event authority, program.
+/// Accounts: `[signer]` invitee, `[writable, signer]` payer, config,
+/// `[writable]` invitee SparkAccount, referrer wallet, `[writable]` referrer
+/// SparkAccount, system program, event authority, program.
 #[event_cpi]
 #[derive(Accounts)]
 pub struct SetReferrer<'info> {
     pub invitee: Signer<'info>,
     #[account(mut)]
     pub payer: Signer<'info>,
+    #[account(seeds = [Config::SEED], bump = config.bump)]
+    pub config: Account<'info, Config>,
     /// CHECK: created or loaded by hand; address fixed by seeds.
     #[account(mut, seeds = [SparkAccount::SEED, invitee.key().as_ref()], bump)]
     pub invitee_spark: UncheckedAccount<'info>,
@@ -29,6 +32,8 @@ pub struct SetReferrer<'info> {
 }
 
 pub fn handle_set_referrer(ctx: Context<SetReferrer>) -> Result<()> {
+    require!(!ctx.accounts.config.paused, SparksError::Paused);
+
     // Accounts.
     let invitee_key = ctx.accounts.invitee.key();
     let referrer_key = ctx.accounts.referrer.key();

@@ -6,7 +6,8 @@ use crate::instructions::create_whitelist::WhitelistTerms;
 use crate::state::Whitelist;
 
 /// The whitelist's admin changes its terms or (de)activates it. Capacity
-/// cannot drop below the spots already granted.
+/// cannot drop below the spots already granted. The admin is not a term:
+/// it changes in two steps (`propose_whitelist_admin`).
 ///
 /// Accounts: `[signer]` whitelist admin, `[writable]` whitelist, event authority, program.
 #[event_cpi]

@@ -14,8 +14,9 @@ pub struct IssuerParams {
     pub period_secs: u32,
 }
 
-/// Registers an issuer key or changes its rights; (re)activates it. Usage in
-/// the current period is kept, so re-upserting cannot reset a cap.
+/// Registers an issuer key or changes its rights; (re)activates it. What it
+/// minted within its cap window stays charged (even across a new period
+/// length), and its award ids stay used, so re-upserting resets neither.
 ///
 /// Accounts: `[writable, signer]` admin (pays rent), config, issuer authority,
 /// `[writable]` issuer PDA, system program, event authority, program.
@@ -47,6 +48,7 @@ pub fn handle_upsert_issuer(ctx: Context<UpsertIssuer>, params: IssuerParams) ->
     );
 
     // State change.
+    let now = Clock::get()?.unix_timestamp;
     let info = &ctx.accounts.issuer;
     let mut issuer = if is_uninitialized(info) {
         let bump = ctx.bumps.issuer;
@@ -57,24 +59,13 @@ pub fn handle_upsert_issuer(ctx: Context<UpsertIssuer>, params: IssuerParams) ->
             space_of(Issuer::INIT_SPACE),
             &[Issuer::SEED, authority.as_ref(), &[bump]],
         )?;
-        Issuer {
-            authority,
-            allowed_sources: 0,
-            cap_per_period: 0,
-            period_secs: 0,
-            period_start: Clock::get()?.unix_timestamp,
-            used_in_period: 0,
-            total_minted: 0,
-            active: false,
-            seq: 0,
-            bump,
-        }
+        Issuer::new(authority, bump)
     } else {
         load::<Issuer>(info)?
     };
     issuer.allowed_sources = params.allowed_sources;
     issuer.cap_per_period = params.cap_per_period;
-    issuer.period_secs = params.period_secs;
+    issuer.set_period(params.period_secs, now);
     issuer.active = true;
     issuer.seq = issuer.seq.checked_add(1).ok_or(SparksError::MathOverflow)?;
     store(info, &issuer)?;

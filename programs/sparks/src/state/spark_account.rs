@@ -19,7 +19,8 @@ pub struct SparkAccount {
     pub invitee_count: u32,
     /// Set once the referrer has been paid the first-subscription bonus.
     pub first_subscription_rewarded: bool,
-    /// Grows by one on every change; awards must name it (see `award`).
+    /// Grows by one on every change: the account's version, which events
+    /// carry so an indexer keeps the newest state whatever the order.
     pub seq: u64,
     pub bump: u8,
 }
@@ -67,6 +68,12 @@ impl SparkAccount {
             .ok_or(SparksError::InsufficientBalance)?;
         self.lifetime_revoked = checked_add(self.lifetime_revoked, amount)?;
         self.bump_seq()
+    }
+
+    /// Sparks earned that were not clawed back: what whitelist thresholds
+    /// count, so farmed Sparks that were revoked buy no eligibility.
+    pub fn net_earned(&self) -> u64 {
+        self.lifetime_earned.saturating_sub(self.lifetime_revoked)
     }
 
     pub fn bump_seq(&mut self) -> Result<()> {

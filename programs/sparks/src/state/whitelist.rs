@@ -9,6 +9,9 @@ use crate::constants::{WHITELIST_ENTRY_SEED, WHITELIST_SEED};
 pub struct Whitelist {
     pub id: u64,
     pub admin: Pubkey,
+    /// Set by `propose_whitelist_admin`; takes over when it signs
+    /// `accept_whitelist_admin`, so a mistyped key cannot lock the whitelist.
+    pub pending_admin: Option<Pubkey>,
     /// The mint program's signer PDA allowed to consume spots.
     pub consumer: Pubkey,
     /// Most spots granted in total.
@@ -18,7 +21,8 @@ pub struct Whitelist {
     pub spots_granted: u32,
     pub spots_used: u32,
     pub spots_per_wallet: u16,
-    /// Lifetime Sparks a wallet needs to `join_whitelist` by itself; 0 disables joining.
+    /// Sparks a wallet must have earned (net of revocations) to
+    /// `join_whitelist` by itself; 0 disables joining.
     pub min_lifetime_sparks: u64,
     /// Spots can be consumed from `starts_at` (inclusive) to `ends_at`
     /// (exclusive); spots can be granted any time before `ends_at`.
