@@ -101,7 +101,7 @@ fn a_failed_transaction_is_reported_and_yields_nothing() {
     let decoded = decode(&fixture("failed_award"), &sparks::ID);
     assert!(decoded.events.is_empty());
     assert!(
-        matches!(&decoded.problems[..], [Problem::Failed(reason)] if reason.contains("6010")),
+        matches!(&decoded.problems[..], [Problem::Failed(reason)] if reason.contains("6039")),
         "{:?}",
         decoded.problems
     );

@@ -392,7 +392,7 @@ async fn check_books(world: &mut World, keys: &[Pubkey]) -> Result<(), String> {
 #[derive(Debug, Clone, PartialEq)]
 enum Decoded {
     Config(Config),
-    Issuer(Issuer),
+    Issuer(Box<Issuer>),
     Spark(SparkAccount),
     Perk(Perk),
     Claim(PerkClaim),
@@ -407,7 +407,7 @@ fn decode(account: &solana_account::Account) -> Option<Decoded> {
     let data = &mut account.data.as_slice();
     Config::try_deserialize(&mut &**data)
         .map(Decoded::Config)
-        .or_else(|_| Issuer::try_deserialize(&mut &**data).map(Decoded::Issuer))
+        .or_else(|_| Issuer::try_deserialize(&mut &**data).map(|i| Decoded::Issuer(Box::new(i))))
         .or_else(|_| SparkAccount::try_deserialize(&mut &**data).map(Decoded::Spark))
         .or_else(|_| Perk::try_deserialize(&mut &**data).map(Decoded::Perk))
         .or_else(|_| PerkClaim::try_deserialize(&mut &**data).map(Decoded::Claim))

@@ -62,10 +62,9 @@ async fn awards_of_different_issuers_to_different_wallets_share_no_writable_acco
 fn batch_heap(issuer: &Pubkey) -> InvocationReport {
     heap::reports_for(issuer)
         .into_iter()
-        .filter(|r| {
+        .rfind(|r| {
             r.depth == 1 && r.discriminator == sparks::instruction::AwardBatch::DISCRIMINATOR
         })
-        .last()
         .expect("a metered award_batch")
 }
 
