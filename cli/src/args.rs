@@ -300,8 +300,8 @@ pub enum WhitelistCommand {
     /// Name the whitelist's next admin, or `none` to withdraw (whitelist admin).
     ProposeAdmin {
         id: u64,
-        #[arg(value_parser = crate::args::parse_optional_pubkey)]
-        new_admin: Option<Pubkey>,
+        /// The next admin's public key, or `none`.
+        new_admin: String,
     },
     /// Take a whitelist over (the proposed admin).
     AcceptAdmin { id: u64 },
@@ -342,4 +342,14 @@ pub fn parse_optional_pubkey(value: &str) -> Result<Option<Pubkey>, String> {
         .parse()
         .map(Some)
         .map_err(|e| format!("not a base58 public key or `none`: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -326,6 +326,90 @@ fn referrals_perks_and_whitelists() {
 }
 
 #[test]
+fn an_award_retried_under_its_award_id_pays_once() {
+    let s = Setup::initialized();
+    let alice = s.alice.pubkey().to_string();
+    let award = [
+        "award",
+        &alice,
+        "--source",
+        "campaign",
+        "--amount",
+        "40",
+        "--award-id",
+        "7",
+    ];
+    let first = s.json("issuer", &award);
+    assert_eq!(
+        (
+            first["award_id"].as_u64(),
+            first["account"]["balance"].as_u64()
+        ),
+        (Some(7), Some(40))
+    );
+    // The operator cannot tell whether it landed and runs it again.
+    s.sparks("issuer", &award)
+        .failure()
+        .stderr(predicate::str::contains("award id 7 was used already"));
+    assert_eq!(s.json("admin", &["account", "show", &alice])["balance"], 40);
+    // Without --award-id the next id after the highest used one.
+    let next = s.json(
+        "issuer",
+        &["award", &alice, "--source", "campaign", "--amount", "2"],
+    );
+    assert_eq!(next["award_id"], 8);
+    let ids = s.json("issuer", &["award-ids", "show"]);
+    assert_eq!(
+        (
+            ids["award_id_floor"].as_u64(),
+            ids["next_award_id"].as_u64()
+        ),
+        (Some(0), Some(9))
+    );
+    // Ids 0..7 never paid: voiding them moves the floor; voiding a paid one is refused.
+    s.sparks("issuer", &["award-ids", "void", "0", "--count", "7"])
+        .success();
+    assert_eq!(
+        s.json("issuer", &["award-ids", "show"])["award_id_floor"],
+        9
+    );
+    s.sparks("issuer", &["award-ids", "void", "8"])
+        .failure()
+        .stderr(predicate::str::contains("AwardIdUsed"));
+}
+
+#[test]
+fn a_whitelist_changes_admin_in_two_steps() {
+    let s = Setup::initialized();
+    let bob = s.bob.pubkey().to_string();
+    s.sparks(
+        "admin",
+        &[
+            "whitelist",
+            "create",
+            "--id",
+            "3",
+            "--consumer",
+            &s.admin.pubkey().to_string(),
+            "--capacity",
+            "5",
+        ],
+    )
+    .success();
+    s.sparks("admin", &["whitelist", "propose-admin", "3", &bob])
+        .success();
+    let shown = s.json("admin", &["whitelist", "show", "3"]);
+    assert_eq!(shown["admin"], s.admin.pubkey().to_string());
+    assert_eq!(shown["pending_admin"], bob);
+    s.sparks("alice", &["whitelist", "accept-admin", "3"])
+        .failure()
+        .stderr(predicate::str::contains("NotPendingWhitelistAdmin"));
+    s.sparks("bob", &["whitelist", "accept-admin", "3"])
+        .success();
+    assert_eq!(s.json("admin", &["whitelist", "show", "3"])["admin"], bob);
+}
+
+#[test]
 fn bad_input_gets_one_line_errors_and_a_failing_exit_code() {
     let s = Setup::initialized();
     let check = |assert: assert_cmd::assert::Assert, needle: &str| {

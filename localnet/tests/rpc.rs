@@ -518,3 +518,57 @@ async fn the_websocket_port_is_the_rpc_port_plus_one_by_default() {
     let pubsub = PubsubClient::new(chain.ws_url()).await;
     assert!(pubsub.is_ok(), "the websocket answers on rpc port + 1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_transaction_sets_a_compute_unit_limit_and_the_priority_fee() {
+    let d = deploy().await;
+    let rpc = SparksRpc::new(d.chain.rpc_url()).with_priority_fee(5_000);
+    let wallet = Keypair::new().pubkey();
+    let signature = rpc
+        .award(&d.issuer, &wallet, Source::Trading, 7, [0; 32])
+        .await
+        .unwrap();
+    let landed = rpc
+        .client()
+        .get_transaction_with_config(
+            &signature,
+            solana_client::rpc_config::RpcTransactionConfig {
+                encoding: Some(
+                    solana_transaction_status_client_types::UiTransactionEncoding::Base64,
+                ),
+                commitment: Some(CommitmentConfig::confirmed()),
+                max_supported_transaction_version: Some(0),
+            },
+        )
+        .await
+        .unwrap();
+    let tx = landed.transaction.transaction.decode().unwrap();
+    let keys = tx.message.static_account_keys();
+    let instructions = tx.message.instructions();
+    let budget: Vec<(u8, Vec<u8>)> = instructions
+        .iter()
+        .filter(|i| {
+            keys[usize::from(i.program_id_index)].to_string()
+                == "ComputeBudget111111111111111111111111111111"
+        })
+        .map(|i| (i.data[0], i.data[1..].to_vec()))
+        .collect();
+    // SetComputeUnitLimit (2) covering the award, SetComputeUnitPrice (3).
+    let award = ix::award_for_account(
+        &d.issuer.pubkey(),
+        &wallet,
+        None,
+        Source::Trading,
+        7,
+        [0; 32],
+        0,
+    );
+    let units = sparks_client::budget::units_for(&award);
+    assert_eq!(
+        budget,
+        vec![
+            (2, units.to_le_bytes().to_vec()),
+            (3, 5_000u64.to_le_bytes().to_vec())
+        ]
+    );
+}

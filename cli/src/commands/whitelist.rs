@@ -49,6 +49,8 @@ pub async fn whitelist(ctx: &Context, command: WhitelistCommand) -> anyhow::Resu
             Ok(json!({ "signature": signature.to_string() }))
         }
         WhitelistCommand::ProposeAdmin { id, new_admin } => {
+            let new_admin =
+                crate::args::parse_optional_pubkey(&new_admin).map_err(anyhow::Error::msg)?;
             let admin = ctx.keypair()?;
             let instruction = ix::propose_whitelist_admin(&admin.pubkey(), id, new_admin);
             let signature = ctx.rpc.send(&[instruction], &admin, &[]).await?;
