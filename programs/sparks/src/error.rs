@@ -42,7 +42,9 @@ pub enum SparksError {
     /// Checked arithmetic overflowed.
     #[msg("arithmetic overflow")]
     MathOverflow,
-    /// The award pays a referral share but the referrer's SparkAccount was not passed.
+    /// No longer raised: an award that owes a share but was not given the
+    /// referrer's account pays the recipient and reports the share unpaid
+    /// (`SparksAwarded::referral_unpaid`). Kept so that no later code moves.
     #[msg("referrer spark account is required for this award")]
     ReferrerAccountMissing,
     /// The account passed as the referrer's SparkAccount is not the recipient's referrer.
