@@ -112,19 +112,7 @@ async fn an_award_is_served_back_by_every_read_method() {
         .iter()
         .any(|s| s.signature == signature.to_string()));
     // getTransaction: logMessages and innerInstructions with the emit_cpi event
-    let tx = client
-        .get_transaction_with_config(
-            &signature,
-            solana_client::rpc_config::RpcTransactionConfig {
-                encoding: Some(
-                    solana_transaction_status_client_types::UiTransactionEncoding::Base64,
-                ),
-                commitment: Some(CommitmentConfig::confirmed()),
-                max_supported_transaction_version: Some(0),
-            },
-        )
-        .await
-        .unwrap();
+    let tx = fetch_transaction(client, &signature).await;
     let meta = tx.transaction.meta.as_ref().unwrap();
     let logs: Option<Vec<String>> = meta.log_messages.clone().into();
     assert!(logs
@@ -402,19 +390,7 @@ async fn known_differences_from_a_validator_hold() {
         )
         .await
         .unwrap();
-    let tx = client
-        .get_transaction_with_config(
-            &signature,
-            solana_client::rpc_config::RpcTransactionConfig {
-                encoding: Some(
-                    solana_transaction_status_client_types::UiTransactionEncoding::Base64,
-                ),
-                commitment: Some(CommitmentConfig::confirmed()),
-                max_supported_transaction_version: Some(0),
-            },
-        )
-        .await
-        .unwrap();
+    let tx = fetch_transaction(client, &signature).await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -466,19 +442,7 @@ async fn a_refused_award_logs_like_a_validator() {
         .unwrap();
 
     // Act
-    let landed = client
-        .get_transaction_with_config(
-            &signature,
-            solana_client::rpc_config::RpcTransactionConfig {
-                encoding: Some(
-                    solana_transaction_status_client_types::UiTransactionEncoding::Base64,
-                ),
-                commitment: Some(CommitmentConfig::confirmed()),
-                max_supported_transaction_version: Some(0),
-            },
-        )
-        .await
-        .unwrap();
+    let landed = fetch_transaction(client, &signature).await;
 
     // Assert: what Anchor's clients parse, as a validator writes it.
     let meta = landed.transaction.meta.unwrap();
@@ -528,20 +492,7 @@ async fn every_transaction_sets_a_compute_unit_limit_and_the_priority_fee() {
         .award(&d.issuer, &wallet, Source::Trading, 7, [0; 32])
         .await
         .unwrap();
-    let landed = rpc
-        .client()
-        .get_transaction_with_config(
-            &signature,
-            solana_client::rpc_config::RpcTransactionConfig {
-                encoding: Some(
-                    solana_transaction_status_client_types::UiTransactionEncoding::Base64,
-                ),
-                commitment: Some(CommitmentConfig::confirmed()),
-                max_supported_transaction_version: Some(0),
-            },
-        )
-        .await
-        .unwrap();
+    let landed = fetch_transaction(rpc.client(), &signature).await;
     let tx = landed.transaction.transaction.decode().unwrap();
     let keys = tx.message.static_account_keys();
     let instructions = tx.message.instructions();
@@ -571,4 +522,24 @@ async fn every_transaction_sets_a_compute_unit_limit_and_the_priority_fee() {
             (3, 5_000u64.to_le_bytes().to_vec())
         ]
     );
+}
+
+/// getTransaction as the indexer asks for it (base64, confirmed, v0).
+async fn fetch_transaction(
+    client: &solana_client::nonblocking::rpc_client::RpcClient,
+    signature: &solana_signature::Signature,
+) -> solana_transaction_status_client_types::EncodedConfirmedTransactionWithStatusMeta {
+    client
+        .get_transaction_with_config(
+            signature,
+            solana_client::rpc_config::RpcTransactionConfig {
+                encoding: Some(
+                    solana_transaction_status_client_types::UiTransactionEncoding::Base64,
+                ),
+                commitment: Some(CommitmentConfig::confirmed()),
+                max_supported_transaction_version: Some(0),
+            },
+        )
+        .await
+        .unwrap()
 }

@@ -19,6 +19,13 @@ fn wallet() -> Pubkey {
     Keypair::new().pubkey()
 }
 
+/// A stranger names `wallet` as its referrer: no consent needed, and it
+/// moves the wallet's seq.
+async fn a_stranger_names_as_referrer(f: &mut TestFixture, wallet: &Pubkey) {
+    let stranger = f.funded_wallet(1_000_000_000).await;
+    f.refer(&stranger, wallet).await;
+}
+
 #[tokio::test]
 async fn an_award_in_flight_lands_after_a_stranger_names_its_wallet_as_referrer() {
     let mut f = TestFixture::new().await;
@@ -30,10 +37,7 @@ async fn an_award_in_flight_lands_after_a_stranger_names_its_wallet_as_referrer(
     let in_flight = f
         .prepare_award(&issuer, &wallet, Source::Trading, 100)
         .await;
-    // A stranger names the wallet as its referrer: no consent needed, and it
-    // moves the wallet's seq.
-    let stranger = f.funded_wallet(1_000_000_000).await;
-    f.refer(&stranger, &wallet).await;
+    a_stranger_names_as_referrer(&mut f, &wallet).await;
     f.send_prepared(&in_flight, &issuer)
         .await
         .expect("the award lands");
@@ -50,8 +54,7 @@ async fn a_batch_in_flight_lands_whatever_strangers_do_to_its_wallets() {
     }
     let rows: Vec<_> = wallets.iter().map(|w| (*w, 10)).collect();
     let in_flight = f.prepare_batch(&issuer, Source::Campaign, &rows).await;
-    let stranger = f.funded_wallet(1_000_000_000).await;
-    f.refer(&stranger, &wallets[1]).await;
+    a_stranger_names_as_referrer(&mut f, &wallets[1]).await;
     f.send_prepared(&in_flight, &issuer)
         .await
         .expect("the batch lands");
@@ -89,8 +92,7 @@ async fn an_award_that_never_landed_is_not_taken_for_paid() {
     let lost = f
         .prepare_award(&issuer, &wallet, Source::Trading, 100)
         .await;
-    let stranger = f.funded_wallet(1_000_000_000).await;
-    f.refer(&stranger, &wallet).await;
+    a_stranger_names_as_referrer(&mut f, &wallet).await;
     assert!(
         !f.award_was_paid(&lost).await,
         "an award that never landed must not be taken for paid"
