@@ -30,6 +30,10 @@ pub struct Cli {
     /// (each also sets a compute-unit limit; see `sparks_client::budget`).
     #[arg(long, global = true, env = "SPARKS_PRIORITY_FEE", default_value_t = 0)]
     pub priority_fee: u64,
+    /// Where this machine keeps the award ids it handed out, per issuer key
+    /// (default: ~/.local/state/sparks).
+    #[arg(long, global = true, env = "SPARKS_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -3,25 +3,24 @@
 //!
 //! Rows are grouped by source (file order kept) and packed into
 //! `award_batch` transactions as the client packs them (legacy transactions,
-//! at most `--chunk` rows each). Before a chunk is sent the fsynced journal
-//! records its rows and the award ids it carries; after confirmation, its
-//! signature. A chunk lands whole or not at all, and its award ids pay at
-//! most once, so:
+//! at most `--chunk` rows each), under award ids from this machine's
+//! allocator (`crate::award_ids`, shared with `sparks award`). The fsynced
+//! journal records each chunk's rows and ids before it is first sent, the
+//! signature of every transaction before it is sent, and the signature that
+//! landed. A chunk lands whole or not at all, and its ids pay at most once:
 //!
 //! - a re-run rebuilds the journaled chunks exactly (same rows, same ids)
 //!   and packs only the rows no chunk holds yet;
-//! - a chunk journaled but not confirmed is looked up on chain: its first
-//!   award id used means it landed; open means it never did (its old
-//!   transaction can no longer land once the id is used by this re-send),
-//!   so it is sent again under the same ids, and a refusal as `AwardIdUsed`
-//!   means an earlier attempt landed after all.
-//!
-//! One process allocates the award ids of one issuer key: run one
-//! `award-batch` (or issuer service) per key at a time.
+//! - a chunk journaled but not confirmed is looked up on chain: all its ids
+//!   open means it never landed (and none of its transactions can land once
+//!   this re-send uses them), so it is sent again under the same ids; all
+//!   used means one of its journaled transactions landed, which is checked;
+//!   anything else (ids used by another award, some used and some open)
+//!   stops the run with the chunk's rows named, never skipping them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anchor_lang::prelude::Pubkey;
@@ -29,9 +28,12 @@ use anyhow::{bail, Context as _};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use solana_keypair::Keypair;
+use solana_signature::Signature;
 use solana_signer::Signer;
+use solana_transaction::Transaction;
 use sparks::error::SparksError;
 use sparks::state::{AwardIdState, Source};
+use sparks_client::budget::with_compute_budget;
 use sparks_client::instructions as ix;
 use sparks_client::packing::{does_not_fit, pack_award_batches, Sending};
 use sparks_client::rpc::RpcError;
@@ -129,8 +131,7 @@ async fn pack(
     let source = rows[part[0]].source;
     let batch_rows = built_rows(ctx, rows, part).await?;
     let first = ctx
-        .rpc
-        .reserve_award_ids(&issuer.pubkey(), part.len() as u64, false)
+        .reserve_award_ids(&issuer.pubkey(), part.len() as u64)
         .await?;
     let sending = Sending {
         payer: &issuer.pubkey(),
@@ -179,13 +180,19 @@ async fn send_chunk(
     if journal.is_done(chunk.first_award_id) {
         return Ok(false);
     }
-    let state = ctx
-        .rpc
-        .award_id_state(&issuer.pubkey(), chunk.first_award_id)
-        .await?;
-    if state == AwardIdState::Used {
-        journal.done(chunk.first_award_id, "found-on-chain")?;
-        return Ok(false);
+    match chunk_state(ctx, issuer, chunk).await? {
+        ChunkIds::Open => {}
+        ChunkIds::Used => {
+            return settle_landed(ctx, journal, rows, chunk)
+                .await
+                .map(|()| false)
+        }
+        ChunkIds::Mixed => bail!(
+            "{}: some of award ids {} are used and some open: not this chunk's doing; \
+             nothing more is sent for it",
+            lines(rows, chunk),
+            id_range(chunk)
+        ),
     }
     let batch_rows = built_rows(ctx, rows, &chunk.rows)
         .await
@@ -206,25 +213,123 @@ async fn send_chunk(
     if let Some(reason) = does_not_fit(&instruction, &batch_rows, sending) {
         bail!(
             "{}: the chunk no longer fits a transaction ({reason}); the chain changed since it \
-             was packed: void award ids {} .. {} with `sparks award-ids void` and remove its \
+             was packed: void its ids with `sparks award-ids void {} --count {}` and remove its \
              `chunk` line from the journal",
             lines(rows, chunk),
             chunk.first_award_id,
-            chunk.first_award_id + chunk.rows.len() as u64
+            chunk.rows.len()
         );
     }
-    match ctx.rpc.send(&[instruction], issuer, &[]).await {
-        Ok(signature) => {
-            journal.done(chunk.first_award_id, &signature.to_string())?;
-            Ok(true)
+    let instructions = with_compute_budget(&[instruction], ctx.priority_fee);
+    for _ in 0..BLOCKHASH_RETRIES {
+        let blockhash = ctx.rpc.client().get_latest_blockhash().await?;
+        let tx = Transaction::new_signed_with_payer(
+            &instructions,
+            Some(&issuer.pubkey()),
+            &[issuer],
+            blockhash,
+        );
+        journal.sent(chunk.first_award_id, &tx.signatures[0])?;
+        match ctx.rpc.send_signed(&tx).await {
+            Ok(signature) => {
+                journal.done(chunk.first_award_id, &signature.to_string())?;
+                return Ok(true);
+            }
+            // Expired unconfirmed: it can no longer land. Used ids mean an
+            // earlier transaction of this chunk landed after all.
+            Err(RpcError::BlockhashExpired) => {
+                if chunk_state(ctx, issuer, chunk).await? != ChunkIds::Open {
+                    return settle_landed(ctx, journal, rows, chunk)
+                        .await
+                        .map(|()| false);
+                }
+            }
+            Err(error) if matches!(error.sparks_error(), Some(SparksError::AwardIdUsed)) => {
+                return settle_landed(ctx, journal, rows, chunk)
+                    .await
+                    .map(|()| false);
+            }
+            Err(error) => return Err(chunk_error(rows, chunk, error.into())),
         }
-        // An earlier attempt of this very chunk landed after all.
-        Err(error) if matches!(error.sparks_error(), Some(SparksError::AwardIdUsed)) => {
-            journal.done(chunk.first_award_id, "found-on-chain")?;
-            Ok(false)
-        }
-        Err(error) => Err(chunk_error(rows, chunk, error.into())),
     }
+    Err(chunk_error(
+        rows,
+        chunk,
+        RpcError::Unconfirmed(BLOCKHASH_RETRIES).into(),
+    ))
+}
+
+/// How many blockhashes one chunk is tried with before the run stops.
+const BLOCKHASH_RETRIES: usize = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChunkIds {
+    Open,
+    Used,
+    Mixed,
+}
+
+async fn chunk_state(ctx: &Context, issuer: &Keypair, chunk: &Chunk) -> anyhow::Result<ChunkIds> {
+    let state = ctx
+        .rpc
+        .issuer(&issuer.pubkey())
+        .await?
+        .with_context(|| format!("{} is not a registered issuer", issuer.pubkey()))?;
+    let ids = chunk.first_award_id..chunk.first_award_id + chunk.rows.len() as u64;
+    let used = ids
+        .clone()
+        .filter(|id| state.award_id_state(*id) == AwardIdState::Used)
+        .count();
+    Ok(match used {
+        0 => ChunkIds::Open,
+        n if n == ids.count() => ChunkIds::Used,
+        _ => ChunkIds::Mixed,
+    })
+}
+
+/// The chunk's ids are used: one of its own journaled transactions must
+/// have landed; otherwise another award used them and the rows are unpaid.
+async fn settle_landed(
+    ctx: &Context,
+    journal: &mut Journal,
+    rows: &[Row],
+    chunk: &Chunk,
+) -> anyhow::Result<()> {
+    let sent = journal.sent_for(chunk.first_award_id);
+    let statuses = if sent.is_empty() {
+        Vec::new()
+    } else {
+        ctx.rpc
+            .client()
+            .get_signature_statuses_with_history(&sent)
+            .await?
+            .value
+    };
+    match sent
+        .iter()
+        .zip(statuses)
+        .find(|(_, status)| status.as_ref().is_some_and(|s| s.err.is_none()))
+    {
+        Some((signature, _)) => {
+            journal.done(chunk.first_award_id, &signature.to_string())?;
+            Ok(())
+        }
+        None => bail!(
+            "{}: award ids {} are used, but by none of this chunk's transactions on record: \
+             another award used them (one sender per issuer key), and these rows are NOT paid; \
+             remove the chunk's line from the journal to pack them again under new ids",
+            lines(rows, chunk),
+            id_range(chunk)
+        ),
+    }
+}
+
+fn id_range(chunk: &Chunk) -> String {
+    format!(
+        "{}..{}",
+        chunk.first_award_id,
+        chunk.first_award_id + chunk.rows.len() as u64
+    )
 }
 
 fn lines(rows: &[Row], chunk: &Chunk) -> String {
@@ -311,50 +416,74 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Append-only and fsynced:
-/// `csv <sha256>` once, `chunk <first award id> <row,row,…>` before a chunk
-/// is first sent, `done <first award id> <signature>` once it landed.
+/// Append-only and fsynced: `csv <sha256>` once, `chunk <first award id>
+/// <row,row,…>` before a chunk is first sent, `sent <first award id>
+/// <signature>` before each of its transactions is sent, and `done <first
+/// award id> <signature>` once it landed. A line torn by a crash (no
+/// newline) is cut off when the journal is opened; any other line that does
+/// not read stops the run.
 struct Journal {
     file: File,
     chunks: Vec<Chunk>,
     held: HashMap<usize, u64>,
-    done: std::collections::HashSet<u64>,
+    sent: HashMap<u64, Vec<Signature>>,
+    done: HashSet<u64>,
 }
 
 impl Journal {
     fn open(path: &Path, digest: &str) -> anyhow::Result<Self> {
         let mut journal_digest = None;
         let mut chunks = Vec::new();
-        let mut done = std::collections::HashSet::new();
-        if path.exists() {
-            let reader = BufReader::new(
-                File::open(path).with_context(|| format!("reading {}", path.display()))?,
-            );
-            for line in reader.lines() {
-                let line = line?;
-                let mut parts = line.split_whitespace();
-                match (parts.next(), parts.next(), parts.next()) {
-                    (Some("csv"), Some(sha), None) => journal_digest = Some(sha.to_string()),
-                    (Some("chunk"), Some(first), Some(list)) => {
-                        let rows = list
-                            .split(',')
-                            .map(str::parse)
-                            .collect::<Result<Vec<usize>, _>>();
-                        if let (Ok(first_award_id), Ok(rows)) = (first.parse(), rows) {
-                            chunks.push(Chunk {
-                                rows,
-                                first_award_id,
-                            });
-                        }
-                    }
-                    (Some("done"), Some(first), _) => {
-                        if let Ok(first) = first.parse() {
-                            done.insert(first);
-                        }
-                    }
-                    // A torn last line from a crash: ignore it; the chain decides.
-                    _ => {}
+        let mut sent: HashMap<u64, Vec<Signature>> = HashMap::new();
+        let mut done = HashSet::new();
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .with_context(|| format!("opening journal {}", path.display()))?;
+        let mut text = String::new();
+        file.read_to_string(&mut text)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if !text.is_empty() && !text.ends_with('\n') {
+            let keep = text.rfind('\n').map_or(0, |i| i + 1);
+            file.set_len(keep as u64)
+                .with_context(|| format!("cutting the torn last line of {}", path.display()))?;
+            text.truncate(keep);
+        }
+        for (number, line) in text.lines().enumerate() {
+            let bad = || {
+                anyhow::anyhow!(
+                    "{} line {}: {line:?} does not read",
+                    path.display(),
+                    number + 1
+                )
+            };
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            match parts.as_slice() {
+                ["csv", sha] => journal_digest = Some(sha.to_string()),
+                ["chunk", first, list] => {
+                    let rows = list
+                        .split(',')
+                        .map(str::parse)
+                        .collect::<Result<Vec<usize>, _>>()
+                        .map_err(|_| bad())?;
+                    let first_award_id = first.parse().map_err(|_| bad())?;
+                    chunks.push(Chunk {
+                        rows,
+                        first_award_id,
+                    });
                 }
+                ["sent", first, signature] => {
+                    let first: u64 = first.parse().map_err(|_| bad())?;
+                    sent.entry(first)
+                        .or_default()
+                        .push(signature.parse().map_err(|_| bad())?);
+                }
+                ["done", first, _] => {
+                    done.insert(first.parse().map_err(|_| bad())?);
+                }
+                _ => return Err(bad()),
             }
         }
         if let Some(journal_digest) = &journal_digest {
@@ -370,21 +499,17 @@ impl Journal {
             .iter()
             .flat_map(|c| c.rows.iter().map(|r| (*r, c.first_award_id)))
             .collect();
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("opening journal {}", path.display()))?;
-        if journal_digest.is_none() {
-            writeln!(file, "csv {digest}").context("writing the journal")?;
-            file.sync_data().context("syncing the journal")?;
-        }
-        Ok(Self {
+        let mut journal = Self {
             file,
             chunks,
             held,
+            sent,
             done,
-        })
+        };
+        if journal_digest.is_none() {
+            journal.append(&format!("csv {digest}"))?;
+        }
+        Ok(journal)
     }
 
     fn holds(&self, row: usize) -> bool {
@@ -393,6 +518,10 @@ impl Journal {
 
     fn is_done(&self, first_award_id: u64) -> bool {
         self.done.contains(&first_award_id)
+    }
+
+    fn sent_for(&self, first_award_id: u64) -> Vec<Signature> {
+        self.sent.get(&first_award_id).cloned().unwrap_or_default()
     }
 
     fn chunk(&mut self, chunk: &Chunk) -> anyhow::Result<()> {
@@ -409,14 +538,65 @@ impl Journal {
         Ok(())
     }
 
+    fn sent(&mut self, first_award_id: u64, signature: &Signature) -> anyhow::Result<()> {
+        self.append(&format!("sent {first_award_id} {signature}"))?;
+        self.sent
+            .entry(first_award_id)
+            .or_default()
+            .push(*signature);
+        Ok(())
+    }
+
     fn done(&mut self, first_award_id: u64, signature: &str) -> anyhow::Result<()> {
         self.append(&format!("done {first_award_id} {signature}"))?;
         self.done.insert(first_award_id);
         Ok(())
     }
 
+    /// One write per record, newline included, so a crash tears at most the
+    /// last line (cut off on the next open).
     fn append(&mut self, line: &str) -> anyhow::Result<()> {
-        writeln!(self.file, "{line}").context("writing the journal")?;
+        self.file
+            .write_all(format!("{line}\n").as_bytes())
+            .context("writing the journal")?;
         self.file.sync_data().context("syncing the journal")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_torn_by_a_crash_is_cut_and_the_journal_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        std::fs::write(&path, "csv abc\nchunk 0 0,1,2\ndone 0 5Sig\nchunk 3 3,4").unwrap();
+        let mut journal = Journal::open(&path, "abc").unwrap();
+        assert_eq!(journal.chunks.len(), 1, "the torn chunk line is dropped");
+        assert!(journal.is_done(0) && !journal.holds(3));
+        journal
+            .chunk(&Chunk {
+                rows: vec![3, 4],
+                first_award_id: 3,
+            })
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "csv abc\nchunk 0 0,1,2\ndone 0 5Sig\nchunk 3 3,4\n");
+        let again = Journal::open(&path, "abc").unwrap();
+        assert!(again.holds(3) && again.holds(4));
+    }
+
+    #[test]
+    fn a_line_that_does_not_read_stops_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        std::fs::write(&path, "csv abc\ndone 0 x chunk 3 3,4\n").unwrap();
+        assert!(Journal::open(&path, "abc").is_err());
+        std::fs::write(&path, "csv other\n").unwrap();
+        assert!(
+            Journal::open(&path, "abc").is_err(),
+            "another CSV's journal"
+        );
     }
 }

@@ -13,6 +13,8 @@ pub struct Context {
     pub output: OutputFormat,
     /// Micro-lamports per compute unit, on every transaction sent.
     pub priority_fee: u64,
+    /// The award-id allocator's directory (`crate::award_ids`).
+    pub state_dir: PathBuf,
     keypair_path: PathBuf,
 }
 
@@ -36,12 +38,32 @@ impl Context {
             rpc: SparksRpc::new(resolve_url(&cli.url)?).with_priority_fee(cli.priority_fee),
             output: cli.output,
             priority_fee: cli.priority_fee,
+            state_dir: cli
+                .state_dir
+                .clone()
+                .unwrap_or_else(crate::award_ids::default_dir),
             keypair_path,
         })
     }
 
     pub fn keypair_path(&self) -> &std::path::Path {
         &self.keypair_path
+    }
+
+    /// Reserves `count` award ids of `issuer` through this machine's
+    /// allocator, never below the chain's next id.
+    pub async fn reserve_award_ids(
+        &self,
+        issuer: &anchor_lang::prelude::Pubkey,
+        count: u64,
+    ) -> anyhow::Result<u64> {
+        let chain_next = self
+            .rpc
+            .issuer(issuer)
+            .await?
+            .with_context(|| format!("{issuer} is not a registered issuer"))?
+            .next_award_id();
+        crate::award_ids::reserve(&self.state_dir, issuer, count, chain_next)
     }
 
     /// The signer; read only by commands that sign.

@@ -3,6 +3,7 @@
 //! `~/.config/solana/id.json`), `--output json|text`.
 
 mod args;
+mod award_ids;
 mod batch;
 mod commands;
 mod context;

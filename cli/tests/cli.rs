@@ -66,6 +66,7 @@ impl Setup {
     fn sparks(&self, who: &str, args: &[&str]) -> assert_cmd::assert::Assert {
         let mut command = Command::cargo_bin("sparks").unwrap();
         command
+            .env("SPARKS_STATE_DIR", self.dir.path().join("state"))
             .arg("--url")
             .arg(self.chain.rpc_url())
             .arg("--keypair")
@@ -481,6 +482,7 @@ fn an_interrupted_csv_batch_pays_every_wallet_exactly_once() {
     // Act 1: start, and kill -9 once about half the chunks are done.
     let mut child = Command::cargo_bin("sparks")
         .unwrap()
+        .env("SPARKS_STATE_DIR", s.dir.path().join("state"))
         .args(["--url", s.chain.rpc_url(), "--keypair"])
         .arg(s.key("issuer"))
         .args(["award-batch", "--quiet", "--chunk", "6"])

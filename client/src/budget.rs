@@ -6,7 +6,7 @@
 //! does, not from a measurement: a base per instruction, and per award row
 //! its account load and store, its event (a self-CPI), the account it may
 //! create (a system CPI and a PDA derivation) and the referral credit's
-//! event. Each figure is rounded up generously; confirm them against
+//! event; voiding award ids by their count. Each figure is rounded up generously; confirm them against
 //! `simulateTransaction`'s `unitsConsumed` on an SBF build before lowering
 //! them (a transaction that runs out of units fails, and its award ids stay
 //! open for a re-send).
@@ -24,8 +24,10 @@ pub const ROW_UNITS: u32 = 6_000;
 /// the event's serialization.
 pub const EVENT_UNITS: u32 = 6_000;
 /// Creating an account: a PDA derivation (1,500 units per bump tried) and a
-/// `create_account` CPI.
-pub const CREATE_UNITS: u32 = 9_000;
+/// `create_account` CPI (three system CPIs on a prefunded address).
+pub const CREATE_UNITS: u32 = 12_000;
+/// Voiding award ids: per id, its check, its bit, and moving the floor.
+pub const VOID_UNITS_PER_ID: u32 = 60;
 /// Instructions other than awards (they create at most two accounts).
 pub const OTHER_UNITS: u32 = 60_000;
 /// A transaction may not ask for more.
@@ -55,6 +57,12 @@ pub fn units_for(instruction: &Instruction) -> u32 {
                 .fold(INSTRUCTION_UNITS, |units, row| {
                     units.saturating_add(row_units(true, row.with_referrer))
                 });
+        }
+    }
+    if data.starts_with(sparks::instruction::VoidAwardIds::DISCRIMINATOR) {
+        let mut args = &data[8..];
+        if let Ok(void) = sparks::instruction::VoidAwardIds::deserialize(&mut args) {
+            return INSTRUCTION_UNITS + VOID_UNITS_PER_ID * u32::from(void.count);
         }
     }
     if data.starts_with(sparks::instruction::Award::DISCRIMINATOR) {
@@ -108,6 +116,7 @@ mod tests {
             amount: 1,
             referrer: referrer.then(Pubkey::new_unique),
             creates_account: true,
+            prefunded: false,
             pays_referral: referrer,
         }
     }

@@ -196,6 +196,10 @@ pub struct BatchRow {
     /// Whether the row may create the recipient's account (it did not
     /// exist when read).
     pub creates_account: bool,
+    /// Whether the address of that account held lamports when read (anyone
+    /// may send lamports to it): creating it then takes three system CPIs
+    /// (transfer, allocate, assign) instead of one.
+    pub prefunded: bool,
     /// Whether the row may pay its referrer a share (it owed one when read).
     pub pays_referral: bool,
 }
@@ -218,6 +222,7 @@ impl BatchRow {
             amount,
             referrer: account.and_then(|a| a.referrer),
             creates_account: account.is_none(),
+            prefunded: false,
             pays_referral: account.is_some_and(|a| {
                 sparks::awarding::referral_owed(config, a, source, amount).is_some()
             }),
@@ -225,9 +230,18 @@ impl BatchRow {
     }
 
     /// Entries the row adds to the transaction's instruction trace at most:
-    /// its event, the account creation, the referral credit's event.
+    /// its event, the account creation (three CPIs on a prefunded address),
+    /// the referral credit's event. Lamports sent to the address after it
+    /// was read make the row cost more than this: the batch then fails with
+    /// `MaxInstructionTraceLengthExceeded`, uses none of its ids, and is
+    /// packed again from the state read anew.
     pub fn trace_entries(&self) -> usize {
-        1 + usize::from(self.creates_account) + usize::from(self.pays_referral)
+        let creation = match (self.creates_account, self.prefunded) {
+            (false, _) => 0,
+            (true, false) => 1,
+            (true, true) => 3,
+        };
+        1 + creation + usize::from(self.pays_referral)
     }
 }
 

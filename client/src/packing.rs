@@ -4,9 +4,9 @@
 //! A batch transaction must stay within every limit a validator enforces:
 //! the 1,232-byte packet (with or without address lookup tables), 128
 //! account locks, the 64-entry instruction trace (each row adds its event, an
-//! account creation when the recipient is new, and a referral credit's
-//! event), the compute units the budget asks for, and the program's own row
-//! limit. The SBF heap is not among them: the program's heap per row is
+//! account creation when the recipient is new (three CPIs when its address
+//! was prefunded), and a referral credit's event), the compute units the
+//! budget asks for, and the program's own row limit. The SBF heap is not among them: the program's heap per row is
 //! measured well under what the trace already allows (docs/BENCHMARKS.md).
 
 use std::ops::Range;
@@ -169,6 +169,7 @@ mod tests {
             amount: 1,
             referrer: referrer.then(Pubkey::new_unique),
             creates_account: creates,
+            prefunded: false,
             pays_referral: referrer,
         }
     }
@@ -228,9 +229,10 @@ mod tests {
     }
 
     #[test]
-    fn with_a_lookup_table_the_trace_binds_new_referred_rows_at_twenty() {
+    fn with_a_lookup_table_the_trace_binds_at_thirty_rows() {
+        // New recipients and recipients paying their referrer: 2 entries each.
         let issuer = Pubkey::new_unique();
-        let rows: Vec<_> = (0..60).map(|_| row(true, true)).collect();
+        let rows: Vec<_> = (0..90).map(|i| row(i % 2 == 0, i % 2 == 1)).collect();
         let tables = [table(&rows, &issuer)];
         let sending = Sending {
             payer: &issuer,
@@ -239,11 +241,32 @@ mod tests {
         };
         let packed = pack_award_batches(&issuer, Source::Trading, |_| [0; 32], 100, &rows, sending);
         check(&packed, &rows, sending);
-        // 3 top-level instructions + 20 rows x 3 entries = 63 of 64.
+        // 3 top-level instructions + 30 rows x 2 entries = 63 of 64.
         assert_eq!(
             packed.iter().map(|b| b.rows.len()).collect::<Vec<_>>(),
-            [20, 20, 20]
+            [30, 30, 30]
         );
+    }
+
+    #[test]
+    fn a_prefunded_new_recipient_is_counted_as_three_system_calls() {
+        let issuer = Pubkey::new_unique();
+        let rows: Vec<_> = (0..40)
+            .map(|_| BatchRow {
+                prefunded: true,
+                ..row(true, false)
+            })
+            .collect();
+        let tables = [table(&rows, &issuer)];
+        let sending = Sending {
+            payer: &issuer,
+            lookup_tables: &tables,
+            micro_lamports_per_unit: 1,
+        };
+        let packed = pack_award_batches(&issuer, Source::Trading, |_| [0; 32], 100, &rows, sending);
+        check(&packed, &rows, sending);
+        // 3 + 15 rows x 4 entries = 63.
+        assert_eq!(packed[0].rows.len(), 15);
     }
 
     #[test]

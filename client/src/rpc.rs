@@ -72,6 +72,11 @@ pub enum RpcError {
     BlockhashExpired,
     #[error("issuer {0} is not registered")]
     NoSuchIssuer(Pubkey),
+    #[error(
+        "award id {award_id}: its outcome is unknown ({error}); retry it under the same award \
+         id, it never pays twice"
+    )]
+    AwardUnresolved { award_id: u64, error: Box<RpcError> },
 }
 
 impl RpcError {
@@ -79,6 +84,7 @@ impl RpcError {
     pub fn sparks_error(&self) -> Option<SparksError> {
         match self {
             RpcError::Program { code, .. } => SparksError::from_code(*code),
+            RpcError::AwardUnresolved { error, .. } => error.sparks_error(),
             _ => None,
         }
     }
@@ -146,8 +152,17 @@ pub struct SparksRpc {
     rpc: RpcClient,
     /// Price per compute unit of every transaction sent, in micro-lamports.
     priority_fee: u64,
-    /// The next award id of each issuer this process awards for.
-    next_award_ids: Mutex<HashMap<Pubkey, u64>>,
+    /// The award ids of each issuer this process awards for.
+    award_ids: Mutex<HashMap<Pubkey, IdAllocator>>,
+}
+
+/// One issuer's award ids in this process: the next never handed out, and
+/// ids handed out whose award was refused (they never paid and never will,
+/// so the next single award takes one instead of leaving a hole).
+#[derive(Debug, Default)]
+struct IdAllocator {
+    next: u64,
+    returned: std::collections::BTreeSet<u64>,
 }
 
 impl SparksRpc {
@@ -160,7 +175,7 @@ impl SparksRpc {
         Self {
             rpc: RpcClient::new_with_commitment(url.into(), commitment),
             priority_fee: 0,
-            next_award_ids: Mutex::new(HashMap::new()),
+            award_ids: Mutex::new(HashMap::new()),
         }
     }
 
@@ -227,8 +242,9 @@ impl SparksRpc {
 
     /// Reserves `count` consecutive award ids of `authority` for this
     /// process and returns the first: after the highest id used on chain the
-    /// first time, then counting on (`refresh` reads the chain again). One
-    /// process allocates the ids of one issuer key.
+    /// first time, then counting on (`refresh` reads the chain again). A
+    /// single id is taken from those given back first. One process
+    /// allocates the ids of one issuer key.
     pub async fn reserve_award_ids(
         &self,
         authority: &Pubkey,
@@ -236,31 +252,40 @@ impl SparksRpc {
         refresh: bool,
     ) -> Result<u64, RpcError> {
         let known = self
-            .next_award_ids
+            .award_ids
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(authority)
-            .copied();
-        let from_chain = match (known, refresh) {
-            (Some(_), false) => None,
-            _ => Some(
+            .contains_key(authority);
+        let from_chain = if known && !refresh {
+            None
+        } else {
+            Some(
                 self.issuer(authority)
                     .await?
                     .ok_or(RpcError::NoSuchIssuer(*authority))?
                     .next_award_id(),
-            ),
+            )
         };
-        let mut ids = self
-            .next_award_ids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let next = ids.entry(*authority).or_insert(0);
+        let mut ids = self.award_ids.lock().unwrap_or_else(|e| e.into_inner());
+        let allocator = ids.entry(*authority).or_default();
         if let Some(chain) = from_chain {
-            *next = (*next).max(chain);
+            allocator.next = allocator.next.max(chain);
         }
-        let first = *next;
-        *next += count;
+        if count == 1 {
+            if let Some(id) = allocator.returned.pop_first() {
+                return Ok(id);
+            }
+        }
+        let first = allocator.next;
+        allocator.next += count;
         Ok(first)
+    }
+
+    /// Gives back an award id whose award was refused: it is still open on
+    /// chain and no transaction carrying it can land any more.
+    pub fn release_award_id(&self, authority: &Pubkey, award_id: u64) {
+        let mut ids = self.award_ids.lock().unwrap_or_else(|e| e.into_inner());
+        ids.entry(*authority).or_default().returned.insert(award_id);
     }
 
     /// Every account of type `T` (getProgramAccounts filtered by discriminator).
@@ -408,11 +433,20 @@ impl SparksRpc {
                 .award_with_id(issuer, wallet, source, amount, reference, award_id)
                 .await
             {
+                Ok(signature) => return Ok(signature),
                 // Used before this award was ever sent: another sender (or a
                 // stale answer) had it. A fresh id is safe.
-                Err(AwardError::UsedBeforeSent) => refresh = true,
-                Err(AwardError::Rpc(error)) => return Err(error),
-                Ok(signature) => return Ok(signature),
+                Err(AwardError::UsedBeforeSent { .. }) => refresh = true,
+                Err(AwardError::Refused { award_id, error }) => {
+                    self.release_award_id(&issuer.pubkey(), award_id);
+                    return Err(error);
+                }
+                Err(AwardError::Unresolved { award_id, error }) => {
+                    return Err(RpcError::AwardUnresolved {
+                        award_id,
+                        error: Box::new(error),
+                    })
+                }
             }
         }
         Err(RpcError::Program {
@@ -424,7 +458,11 @@ impl SparksRpc {
 
     /// Awards under `award_id`, exactly once: re-signs after a blockhash
     /// expired only while the id is still open on chain, and takes a refusal
-    /// as `AwardIdUsed` after a send for the award having landed.
+    /// as `AwardIdUsed` after a send for the award having landed. Every
+    /// failure says whether the award can still land (`Unresolved`: retry
+    /// under the same id, or settle it from the issuer account) or never
+    /// will (`Refused`, `UsedBeforeSent`: the id is still open, or was
+    /// someone else's).
     pub async fn award_with_id(
         &self,
         issuer: &Keypair,
@@ -434,7 +472,8 @@ impl SparksRpc {
         reference: [u8; 32],
         award_id: u64,
     ) -> Result<Signature, AwardError> {
-        let account = self.spark(wallet).await?;
+        let unresolved = |error: RpcError| AwardError::Unresolved { award_id, error };
+        let account = self.spark(wallet).await.map_err(unresolved)?;
         let instruction = ix::award_for_account(
             &issuer.pubkey(),
             wallet,
@@ -445,13 +484,14 @@ impl SparksRpc {
             award_id,
         );
         let instructions = with_compute_budget(&[instruction], self.priority_fee);
-        let mut sent: Vec<Signature> = Vec::new();
+        // Attempts whose blockhash expired unconfirmed: none of them can land.
+        let mut expired: Vec<Signature> = Vec::new();
         for _ in 0..BLOCKHASH_RETRIES {
             let blockhash = self
                 .rpc
                 .get_latest_blockhash()
                 .await
-                .map_err(RpcError::from)?;
+                .map_err(|e| unresolved(e.into()))?;
             let tx = Transaction::new_signed_with_payer(
                 &instructions,
                 Some(&issuer.pubkey()),
@@ -461,47 +501,65 @@ impl SparksRpc {
             match self.send_signed(&tx).await {
                 Ok(signature) => return Ok(signature),
                 Err(RpcError::BlockhashExpired) => {
-                    sent.push(tx.signatures[0]);
-                    // Expired unconfirmed: it can no longer land. If the id
-                    // is used, an earlier attempt of this award paid it.
-                    if self.award_id_state(&issuer.pubkey(), award_id).await? == AwardIdState::Used
-                    {
-                        return self.landed_attempt(&sent).await;
+                    expired.push(tx.signatures[0]);
+                    // If the id is used, an earlier attempt of this award paid it.
+                    let state = self
+                        .award_id_state(&issuer.pubkey(), award_id)
+                        .await
+                        .map_err(unresolved)?;
+                    if state == AwardIdState::Used {
+                        return self.landed_attempt(award_id, &expired).await;
                     }
                 }
                 Err(error) if matches!(error.sparks_error(), Some(SparksError::AwardIdUsed)) => {
-                    return if sent.is_empty() {
-                        Err(AwardError::UsedBeforeSent)
+                    return if expired.is_empty() {
+                        Err(AwardError::UsedBeforeSent { award_id })
                     } else {
-                        self.landed_attempt(&sent).await
+                        self.landed_attempt(award_id, &expired).await
                     };
                 }
-                Err(error) => return Err(error.into()),
+                // This attempt failed for good (refused in preflight, or it
+                // landed and failed), and every earlier one expired.
+                Err(error @ (RpcError::Program { .. } | RpcError::Transaction(_))) => {
+                    return Err(AwardError::Refused { award_id, error })
+                }
+                Err(error) => return Err(unresolved(error)),
             }
         }
-        Err(RpcError::Unconfirmed(BLOCKHASH_RETRIES).into())
+        Err(unresolved(RpcError::Unconfirmed(BLOCKHASH_RETRIES)))
     }
 
     /// Which of an award's earlier attempts landed.
-    async fn landed_attempt(&self, sent: &[Signature]) -> Result<Signature, AwardError> {
+    async fn landed_attempt(
+        &self,
+        award_id: u64,
+        sent: &[Signature],
+    ) -> Result<Signature, AwardError> {
         let statuses = self
             .rpc
             .get_signature_statuses_with_history(sent)
             .await
-            .map_err(RpcError::from)?
+            .map_err(|e| AwardError::Unresolved {
+                award_id,
+                error: e.into(),
+            })?
             .value;
+        // No attempt on record as landed: another sender may have used the
+        // id, or this node may not have the record. Only the award's event
+        // (SparksAwarded with this id) can tell; never guess.
         sent.iter()
             .zip(statuses)
             .find(|(_, status)| status.as_ref().is_some_and(|s| s.err.is_none()))
             .map(|(signature, _)| *signature)
-            .ok_or_else(|| {
-                AwardError::Rpc(RpcError::Decode {
+            .ok_or_else(|| AwardError::Unresolved {
+                award_id,
+                error: RpcError::Decode {
                     address: Pubkey::default(),
                     kind: "award attempts",
-                    reason: "the award id is used but no attempt of this award is on record \
-                             (is another process awarding with this issuer key?)"
+                    reason: "the award id is used, but no attempt of this award is on record as \
+                             landed at this node; look for its SparksAwarded event"
                         .into(),
-                })
+                },
             })
     }
 
@@ -524,8 +582,8 @@ impl SparksRpc {
                 .iter()
                 .zip(self.rpc.get_multiple_accounts(chunk).await?)
             {
-                let decoded = match account.filter(|a| a.owner == sparks::ID) {
-                    Some(a) => Some(
+                let decoded = match &account {
+                    Some(a) if a.owner == sparks::ID => Some(
                         SparkAccount::try_deserialize(&mut a.data.as_slice()).map_err(|e| {
                             RpcError::Decode {
                                 address: *address,
@@ -534,16 +592,18 @@ impl SparksRpc {
                             }
                         })?,
                     ),
-                    None => None,
+                    _ => None,
                 };
-                accounts.push(decoded);
+                let prefunded = decoded.is_none() && account.is_some_and(|a| a.lamports > 0);
+                accounts.push((decoded, prefunded));
             }
         }
         Ok(rows
             .iter()
             .zip(accounts)
-            .map(|((wallet, amount), account)| {
-                ix::BatchRow::for_account(*wallet, *amount, source, &config, account.as_ref())
+            .map(|((wallet, amount), (account, prefunded))| ix::BatchRow {
+                prefunded,
+                ..ix::BatchRow::for_account(*wallet, *amount, source, &config, account.as_ref())
             })
             .collect())
     }
@@ -552,11 +612,17 @@ impl SparksRpc {
 /// How an award under a given id failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AwardError {
-    /// The id was used before this award was ever sent: it was not ours.
-    #[error("the award id was used before this award was sent")]
-    UsedBeforeSent,
-    #[error(transparent)]
-    Rpc(#[from] RpcError),
+    /// The id is used, but by no attempt of this award: another sender
+    /// awarded under it (PROGRAM.md rule 1 broken), or a stale answer.
+    #[error("award id {award_id} was used by another award")]
+    UsedBeforeSent { award_id: u64 },
+    /// The award never landed and never will; the id is still open.
+    #[error("award id {award_id} was refused: {error}")]
+    Refused { award_id: u64, error: RpcError },
+    /// The award may still land: retry under the same id, or settle it
+    /// from the issuer account (PROGRAM.md, rule 3).
+    #[error("award id {award_id}: outcome unknown: {error}")]
+    Unresolved { award_id: u64, error: RpcError },
 }
 
 /// Whether a send failed only because its blockhash expired unconfirmed.

@@ -424,6 +424,7 @@ pub async fn bulk_awards(
                 amount,
                 referrer: None,
                 creates_account: true,
+                prefunded: false,
                 pays_referral: false,
             })
             .collect();

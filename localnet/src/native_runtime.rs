@@ -41,21 +41,36 @@ use solana_sysvar::program_stubs::{set_syscall_stubs, SyscallStubs};
 use solana_sysvar::SysvarSerialize;
 
 thread_local! {
-    /// The invoke context of the builtin running on this thread.
+    /// The invoke context of the builtin running on this thread; null
+    /// outside one.
     static INVOKE_CONTEXT: Cell<*mut ()> = const { Cell::new(std::ptr::null_mut()) };
+    /// The error a failed CPI ended with, for the builtin that made it.
+    static CPI_ERROR: Cell<Option<InstructionError>> = const { Cell::new(None) };
 }
 
-fn set_invoke_context(context: &mut InvokeContext) {
-    let pointer = context as *mut InvokeContext as *mut ();
-    INVOKE_CONTEXT.with(|slot| slot.set(pointer));
+/// Sets this thread's invoke context for the life of the guard, and puts
+/// the one before back when it drops (also on unwind): no stub can reach a
+/// context the runtime has freed.
+struct ContextGuard(*mut ());
+
+impl ContextGuard {
+    fn enter(context: &mut InvokeContext) -> Self {
+        let pointer = context as *mut InvokeContext as *mut ();
+        Self(INVOKE_CONTEXT.with(|slot| slot.replace(pointer)))
+    }
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        INVOKE_CONTEXT.with(|slot| slot.set(self.0));
+    }
 }
 
 fn invoke_context<'a, 'b>() -> Option<&'a mut InvokeContext<'b, 'b>> {
     let pointer = INVOKE_CONTEXT.with(Cell::get);
-    // SAFETY: set by `invoke_native` from the runtime's context, which the
-    // runtime keeps alive for the whole call of the builtin, the only time
-    // the program (and so a stub) runs on this thread. As in
-    // solana-program-test, a CPI sets it again before its callee runs.
+    // SAFETY: set by `invoke_native` from the runtime's context for exactly
+    // the call of the builtin (`ContextGuard`), during which the runtime
+    // keeps the context alive; null otherwise.
     (!pointer.is_null()).then(|| unsafe { &mut *(pointer as *mut InvokeContext<'b, 'b>) })
 }
 
@@ -70,12 +85,15 @@ pub fn install() {
 
 /// Runs a native program as the runtime's builtin entrypoint does for an
 /// SBF program: accounts serialized with the SBF ABI and deserialized for
-/// the program, its changes written back. Logs nothing itself.
+/// the program, its changes written back. Logs nothing itself. A program
+/// whose CPI failed ends with the callee's error, as on SBF (where the
+/// failed CPI aborts the caller), not with what the caller made of it.
 pub fn invoke_native(
     entry: ProcessInstruction,
     invoke_context: &mut InvokeContext,
 ) -> Result<u64, Box<dyn std::error::Error>> {
-    set_invoke_context(invoke_context);
+    let _context = ContextGuard::enter(invoke_context);
+    CPI_ERROR.with(|e| e.set(None));
     let transaction_context = &invoke_context.transaction_context;
     let instruction_context = transaction_context.get_current_instruction_context()?;
     let indices: HashSet<_> =
@@ -99,9 +117,10 @@ pub fn invoke_native(
     match result {
         Ok(Ok(())) => {}
         Ok(Err(error)) => {
-            let error: Box<dyn std::error::Error> =
-                Box::new(InstructionError::from(u64::from(error)));
-            return Err(error);
+            let error = CPI_ERROR
+                .with(Cell::take)
+                .unwrap_or_else(|| InstructionError::from(u64::from(error)));
+            return Err(Box::new(error));
         }
         Err(_panic) => return Err(Box::new(InstructionError::ProgramFailedToComplete)),
     }
@@ -204,7 +223,12 @@ impl SyscallStubs for NativeStubs {
             .map_err(|_| ProgramError::InvalidSeeds)?;
         context
             .prepare_next_instruction(instruction.clone(), &signers)
-            .map_err(program_error)?;
+            .map_err(|error| {
+                // A privilege escalation, a missing account…: as on SBF, the
+                // transaction fails with this error.
+                CPI_ERROR.with(|e| e.set(Some(error.clone())));
+                program_error(error)
+            })?;
 
         // The caller's AccountInfo changes go to the callee's accounts.
         let transaction_context = &context.transaction_context;
@@ -255,9 +279,11 @@ impl SyscallStubs for NativeStubs {
 
         // The runtime logs the callee's invoke and success/failure lines.
         let mut units = 0;
-        context
-            .process_instruction(&mut units, &mut ExecuteTimings::default())
-            .map_err(program_error)?;
+        if let Err(error) = context.process_instruction(&mut units, &mut ExecuteTimings::default())
+        {
+            CPI_ERROR.with(|e| e.set(Some(error.clone())));
+            return Err(program_error(error));
+        }
 
         // The callee's changes come back into the caller's AccountInfos.
         let transaction_context = &context.transaction_context;
@@ -356,6 +382,8 @@ impl SyscallStubs for NativeStubs {
     }
 }
 
+/// The caller sees a `ProgramError`; errors it cannot express reach the
+/// runtime intact through `CPI_ERROR`.
 fn program_error(error: InstructionError) -> ProgramError {
     ProgramError::try_from(error).unwrap_or(ProgramError::Custom(u32::MAX))
 }

@@ -9,13 +9,16 @@
 //! [`MeteringAllocator`] (the test binary's global allocator) replays every
 //! allocation the program makes on that model, one frame per invocation:
 //! [`metered_sparks_entry`] opens a frame around the program (and first makes
-//! the allocation SBF's entrypoint makes: the `Vec<AccountInfo>` of its
-//! accounts), and [`install_metered_stubs`] pauses the frame while the
-//! native syscall stubs run (on SBF that work is the runtime's, not the
-//! program's heap). What a frame used is kept as an [`InvocationReport`].
+//! the allocations SBF's entrypoint makes, which natively the runtime makes
+//! before the program runs: the `Vec<AccountInfo>` of its accounts, and for
+//! each distinct account the two `Rc<RefCell<…>>` of its lamports and data),
+//! and [`install_metered_stubs`] pauses the frame while the native syscall
+//! stubs run (on SBF that work is the runtime's, not the program's heap).
+//! What a frame used is kept as an [`InvocationReport`].
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::{Mutex, Once};
 
 use anchor_lang::prelude::{AccountInfo, Pubkey};
@@ -122,16 +125,38 @@ unsafe impl GlobalAlloc for MeteringAllocator {
     }
 }
 
-fn set_paused(paused: bool) {
+/// Sets the current frame's pause flag; returns what it was.
+fn set_paused(paused: bool) -> bool {
     let depth = DEPTH.with(Cell::get);
     if depth == 0 || depth > MAX_DEPTH {
-        return;
+        return false;
     }
     FRAMES.with(|frames| {
         let mut frame = frames[depth - 1].get();
+        let was = frame.paused;
         frame.paused = paused;
         frames[depth - 1].set(frame);
-    });
+        was
+    })
+}
+
+/// Leaves a frame when dropped, also when the program unwinds (a panic),
+/// so the next invocation on this thread is metered at the right depth.
+struct FrameGuard;
+
+impl Drop for FrameGuard {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+/// Puts the pause flag back when dropped, also on unwind.
+struct PauseGuard(bool);
+
+impl Drop for PauseGuard {
+    fn drop(&mut self) {
+        set_paused(self.0);
+    }
 }
 
 /// Runs `program` in a metered frame and keeps its report.
@@ -145,15 +170,14 @@ pub fn metered(
         d.set(d.get() + 1);
         d.get()
     });
+    let guard = FrameGuard;
     if depth <= MAX_DEPTH {
         FRAMES.with(|frames| frames[depth - 1].set(Frame::NEW));
     }
-    // SBF's `entrypoint!` deserializes the accounts into a Vec on the heap.
-    let entrypoint_accounts: Vec<AccountInfo> = Vec::with_capacity(accounts.len());
+    entrypoint_allocations(accounts);
     let result = entry(program_id, accounts, data);
-    drop(entrypoint_accounts);
     let frame = FRAMES.with(|frames| frames[depth.min(MAX_DEPTH) - 1].get());
-    DEPTH.with(|d| d.set(d.get() - 1));
+    drop(guard);
     let mut discriminator = [0; 8];
     let n = data.len().min(8);
     discriminator[..n].copy_from_slice(&data[..n]);
@@ -171,6 +195,29 @@ pub fn metered(
         .unwrap_or_else(|e| e.into_inner())
         .push(report);
     result
+}
+
+/// What SBF's `entrypoint!` allocates before the program runs
+/// (solana-program-entrypoint's `deserialize`): the `Vec<AccountInfo>`, and
+/// for each distinct account an `Rc<RefCell<&mut u64>>` (lamports) and an
+/// `Rc<RefCell<&mut [u8]>>` (data); a duplicate shares its first's. The
+/// bump allocator never frees, so the values are dropped at once.
+fn entrypoint_allocations(accounts: &[AccountInfo]) {
+    let infos: Vec<AccountInfo> = Vec::with_capacity(accounts.len());
+    drop(infos);
+    // Without allocating: a set here would be counted too.
+    for (i, account) in accounts.iter().enumerate() {
+        if !accounts[..i]
+            .iter()
+            .any(|earlier| earlier.key == account.key)
+        {
+            drop(Rc::new(RefCell::new(std::ptr::null_mut::<u64>())));
+            drop(Rc::new(RefCell::new(std::ptr::slice_from_raw_parts_mut(
+                std::ptr::null_mut::<u8>(),
+                0,
+            ))));
+        }
+    }
 }
 
 /// The Sparks program, metered.
@@ -232,10 +279,8 @@ struct PausingStubs {
 }
 
 fn paused<T>(f: impl FnOnce() -> T) -> T {
-    set_paused(true);
-    let out = f();
-    set_paused(false);
-    out
+    let _restore = PauseGuard(set_paused(true));
+    f()
 }
 
 impl solana_sysvar::program_stubs::SyscallStubs for PausingStubs {

@@ -16,8 +16,10 @@ pub async fn award(ctx: &Context, args: AwardArgs) -> anyhow::Result<Value> {
     let reference = reference_bytes(&args.reference);
     let award_id = match args.award_id {
         Some(id) => id,
-        None => ctx.rpc.reserve_award_ids(&issuer.pubkey(), 1, true).await?,
+        None => ctx.reserve_award_ids(&issuer.pubkey(), 1).await?,
     };
+    // Said before sending, so a run killed half way leaves the id to retry with.
+    eprintln!("award id {award_id}");
     let outcome = ctx
         .rpc
         .award_with_id(
@@ -31,17 +33,32 @@ pub async fn award(ctx: &Context, args: AwardArgs) -> anyhow::Result<Value> {
         .await;
     let signature = match outcome {
         Ok(signature) => signature,
-        Err(AwardError::UsedBeforeSent) if args.award_id.is_some() => bail!(
+        Err(AwardError::UsedBeforeSent { .. }) if args.award_id.is_some() => bail!(
             "award id {award_id} was used already (by an earlier run of this award, or by \
              another award): nothing was paid now"
         ),
-        Err(AwardError::UsedBeforeSent) => {
-            bail!("award id {award_id} was taken by another sender with this issuer key")
-        }
-        Err(AwardError::Rpc(error)) => {
+        Err(AwardError::UsedBeforeSent { .. }) => bail!(
+            "award id {award_id} was used by another sender with this issuer key: nothing was \
+             paid now; run one sender per issuer key"
+        ),
+        Err(AwardError::Refused { error, .. }) => {
+            // It can never land now: void the id so the issuer's window
+            // does not stay pinned on it.
+            let void = ix::void_award_ids(&issuer.pubkey(), award_id, 1);
+            let voided = match ctx.rpc.send(&[void], &issuer, &[]).await {
+                Ok(_) => "voided".to_string(),
+                Err(e) => {
+                    format!("not voided ({e}): void it with `sparks award-ids void {award_id}`")
+                }
+            };
             return Err(anyhow::Error::new(error).context(format!(
-                "award id {award_id}: if you cannot tell whether it landed, run again with \
-                 --award-id {award_id}; it never pays twice"
+                "award id {award_id} was refused; nothing was paid; the id is {voided}"
+            )));
+        }
+        Err(AwardError::Unresolved { error, .. }) => {
+            return Err(anyhow::Error::new(error).context(format!(
+                "award id {award_id}: outcome unknown; run again with --award-id {award_id}: \
+                 it never pays twice"
             )))
         }
     };

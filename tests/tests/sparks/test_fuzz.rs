@@ -128,6 +128,7 @@ impl World {
             amount: 300,
             referrer,
             creates_account: false,
+            prefunded: false,
             pays_referral: referrer.is_some(),
         };
         vec![

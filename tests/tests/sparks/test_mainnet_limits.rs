@@ -173,6 +173,49 @@ async fn largest_batches_fit_the_trace_and_the_sbf_heap() {
 }
 
 #[tokio::test]
+async fn a_prefunded_new_recipient_costs_two_more_trace_entries() {
+    // Anyone can send lamports to a recipient's address before its account
+    // exists; creating it then takes transfer + allocate + assign.
+    let mut f = TestFixture::new().await;
+    let issuer = f.full_issuer().await;
+    let wallets: Vec<Pubkey> = (0..30).map(|_| wallet()).collect();
+    f.fund(&pda::spark(&wallets[0]), 1_000_000).await;
+    let mut rows = Vec::new();
+    for w in &wallets {
+        rows.push(f.batch_row(w, Source::Trading, 5).await);
+    }
+    let blind = ix::award_batch(&issuer.pubkey(), Source::Trading, [0; 32], 0, &rows);
+    let blind = with_compute_budget(std::slice::from_ref(&blind), 1);
+    let (result, _) = f.send_v0(&blind, &[&issuer]).await;
+    assert!(
+        matches!(
+            result,
+            Err(
+                solana_transaction_error::TransactionError::InstructionError(
+                    _,
+                    solana_instruction_error::InstructionError::MaxInstructionTraceLengthExceeded
+                )
+            )
+        ),
+        "{result:?}"
+    );
+    // Counted as the client counts it (`SparksRpc::batch_rows` sees the
+    // lamports), the row costs 4 entries and the batch one row less.
+    rows[0].prefunded = true;
+    let sending = Sending {
+        payer: &issuer.pubkey(),
+        lookup_tables: &[],
+        micro_lamports_per_unit: 1,
+    };
+    let over = ix::award_batch(&issuer.pubkey(), Source::Trading, [0; 32], 0, &rows);
+    assert!(does_not_fit(&over, &rows, sending).is_some_and(|r| r.contains("trace")));
+    let fits = ix::award_batch(&issuer.pubkey(), Source::Trading, [0; 32], 0, &rows[..29]);
+    let fits = with_compute_budget(std::slice::from_ref(&fits), 1);
+    let (result, _) = f.send_v0(&fits, &[&issuer]).await;
+    result.expect("29 rows with one prefunded recipient land");
+}
+
+#[tokio::test]
 async fn heap_per_row_is_measured() {
     // The heap of a batch as a function of its rows: base + rows x per-row.
     let mut figures = Vec::new();
@@ -211,6 +254,7 @@ async fn largest_batch_in_a_legacy_transaction() {
             amount: 1,
             referrer: None,
             creates_account: true,
+            prefunded: false,
             pays_referral: false,
         })
         .collect();
