@@ -17,7 +17,7 @@ use solana_transaction_status_client_types::UiTransactionEncoding;
 use sparks_client::rpc::SparksRpc;
 use sparks_client::scenario;
 use sparks_indexer::indexer::{Indexer, IndexerConfig};
-use sparks_indexer::source::{SignatureInfo, Source, SourceConfig};
+use sparks_indexer::source::{ListingStop, SignatureInfo, Source, SourceConfig};
 use sparks_localnet::{Localnet, LocalnetConfig};
 use tokio::sync::watch;
 
@@ -67,7 +67,7 @@ fn main() {
         let store = common::migrated_store(&pg.url()).await;
         let source = Source::new(SourceConfig::new(chain.rpc_url(), sparks::ID));
         let listing = Instant::now();
-        let signatures = source.signatures_since(None).await.unwrap();
+        let signatures = source.signatures(&ListingStop::Start).await.unwrap();
         let listing = listing.elapsed().as_secs_f64();
 
         // The RPC's ceiling: the same getTransaction calls, same concurrency, nothing else.

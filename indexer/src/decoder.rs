@@ -46,6 +46,9 @@ pub enum Problem {
     Undecodable { origin: Origin, reason: String },
     /// The response lacks what decoding needs (meta, binary transaction…).
     Malformed(String),
+    /// The node refuses to return it for good (e.g. a transaction version
+    /// this client cannot read); `reindex --problems` asks again.
+    Unfetchable(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

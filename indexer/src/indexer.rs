@@ -23,7 +23,7 @@ use solana_commitment_config::CommitmentConfig;
 use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
 use tokio::sync::{mpsc, watch, Notify};
 
-use crate::source::{SignatureInfo, Source, SourceError};
+use crate::source::{ErrorClass, Fate, ListingStop, SignatureInfo, Source, SourceError};
 use crate::store::{Applied, IndexedTransaction, Pipeline, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +32,14 @@ pub enum IndexerError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl IndexerError {
+    /// Whether running on can help: a fatal error (the node refuses this
+    /// configuration, or no longer has the cursor's slots) stops `run`.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, IndexerError::Source(error) if error.class() == ErrorClass::Fatal)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -114,10 +122,15 @@ impl Indexer {
         // mirror is complete at least up to it.
         let tip = self.source.slot().await?;
         let cursor = self.store.cursor().await?;
-        let signatures = self
-            .source
-            .signatures_since(cursor.signature.as_deref())
-            .await?;
+        let stop = match &cursor.signature {
+            Some(signature) => ListingStop::Cursor {
+                signature: signature.clone(),
+                slot: cursor.slot,
+                older: self.store.stored_before_slot(cursor.slot).await?,
+            },
+            None => ListingStop::Start,
+        };
+        let signatures = self.source.signatures(&stop).await?;
         let progress = self
             .index(signatures, Some(cursor.signature), shutdown)
             .await?;
@@ -229,31 +242,30 @@ impl Indexer {
     }
 
     /// Marks stored transactions final once the node says so, and rolls back
-    /// those the node no longer has at or below the finalized slot (a
-    /// dropped fork). Returns (finalized, rolled back).
+    /// those the finalized chain proves gone (a dropped fork). A node that
+    /// cannot tell (behind, pruned) leaves them as they are, unfinalized:
+    /// see `source::finality`. Returns (finalized, rolled back).
     pub async fn check_finality(&self) -> Result<(usize, usize), IndexerError> {
         let finalized_slot = self.source.finalized_slot().await?;
         let pending = self.store.unfinalized(finalized_slot).await?;
-        if pending.is_empty() {
-            self.store.mark_finalized(&[], finalized_slot).await?;
-            return Ok((0, 0));
-        }
-        let names: Vec<String> = pending.iter().map(|(s, _)| s.clone()).collect();
-        let statuses = self.source.finality(&names).await?;
+        let fates = if pending.is_empty() {
+            Vec::new()
+        } else {
+            self.source.fates(&pending).await?
+        };
         let mut finalized = Vec::new();
         let mut dropped = Vec::new();
-        for (name, status) in names.into_iter().zip(statuses) {
-            match status {
-                Some(true) => finalized.push(name),
-                Some(false) => {}
-                None => {
-                    // Unknown to the status cache: ask for the transaction itself before
-                    // concluding it is gone.
-                    if self.source.exists_finalized(&name).await? {
-                        finalized.push(name);
-                    } else {
-                        dropped.push(name);
-                    }
+        for ((signature, slot), fate) in pending.into_iter().zip(fates) {
+            match fate {
+                Fate::Finalized => finalized.push(signature),
+                Fate::Pending => {}
+                Fate::Dropped { evidence } => {
+                    tracing::warn!(%signature, slot, %evidence, "transaction dropped with its fork");
+                    dropped.push(signature);
+                }
+                Fate::Unproven { reason } => {
+                    metrics::counter!("sparks_finality_unproven_total").increment(1);
+                    tracing::warn!(%signature, slot, %reason, "fate not proven; kept unfinalized");
                 }
             }
         }
@@ -261,7 +273,8 @@ impl Indexer {
             .mark_finalized(&finalized, finalized_slot)
             .await?;
         if !dropped.is_empty() {
-            tracing::warn!(count = dropped.len(), signatures = ?dropped, "rolling back transactions that never finalized");
+            metrics::counter!("sparks_rolled_back_transactions_total")
+                .increment(dropped.len() as u64);
             self.store.roll_back(&dropped).await?;
         }
         Ok((finalized.len(), dropped.len()))
@@ -308,6 +321,12 @@ impl Indexer {
                     if progress.transactions > 0 {
                         tracing::debug!(?progress, "indexed");
                     }
+                }
+                Err(error) if error.is_fatal() => {
+                    for task in tasks {
+                        task.abort();
+                    }
+                    return Err(error);
                 }
                 Err(error) => {
                     failures += 1;

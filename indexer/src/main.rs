@@ -104,7 +104,8 @@ struct ChainArgs {
     /// The Sparks program id (this build's id by default).
     #[arg(long, env = "SPARKS_PROGRAM_ID")]
     program_id: Option<String>,
-    /// Commitment of what is indexed: processed, confirmed or finalized.
+    /// Commitment of what is indexed: confirmed or finalized (nodes refuse
+    /// getTransaction below confirmed).
     #[arg(long, env = "SPARKS_COMMITMENT", default_value = "confirmed")]
     commitment: String,
     /// getTransaction calls in flight.
@@ -345,10 +346,14 @@ fn program_id(chain: &ChainArgs) -> anyhow::Result<Pubkey> {
 
 fn commitment(text: &str) -> anyhow::Result<CommitmentLevel> {
     match text {
-        "processed" => Ok(CommitmentLevel::Processed),
         "confirmed" => Ok(CommitmentLevel::Confirmed),
         "finalized" => Ok(CommitmentLevel::Finalized),
-        other => bail!("--commitment {other:?}: expected processed, confirmed or finalized"),
+        "processed" => bail!(
+            "--commitment processed cannot be indexed: nodes refuse getTransaction and \
+             getSignaturesForAddress below confirmed, and a processed transaction may never \
+             land; use confirmed (the default) or finalized"
+        ),
+        other => bail!("--commitment {other:?}: expected confirmed or finalized"),
     }
 }
 

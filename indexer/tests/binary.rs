@@ -13,7 +13,7 @@ use solana_signer::Signer;
 use sparks::state::Source;
 use sparks_client::rpc::SparksRpc;
 use sparks_client::scenario;
-use sparks_indexer::source::{Source as ChainSource, SourceConfig};
+use sparks_indexer::source::{ListingStop, Source as ChainSource, SourceConfig};
 use sparks_localnet::{Localnet, LocalnetConfig};
 use sparks_pglocal::PgServer;
 
@@ -160,7 +160,7 @@ fn crash_rng() -> StdRng {
 /// transaction is stored once, no event or balance change is missing.
 async fn assert_complete(chain: &Localnet, pg: &PgServer, expected_events: i64) {
     let source = ChainSource::new(SourceConfig::new(chain.rpc_url(), sparks::ID));
-    let on_chain = source.signatures_since(None).await.unwrap();
+    let on_chain = source.signatures(&ListingStop::Start).await.unwrap();
     assert_eq!(
         psql_count(pg, "SELECT count(*) FROM transactions"),
         on_chain.len() as i64

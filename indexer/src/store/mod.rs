@@ -131,6 +131,17 @@ impl Store {
         })
     }
 
+    /// The newest stored signature in a slot below `slot`: the listing's
+    /// `until`, so a node that knows it stops just past the cursor.
+    pub async fn stored_before_slot(&self, slot: u64) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar!(
+            "SELECT signature FROM transactions WHERE slot < $1 ORDER BY slot DESC LIMIT 1",
+            slot as i64
+        )
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// Which of `signatures` are already indexed.
     pub async fn known(&self, signatures: &[String]) -> Result<HashSet<String>, StoreError> {
         let rows = sqlx::query_scalar!(
@@ -206,12 +217,21 @@ impl Store {
             .collect())
     }
 
+    /// Marks `signatures` final and moves the cursor's `finalized_slot`, the
+    /// slot through which every stored transaction is final (what the API
+    /// reports as `finalized`), up to the chain's `finalized_slot` but never
+    /// past a stored transaction whose fate is still open.
     pub async fn mark_finalized(
         &self,
         signatures: &[String],
         finalized_slot: u64,
     ) -> Result<(), StoreError> {
         let mut db = self.pool.begin().await?;
+        // First, so a batch storing an unfinalized transaction meanwhile
+        // either committed before (and is seen below) or lowers the slot after.
+        sqlx::query!("SELECT id FROM cursor FOR UPDATE")
+            .fetch_one(&mut *db)
+            .await?;
         sqlx::query!(
             "UPDATE transactions SET finalized = true WHERE signature = ANY($1::text[])",
             signatures
@@ -219,7 +239,8 @@ impl Store {
         .execute(&mut *db)
         .await?;
         sqlx::query!(
-            "UPDATE cursor SET finalized_slot = greatest(finalized_slot, $1)",
+            "UPDATE cursor SET finalized_slot = least($1::int8, coalesce(
+                 (SELECT min(slot) - 1 FROM transactions WHERE NOT finalized AND slot <= $1), $1))",
             finalized_slot as i64
         )
         .execute(&mut *db)
@@ -332,6 +353,15 @@ async fn write_in_order(
         }
     }
     write_shared_rows(db, rows).await?;
+    if let Some(oldest) = rows.oldest_unfinalized_slot() {
+        // Not final yet, so nothing from its slot on may be reported final.
+        sqlx::query!(
+            "UPDATE cursor SET finalized_slot = $1 - 1 WHERE finalized_slot >= $1",
+            oldest
+        )
+        .execute(&mut *db)
+        .await?;
+    }
     if let Some(CursorMove { from, to, slot }) = cursor {
         let slot = int(slot, "slot", to)?;
         let moved = sqlx::query!(

@@ -188,6 +188,7 @@ pub fn problem_kind(problem: &Problem) -> (&'static str, String) {
         Problem::Failed(error) => ("failed", error.clone()),
         Problem::Malformed(reason) => ("malformed", reason.clone()),
         Problem::LogTruncated => ("log_truncated", "the node truncated the log".into()),
+        Problem::Unfetchable(reason) => ("unfetchable", reason.clone()),
         Problem::Undecodable { origin, reason } => {
             ("undecodable", format!("{}: {reason}", origin_name(*origin)))
         }
@@ -232,6 +233,17 @@ pub fn event_wallet(event: &SparksEvent) -> Option<Pubkey> {
 }
 
 impl BatchRows {
+    /// The lowest slot among the batch's transactions not yet final.
+    pub fn oldest_unfinalized_slot(&self) -> Option<i64> {
+        let t = &self.transactions;
+        t.slot
+            .iter()
+            .zip(&t.finalized)
+            .filter(|(_, finalized)| !**finalized)
+            .map(|(slot, _)| *slot)
+            .min()
+    }
+
     pub fn build(transactions: &[IndexedTransaction]) -> Result<Self, RowError> {
         let mut rows = Self::default();
         for tx in transactions {

@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub mod lagging;
+
 use sparks_client::rpc::SparksRpc;
 use sparks_indexer::indexer::{Indexer, IndexerConfig};
-use sparks_indexer::source::{SignatureInfo, Source as ChainSource, SourceConfig};
+use sparks_indexer::source::{ListingStop, SignatureInfo, Source as ChainSource, SourceConfig};
 use sparks_indexer::store::{IndexedTransaction, Store};
 use sparks_indexer::verify::verify;
 use sparks_localnet::{Localnet, LocalnetConfig};
@@ -26,7 +28,22 @@ pub struct Env {
 
 impl Env {
     pub async fn start() -> Self {
-        let chain = Localnet::start(LocalnetConfig::default()).expect("local chain starts");
+        Self::start_with(LocalnetConfig::default()).await
+    }
+
+    /// A chain that makes a slot every 20 ms, like a validator, so the
+    /// finalized slot moves on its own.
+    pub async fn start_clocked() -> Self {
+        Self::start_with(LocalnetConfig {
+            block_production: sparks_localnet::BlockProduction::Clock,
+            slot_time_ms: 20,
+            ..LocalnetConfig::default()
+        })
+        .await
+    }
+
+    pub async fn start_with(config: LocalnetConfig) -> Self {
+        let chain = Localnet::start(config).expect("local chain starts");
         let rpc = SparksRpc::new(chain.rpc_url());
         let pg = PgServer::start().expect("private postgres starts");
         let store = Store::connect(&pg.url()).await.expect("connect");
@@ -52,7 +69,35 @@ impl Env {
     /// Every signature of the program on the chain, oldest first.
     pub async fn signatures(&self) -> Vec<SignatureInfo> {
         let source = ChainSource::new(SourceConfig::new(self.chain.rpc_url(), sparks::ID));
-        source.signatures_since(None).await.unwrap()
+        source.signatures(&ListingStop::Start).await.unwrap()
+    }
+
+    /// How many program signatures the chain has, counted with plain
+    /// solana-client paging (not the indexer's own listing).
+    pub async fn signature_count(&self) -> usize {
+        use solana_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
+        let client =
+            solana_client::nonblocking::rpc_client::RpcClient::new(self.chain.rpc_url().to_owned());
+        let (mut total, mut before) = (0, None);
+        loop {
+            let page = client
+                .get_signatures_for_address_with_config(
+                    &sparks::ID,
+                    GetConfirmedSignaturesForAddress2Config {
+                        before,
+                        until: None,
+                        limit: Some(1000),
+                        commitment: Some(solana_commitment_config::CommitmentConfig::confirmed()),
+                    },
+                )
+                .await
+                .unwrap();
+            total += page.len();
+            match page.last() {
+                Some(last) if page.len() == 1000 => before = Some(last.signature.parse().unwrap()),
+                _ => return total,
+            }
+        }
     }
 
     /// Every program transaction on the chain, fetched and decoded once.
