@@ -18,6 +18,7 @@ use sparks_client::scenario;
 use sparks_indexer::indexer::{Indexer, IndexerConfig, IndexerError};
 use sparks_indexer::source::{Source as ChainSource, SourceConfig, SourceError};
 use sparks_indexer::store::Store;
+use sparks_localnet::{BlockProduction, LocalnetConfig};
 use support::lagging::{LagCounts, LaggingProxy};
 use support::{count, never, snapshot, Env};
 use tokio::sync::watch;
@@ -66,23 +67,22 @@ fn indexer_via(rpc_url: &str, store: Store, page_size: usize, retry_for: Duratio
 async fn awards_on_chain(env: &Env, awards: usize) -> Keypair {
     let (admin, issuer) = (Keypair::new(), Keypair::new());
     scenario::deploy(&env.rpc, &admin, &issuer).await.unwrap();
-    award_more(env, &issuer, awards).await;
+    award_more(env, &issuer, awards, Duration::ZERO).await;
     issuer
 }
 
-/// `awards` more award transactions, each to a new wallet, one every 40 ms
-/// (up to 16 in flight).
-async fn award_more(env: &Env, issuer: &Keypair, awards: usize) {
+/// `awards` more award transactions, each to a new wallet, one every
+/// `spacing` (up to 16 in flight).
+async fn award_more(env: &Env, issuer: &Keypair, awards: usize, spacing: Duration) {
     let first_id = env
         .rpc
         .reserve_award_ids(&issuer.pubkey(), awards as u64, true)
         .await
         .unwrap();
+    let start = tokio::time::Instant::now();
     futures::stream::iter(0..awards as u64)
         .map(|i| async move {
-            // Spread over time, so the lagging view sees recent
-            // transactions it does not have yet.
-            tokio::time::sleep(Duration::from_millis(40 * i)).await;
+            tokio::time::sleep_until(start + spacing * i as u32).await;
             let row = BatchRow {
                 wallet: Keypair::new().pubkey(),
                 amount: 7,
@@ -150,7 +150,7 @@ async fn empty_pages_during_a_catch_up_are_asked_again_not_taken_for_the_cursor(
         .await
         .unwrap();
     let cursor = env.store.cursor().await.unwrap();
-    award_more(&env, &issuer, 100).await;
+    award_more(&env, &issuer, 100, Duration::ZERO).await;
     let proxy = LaggingProxy::start(env.chain.rpc_url(), 0.0, 0, 2).await;
     proxy.shared.empty_before_pages.store(3, Ordering::SeqCst);
     let indexer = indexer_via(&proxy.url, env.store.clone(), 25, Duration::from_secs(20));
@@ -174,7 +174,7 @@ async fn a_listing_that_never_reaches_the_cursor_stops_with_a_clear_error_and_mo
         .catch_up(&never())
         .await
         .unwrap();
-    award_more(&env, &issuer, 40).await;
+    award_more(&env, &issuer, 40, Duration::ZERO).await;
     let before = snapshot(&env.store).await;
     let proxy = LaggingProxy::start(env.chain.rpc_url(), 0.0, 0, 3).await;
     proxy
@@ -200,6 +200,18 @@ async fn a_listing_that_never_reaches_the_cursor_stops_with_a_clear_error_and_mo
     );
     assert!(!error.is_fatal(), "a later catch-up may succeed");
     assert_eq!(snapshot(&env.store).await, before, "cursor {cursor}");
+}
+
+/// A clocked chain with 100 ms slots: what it lands is final only ~3 s
+/// later, so a test has stored, not yet final transactions to work on even
+/// when the machine is busy.
+async fn slow_finality_env() -> Env {
+    Env::start_with(LocalnetConfig {
+        block_production: BlockProduction::Clock,
+        slot_time_ms: 100,
+        ..LocalnetConfig::default()
+    })
+    .await
 }
 
 /// Waits (polling `check_finality` through `indexer`) until the chain has
@@ -235,13 +247,22 @@ async fn null_statuses_and_transactions_roll_back_nothing() {
     // yet final; then a provider answering getSignatureStatuses with nulls
     // and getTransaction at finalized with null.
     logs();
-    let env = Env::start_clocked().await;
+    let env = slow_finality_env().await;
     awards_on_chain(&env, 30).await;
     env.indexer(IndexerConfig::default())
         .catch_up(&never())
         .await
         .unwrap();
     let landed = stored(&env.store).await;
+    assert!(
+        count(
+            &env.store,
+            "SELECT count(*) FROM transactions WHERE NOT finalized"
+        )
+        .await
+            > 0,
+        "stored transactions not yet final"
+    );
     let proxy = LaggingProxy::start(env.chain.rpc_url(), 0.0, 0, 4).await;
     proxy.shared.null_statuses.store(true, Ordering::SeqCst);
     let indexer = indexer_via(&proxy.url, env.store.clone(), 1_000, Duration::from_secs(5));
@@ -266,7 +287,7 @@ async fn null_statuses_and_transactions_roll_back_nothing() {
 async fn a_fate_nobody_can_prove_is_kept_and_never_reported_final() {
     // Arrange: null statuses and no block available either.
     logs();
-    let env = Env::start_clocked().await;
+    let env = slow_finality_env().await;
     awards_on_chain(&env, 10).await;
     env.indexer(IndexerConfig::default())
         .catch_up(&never())
@@ -275,9 +296,10 @@ async fn a_fate_nobody_can_prove_is_kept_and_never_reported_final() {
     let landed = stored(&env.store).await;
     let oldest_open: i64 = count(
         &env.store,
-        "SELECT min(slot) FROM transactions WHERE NOT finalized",
+        "SELECT coalesce(min(slot), -1) FROM transactions WHERE NOT finalized",
     )
     .await;
+    assert!(oldest_open >= 0, "stored transactions not yet final");
     let proxy = LaggingProxy::start(env.chain.rpc_url(), 0.0, 0, 5).await;
     proxy.shared.null_statuses.store(true, Ordering::SeqCst);
     proxy
@@ -339,7 +361,7 @@ fn watch_monotonic(store: Store, stop: watch::Receiver<bool>) -> tokio::task::Jo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_with_lagging_nodes_behind_one_url_loses_nothing() {
     // Arrange: a clocked chain with history, and a provider where 40% of the
-    // requests reach a node 12 slots (~240 ms) behind, plus null statuses
+    // requests reach a node 25 slots (~500 ms) behind, plus null statuses
     // for a while. Pages of 20, so the backfill spans many pages.
     logs();
     let seed = seed();
@@ -349,7 +371,7 @@ async fn a_provider_with_lagging_nodes_behind_one_url_loses_nothing() {
         .unwrap_or(120);
     let env = Env::start_clocked().await;
     let issuer = awards_on_chain(&env, size / 2).await;
-    let proxy = LaggingProxy::start(env.chain.rpc_url(), 0.4, 12, seed).await;
+    let proxy = LaggingProxy::start(env.chain.rpc_url(), 0.4, 25, seed).await;
     let indexer = indexer_via(&proxy.url, env.store.clone(), 20, Duration::from_secs(30));
     let (stop, shutdown) = watch::channel(false);
     let monitor = watch_monotonic(env.store.clone(), shutdown.clone());
@@ -359,9 +381,11 @@ async fn a_provider_with_lagging_nodes_behind_one_url_loses_nothing() {
     });
     // Act: the backfill runs while awards keep landing; for a stretch the
     // statuses come back null.
-    award_more(&env, &issuer, size / 4).await;
+    // Spread over time, so the lagging view misses recent transactions.
+    let spacing = Duration::from_millis(40);
+    award_more(&env, &issuer, size / 4, spacing).await;
     proxy.shared.null_statuses.store(true, Ordering::SeqCst);
-    award_more(&env, &issuer, size / 4).await;
+    award_more(&env, &issuer, size / 4, spacing).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     proxy.shared.null_statuses.store(false, Ordering::SeqCst);
     // Assert: everything stored and final, in order, nothing rolled back.
