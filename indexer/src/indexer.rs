@@ -275,7 +275,8 @@ impl Indexer {
         if !dropped.is_empty() {
             metrics::counter!("sparks_rolled_back_transactions_total")
                 .increment(dropped.len() as u64);
-            self.store.roll_back(&dropped).await?;
+            let rolled_back = self.store.roll_back(&dropped).await?;
+            tracing::warn!(?rolled_back, "rolled back transactions the chain dropped");
         }
         Ok((finalized.len(), dropped.len()))
     }

@@ -10,18 +10,18 @@
 //! [`Pipeline`] keeps several batches in flight.
 
 pub mod pipeline;
+pub mod rollback;
 pub mod rows;
 
 use std::collections::HashSet;
 
-use sparks_client::events::SparksEvent;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::watch;
 
-use crate::decoder::{DecodedEvent, Origin};
 use pipeline::Outcome;
 pub use pipeline::Pipeline;
+pub use rollback::RolledBack;
 use rows::{int, perk_kind_name};
 pub use rows::{BatchRows, IndexedTransaction, RowError};
 
@@ -250,93 +250,14 @@ impl Store {
     }
 
     /// Removes transactions that will never be final (a dropped fork) and
-    /// rebuilds the projections from the events that remain: each event
-    /// carries the full state after it, so the newest remaining event of an
-    /// account is that account's state. Rare, and O(events).
-    pub async fn roll_back(&self, signatures: &[String]) -> Result<(), StoreError> {
+    /// restores every account they touched to its newest remaining state
+    /// (see [`rollback`]); nothing else is rewritten.
+    pub async fn roll_back(&self, signatures: &[String]) -> Result<RolledBack, StoreError> {
         let mut db = self.pool.begin().await?;
-        for statement in [
-            "DELETE FROM events WHERE signature = ANY($1::text[])",
-            "DELETE FROM ledger WHERE signature = ANY($1::text[])",
-            "DELETE FROM referrals WHERE signature = ANY($1::text[])",
-            "DELETE FROM transaction_problems WHERE signature = ANY($1::text[])",
-            "DELETE FROM transactions WHERE signature = ANY($1::text[])",
-        ] {
-            sqlx::query(statement)
-                .bind(signatures)
-                .execute(&mut *db)
-                .await?;
-        }
-        sqlx::query!(
-            "UPDATE cursor SET (signature, slot) = (
-                 SELECT t.signature, t.slot FROM transactions t ORDER BY t.slot DESC, t.indexed_at DESC LIMIT 1)
-             WHERE signature = ANY($1::text[])",
-            signatures
-        )
-        .execute(&mut *db)
-        .await?;
-        rebuild_projections(&mut db).await?;
+        let rolled_back = rollback::roll_back(&mut db, signatures).await?;
         db.commit().await?;
-        Ok(())
+        Ok(rolled_back)
     }
-}
-
-/// Number of stored events decoded per step of a rebuild.
-const REBUILD_CHUNK: i64 = 10_000;
-
-async fn rebuild_projections(db: &mut PgConnection) -> Result<(), StoreError> {
-    sqlx::query(
-        "TRUNCATE config, issuers, spark_accounts, leaderboard, perks, perk_claims, whitelists,
-             whitelist_entries",
-    )
-    .execute(&mut *db)
-    .await?;
-    let mut after: (i64, String, i32) = (-1, String::new(), -1);
-    loop {
-        let chunk = sqlx::query!(
-            "SELECT signature, event_index, slot, block_time, origin, payload FROM events
-             WHERE (slot, signature, event_index) > ($1, $2, $3)
-             ORDER BY slot, signature, event_index LIMIT $4",
-            after.0,
-            after.1,
-            after.2,
-            REBUILD_CHUNK
-        )
-        .fetch_all(&mut *db)
-        .await?;
-        let Some(last) = chunk.last() else { break };
-        after = (last.slot, last.signature.clone(), last.event_index);
-        let mut rows = BatchRows::default();
-        for row in &chunk {
-            let event =
-                SparksEvent::from_log_data(&row.payload).map_err(|e| StoreError::StoredEvent {
-                    signature: row.signature.clone(),
-                    index: row.event_index,
-                    reason: e.to_string(),
-                })?;
-            let tx = IndexedTransaction {
-                signature: row.signature.clone(),
-                slot: row.slot as u64,
-                block_time: row.block_time,
-                finalized: false,
-                events: Vec::new(),
-                problems: Vec::new(),
-            };
-            let origin = if row.origin == "log" {
-                Origin::Log
-            } else {
-                Origin::InnerInstruction
-            };
-            let decoded = DecodedEvent {
-                index: row.event_index as u32,
-                origin,
-                event,
-            };
-            rows.project(&tx, &decoded)?;
-        }
-        write_projections(db, &rows).await?;
-    }
-    Ok(())
 }
 
 /// The body of [`Store::apply_after`], up to the commit.

@@ -144,6 +144,27 @@ impl<K: Ord, V> Latest<K, V> {
         self.map.is_empty()
     }
 
+    /// The held state of `key` and where it was seen.
+    pub fn get(&self, key: &K) -> Option<(&V, &Seen)> {
+        self.map.get(key).map(|(_, value, seen)| (value, seen))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &K> {
+        self.map.keys()
+    }
+
+    /// Keeps only the keys `keep` accepts.
+    pub fn retain(&mut self, mut keep: impl FnMut(&K) -> bool) {
+        self.map.retain(|key, _| keep(key));
+    }
+
+    /// Takes `other`'s states where they are newer.
+    pub fn merge(&mut self, other: Self) {
+        for (key, (seq, value, seen)) in other.map {
+            self.offer(key, seq, value, seen);
+        }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V, &Seen)> {
         self.map
             .iter()
