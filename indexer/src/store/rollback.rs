@@ -7,9 +7,10 @@
 //! the order batches lock them, so the two wait for each other instead of
 //! deadlocking), deletes the dropped transactions' rows, finds each touched
 //! account's newest remaining state through indexes (the ledger and
-//! referrals for spark accounts, `events_state_changes` for the rest) and
-//! rewrites those rows. A leaderboard ranking that held a touched wallet is
-//! recomputed. API readers never wait (MVCC); batches wait only on the rows
+//! referrals for spark accounts, the owner's redemptions and spots for
+//! claims and entries, `events_state_changes` for the shared accounts) and
+//! rewrites those rows. A leaderboard ranking is recomputed only when a
+//! touched wallet fell below its last place. API readers never wait (MVCC); batches wait only on the rows
 //! the rollback touches.
 
 use std::collections::BTreeSet;
@@ -18,7 +19,9 @@ use anchor_lang::prelude::Pubkey;
 use sparks_client::events::SparksEvent;
 use sqlx::PgConnection;
 
-use super::{key, write_projections, BatchRows, IndexedTransaction, StoreError, LEADERBOARD_DEPTH};
+use super::{
+    key, write_projections, BatchRows, IndexedTransaction, StoreError, LEADERBOARD_DEPTH, RANKINGS,
+};
 use crate::decoder::{DecodedEvent, Origin};
 
 /// What a rollback did.
@@ -28,7 +31,7 @@ pub struct RolledBack {
     pub events: u64,
     /// Projection rows rewritten from their remaining events, or removed.
     pub accounts: u64,
-    /// Leaderboard rankings recomputed because they held a touched wallet.
+    /// Leaderboard rankings recomputed because a touched wallet fell out.
     pub rankings: u64,
 }
 
@@ -41,6 +44,15 @@ pub(super) struct StoredEvent {
     pub origin: String,
     pub payload: Vec<u8>,
 }
+
+/// Each leaderboard ranking's score column in `spark_accounts`.
+const RANKING_COLUMNS: [(&str, &str); 5] = [
+    ("lifetime", "lifetime_earned"),
+    ("trading", "earned_trading"),
+    ("subscription", "earned_subscription"),
+    ("campaign", "earned_campaign"),
+    ("referral", "earned_referral"),
+];
 
 /// Events scanned per step when looking for older states.
 const SCAN_CHUNK: i64 = 2_000;
@@ -83,11 +95,24 @@ pub(super) async fn roll_back(
     )
     .fetch_all(&mut *db)
     .await?;
-    let rankings: Vec<String> = sqlx::query_scalar!(
-        "DELETE FROM leaderboard WHERE wallet = ANY($1::text[]) RETURNING ranking",
-        &wallets
+    // Where the touched wallets stand in the leaderboard, before they go.
+    let standings = sqlx::query_as!(
+        Standing,
+        r#"SELECT l.ranking, l.wallet,
+                  (SELECT count(*) FROM leaderboard x WHERE x.ranking = l.ranking) >= $2 AS "full!",
+                  (SELECT min(x.earned) FROM leaderboard x WHERE x.ranking = l.ranking) AS "last_place!"
+           FROM leaderboard l WHERE l.wallet = ANY($1::text[])
+           ORDER BY l.ranking, l.wallet FOR UPDATE"#,
+        &wallets,
+        LEADERBOARD_DEPTH
     )
     .fetch_all(&mut *db)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM leaderboard WHERE wallet = ANY($1::text[])",
+        &wallets
+    )
+    .execute(&mut *db)
     .await?;
     let others = touched.others();
     for ((table, column), keys) in OTHER_PROJECTIONS.iter().zip(&others) {
@@ -138,13 +163,14 @@ pub(super) async fn roll_back(
     restored
         .spark_accounts
         .retain(|owner| touched.wallets.contains(owner));
-    let others_restored = newest_other_states(db, &touched).await?;
-    restored.config = others_restored.config;
-    restored.issuers = others_restored.issuers;
-    restored.perks = others_restored.perks;
-    restored.claims = others_restored.claims;
-    restored.whitelists = others_restored.whitelists;
-    restored.entries = others_restored.entries;
+    let shared = newest_shared_states(db, &touched).await?;
+    let owned = newest_owned_states(db, &touched).await?;
+    restored.config = shared.config;
+    restored.issuers = shared.issuers;
+    restored.perks = shared.perks;
+    restored.whitelists = shared.whitelists;
+    restored.claims = owned.claims;
+    restored.entries = owned.entries;
     sqlx::query!(
         "DELETE FROM spark_accounts WHERE wallet = ANY($1::text[])",
         &wallets
@@ -161,8 +187,16 @@ pub(super) async fn roll_back(
             .await?;
         }
     }
+    // Writing the restored accounts puts their wallets back where they
+    // still reach the last place; a full ranking that a wallet fell out of
+    // may now have room for a wallet outside it.
     write_projections(db, &restored).await?;
-    let rankings = recompute_rankings(db, rankings).await?;
+    let fell_out: Vec<String> = standings
+        .into_iter()
+        .filter(|s| s.full && score(&restored, s) < s.last_place)
+        .map(|s| s.ranking)
+        .collect();
+    let rankings = recompute_rankings(db, fell_out).await?;
 
     sqlx::query!(
         "UPDATE cursor SET (signature, slot) = (
@@ -183,6 +217,14 @@ pub(super) async fn roll_back(
 /// Stored events decoded into the rows they project (per key, the state
 /// with the highest seq).
 pub(super) fn project(events: &[StoredEvent]) -> Result<BatchRows, StoreError> {
+    project_where(events, |_| true)
+}
+
+/// [`project`] for the events `wanted` accepts.
+fn project_where(
+    events: &[StoredEvent],
+    wanted: impl Fn(&SparksEvent) -> bool,
+) -> Result<BatchRows, StoreError> {
     let mut rows = BatchRows::default();
     for row in events {
         let event =
@@ -191,6 +233,9 @@ pub(super) fn project(events: &[StoredEvent]) -> Result<BatchRows, StoreError> {
                 index: row.event_index,
                 reason: e.to_string(),
             })?;
+        if !wanted(&event) {
+            continue;
+        }
         let tx = IndexedTransaction {
             signature: row.signature.clone(),
             slot: row.slot as u64,
@@ -214,6 +259,32 @@ pub(super) fn project(events: &[StoredEvent]) -> Result<BatchRows, StoreError> {
     Ok(rows)
 }
 
+/// A touched wallet's row in one leaderboard ranking, and that ranking's
+/// last place then.
+struct Standing {
+    ranking: String,
+    wallet: String,
+    /// The ranking held its full depth (so wallets outside it exist).
+    full: bool,
+    last_place: i64,
+}
+
+/// The wallet's score in the standing's ranking after the rollback.
+fn score(restored: &BatchRows, standing: &Standing) -> i64 {
+    let Ok(owner) = standing.wallet.parse::<Pubkey>() else {
+        return 0;
+    };
+    let Some((account, _)) = restored.spark_accounts.get(&owner) else {
+        return 0;
+    };
+    let earned = match RANKINGS.iter().position(|r| *r == standing.ranking) {
+        Some(0) => account.lifetime_earned,
+        Some(n) => account.earned_by_source[n - 1],
+        None => 0,
+    };
+    i64::try_from(earned).unwrap_or(i64::MAX)
+}
+
 /// The accounts the dropped transactions changed, per projection.
 #[derive(Default)]
 struct Touched {
@@ -224,6 +295,12 @@ struct Touched {
     claims: BTreeSet<Pubkey>,
     whitelists: BTreeSet<Pubkey>,
     entries: BTreeSet<Pubkey>,
+    /// The same accounts by what events name them with, so a scan can
+    /// skip an event without deriving addresses (a PDA costs ~30 µs).
+    perk_ids: BTreeSet<u64>,
+    claim_owners: BTreeSet<(Pubkey, Pubkey)>,
+    whitelist_ids: BTreeSet<u64>,
+    entry_owners: BTreeSet<(Pubkey, Pubkey)>,
 }
 
 impl Touched {
@@ -236,6 +313,63 @@ impl Touched {
             claims: rows.claims.keys().copied().collect(),
             whitelists: rows.whitelists.keys().copied().collect(),
             entries: rows.entries.keys().copied().collect(),
+            perk_ids: rows.perks.iter().map(|(_, p, _)| p.id).collect(),
+            claim_owners: rows
+                .claims
+                .iter()
+                .map(|(_, c, _)| (c.perk, c.owner))
+                .collect(),
+            whitelist_ids: rows.whitelists.iter().map(|(_, w, _)| w.id).collect(),
+            entry_owners: rows
+                .entries
+                .iter()
+                .map(|(_, e, _)| (e.whitelist, e.wallet))
+                .collect(),
+        }
+    }
+
+    /// Whether `event` may hold a state of a touched config, issuer, perk
+    /// or whitelist (accounts every wallet shares).
+    fn concerns_shared(&self, event: &SparksEvent) -> bool {
+        use SparksEvent as E;
+        match event {
+            E::ConfigInitialized(_)
+            | E::ConfigUpdated(_)
+            | E::PauseChanged(_)
+            | E::AdminProposed(_)
+            | E::AdminAccepted(_) => !self.config.is_empty(),
+            E::IssuerUpserted(e) => self.issuers.contains(&e.issuer.authority),
+            E::IssuerDeactivated(e) => self.issuers.contains(&e.issuer.authority),
+            E::PerkCreated(e) => self.perk_ids.contains(&e.perk.id),
+            E::PerkUpdated(e) => self.perk_ids.contains(&e.perk.id),
+            E::PerkRedeemed(e) => self.perk_ids.contains(&e.perk.id),
+            E::WhitelistCreated(e) => self.whitelist_ids.contains(&e.whitelist.id),
+            E::WhitelistUpdated(e) => self.whitelist_ids.contains(&e.whitelist.id),
+            E::WhitelistAdminProposed(e) => self.whitelist_ids.contains(&e.whitelist.id),
+            E::WhitelistAdminAccepted(e) => self.whitelist_ids.contains(&e.whitelist.id),
+            E::WhitelistSpotGranted(e) => self.whitelist_ids.contains(&e.whitelist.id),
+            E::WhitelistSpotConsumed(e) => self.whitelist_ids.contains(&e.whitelist.id),
+            E::ReferrerSet(_)
+            | E::SparksAwarded(_)
+            | E::SparksRevoked(_)
+            | E::AwardIdsVoided(_) => false,
+        }
+    }
+
+    /// Whether `event` may hold a state of a touched perk claim or
+    /// whitelist entry (accounts of one wallet).
+    fn concerns_owned(&self, event: &SparksEvent) -> bool {
+        match event {
+            SparksEvent::PerkRedeemed(e) => {
+                self.claim_owners.contains(&(e.claim.perk, e.claim.owner))
+            }
+            SparksEvent::WhitelistSpotGranted(e) => self
+                .entry_owners
+                .contains(&(e.entry.whitelist, e.entry.wallet)),
+            SparksEvent::WhitelistSpotConsumed(e) => self
+                .entry_owners
+                .contains(&(e.entry.whitelist, e.entry.wallet)),
+            _ => false,
         }
     }
 
@@ -256,9 +390,9 @@ impl Touched {
         .map(|keys| keys.iter().map(key).collect())
     }
 
-    /// Whether `found` holds every touched non-wallet account at a slot
-    /// above `below` (so no older event can hold a newer state of it).
-    fn others_found_above(&self, found: &BatchRows, below: i64) -> bool {
+    /// Whether `found` holds every touched shared account at a slot above
+    /// `below` (so no older event can hold a newer state of it).
+    fn shared_found_above(&self, found: &BatchRows, below: i64) -> bool {
         fn all<V>(
             keys: &BTreeSet<Pubkey>,
             found: &super::rows::Latest<Pubkey, V>,
@@ -273,13 +407,14 @@ impl Touched {
         all(&self.config, &found.config, below)
             && all(&self.issuers, &found.issuers, below)
             && all(&self.perks, &found.perks, below)
-            && all(&self.claims, &found.claims, below)
             && all(&self.whitelists, &found.whitelists, below)
-            && all(&self.entries, &found.entries, below)
     }
 
-    fn has_others(&self) -> bool {
-        self.others().iter().any(|keys| !keys.is_empty())
+    fn has_shared(&self) -> bool {
+        !(self.config.is_empty()
+            && self.issuers.is_empty()
+            && self.perks.is_empty()
+            && self.whitelists.is_empty())
     }
 }
 
@@ -328,16 +463,17 @@ async fn newest_spark_states(
     })
 }
 
-/// The newest remaining state of each touched non-wallet account: a scan
-/// down the `events_state_changes` index from the newest event, until each
-/// was found at a slot the scan has passed (or the events run out: an
-/// account no remaining event holds is removed).
-async fn newest_other_states(
+/// The newest remaining state of each touched shared account (config,
+/// issuers, perks, whitelists): a scan down the `events_state_changes`
+/// index from the newest event, until each was found at a slot the scan
+/// has passed (or the events run out: an account no remaining event holds
+/// is removed). Only the events that name a touched account are projected.
+async fn newest_shared_states(
     db: &mut PgConnection,
     touched: &Touched,
 ) -> Result<BatchRows, StoreError> {
     let mut found = BatchRows::default();
-    if !touched.has_others() {
+    if !touched.has_shared() {
         return Ok(found);
     }
     let mut before: (i64, String, i32) = (i64::MAX, String::new(), 0);
@@ -357,30 +493,64 @@ async fn newest_other_states(
         .await?;
         let Some(last) = chunk.last() else { break };
         before = (last.slot, last.signature.clone(), last.event_index);
-        let mut rows = project(&chunk)?;
+        let mut rows = project_where(&chunk, |event| touched.concerns_shared(event))?;
         rows.config.retain(|k| touched.config.contains(k));
         rows.issuers.retain(|k| touched.issuers.contains(k));
         rows.perks.retain(|k| touched.perks.contains(k));
-        rows.claims.retain(|k| touched.claims.contains(k));
         rows.whitelists.retain(|k| touched.whitelists.contains(k));
-        rows.entries.retain(|k| touched.entries.contains(k));
         found.config.merge(rows.config);
         found.issuers.merge(rows.issuers);
         found.perks.merge(rows.perks);
-        found.claims.merge(rows.claims);
         found.whitelists.merge(rows.whitelists);
-        found.entries.merge(rows.entries);
-        if (chunk.len() as i64) < SCAN_CHUNK || touched.others_found_above(&found, before.0) {
+        if (chunk.len() as i64) < SCAN_CHUNK || touched.shared_found_above(&found, before.0) {
             break;
         }
     }
     Ok(found)
 }
 
-/// Recomputes from `spark_accounts` the rankings a touched wallet was in:
-/// its score fell, so wallets outside the stored top may now belong in it.
-/// A scan of the accounts, paid only when a dropped transaction touched a
-/// wallet at the top.
+/// The newest remaining state of each touched perk claim and whitelist
+/// entry, from its owner's redemptions and spots (the
+/// `events_owned_state_changes` index: bounded by the owners' own
+/// histories, not the store's).
+async fn newest_owned_states(
+    db: &mut PgConnection,
+    touched: &Touched,
+) -> Result<BatchRows, StoreError> {
+    let owners: BTreeSet<String> = touched
+        .claim_owners
+        .iter()
+        .chain(&touched.entry_owners)
+        .map(|(_, owner)| key(owner))
+        .collect();
+    if owners.is_empty() {
+        return Ok(BatchRows::default());
+    }
+    let owners: Vec<String> = owners.into_iter().collect();
+    let events = sqlx::query_as!(
+        StoredEvent,
+        "SELECT signature, event_index, slot, block_time, origin, payload FROM events
+         WHERE kind IN ('PerkRedeemed', 'WhitelistSpotGranted', 'WhitelistSpotConsumed')
+           AND wallet = ANY($1::text[])",
+        &owners
+    )
+    .fetch_all(&mut *db)
+    .await?;
+    let rows = project_where(&events, |event| touched.concerns_owned(event))?;
+    let (mut claims, mut entries) = (rows.claims, rows.entries);
+    claims.retain(|k| touched.claims.contains(k));
+    entries.retain(|k| touched.entries.contains(k));
+    Ok(BatchRows {
+        claims,
+        entries,
+        ..BatchRows::default()
+    })
+}
+
+/// Recomputes from `spark_accounts` the rankings a touched wallet fell out
+/// of: wallets outside the stored top may now belong in it. A scan of the
+/// accounts (no index on scores, see migration 0004), paid only when a
+/// dropped transaction made a top wallet fall below the last place.
 async fn recompute_rankings(
     db: &mut PgConnection,
     mut rankings: Vec<String>,
@@ -390,30 +560,27 @@ async fn recompute_rankings(
     if rankings.is_empty() {
         return Ok(0);
     }
-    sqlx::query!(
-        "DELETE FROM leaderboard WHERE ranking = ANY($1::text[])",
-        &rankings
-    )
-    .execute(&mut *db)
-    .await?;
-    sqlx::query!(
-        "INSERT INTO leaderboard (ranking, wallet, earned)
-         SELECT ranking, wallet, earned
-         FROM (
-             SELECT r.ranking, a.wallet, r.earned,
-                    rank() OVER (PARTITION BY r.ranking ORDER BY r.earned DESC) AS place
-             FROM spark_accounts a
-             CROSS JOIN LATERAL (VALUES ('lifetime', a.lifetime_earned), ('trading', a.earned_trading),
-                                        ('subscription', a.earned_subscription),
-                                        ('campaign', a.earned_campaign),
-                                        ('referral', a.earned_referral)) AS r (ranking, earned)
-             WHERE r.earned > 0 AND r.ranking = ANY($1::text[])
-         ) ranked
-         WHERE place <= $2",
-        &rankings,
-        LEADERBOARD_DEPTH
-    )
-    .execute(&mut *db)
-    .await?;
+    for ranking in &rankings {
+        let Some(column) = RANKING_COLUMNS
+            .iter()
+            .find(|(name, _)| name == ranking)
+            .map(|(_, column)| column)
+        else {
+            continue;
+        };
+        sqlx::query!("DELETE FROM leaderboard WHERE ranking = $1", ranking)
+            .execute(&mut *db)
+            .await?;
+        // The top `LEADERBOARD_DEPTH` with ties, as `update_leaderboard` keeps it.
+        sqlx::query(&format!(
+            "INSERT INTO leaderboard (ranking, wallet, earned)
+             SELECT $1, wallet, {column} FROM spark_accounts WHERE {column} > 0
+             ORDER BY {column} DESC FETCH FIRST ($2::int8) ROWS WITH TIES"
+        ))
+        .bind(ranking)
+        .bind(LEADERBOARD_DEPTH)
+        .execute(&mut *db)
+        .await?;
+    }
     Ok(rankings.len() as u64)
 }
