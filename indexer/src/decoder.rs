@@ -49,6 +49,10 @@ pub enum Problem {
     /// The node refuses to return it for good (e.g. a transaction version
     /// this client cannot read); `reindex --problems` asks again.
     Unfetchable(String),
+    /// An event carries a quantity above 2^63 - 1, which the program never
+    /// stores (`MAX_QUANTITY`) and the store's columns cannot hold: the
+    /// transaction is recorded and skipped whole, not retried forever.
+    OutOfRange(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +105,92 @@ pub fn decode(
     };
     let logged = log_events(logs, program, &mut decoded.problems);
     decoded.events = merge(inner, logged);
+    if let Some((field, value)) = decoded.events.iter().find_map(|e| out_of_range(&e.event)) {
+        decoded.problems.push(Problem::OutOfRange(format!(
+            "{field} = {value} exceeds 2^63-1"
+        )));
+        decoded.events.clear();
+    }
     decoded
+}
+
+/// The first stored quantity of `event` above `i64::MAX`, if any.
+pub fn out_of_range(event: &SparksEvent) -> Option<(&'static str, u64)> {
+    use sparks::state::{Config, Issuer, Perk, SparkAccount, Whitelist};
+    fn account(a: &SparkAccount) -> [(&'static str, u64); 9] {
+        [
+            ("balance", a.balance),
+            ("lifetime_earned", a.lifetime_earned),
+            ("lifetime_spent", a.lifetime_spent),
+            ("lifetime_revoked", a.lifetime_revoked),
+            ("earned_trading", a.earned_by_source[0]),
+            ("earned_subscription", a.earned_by_source[1]),
+            ("earned_campaign", a.earned_by_source[2]),
+            ("earned_referral", a.earned_by_source[3]),
+            ("seq", a.seq),
+        ]
+    }
+    fn config(c: &Config) -> Vec<(&'static str, u64)> {
+        vec![
+            ("first_subscription_bonus", c.first_subscription_bonus),
+            ("max_award_per_ix", c.max_award_per_ix),
+            ("seq", c.seq),
+        ]
+    }
+    fn issuer(i: &Issuer) -> Vec<(&'static str, u64)> {
+        vec![("cap_per_period", i.cap_per_period), ("seq", i.seq)]
+    }
+    fn perk(p: &Perk) -> Vec<(&'static str, u64)> {
+        vec![
+            ("perk id", p.id),
+            ("cost", p.cost),
+            ("max_supply", p.max_supply),
+            ("claimed", p.claimed),
+            ("seq", p.seq),
+        ]
+    }
+    fn whitelist(w: &Whitelist) -> Vec<(&'static str, u64)> {
+        vec![
+            ("whitelist id", w.id),
+            ("min_lifetime_sparks", w.min_lifetime_sparks),
+            ("seq", w.seq),
+        ]
+    }
+    use SparksEvent as E;
+    let values: Vec<(&'static str, u64)> = match event {
+        E::ConfigInitialized(e) => config(&e.config),
+        E::ConfigUpdated(e) => config(&e.config),
+        E::PauseChanged(e) => config(&e.config),
+        E::AdminProposed(e) => config(&e.config),
+        E::AdminAccepted(e) => config(&e.config),
+        E::IssuerUpserted(e) => issuer(&e.issuer),
+        E::IssuerDeactivated(e) => issuer(&e.issuer),
+        E::ReferrerSet(e) => [account(&e.invitee), account(&e.referrer)].concat(),
+        E::SparksAwarded(e) => [vec![("amount", e.amount)], account(&e.account).to_vec()].concat(),
+        E::SparksRevoked(e) => [vec![("amount", e.amount)], account(&e.account).to_vec()].concat(),
+        E::AwardIdsVoided(_) => Vec::new(),
+        E::PerkCreated(e) => perk(&e.perk),
+        E::PerkUpdated(e) => perk(&e.perk),
+        E::PerkRedeemed(e) => [
+            perk(&e.perk),
+            vec![("claim seq", e.claim.seq)],
+            account(&e.account).to_vec(),
+        ]
+        .concat(),
+        E::WhitelistCreated(e) => whitelist(&e.whitelist),
+        E::WhitelistUpdated(e) => whitelist(&e.whitelist),
+        E::WhitelistAdminProposed(e) => whitelist(&e.whitelist),
+        E::WhitelistAdminAccepted(e) => whitelist(&e.whitelist),
+        E::WhitelistSpotGranted(e) => {
+            [whitelist(&e.whitelist), vec![("entry seq", e.entry.seq)]].concat()
+        }
+        E::WhitelistSpotConsumed(e) => {
+            [whitelist(&e.whitelist), vec![("entry seq", e.entry.seq)]].concat()
+        }
+    };
+    values
+        .into_iter()
+        .find(|(_, value)| i64::try_from(*value).is_err())
 }
 
 /// The keys instruction indexes refer to: the message's own, then (v0) the

@@ -228,3 +228,40 @@ fn a_transaction_of_another_program_has_no_events() {
     );
     assert!(decoded.events.is_empty());
 }
+
+#[test]
+fn a_quantity_beyond_bigint_is_a_problem_of_its_transaction_not_a_stall() {
+    // Arrange: the award as a log-only event, at the largest quantity the
+    // program stores and one past it.
+    let first = decode(&fixture("award"), &sparks::ID).events[0]
+        .event
+        .clone();
+    let SparksEvent::SparksAwarded(award) = first else {
+        panic!("the award fixture decodes to an award")
+    };
+    let with_balance = |balance: u64| {
+        let mut tx = fixture("award");
+        tx.transaction.meta.as_mut().unwrap().inner_instructions = OptionSerializer::None;
+        let mut award = award.clone();
+        award.account.balance = balance;
+        insert_in_frame(
+            &mut tx,
+            &sparks::ID.to_string(),
+            data_line(&SparksEvent::SparksAwarded(award)),
+        );
+        decode(&tx, &sparks::ID)
+    };
+    // Act
+    let largest = with_balance(i64::MAX as u64);
+    let beyond = with_balance(i64::MAX as u64 + 1);
+    // Assert: the largest is an event; one more, a problem and no events.
+    assert_eq!(largest.events.len(), 1);
+    assert!(largest.problems.is_empty(), "{:?}", largest.problems);
+    assert!(beyond.events.is_empty());
+    assert_eq!(
+        beyond.problems,
+        vec![Problem::OutOfRange(
+            "balance = 9223372036854775808 exceeds 2^63-1".into()
+        )]
+    );
+}

@@ -210,6 +210,7 @@ pub fn problem_kind(problem: &Problem) -> (&'static str, String) {
         Problem::Malformed(reason) => ("malformed", reason.clone()),
         Problem::LogTruncated => ("log_truncated", "the node truncated the log".into()),
         Problem::Unfetchable(reason) => ("unfetchable", reason.clone()),
+        Problem::OutOfRange(reason) => ("out_of_range", reason.clone()),
         Problem::Undecodable { origin, reason } => {
             ("undecodable", format!("{}: {reason}", origin_name(*origin)))
         }
@@ -540,6 +541,20 @@ mod tests {
             rows.events.wallet,
             [Some(wallet.to_string()), Some(wallet.to_string())]
         );
+    }
+
+    #[test]
+    fn the_largest_quantity_the_program_stores_fits() {
+        let wallet = Pubkey::new_unique();
+        let largest = i64::MAX as u64;
+        let rows = BatchRows::build(&[tx(
+            "x",
+            1,
+            vec![awarded(account(wallet, largest, 1), largest)],
+        )])
+        .unwrap();
+        assert_eq!(rows.ledger.amount, [i64::MAX]);
+        assert_eq!(rows.ledger.balance_after, [i64::MAX]);
     }
 
     #[test]

@@ -16,6 +16,13 @@ pub const WHITELIST_SEED: &[u8] = b"whitelist";
 /// Seed of a [`crate::state::WhitelistEntry`], followed by the whitelist and the wallet.
 pub const WHITELIST_ENTRY_SEED: &[u8] = b"wl_entry";
 
+/// Largest quantity the program stores: amounts, balances and lifetime
+/// totals, caps, costs, supplies, join thresholds and perk and whitelist ids
+/// are at most 2^63 - 1, so every one fits a signed 64-bit integer wherever
+/// it is mirrored (Postgres `bigint`, Java's `long`, `BigInt64Array`).
+/// Larger values are refused with `QuantityTooLarge`.
+pub const MAX_QUANTITY: u64 = i64::MAX as u64;
+
 /// Basis points in one whole.
 pub const MAX_BPS: u16 = 10_000;
 /// Longest perk URI, in bytes; bounds the Perk account size.

@@ -144,11 +144,14 @@ pub enum SparksError {
     /// `accept_whitelist_admin` was signed by a key other than the pending one, or none is pending.
     #[msg("signer is not the whitelist's pending admin")]
     NotPendingWhitelistAdmin,
+    /// A value, or a total it would make, above `MAX_QUANTITY` (2^63 - 1).
+    #[msg("value exceeds 2^63-1, the largest quantity Sparks stores")]
+    QuantityTooLarge,
 }
 
 impl SparksError {
     /// Every variant in code order (`ALL[i]` has code 6000 + i).
-    pub const ALL: [SparksError; 44] = [
+    pub const ALL: [SparksError; 45] = [
         SparksError::Unauthorized,
         SparksError::NotPendingAdmin,
         SparksError::Paused,
@@ -193,6 +196,7 @@ impl SparksError {
         SparksError::CostAboveMax,
         SparksError::NotUpgradeAuthority,
         SparksError::NotPendingWhitelistAdmin,
+        SparksError::QuantityTooLarge,
     ];
 
     /// The variant behind an on-chain error code, for clients.

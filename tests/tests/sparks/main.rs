@@ -16,6 +16,7 @@ mod test_issuers;
 mod test_mainnet_limits;
 mod test_perks;
 mod test_prefund;
+mod test_quantities;
 mod test_referrals;
 mod test_sizes;
 mod test_whitelists;

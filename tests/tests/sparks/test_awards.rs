@@ -4,7 +4,7 @@
 use anchor_lang::prelude::Pubkey;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
-use sparks::constants::AWARD_ID_WINDOW;
+use sparks::constants::{AWARD_ID_WINDOW, MAX_QUANTITY};
 use sparks::error::SparksError;
 use sparks::events::{SparksAwarded, SparksRevoked};
 use sparks::instructions::{AwardArgs, ConfigParams, IssuerParams};
@@ -238,7 +238,7 @@ async fn award_into_the_wrong_spark_account_is_refused() {
 }
 
 #[tokio::test]
-async fn balances_and_supply_never_overflow() {
+async fn balances_and_supply_stop_at_the_largest_quantity() {
     // Arrange: caps opened up so only arithmetic limits remain.
     let mut f = TestFixture::new().await;
     let admin = f.admin.insecure_clone();
@@ -246,7 +246,7 @@ async fn balances_and_supply_never_overflow() {
         &[ix::update_config(
             &admin.pubkey(),
             ConfigParams {
-                max_award_per_ix: u64::MAX,
+                max_award_per_ix: MAX_QUANTITY,
                 ..DEFAULT_PARAMS
             },
         )],
@@ -260,7 +260,7 @@ async fn balances_and_supply_never_overflow() {
             &issuer.pubkey(),
             IssuerParams {
                 allowed_sources: Source::ALL_BITS,
-                cap_per_period: u64::MAX,
+                cap_per_period: MAX_QUANTITY,
                 period_secs: 86_400,
             },
         )],
@@ -269,22 +269,22 @@ async fn balances_and_supply_never_overflow() {
     .await;
     let (a, b) = (Keypair::new().pubkey(), Keypair::new().pubkey());
     f.send_ok(
-        &[award_ix(&issuer, &a, Source::Campaign, u64::MAX, 0)],
+        &[award_ix(&issuer, &a, Source::Campaign, MAX_QUANTITY, 0)],
         &[&issuer],
     )
     .await;
-    // Act + Assert: one more Spark overflows the balance, or the issuer's
-    // count of what it minted.
+    // Act + Assert: one more Spark would take the balance, or the issuer's
+    // count of what it minted, past the largest quantity.
     f.assert_rejected(
         &[award_ix(&issuer, &a, Source::Campaign, 1, 1)],
         &[&issuer],
-        SparksError::MathOverflow,
+        SparksError::QuantityTooLarge,
     )
     .await;
     f.assert_rejected(
         &[award_ix(&issuer, &b, Source::Campaign, 1, 1)],
         &[&issuer],
-        SparksError::MathOverflow,
+        SparksError::QuantityTooLarge,
     )
     .await;
 }

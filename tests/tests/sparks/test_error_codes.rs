@@ -50,6 +50,7 @@ fn error_codes_are_stable() {
         (E::CostAboveMax, 6041),
         (E::NotUpgradeAuthority, 6042),
         (E::NotPendingWhitelistAdmin, 6043),
+        (E::QuantityTooLarge, 6044),
     ];
     for (error, code) in pinned {
         assert_eq!(u32::from(*error), *code, "{error:?}");

@@ -4,7 +4,7 @@ use crate::account_io::{create_pda_account, space_of, store};
 use crate::constants::MAX_URI_LEN;
 use crate::error::SparksError;
 use crate::events::PerkCreated;
-use crate::state::{Config, Perk, PerkKind, Whitelist};
+use crate::state::{quantity, Config, Perk, PerkKind, Whitelist};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
 pub struct CreatePerkParams {
@@ -43,6 +43,9 @@ pub struct CreatePerk<'info> {
 pub fn handle_create_perk(ctx: Context<CreatePerk>, params: CreatePerkParams) -> Result<()> {
     // Guards.
     validate_terms(params.starts_at, params.ends_at, &params.uri)?;
+    quantity(params.id)?;
+    quantity(params.cost)?;
+    quantity(params.max_supply)?;
     let whitelist = ctx.accounts.whitelist.as_ref().map(|w| w.key());
     require!(
         (params.kind == PerkKind::NftWhitelist) == whitelist.is_some(),

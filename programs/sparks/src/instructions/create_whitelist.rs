@@ -3,7 +3,7 @@ use anchor_lang::prelude::*;
 use crate::account_io::{create_pda_account, space_of, store};
 use crate::error::SparksError;
 use crate::events::WhitelistCreated;
-use crate::state::{Config, Whitelist};
+use crate::state::{quantity, Config, Whitelist};
 
 /// The terms of a whitelist, set at creation and changeable by its admin.
 /// The admin itself changes in two steps (`propose_whitelist_admin`).
@@ -25,6 +25,7 @@ impl WhitelistTerms {
         require!(self.capacity > 0, SparksError::ZeroValue);
         require!(self.spots_per_wallet > 0, SparksError::ZeroValue);
         require!(self.starts_at < self.ends_at, SparksError::InvalidWindow);
+        quantity(self.min_lifetime_sparks)?;
         Ok(())
     }
 
@@ -64,6 +65,7 @@ pub fn handle_create_whitelist(
     terms: WhitelistTerms,
 ) -> Result<()> {
     terms.validate()?;
+    quantity(id)?;
 
     let bump = ctx.bumps.whitelist;
     create_pda_account(

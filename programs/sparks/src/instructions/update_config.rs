@@ -3,7 +3,7 @@ use anchor_lang::prelude::*;
 use crate::constants::MAX_BPS;
 use crate::error::SparksError;
 use crate::events::ConfigUpdated;
-use crate::state::Config;
+use crate::state::{quantity, Config};
 
 /// The settings an admin chooses; totals and roles are not among them.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +20,8 @@ impl ConfigParams {
             SparksError::InvalidBps
         );
         require!(self.max_award_per_ix > 0, SparksError::ZeroValue);
+        quantity(self.first_subscription_bonus)?;
+        quantity(self.max_award_per_ix)?;
         Ok(())
     }
 

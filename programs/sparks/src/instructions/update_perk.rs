@@ -3,7 +3,7 @@ use anchor_lang::prelude::*;
 use crate::error::SparksError;
 use crate::events::PerkUpdated;
 use crate::instructions::create_perk::validate_terms;
-use crate::state::{Config, Perk};
+use crate::state::{quantity, Config, Perk};
 
 /// Everything about a perk an admin may change later; kind and whitelist are fixed.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
@@ -31,6 +31,8 @@ pub struct UpdatePerk<'info> {
 pub fn handle_update_perk(ctx: Context<UpdatePerk>, params: UpdatePerkParams) -> Result<()> {
     // Guards.
     validate_terms(params.starts_at, params.ends_at, &params.uri)?;
+    quantity(params.cost)?;
+    quantity(params.max_supply)?;
     let perk = &mut ctx.accounts.perk;
     require!(
         params.max_supply == 0 || params.max_supply >= perk.claimed,

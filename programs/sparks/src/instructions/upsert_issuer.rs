@@ -4,7 +4,7 @@ use crate::account_io::{create_pda_account, is_uninitialized, load, space_of, st
 use crate::constants::MIN_ISSUER_PERIOD_SECS;
 use crate::error::SparksError;
 use crate::events::IssuerUpserted;
-use crate::state::{Config, Issuer, Source};
+use crate::state::{quantity, Config, Issuer, Source};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IssuerParams {
@@ -42,6 +42,7 @@ pub fn handle_upsert_issuer(ctx: Context<UpsertIssuer>, params: IssuerParams) ->
         SparksError::SourceNotAllowed
     );
     require!(params.cap_per_period > 0, SparksError::ZeroValue);
+    quantity(params.cap_per_period)?;
     require!(
         params.period_secs >= MIN_ISSUER_PERIOD_SECS,
         SparksError::PeriodTooShort

@@ -1,6 +1,6 @@
 use anchor_lang::prelude::*;
 
-use crate::constants::SPARK_SEED;
+use crate::constants::{MAX_QUANTITY, SPARK_SEED};
 use crate::error::SparksError;
 use crate::state::Source;
 
@@ -82,7 +82,13 @@ impl SparkAccount {
     }
 }
 
+/// `a + b`, refused above [`MAX_QUANTITY`] like any stored quantity.
 pub(crate) fn checked_add(a: u64, b: u64) -> Result<u64> {
-    a.checked_add(b)
-        .ok_or_else(|| SparksError::MathOverflow.into())
+    quantity(a.checked_add(b).ok_or(SparksError::QuantityTooLarge)?)
+}
+
+/// `value` if the program may store it (at most [`MAX_QUANTITY`]).
+pub(crate) fn quantity(value: u64) -> Result<u64> {
+    require!(value <= MAX_QUANTITY, SparksError::QuantityTooLarge);
+    Ok(value)
 }
