@@ -24,7 +24,7 @@ use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::source::{ErrorClass, Fate, ListingStop, SignatureInfo, Source, SourceError};
-use crate::store::{Applied, IndexedTransaction, Pipeline, Store, StoreError};
+use crate::store::{Applied, IndexedTransaction, Pipeline, Selection, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexerError {
@@ -70,6 +70,9 @@ impl Default for IndexerConfig {
         }
     }
 }
+
+/// Transactions fetched again and replaced per database transaction.
+const REINDEX_CHUNK: usize = 100;
 
 /// What one catch-up or backfill did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -153,6 +156,59 @@ impl Indexer {
     ) -> Result<Progress, IndexerError> {
         let signatures = self.source.signatures_in_slots(from, until).await?;
         self.index(signatures, None, shutdown).await
+    }
+
+    /// Fetches the stored transactions `selection` names again and replaces
+    /// their rows ([`Store::reindex`]): after a program upgrade the decoder
+    /// knows events it did not, and a transaction stored with a problem may
+    /// now decode. Returns the transactions replaced and the events they now
+    /// have.
+    pub async fn reindex(
+        &self,
+        selection: &Selection,
+        shutdown: &Shutdown,
+    ) -> Result<Progress, IndexerError> {
+        let stored = self.store.stored(selection).await?;
+        let mut progress = Progress {
+            signatures: stored.len() as u64,
+            ..Progress::default()
+        };
+        for chunk in stored.chunks(REINDEX_CHUNK) {
+            if *shutdown.borrow() {
+                break;
+            }
+            let fetched: Vec<Result<IndexedTransaction, SourceError>> =
+                futures::stream::iter(chunk.iter().map(|stored| {
+                    let info = SignatureInfo {
+                        signature: stored.signature.clone(),
+                        slot: stored.slot as u64,
+                        error: None,
+                        block_time: None,
+                        status: None,
+                    };
+                    let source = self.source.clone();
+                    async move { source.transaction(&info).await }
+                }))
+                .buffered(self.config.concurrency.max(1))
+                .collect()
+                .await;
+            let mut transactions = Vec::with_capacity(chunk.len());
+            for (stored, fetched) in chunk.iter().zip(fetched) {
+                let mut transaction = fetched?;
+                // Finality is the store's knowledge, not this fetch's.
+                transaction.finalized = stored.finalized;
+                transactions.push(transaction);
+            }
+            let applied = self.store.reindex(&transactions).await?;
+            progress.transactions += applied.transactions;
+            progress.events += applied.events;
+            tracing::info!(
+                done = progress.transactions,
+                of = progress.signatures,
+                "reindexed"
+            );
+        }
+        Ok(progress)
     }
 
     /// Fetches `signatures` (oldest first) and stores them in order. With

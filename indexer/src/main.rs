@@ -15,7 +15,7 @@ use sparks_client::rpc::SparksRpc;
 use sparks_indexer::api::{self, ApiConfig, AppState};
 use sparks_indexer::indexer::{Indexer, IndexerConfig};
 use sparks_indexer::source::{Source, SourceConfig};
-use sparks_indexer::store::Store;
+use sparks_indexer::store::{Selection, Store};
 use tokio::sync::watch;
 
 #[derive(Parser)]
@@ -48,6 +48,9 @@ enum Command {
     Migrate(DatabaseArgs),
     /// Compare every program account on chain with its projection; exit 1 on any difference.
     Verify(VerifyArgs),
+    /// Fetch stored transactions again and replace their rows exactly once
+    /// (after a program upgrade, or for those stored with a problem).
+    Reindex(ReindexArgs),
     /// Serve the HTTP API (and the settings page) from the database only.
     Serve(ServeArgs),
 }
@@ -160,6 +163,28 @@ struct BackfillArgs {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("selection").required(true).args(["signatures", "from", "problems"])))]
+struct ReindexArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// A stored transaction's signature (repeatable).
+    #[arg(long = "signature")]
+    signatures: Vec<String>,
+    /// First slot of a range of stored transactions.
+    #[arg(long, requires = "until")]
+    from: Option<u64>,
+    /// Last slot of the range.
+    #[arg(long, requires = "from")]
+    until: Option<u64>,
+    /// Every stored transaction with a recorded problem (skipped, undecodable,
+    /// unfetchable, out of range).
+    #[arg(long)]
+    problems: bool,
+}
+
+#[derive(Args)]
 struct VerifyArgs {
     #[command(flatten)]
     database: DatabaseArgs,
@@ -247,6 +272,36 @@ async fn execute(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 seconds = format!("{secs:.2}"),
                 tx_per_sec = (progress.transactions as f64 / secs) as u64,
                 "backfill done"
+            );
+        }
+        Command::Reindex(args) => {
+            let store = connect(&args.database).await?;
+            let indexer = Indexer::new(source(&args.chain)?, store, indexer_config(&args.chain));
+            let named = args.signatures.len() as u64;
+            let selection = match (args.from, args.until) {
+                (Some(from), Some(until)) => Selection::Slots { from, until },
+                _ if args.problems => Selection::WithProblems,
+                _ => Selection::Signatures(args.signatures),
+            };
+            let progress = indexer.reindex(&selection, &shutdown_signal()).await?;
+            if progress.signatures < named {
+                bail!(
+                    "{} of the {named} signatures are not stored; reindex replaces stored \
+                     transactions (backfill --from/--until indexes missing ones)",
+                    named - progress.signatures
+                );
+            }
+            if progress.transactions < progress.signatures {
+                bail!(
+                    "reindexed {} of {} selected transactions (stopped early)",
+                    progress.transactions,
+                    progress.signatures
+                );
+            }
+            tracing::info!(
+                transactions = progress.transactions,
+                events = progress.events,
+                "reindex done"
             );
         }
         Command::Serve(args) => {

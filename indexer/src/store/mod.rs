@@ -72,6 +72,27 @@ pub struct Cursor {
     pub caught_up_slot: u64,
 }
 
+/// Which stored transactions `reindex` fetches again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    Signatures(Vec<String>),
+    /// Every stored transaction in slots `from..=until`.
+    Slots {
+        from: u64,
+        until: u64,
+    },
+    /// Every stored transaction with a recorded problem.
+    WithProblems,
+}
+
+/// A stored transaction as `reindex` selects it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTransaction {
+    pub signature: String,
+    pub slot: i64,
+    pub finalized: bool,
+}
+
 /// What [`Store::apply`] wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -254,9 +275,70 @@ impl Store {
     /// (see [`rollback`]); nothing else is rewritten.
     pub async fn roll_back(&self, signatures: &[String]) -> Result<RolledBack, StoreError> {
         let mut db = self.pool.begin().await?;
-        let rolled_back = rollback::roll_back(&mut db, signatures).await?;
+        let rolled_back =
+            rollback::roll_back(&mut db, signatures, rollback::Cursor::MoveBack).await?;
         db.commit().await?;
         Ok(rolled_back)
+    }
+
+    /// Stored transactions `selection` names, oldest first.
+    pub async fn stored(
+        &self,
+        selection: &Selection,
+    ) -> Result<Vec<StoredTransaction>, StoreError> {
+        let rows = match selection {
+            Selection::Signatures(signatures) => {
+                sqlx::query_as!(
+                    StoredTransaction,
+                    "SELECT signature, slot, finalized FROM transactions
+                     WHERE signature = ANY($1::text[]) ORDER BY slot, signature",
+                    signatures
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Selection::Slots { from, until } => {
+                sqlx::query_as!(
+                    StoredTransaction,
+                    "SELECT signature, slot, finalized FROM transactions
+                     WHERE slot BETWEEN $1 AND $2 ORDER BY slot, signature",
+                    *from as i64,
+                    *until as i64
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Selection::WithProblems => {
+                sqlx::query_as!(
+                    StoredTransaction,
+                    "SELECT signature, slot, finalized FROM transactions t
+                     WHERE EXISTS (SELECT 1 FROM transaction_problems p WHERE p.signature = t.signature)
+                     ORDER BY slot, signature"
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        Ok(rows)
+    }
+
+    /// Replaces the rows of stored transactions with `transactions` (the
+    /// same signatures, fetched and decoded again) in one database
+    /// transaction: their old events, ledger rows and problems go, the
+    /// accounts they touched are restored without them and the new rows
+    /// applied, so each transaction counts exactly once whatever the
+    /// decoder made of it before. The cursor stays where it is.
+    pub async fn reindex(
+        &self,
+        transactions: &[IndexedTransaction],
+    ) -> Result<Applied, StoreError> {
+        let rows = BatchRows::build(transactions)?;
+        let signatures: Vec<String> = transactions.iter().map(|t| t.signature.clone()).collect();
+        let mut db = self.pool.begin().await?;
+        rollback::roll_back(&mut db, &signatures, rollback::Cursor::Keep).await?;
+        let applied = write_in_order(&mut db, &rows, None, None).await?;
+        db.commit().await?;
+        Ok(applied)
     }
 }
 

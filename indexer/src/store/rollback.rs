@@ -68,11 +68,21 @@ const OTHER_PROJECTIONS: [(&str, &str); 6] = [
     ("whitelist_entries", "address"),
 ];
 
+/// What a rollback does with the cursor when it names a removed transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Cursor {
+    /// Back to the newest remaining transaction (a dropped fork).
+    MoveBack,
+    /// Left alone: the same transactions are stored again at once (reindex).
+    Keep,
+}
+
 /// Removes `signatures` and restores every account they touched to its
 /// newest remaining state, inside the caller's database transaction.
 pub(super) async fn roll_back(
     db: &mut PgConnection,
     signatures: &[String],
+    cursor: Cursor,
 ) -> Result<RolledBack, StoreError> {
     let dropped_events = sqlx::query_as!(
         StoredEvent,
@@ -198,14 +208,16 @@ pub(super) async fn roll_back(
         .collect();
     let rankings = recompute_rankings(db, fell_out).await?;
 
-    sqlx::query!(
-        "UPDATE cursor SET (signature, slot) = (
-             SELECT t.signature, t.slot FROM transactions t ORDER BY t.slot DESC, t.indexed_at DESC LIMIT 1)
-         WHERE signature = ANY($1::text[])",
-        signatures
-    )
-    .execute(&mut *db)
-    .await?;
+    if cursor == Cursor::MoveBack {
+        sqlx::query!(
+            "UPDATE cursor SET (signature, slot) = (
+                 SELECT t.signature, t.slot FROM transactions t ORDER BY t.slot DESC, t.indexed_at DESC LIMIT 1)
+             WHERE signature = ANY($1::text[])",
+            signatures
+        )
+        .execute(&mut *db)
+        .await?;
+    }
     Ok(RolledBack {
         transactions,
         events,
