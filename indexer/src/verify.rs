@@ -1,5 +1,7 @@
 //! `verify`: every program account on chain (getProgramAccounts) against
-//! its projection row, field by field.
+//! its projection row, field by field; and completeness: the program's
+//! signatures on chain up to the cursor against the stored transactions,
+//! and each stored transaction's events against its recorded event count.
 //!
 //! Both sides are rendered to the same shape (column name → JSON value) and
 //! compared; where a row is missing on one side every field is reported.
@@ -24,6 +26,8 @@ pub enum VerifyError {
     Store(#[from] sqlx::Error),
     #[error("a stored row is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("the node listed an unparsable signature {0}")]
+    Signature(String),
 }
 
 /// One field that differs between the chain and the store.
@@ -45,6 +49,118 @@ impl std::fmt::Display for Difference {
         )
     }
 }
+
+/// Signatures per listing page (the most a node returns).
+const SIGNATURE_PAGE: usize = 1_000;
+
+/// The program's transactions on chain (at the RPC client's commitment)
+/// from the cursor down against the stored ones: every listed transaction
+/// must be stored, and every stored one below the cursor's slot listed (a
+/// stored transaction the chain does not have is a dropped fork nobody
+/// rolled back). Then each stored transaction's events against the count
+/// the decoder recorded for it.
+async fn completeness(
+    rpc: &SparksRpc,
+    store: &Store,
+    report: &mut Report,
+) -> Result<(), VerifyError> {
+    use solana_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
+    let (cursor, cursor_slot): (Option<String>, i64) =
+        sqlx::query_as("SELECT signature, slot FROM cursor")
+            .fetch_one(store.pool())
+            .await?;
+    let mut listed = BTreeSet::new();
+    if let Some(cursor) = &cursor {
+        let (mut before, mut reached) = (None, false);
+        loop {
+            let page = rpc
+                .client()
+                .get_signatures_for_address_with_config(
+                    &sparks::ID,
+                    GetConfirmedSignaturesForAddress2Config {
+                        before,
+                        until: None,
+                        limit: Some(SIGNATURE_PAGE),
+                        commitment: Some(rpc.client().commitment()),
+                    },
+                )
+                .await
+                .map_err(RpcError::from)?;
+            for status in &page {
+                reached |= &status.signature == cursor;
+                if reached {
+                    listed.insert(status.signature.clone());
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == SIGNATURE_PAGE => {
+                    before = Some(
+                        last.signature
+                            .parse()
+                            .map_err(|_| VerifyError::Signature(last.signature.clone()))?,
+                    );
+                }
+                _ => break,
+            }
+        }
+        if !reached {
+            report.differences.push(Difference {
+                table: "cursor",
+                key: cursor.clone(),
+                field: "signature".into(),
+                chain: "not listed".into(),
+                store: format!("the cursor, at slot {cursor_slot}"),
+            });
+        }
+    }
+    let stored: Vec<(String, i64)> =
+        sqlx::query_as("SELECT signature, slot FROM transactions WHERE slot <= $1")
+            .bind(cursor_slot)
+            .fetch_all(store.pool())
+            .await?;
+    let stored_set: BTreeSet<&String> = stored.iter().map(|(s, _)| s).collect();
+    report.compared.insert("transactions", listed.len());
+    for signature in listed.iter().filter(|s| !stored_set.contains(s)) {
+        report.differences.push(Difference {
+            table: "transactions",
+            key: signature.clone(),
+            field: "stored".into(),
+            chain: "listed up to the cursor".into(),
+            store: "missing".into(),
+        });
+    }
+    for (signature, slot) in &stored {
+        if *slot < cursor_slot && !listed.contains(signature) {
+            report.differences.push(Difference {
+                table: "transactions",
+                key: signature.clone(),
+                field: "stored".into(),
+                chain: "not listed".into(),
+                store: format!("stored at slot {slot}"),
+            });
+        }
+    }
+    let miscounted: Vec<(String, i32, i64)> =
+        sqlx::query_as(EVENT_COUNTS).fetch_all(store.pool()).await?;
+    for (signature, recorded, rows) in miscounted {
+        report.differences.push(Difference {
+            table: "events",
+            key: signature,
+            field: "count".into(),
+            chain: format!("{recorded} decoded"),
+            store: format!("{rows} stored"),
+        });
+    }
+    Ok(())
+}
+
+/// Stored transactions whose event rows do not match the count the decoder
+/// recorded with them.
+const EVENT_COUNTS: &str = "
+SELECT t.signature, t.event_count, coalesce(e.n, 0)
+FROM transactions t
+LEFT JOIN (SELECT signature, count(*) AS n FROM events GROUP BY signature) e USING (signature)
+WHERE t.event_count <> coalesce(e.n, 0)";
 
 type Rows = BTreeMap<String, BTreeMap<String, Value>>;
 
@@ -111,6 +227,7 @@ pub async fn verify(rpc: &SparksRpc, store: &Store) -> Result<Report, VerifyErro
         report.compared.insert(table, chain.len());
         compare(table, &chain, &stored, &mut report.differences);
     }
+    completeness(rpc, store, &mut report).await?;
 
     // Derived totals: the store's view against the same sums over the
     // accounts on chain (Config keeps no totals; awards never write it).

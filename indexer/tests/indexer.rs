@@ -479,3 +479,57 @@ async fn a_batch_is_refused_when_the_cursor_moved_underneath_it() {
         Some(second_newest)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_finds_a_transaction_missing_from_the_store_and_a_lost_event() {
+    // Arrange: everything indexed; then one transaction's rows vanish
+    // (its accounts' projections still right, so only completeness shows
+    // it), and one event row of another.
+    let env = Env::start().await;
+    scenario::every_instruction(&env.rpc).await.unwrap();
+    env.indexer(IndexerConfig::default())
+        .catch_up(&never())
+        .await
+        .unwrap();
+    env.assert_mirrors_chain().await;
+    let with_events: Vec<String> = sqlx::query_scalar(
+        "SELECT signature FROM transactions WHERE event_count > 1 ORDER BY slot LIMIT 2",
+    )
+    .fetch_all(env.store.pool())
+    .await
+    .unwrap();
+    let (gone, short) = (&with_events[0], &with_events[1]);
+    for statement in [
+        "DELETE FROM ledger WHERE signature = $1",
+        "DELETE FROM events WHERE signature = $1",
+        "DELETE FROM transactions WHERE signature = $1",
+    ] {
+        sqlx::query(statement)
+            .bind(gone)
+            .execute(env.store.pool())
+            .await
+            .unwrap();
+    }
+    sqlx::query("DELETE FROM events WHERE signature = $1 AND event_index = 0")
+        .bind(short)
+        .execute(env.store.pool())
+        .await
+        .unwrap();
+    // Act
+    let report = verify(&env.rpc, &env.store).await.unwrap();
+    // Assert
+    let found: Vec<(&str, String, String)> = report
+        .differences
+        .iter()
+        .map(|d| (d.table, d.key.clone(), d.field.clone()))
+        .collect();
+    assert!(
+        found.contains(&("transactions", gone.clone(), "stored".into())),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&("events", short.clone(), "count".into())),
+        "{found:?}"
+    );
+    assert!(report.compared["transactions"] > 2);
+}

@@ -50,7 +50,10 @@ async fn reindexing_what_an_older_decoder_stored_makes_it_as_if_decoded_right_on
             .zip(&transactions)
             .filter(|(old, new)| old.events.len() == new.events.len())
             .count();
-    assert!(stripped >= 3, "{stripped} transactions stored without events");
+    assert!(
+        stripped >= 3,
+        "{stripped} transactions stored without events"
+    );
     env.store.apply(&as_older_build, None).await.unwrap();
     let pg = PgServer::start().unwrap();
     let expected = Store::connect(&pg.url()).await.unwrap();
