@@ -19,6 +19,7 @@ use sparks_indexer::indexer::{Indexer, IndexerConfig, IndexerError};
 use sparks_indexer::source::{Source as ChainSource, SourceConfig, SourceError};
 use sparks_indexer::store::Store;
 use sparks_localnet::{BlockProduction, LocalnetConfig};
+use support::faults::FaultProxy;
 use support::lagging::{LagCounts, LaggingProxy};
 use support::{count, never, snapshot, Env};
 use tokio::sync::watch;
@@ -47,7 +48,8 @@ fn seed() -> u64 {
 /// An indexer whose every RPC call goes through `rpc_url`.
 fn indexer_via(rpc_url: &str, store: Store, page_size: usize, retry_for: Duration) -> Indexer {
     let mut source = SourceConfig::new(rpc_url, sparks::ID);
-    source.request_timeout = Duration::from_secs(5);
+    // Short, so a request the fault proxy never answers is retried soon.
+    source.request_timeout = Duration::from_secs(2);
     source.retry_for = retry_for;
     source.page_size = page_size;
     Indexer::new(
@@ -361,7 +363,8 @@ fn watch_monotonic(store: Store, stop: watch::Receiver<bool>) -> tokio::task::Jo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_with_lagging_nodes_behind_one_url_loses_nothing() {
     // Arrange: a clocked chain with history, and a provider where 40% of the
-    // requests reach a node 25 slots (~500 ms) behind, plus null statuses
+    // requests reach a node 250 slots (~5 s) behind, 10% get an error
+    // fault (SPARKS_LAG_FAULT_RATE), plus null statuses
     // for a while. Pages of 20, so the backfill spans many pages.
     logs();
     let seed = seed();
@@ -371,8 +374,15 @@ async fn a_provider_with_lagging_nodes_behind_one_url_loses_nothing() {
         .unwrap_or(120);
     let env = Env::start_clocked().await;
     let issuer = awards_on_chain(&env, size / 2).await;
-    let proxy = LaggingProxy::start(env.chain.rpc_url(), 0.4, 25, seed).await;
-    let indexer = indexer_via(&proxy.url, env.store.clone(), 20, Duration::from_secs(30));
+    let proxy = LaggingProxy::start(env.chain.rpc_url(), 0.4, 250, seed).await;
+    // In front of it, the error faults of the fault suite: 429, 500, "node
+    // is behind", slow and unanswered requests, resets.
+    let fault_rate: f64 = std::env::var("SPARKS_LAG_FAULT_RATE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.1);
+    let faults = FaultProxy::start(proxy.url.clone(), fault_rate, seed).await;
+    let indexer = indexer_via(&faults.url, env.store.clone(), 20, Duration::from_secs(30));
     let (stop, shutdown) = watch::channel(false);
     let monitor = watch_monotonic(env.store.clone(), shutdown.clone());
     let running = tokio::spawn({
@@ -386,7 +396,7 @@ async fn a_provider_with_lagging_nodes_behind_one_url_loses_nothing() {
     award_more(&env, &issuer, size / 4, spacing).await;
     proxy.shared.null_statuses.store(true, Ordering::SeqCst);
     award_more(&env, &issuer, size / 4, spacing).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     proxy.shared.null_statuses.store(false, Ordering::SeqCst);
     // Assert: everything stored and final, in order, nothing rolled back.
     let on_chain = env.signature_count().await;
@@ -412,8 +422,9 @@ async fn a_provider_with_lagging_nodes_behind_one_url_loses_nothing() {
     let samples = monitor.await.unwrap();
     let counts = proxy.counts();
     println!(
-        "{on_chain} transactions; {}; {samples} store samples",
-        counts.summary()
+        "{on_chain} transactions; {}; {samples} store samples; faults: {}",
+        counts.summary(),
+        faults.counts.summary()
     );
     assert!(
         LagCounts::get(&counts.stale) > 0,

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub mod faults;
 pub mod lagging;
 
 use sparks_client::rpc::SparksRpc;
