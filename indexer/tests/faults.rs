@@ -22,29 +22,11 @@ use sparks_indexer::indexer::{Indexer, IndexerConfig};
 use sparks_indexer::source::{Source as ChainSource, SourceConfig};
 use sparks_indexer::store::Store;
 use support::faults::FaultProxy;
-use support::{count, never, snapshot, wait_for, CuttableProxy, Env};
+use support::{count, logs, never, snapshot, wait_for, CuttableProxy, Env};
 use tokio::sync::watch;
 
-/// `RUST_LOG=sparks_indexer=debug` shows the indexer's retries.
-fn logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-}
-
 fn seed() -> u64 {
-    let seed = std::env::var("SPARKS_FAULT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    println!("SPARKS_FAULT_SEED={seed}");
-    seed
+    support::seed_from("SPARKS_FAULT_SEED")
 }
 
 /// Cuts every websocket connection at random intervals.

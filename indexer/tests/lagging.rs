@@ -21,28 +21,11 @@ use sparks_indexer::store::Store;
 use sparks_localnet::{BlockProduction, LocalnetConfig};
 use support::faults::FaultProxy;
 use support::lagging::{LagCounts, LaggingProxy};
-use support::{count, never, snapshot, Env};
+use support::{count, logs, never, snapshot, Env};
 use tokio::sync::watch;
 
-fn logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-}
-
 fn seed() -> u64 {
-    let seed = std::env::var("SPARKS_LAG_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    println!("SPARKS_LAG_SEED={seed}");
-    seed
+    support::seed_from("SPARKS_LAG_SEED")
 }
 
 /// An indexer whose every RPC call goes through `rpc_url`.

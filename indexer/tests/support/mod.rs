@@ -158,6 +158,30 @@ pub async fn snapshot(store: &Store) -> BTreeMap<&'static str, Vec<String>> {
     out
 }
 
+/// `RUST_LOG=sparks_indexer=debug` shows the indexer's retries.
+pub fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// The seed in the environment variable `var`, or a fresh one; printed, so
+/// a run's random choices can be replayed.
+pub fn seed_from(var: &str) -> u64 {
+    let seed = std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    println!("{var}={seed}");
+    seed
+}
+
 pub async fn count(store: &Store, sql: &str) -> i64 {
     sqlx::query_scalar(sql)
         .fetch_one(store.pool())
