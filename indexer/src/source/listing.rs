@@ -212,12 +212,16 @@ impl Source {
             } => (signature.clone(), *slot),
             _ => (String::from("(none)"), 0),
         };
-        if let Ok(first_available) = self.first_available_block().await {
-            if first_available > slot {
-                return SourceError::CursorBeforeLedger {
-                    slot,
-                    first_available,
-                };
+        // Only a cursor can lie before the node's ledger; a listing from the
+        // start or of a slot range has none.
+        if matches!(stop, ListingStop::Cursor { .. }) {
+            if let Ok(first_available) = self.first_available_block().await {
+                if first_available > slot {
+                    return SourceError::CursorBeforeLedger {
+                        slot,
+                        first_available,
+                    };
+                }
             }
         }
         SourceError::ListingIncomplete {
