@@ -173,31 +173,42 @@ impl Indexer {
             signatures: stored.len() as u64,
             ..Progress::default()
         };
-        for chunk in stored.chunks(REINDEX_CHUNK) {
+        // Finality is the store's knowledge, not the fetch's.
+        let finalized: HashSet<String> = stored
+            .iter()
+            .filter(|s| s.finalized)
+            .map(|s| s.signature.clone())
+            .collect();
+        let signatures = stored
+            .into_iter()
+            .map(|s| SignatureInfo {
+                signature: s.signature,
+                slot: s.slot as u64,
+                error: None,
+                block_time: None,
+                status: None,
+            })
+            .collect();
+        let (batches, mut receiver) = mpsc::channel::<Result<Batch, SourceError>>(2);
+        let config = IndexerConfig {
+            batch_size: REINDEX_CHUNK,
+            ..self.config.clone()
+        };
+        // Nothing is "known": every selected transaction is fetched again.
+        tokio::spawn(fetch_batches(
+            self.source.clone(),
+            signatures,
+            HashSet::new(),
+            config,
+            batches,
+        ));
+        while let Some(batch) = receiver.recv().await {
             if *shutdown.borrow() {
                 break;
             }
-            let fetched: Vec<Result<IndexedTransaction, SourceError>> =
-                futures::stream::iter(chunk.iter().map(|stored| {
-                    let info = SignatureInfo {
-                        signature: stored.signature.clone(),
-                        slot: stored.slot as u64,
-                        error: None,
-                        block_time: None,
-                        status: None,
-                    };
-                    let source = self.source.clone();
-                    async move { source.transaction(&info).await }
-                }))
-                .buffered(self.config.concurrency.max(1))
-                .collect()
-                .await;
-            let mut transactions = Vec::with_capacity(chunk.len());
-            for (stored, fetched) in chunk.iter().zip(fetched) {
-                let mut transaction = fetched?;
-                // Finality is the store's knowledge, not this fetch's.
-                transaction.finalized = stored.finalized;
-                transactions.push(transaction);
+            let mut transactions = batch?.transactions;
+            for transaction in &mut transactions {
+                transaction.finalized = finalized.contains(&transaction.signature);
             }
             let applied = self.store.reindex(&transactions).await?;
             progress.transactions += applied.transactions;

@@ -146,19 +146,21 @@ pub(super) async fn roll_back(
     )
     .execute(&mut *db)
     .await?;
-    let mut events = 0;
-    for statement in [
+    let events = sqlx::query!(
         "DELETE FROM events WHERE signature = ANY($1::text[])",
+        signatures
+    )
+    .execute(&mut *db)
+    .await?
+    .rows_affected();
+    for statement in [
         "DELETE FROM ledger WHERE signature = ANY($1::text[])",
         "DELETE FROM transaction_problems WHERE signature = ANY($1::text[])",
     ] {
-        let deleted = sqlx::query(statement)
+        sqlx::query(statement)
             .bind(signatures)
             .execute(&mut *db)
             .await?;
-        if statement.contains("events") {
-            events = deleted.rows_affected();
-        }
     }
     let transactions = sqlx::query!(
         "DELETE FROM transactions WHERE signature = ANY($1::text[])",
