@@ -134,6 +134,12 @@ impl Indexer {
             None => ListingStop::Start,
         };
         let signatures = self.source.signatures(&stop).await?;
+        tracing::debug!(
+            listed = signatures.len(),
+            cursor = cursor.slot,
+            tip,
+            "listed after the cursor"
+        );
         let progress = self
             .index(signatures, Some(cursor.signature), shutdown)
             .await?;

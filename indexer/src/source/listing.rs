@@ -18,10 +18,11 @@
 //!   local chain, filters the list by `minContextSlot` instead of refusing,
 //!   which is harmless at the cursor's slot and would cut history above it.)
 //! - **Down to the start of history** (an empty store) or **to a slot** (a
-//!   range backfill), a short non-empty page is the end (the node knew
-//!   `before`, so it listed everything older it has), and an empty page
-//!   after `before` is the end only when a node that has reached `before`'s
-//!   slot (`minContextSlot`) says so too.
+//!   range backfill), only an empty page ends the listing: a short page is
+//!   followed by the page after its last entry (a node may list less than
+//!   it has: agave answers with its own ledger when its long-term store
+//!   fails), and an empty page after `before` is the end only when a node
+//!   that has reached `before`'s slot (`minContextSlot`) says so too.
 //!
 //! A node whose ledger starts after the cursor (pruned) cannot list what
 //! came after it: [`SourceError::CursorBeforeLedger`] says so and what to do.
@@ -93,7 +94,16 @@ impl Source {
             newest_first.retain(|s| s.slot >= *from);
         }
         newest_first.reverse();
-        Ok(committed_prefix(newest_first, self.config.commitment))
+        let listed = newest_first.len();
+        let committed = committed_prefix(newest_first, self.config.commitment);
+        if committed.len() < listed {
+            tracing::debug!(
+                listed,
+                committed = committed.len(),
+                "listing cut at the first signature below the commitment"
+            );
+        }
+        Ok(committed)
     }
 
     /// The program's signatures in slots `from..=until`, oldest first.
@@ -176,15 +186,21 @@ impl Source {
                     ListingStop::Slot(from) => page.last().is_some_and(|s| s.slot < *from),
                     _ => false,
                 };
+                // A short page is not the end: a node lists what its own
+                // ledger holds (agave, when its long-term store fails,
+                // answers a short page and no error). Only an empty page
+                // after the last entry ends the listing.
                 let page = self.signature_page(before, None, None).await?;
-                if page.len() >= full {
+                if !page.is_empty() {
                     let done = below(&page);
                     return Ok(Answer::Proven(Page {
                         entries: page,
                         done,
                     }));
                 }
-                let Some(before) = before.filter(|_| page.is_empty()) else {
+                // Nothing at all: no history yet, or none this node has seen;
+                // the next listing looks again, and nothing moves meanwhile.
+                let Some(before) = before else {
                     return Ok(Answer::Proven(Page {
                         entries: page,
                         done: true,
@@ -195,7 +211,7 @@ impl Source {
                 let page = self
                     .signature_page(Some(before), None, Some(before.slot))
                     .await?;
-                let done = page.len() < full || below(&page);
+                let done = page.is_empty() || below(&page);
                 Ok(Answer::Proven(Page {
                     entries: page,
                     done,
@@ -256,6 +272,16 @@ impl Source {
                     )
             })
             .await?;
+        tracing::debug!(
+            url = self.rpc.url(),
+            before = before.map(|s| s.slot),
+            until = until.is_some(),
+            min_context_slot,
+            len = page.len(),
+            first = page.first().map(|s| s.slot),
+            last = page.last().map(|s| s.slot),
+            "signature page"
+        );
         Ok(page
             .into_iter()
             .map(|s| SignatureInfo {

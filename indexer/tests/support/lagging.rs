@@ -12,7 +12,10 @@
 //!
 //! Both views apply `minContextSlot` as agave does (refuse, never filter);
 //! surfpool behind them filters instead, so the proxy strips it once checked.
-//! Scripted answers reproduce the issue's two field reports exactly.
+//! A listing is also cut at the view's slot at the asked commitment, so even
+//! the real node's page is short when the tip has unconfirmed entries (the
+//! way agave's page is short when its long-term store fails mid-listing).
+//! Scripted answers reproduce the issue's field reports exactly.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -44,6 +47,7 @@ pub struct LagCounts {
     pub short_pages: AtomicU64,
     /// Scripted answers given.
     pub scripted_empty_pages: AtomicU64,
+    pub scripted_short_pages: AtomicU64,
     pub scripted_null_statuses: AtomicU64,
     pub scripted_null_transactions: AtomicU64,
     pub scripted_unavailable_blocks: AtomicU64,
@@ -58,7 +62,7 @@ impl LagCounts {
         let g = Self::get;
         format!(
             "requests {}, stale {}, -32016 {}, empty-before {}, unknown-until {}, nulls {}, \
-             short pages {}, scripted: empty pages {}, null statuses {}, null transactions {}, unavailable blocks {}",
+             short pages {}, scripted: empty pages {}, short pages {}, null statuses {}, null transactions {}, unavailable blocks {}",
             g(&self.requests),
             g(&self.stale),
             g(&self.refused_min_context),
@@ -67,6 +71,7 @@ impl LagCounts {
             g(&self.nulls),
             g(&self.short_pages),
             g(&self.scripted_empty_pages),
+            g(&self.scripted_short_pages),
             g(&self.scripted_null_statuses),
             g(&self.scripted_null_transactions),
             g(&self.scripted_unavailable_blocks),
@@ -83,6 +88,10 @@ pub struct Shared {
     pub lag: AtomicU64,
     /// Scripted: the next this-many listings that carry `before` get `[]`.
     pub empty_before_pages: AtomicU64,
+    /// Scripted: the next this-many listings get only the first half of the
+    /// real page (agave, when its long-term store fails, returns what its
+    /// own ledger has: a short page that is not the end of history).
+    pub short_pages: AtomicU64,
     /// Scripted: every getSignatureStatuses answer is all `null`, and every
     /// getTransaction at `finalized` is `null`.
     pub null_statuses: AtomicBool,
@@ -113,6 +122,7 @@ impl LaggingProxy {
             stale_ppm: AtomicU64::new((stale_share * 1e6) as u64),
             lag: AtomicU64::new(lag),
             empty_before_pages: AtomicU64::new(0),
+            short_pages: AtomicU64::new(0),
             null_statuses: AtomicBool::new(false),
             unavailable_blocks: AtomicBool::new(false),
             slots_of: Mutex::new(HashMap::new()),
@@ -181,6 +191,25 @@ impl Shared {
                     .scripted_empty_pages
                     .fetch_add(1, Ordering::SeqCst);
                 Some(Ok(json!([])))
+            }
+            "getSignaturesForAddress"
+                if self
+                    .short_pages
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok() =>
+            {
+                self.counts
+                    .scripted_short_pages
+                    .fetch_add(1, Ordering::SeqCst);
+                let mut params = params.clone();
+                if let Some(config) = params[1].as_object_mut() {
+                    config.remove("minContextSlot");
+                }
+                Some(self.forward(method, params).await.map(|page| {
+                    let mut page = page.as_array().cloned().unwrap_or_default();
+                    page.truncate(page.len() / 2);
+                    Value::Array(page)
+                }))
             }
             "getSignatureStatuses" if self.null_statuses.load(Ordering::SeqCst) => {
                 self.counts
@@ -335,6 +364,15 @@ impl Shared {
             config.insert("before".into(), last["signature"].clone());
         }
         out.truncate(limit);
+        tracing::debug!(
+            upstream = self.upstream,
+            lag,
+            view,
+            n = out.len(),
+            first = out.first().and_then(|s| s["slot"].as_u64()),
+            last = out.last().and_then(|s| s["slot"].as_u64()),
+            "lagging proxy: signatures"
+        );
         if left_out {
             self.counts.short_pages.fetch_add(1, Ordering::SeqCst);
         }

@@ -76,10 +76,16 @@ impl Env {
     /// How many program signatures the chain has, counted with plain
     /// solana-client paging (not the indexer's own listing).
     pub async fn signature_count(&self) -> usize {
+        self.chain_signatures().await.len()
+    }
+
+    /// The program's signatures on chain with their slots, newest first,
+    /// listed with plain solana-client paging.
+    pub async fn chain_signatures(&self) -> Vec<(String, u64)> {
         use solana_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
         let client =
             solana_client::nonblocking::rpc_client::RpcClient::new(self.chain.rpc_url().to_owned());
-        let (mut total, mut before) = (0, None);
+        let (mut all, mut before) = (Vec::new(), None);
         loop {
             let page = client
                 .get_signatures_for_address_with_config(
@@ -93,10 +99,10 @@ impl Env {
                 )
                 .await
                 .unwrap();
-            total += page.len();
+            all.extend(page.iter().map(|s| (s.signature.clone(), s.slot)));
             match page.last() {
                 Some(last) if page.len() == 1000 => before = Some(last.signature.parse().unwrap()),
-                _ => return total,
+                _ => return all,
             }
         }
     }
