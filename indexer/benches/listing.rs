@@ -1,10 +1,15 @@
-//! Listing a long history: `Source::signatures` from the start of a program
-//! with `signatures` transactions, against a stub JSON-RPC node (axum, in
-//! process) that serves `getSignaturesForAddress` pages of 1,000 from a
-//! synthetic history (one transaction a slot) and `getSlot`. Prints the
-//! time, the pages asked, and the process's peak resident memory before and
-//! after, which is what holding the whole listing costs: the indexer lists
-//! everything back to its cursor before it stores the first transaction.
+//! Listing a long history: a first catch-up of a program with `signatures`
+//! transactions, against a stub JSON-RPC node (axum, in process) that
+//! serves `getSignaturesForAddress` pages of 1,000 from a synthetic history
+//! (ten transactions a slot), `getSlot` and `getBlockTime`, into a private
+//! durable Postgres. Every transaction is listed as failed, so the catch-up
+//! stores it from its signature entry without a getTransaction the stub
+//! cannot serve: what is measured is the listing, kept in the store page by
+//! page (`store::listing`), and the storing of it oldest first. Prints the
+//! time, the pages asked, the most signatures kept, and the process's peak
+//! resident memory before and after; then, for comparison, the same listing
+//! held in memory whole (`Source::signatures`, what a `backfill --from`
+//! range still does).
 //!
 //! cargo bench -p sparks-indexer --bench listing -- [signatures]
 
@@ -16,12 +21,13 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use sparks_indexer::indexer::{Indexer, IndexerConfig};
 use sparks_indexer::source::{ListingStop, Source, SourceConfig};
 
 mod common;
 
 struct History {
-    /// Transactions 0..len, transaction n at slot 1 + n.
+    /// Transactions 0..len, transaction n at slot 1 + n / 10.
     len: u64,
     pages: AtomicU64,
 }
@@ -41,7 +47,8 @@ async fn rpc(State(history): State<Arc<History>>, Json(request): Json<Value>) ->
     let id = request["id"].clone();
     let params = &request["params"];
     let result = match request["method"].as_str().unwrap_or_default() {
-        "getSlot" => json!(history.len + 10),
+        "getSlot" => json!(history.len / 10 + 10),
+        "getBlockTime" => json!(1_760_000_000 + params[0].as_u64().unwrap_or(0)),
         "getSignaturesForAddress" => {
             history.pages.fetch_add(1, Ordering::Relaxed);
             let config = &params[1];
@@ -59,10 +66,10 @@ async fn rpc(State(history): State<Arc<History>>, Json(request): Json<Value>) ->
                 .map(|n| {
                     json!({
                         "signature": signature(n),
-                        "slot": 1 + n,
-                        "err": null,
+                        "slot": 1 + n / 10,
+                        "err": {"InstructionError": [0, {"Custom": 6000}]},
                         "memo": null,
-                        "blockTime": 1_760_000_000 + n,
+                        "blockTime": 1_760_000_000 + n / 10,
                         "confirmationStatus": "finalized",
                     })
                 })
@@ -102,6 +109,46 @@ fn main() {
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
 
+        let pg = common::durable_postgres(&[]);
+        let store = common::migrated_store(&pg.url()).await;
+        let indexer = Indexer::new(
+            Source::new(SourceConfig::new(&url, sparks::ID)),
+            store.clone(),
+            IndexerConfig::default(),
+        );
+        // The most signatures kept at once, sampled.
+        let most_kept = Arc::new(AtomicU64::new(0));
+        let sampler = tokio::spawn({
+            let (store, most_kept) = (store.clone(), most_kept.clone());
+            async move {
+                loop {
+                    if let Ok(n) = store.pending_count().await {
+                        most_kept.fetch_max(n, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+            }
+        });
+        let before = peak_rss_mib();
+        let started = Instant::now();
+        let (_stop, shutdown) = tokio::sync::watch::channel(false);
+        let progress = indexer.catch_up(&shutdown).await.unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        let after = peak_rss_mib();
+        sampler.abort();
+        assert_eq!(progress.transactions, signatures);
+        println!(
+            "catch-up: listed and stored {} signatures in {:.1} s ({:.0}/s), {} pages, \
+             at most {} kept in Postgres; peak RSS {before:.0} MiB before, {after:.0} MiB \
+             after (+{:.0} MiB)",
+            progress.transactions,
+            secs,
+            progress.transactions as f64 / secs,
+            history.pages.swap(0, Ordering::Relaxed),
+            most_kept.load(Ordering::Relaxed),
+            after - before,
+        );
+
         let source = Source::new(SourceConfig::new(&url, sparks::ID));
         let before = peak_rss_mib();
         let started = Instant::now();
@@ -110,8 +157,8 @@ fn main() {
         let after = peak_rss_mib();
         assert_eq!(listed.len() as u64, signatures);
         println!(
-            "listed {} signatures in {:.1} s ({:.0}/s), {} pages; peak RSS {before:.0} MiB before, \
-             {after:.0} MiB after (+{:.0} MiB, {:.0} bytes a signature)",
+            "held in memory: listed {} signatures in {:.1} s ({:.0}/s), {} pages; peak RSS \
+             {before:.0} MiB before, {after:.0} MiB after (+{:.0} MiB, {:.0} bytes a signature)",
             listed.len(),
             secs,
             listed.len() as f64 / secs,

@@ -5,7 +5,10 @@
 //! commits batches on others (`store::Pipeline`: two in flight, committed in
 //! chain order), and advances the cursor with each batch, so a
 //! stop at any point resumes where the last commit left off and the cursor
-//! never passes a transaction that is not stored.
+//! never passes a transaction that is not stored. A listing longer than
+//! `spill_after` signatures is kept in the store page by page
+//! (`store::listing`), so memory stays bounded and a stop resumes the
+//! listing, too, where it got to.
 //!
 //! Live mode subscribes to the program's logs over websocket and treats
 //! each notification as "there is something new": it runs a catch-up, so
@@ -24,7 +27,10 @@ use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::source::{ErrorClass, Fate, ListingStop, SignatureInfo, Source, SourceError};
-use crate::store::{Applied, IndexedTransaction, Pipeline, Selection, Store, StoreError};
+use crate::store::{
+    Applied, IndexedTransaction, ListingMarker, PendingSignature, Pipeline, Selection, Store,
+    StoreError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexerError {
@@ -56,6 +62,9 @@ pub struct IndexerConfig {
     pub finality_interval: Duration,
     /// Interval of the progress log during a long catch-up.
     pub progress_interval: Duration,
+    /// Signatures a catch-up lists in memory; a longer listing is kept in
+    /// the store (bounded memory, resumable).
+    pub spill_after: usize,
 }
 
 impl Default for IndexerConfig {
@@ -67,12 +76,27 @@ impl Default for IndexerConfig {
             poll_interval: Duration::from_secs(5),
             finality_interval: Duration::from_secs(10),
             progress_interval: Duration::from_secs(5),
+            spill_after: 10_000,
         }
     }
 }
 
 /// Transactions fetched again and replaced per database transaction.
 const REINDEX_CHUNK: usize = 100;
+
+/// Pending signatures a catch-up stores per round once a listing was kept
+/// in the store.
+const PENDING_CHUNK: usize = 10_000;
+
+/// Where a catch-up's listing ended up.
+enum Listed {
+    /// Short enough to hold: oldest first.
+    InMemory(Vec<SignatureInfo>),
+    /// Kept in the store, complete.
+    Kept,
+    /// Stopped by shutdown; what was listed is kept.
+    Stopped,
+}
 
 /// What one catch-up or backfill did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -121,10 +145,75 @@ impl Indexer {
 
     /// Indexes everything newer than the cursor, advancing it batch by batch.
     pub async fn catch_up(&self, shutdown: &Shutdown) -> Result<Progress, IndexerError> {
-        // The tip first: once everything listed after it is stored, the
-        // mirror is complete at least up to it.
-        let tip = self.source.slot().await?;
         let cursor = self.store.cursor().await?;
+        let kept = self.kept_listing(&cursor).await?;
+        // The tip first: once everything listed after it is stored, the
+        // mirror is complete at least up to it (a resumed listing began at
+        // its own tip).
+        let tip = match &kept {
+            Some(marker) => marker.tip,
+            None => self.source.slot().await?,
+        };
+        let listed = match kept {
+            Some(marker) if marker.complete => Listed::Kept,
+            kept => {
+                let reached = kept.and_then(|marker| marker.next_before);
+                self.list(&cursor, tip, reached, shutdown).await?
+            }
+        };
+        let progress = match listed {
+            Listed::InMemory(signatures) => {
+                self.index(signatures, Some(cursor.signature), shutdown)
+                    .await?
+            }
+            Listed::Kept => self.index_kept(shutdown).await?,
+            Listed::Stopped => return Ok(Progress::default()),
+        };
+        if !*shutdown.borrow() {
+            self.store.mark_caught_up(tip).await?;
+        }
+        metrics::counter!("sparks_indexed_events_total").increment(progress.events);
+        metrics::counter!("sparks_indexed_transactions_total").increment(progress.transactions);
+        Ok(progress)
+    }
+
+    /// The listing a previous catch-up kept, if it still runs down to the
+    /// cursor. A catch-up stopped while storing it left the cursor on one
+    /// of its signatures: those up to it are stored, and forgotten here.
+    async fn kept_listing(
+        &self,
+        cursor: &crate::store::Cursor,
+    ) -> Result<Option<ListingMarker>, StoreError> {
+        let Some(marker) = self.store.listing().await? else {
+            return Ok(None);
+        };
+        if marker.down_to == cursor.signature {
+            return Ok(Some(marker));
+        }
+        if let (true, Some(signature)) = (marker.complete, &cursor.signature) {
+            if self.store.forget_pending_through(signature).await? {
+                return Ok(Some(marker));
+            }
+        }
+        tracing::warn!(
+            down_to = ?marker.down_to,
+            cursor = ?cursor.signature,
+            "dropping a kept listing that no longer runs down to the cursor"
+        );
+        self.store.end_listing().await?;
+        Ok(None)
+    }
+
+    /// Lists everything newer than `cursor`, from the tip or from `reached`
+    /// (a kept listing resumed), in memory until it grows past
+    /// `spill_after`, then in the store page by page.
+    async fn list(
+        &self,
+        cursor: &crate::store::Cursor,
+        tip: u64,
+        reached: Option<(String, u64)>,
+        shutdown: &Shutdown,
+    ) -> Result<Listed, IndexerError> {
         let stop = match &cursor.signature {
             Some(signature) => ListingStop::Cursor {
                 signature: signature.clone(),
@@ -133,22 +222,82 @@ impl Indexer {
             },
             None => ListingStop::Start,
         };
-        let signatures = self.source.signatures(&stop).await?;
+        let mut kept = reached.is_some();
+        let mut listing = self.source.listing(stop, reached)?;
+        let commitment = self.source.config().commitment;
+        // Newest first.
+        let mut held: Vec<SignatureInfo> = Vec::new();
+        while let Some(page) = listing.next_page().await? {
+            for entry in page {
+                if entry.reached(commitment) {
+                    held.push(entry);
+                    continue;
+                }
+                // Nothing newer than a signature below the commitment is
+                // taken, so the cursor can never pass it.
+                held.clear();
+                if kept {
+                    self.store.forget_listed().await?;
+                }
+            }
+            if !kept && held.len() > self.config.spill_after {
+                self.store
+                    .begin_listing(cursor.signature.as_deref(), tip)
+                    .await?;
+                kept = true;
+            }
+            if kept {
+                if let Some(reached) = listing.reached() {
+                    let pending: Vec<PendingSignature> = held.drain(..).map(pending).collect();
+                    self.store
+                        .keep_listed(&pending, (&reached.signature, reached.slot))
+                        .await?;
+                }
+            }
+            if *shutdown.borrow() {
+                return Ok(Listed::Stopped);
+            }
+        }
         tracing::debug!(
-            listed = signatures.len(),
+            listed = held.len(),
+            kept,
             cursor = cursor.slot,
             tip,
             "listed after the cursor"
         );
-        let progress = self
-            .index(signatures, Some(cursor.signature), shutdown)
-            .await?;
-        if !*shutdown.borrow() {
-            self.store.mark_caught_up(tip).await?;
+        if kept {
+            self.store.complete_listing().await?;
+            return Ok(Listed::Kept);
         }
-        metrics::counter!("sparks_indexed_events_total").increment(progress.events);
-        metrics::counter!("sparks_indexed_transactions_total").increment(progress.transactions);
-        Ok(progress)
+        held.reverse();
+        Ok(Listed::InMemory(held))
+    }
+
+    /// Stores a kept listing, oldest first, a chunk at a time; each chunk
+    /// moves the cursor on and is then forgotten.
+    async fn index_kept(&self, shutdown: &Shutdown) -> Result<Progress, IndexerError> {
+        let mut progress = Progress::default();
+        let left = self.store.pending_count().await?;
+        tracing::info!(left, "storing the kept listing");
+        loop {
+            let chunk = self.store.oldest_pending(PENDING_CHUNK).await?;
+            let Some(newest) = chunk.last().map(|p| p.signature.clone()) else {
+                self.store.end_listing().await?;
+                return Ok(progress);
+            };
+            let cursor = self.store.cursor().await?;
+            let signatures = chunk.into_iter().map(listed).collect();
+            let done = self
+                .index(signatures, Some(cursor.signature), shutdown)
+                .await?;
+            progress.signatures += done.signatures;
+            progress.transactions += done.transactions;
+            progress.events += done.events;
+            if *shutdown.borrow() {
+                return Ok(progress);
+            }
+            self.store.forget_pending_through(&newest).await?;
+        }
     }
 
     /// Indexes the program's transactions in slots `from..=until` (a repair
@@ -549,5 +698,31 @@ async fn follow_logs(
         if failures > 0 && failures.is_multiple_of(10) {
             tracing::warn!(failures, "websocket keeps failing; polling covers the gap");
         }
+    }
+}
+
+fn pending(entry: SignatureInfo) -> PendingSignature {
+    PendingSignature {
+        finalized: entry.finalized(),
+        signature: entry.signature,
+        slot: entry.slot,
+        error: entry.error,
+        block_time: entry.block_time,
+    }
+}
+
+/// A kept signature as listed: at the commitment it was kept at, or final.
+fn listed(entry: PendingSignature) -> SignatureInfo {
+    use solana_transaction_status_client_types::TransactionConfirmationStatus as Status;
+    SignatureInfo {
+        signature: entry.signature,
+        slot: entry.slot,
+        error: entry.error,
+        block_time: entry.block_time,
+        status: Some(if entry.finalized {
+            Status::Finalized
+        } else {
+            Status::Confirmed
+        }),
     }
 }

@@ -127,6 +127,11 @@ struct ChainArgs {
     /// How long one RPC call is retried before the error surfaces (seconds).
     #[arg(long, env = "SPARKS_RPC_RETRY_SECS", default_value_t = 60)]
     retry_secs: u64,
+
+    /// Signatures a catch-up lists in memory; a longer listing is kept in
+    /// Postgres page by page (bounded memory, resumed after a stop).
+    #[arg(long, env = "SPARKS_SPILL_AFTER", default_value_t = 10_000)]
+    spill_after: usize,
 }
 
 #[derive(Args)]
@@ -425,6 +430,7 @@ fn indexer_config(chain: &ChainArgs) -> IndexerConfig {
         concurrency: chain.concurrency,
         batch_size: chain.batch_size,
         write_concurrency: chain.write_concurrency,
+        spill_after: chain.spill_after,
         ..IndexerConfig::default()
     }
 }

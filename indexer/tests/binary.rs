@@ -191,6 +191,14 @@ async fn assert_complete(chain: &Localnet, pg: &PgServer, expected_events: i64) 
         1,
         "the cursor is on the newest transaction"
     );
+    assert_eq!(
+        psql_count(
+            pg,
+            "SELECT (SELECT count(*) FROM listing) + (SELECT count(*) FROM pending_signatures)"
+        ),
+        0,
+        "a kept listing is dropped once stored"
+    );
     let (ok, stdout, _) = output(&mut indexer(&["verify"], chain, pg));
     assert!(ok && stdout.contains(", 0 differences"), "{stdout}");
 }
@@ -210,8 +218,18 @@ async fn kill_9_at_random_points_of_a_backfill_loses_and_duplicates_nothing() {
         .collect();
     points.sort();
     // Act: small batches so a kill lands mid-stream; each run resumes the last.
-    let slow = ["backfill", "--batch-size", "3", "--concurrency", "2"];
-    let mut kills = 0;
+    // A listing past 50 signatures is kept in Postgres, so every run after
+    // the first resumes storing a kept listing from where the kill left it.
+    let slow = [
+        "backfill",
+        "--batch-size",
+        "3",
+        "--concurrency",
+        "2",
+        "--spill-after",
+        "50",
+    ];
+    let (mut kills, mut kept_at_kill) = (0, 0);
     for threshold in points {
         let mut child = indexer(&slow, &chain, &pg)
             .stdout(Stdio::null())
@@ -231,12 +249,17 @@ async fn kill_9_at_random_points_of_a_backfill_loses_and_duplicates_nothing() {
             std::thread::sleep(Duration::from_millis(1));
         }
         let _ = child.wait();
+        kept_at_kill += psql_count(&pg, "SELECT count(*) FROM listing");
     }
     println!(
-        "{kills} kills during a {}-transaction backfill",
+        "{kills} kills during a {}-transaction backfill, {kept_at_kill} with a kept listing",
         transactions + 2
     );
     assert!(kills >= kills_wanted(), "only {kills} kills landed");
+    assert!(
+        kept_at_kill > 0,
+        "no kill landed while a kept listing was stored"
+    );
     let (ok, _, stderr) = output(&mut indexer(&["backfill"], &chain, &pg));
     assert!(ok, "{stderr}");
     // Assert: + ConfigInitialized, IssuerUpserted

@@ -70,11 +70,56 @@ enum Answer {
     NotYet(&'static str),
 }
 
+/// A listing read a page at a time, newest first, so that the caller can
+/// keep it somewhere other than memory ([`crate::store::listing`]) and
+/// resume it from where it got to.
+pub struct Listing<'a> {
+    source: &'a Source,
+    stop: ListingStop,
+    /// The oldest signature listed so far: the next page is the one before it.
+    reached: Option<SignatureInfo>,
+    done: bool,
+}
+
+impl Listing<'_> {
+    /// The next page, newest first and cut at the stop, or `None` once the
+    /// listing has provably reached it. Entries below the configured
+    /// commitment are included; the caller must not take anything newer
+    /// than one of them (see [`committed_prefix`]).
+    pub async fn next_page(&mut self) -> Result<Option<Vec<SignatureInfo>>, SourceError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self
+            .source
+            .next_page(self.reached.as_ref(), &self.stop)
+            .await?;
+        self.done = page.done;
+        if let Some(last) = page.entries.last() {
+            self.reached = Some(last.clone());
+        }
+        let mut entries = page.entries;
+        if let ListingStop::Slot(from) = self.stop {
+            entries.retain(|s| s.slot >= from);
+        }
+        Ok(Some(entries))
+    }
+
+    /// The oldest signature listed so far.
+    pub fn reached(&self) -> Option<&SignatureInfo> {
+        self.reached.as_ref()
+    }
+}
+
 impl Source {
-    /// The program's signatures newer than `stop` (see [`ListingStop`]),
-    /// oldest first, cut before the first one that has not reached the
-    /// configured commitment so the cursor can never pass it.
-    pub async fn signatures(&self, stop: &ListingStop) -> Result<Vec<SignatureInfo>, SourceError> {
+    /// A listing of the program's signatures newer than `stop` (see
+    /// [`ListingStop`]), from the tip or, resumed, from before `reached`
+    /// (signature and slot), the oldest signature an earlier run listed.
+    pub fn listing(
+        &self,
+        stop: ListingStop,
+        reached: Option<(String, u64)>,
+    ) -> Result<Listing<'_>, SourceError> {
         if self.config.commitment == CommitmentLevel::Processed {
             return Err(SourceError::Config(
                 "commitment `processed` cannot be indexed: nodes refuse getTransaction below \
@@ -82,16 +127,29 @@ impl Source {
                     .into(),
             ));
         }
+        Ok(Listing {
+            source: self,
+            stop,
+            reached: reached.map(|(signature, slot)| SignatureInfo {
+                signature,
+                slot,
+                error: None,
+                block_time: None,
+                status: None,
+            }),
+            done: false,
+        })
+    }
+
+    /// The program's signatures newer than `stop` (see [`ListingStop`]),
+    /// oldest first, cut before the first one that has not reached the
+    /// configured commitment so the cursor can never pass it. Held in memory
+    /// whole: the indexer's catch-up keeps long listings in the store instead.
+    pub async fn signatures(&self, stop: &ListingStop) -> Result<Vec<SignatureInfo>, SourceError> {
+        let mut listing = self.listing(stop.clone(), None)?;
         let mut newest_first: Vec<SignatureInfo> = Vec::new();
-        loop {
-            let page = self.next_page(newest_first.last(), stop).await?;
-            newest_first.extend(page.entries);
-            if page.done {
-                break;
-            }
-        }
-        if let ListingStop::Slot(from) = stop {
-            newest_first.retain(|s| s.slot >= *from);
+        while let Some(page) = listing.next_page().await? {
+            newest_first.extend(page);
         }
         newest_first.reverse();
         let listed = newest_first.len();

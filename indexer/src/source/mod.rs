@@ -88,7 +88,8 @@ impl SignatureInfo {
         self.status == Some(TransactionConfirmationStatus::Finalized)
     }
 
-    fn reached(&self, wanted: CommitmentLevel) -> bool {
+    /// Whether the node reported it at `wanted` or above.
+    pub fn reached(&self, wanted: CommitmentLevel) -> bool {
         use TransactionConfirmationStatus as Status;
         match (wanted, &self.status) {
             (CommitmentLevel::Processed, _) => true,

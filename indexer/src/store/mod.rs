@@ -9,6 +9,7 @@
 //! column-wise through `UNNEST`, one statement per table per batch;
 //! [`Pipeline`] keeps several batches in flight.
 
+pub mod listing;
 pub mod pipeline;
 pub mod rollback;
 pub mod rows;
@@ -19,6 +20,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::watch;
 
+pub use listing::{ListingMarker, PendingSignature};
 use pipeline::Outcome;
 pub use pipeline::Pipeline;
 pub use rollback::RolledBack;

@@ -211,7 +211,7 @@ pub(super) async fn roll_back(
     let rankings = recompute_rankings(db, fell_out).await?;
 
     if cursor == Cursor::MoveBack {
-        sqlx::query!(
+        let moved = sqlx::query!(
             "UPDATE cursor SET (signature, slot) = (
                  SELECT t.signature, t.slot FROM transactions t ORDER BY t.slot DESC, t.indexed_at DESC LIMIT 1)
              WHERE signature = ANY($1::text[])",
@@ -219,6 +219,10 @@ pub(super) async fn roll_back(
         )
         .execute(&mut *db)
         .await?;
+        // A listing in progress ran down to the cursor that just went.
+        if moved.rows_affected() > 0 {
+            super::listing::clear(db).await?;
+        }
     }
     Ok(RolledBack {
         transactions,

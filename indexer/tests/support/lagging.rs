@@ -33,6 +33,8 @@ use tokio::net::TcpListener;
 #[derive(Default, Debug)]
 pub struct LagCounts {
     pub requests: AtomicU64,
+    /// Listings that started at the tip (no `before`).
+    pub listings_from_tip: AtomicU64,
     /// Requests the lagging view answered.
     pub stale: AtomicU64,
     /// Listings refused for `minContextSlot` (-32016).
@@ -88,6 +90,13 @@ pub struct Shared {
     pub lag: AtomicU64,
     /// Scripted: the next this-many listings that carry `before` get `[]`.
     pub empty_before_pages: AtomicU64,
+    /// Scripted: the next this-many listings that carry `before` are
+    /// answered normally before the two scripts below apply.
+    pub pass_before_pages: AtomicU64,
+    /// Scripted: the next this-many listings that carry `before` are
+    /// answered `-32005 Node is behind` (a page failing for the whole
+    /// retry budget).
+    pub fail_before_pages: AtomicU64,
     /// Scripted: the next this-many listings get only the first half of the
     /// real page (agave, when its long-term store fails, returns what its
     /// own ledger has: a short page that is not the end of history).
@@ -123,6 +132,8 @@ impl LaggingProxy {
             lag: AtomicU64::new(lag),
             empty_before_pages: AtomicU64::new(0),
             short_pages: AtomicU64::new(0),
+            pass_before_pages: AtomicU64::new(0),
+            fail_before_pages: AtomicU64::new(0),
             null_statuses: AtomicBool::new(false),
             unavailable_blocks: AtomicBool::new(false),
             slots_of: Mutex::new(HashMap::new()),
@@ -155,6 +166,12 @@ async fn handle(State(shared): State<Arc<Shared>>, Json(request): Json<Value>) -
     let id = request["id"].clone();
     let method = request["method"].as_str().unwrap_or_default().to_owned();
     let params = request["params"].clone();
+    if method == "getSignaturesForAddress" && !params[1]["before"].is_string() {
+        shared
+            .counts
+            .listings_from_tip
+            .fetch_add(1, Ordering::SeqCst);
+    }
     let reply = match shared.scripted(&method, &params).await {
         Some(reply) => reply,
         None => {
@@ -179,6 +196,18 @@ async fn handle(State(shared): State<Arc<Shared>>, Json(request): Json<Value>) -
 
 impl Shared {
     async fn scripted(&self, method: &str, params: &Value) -> Option<Reply> {
+        let take = |n: &AtomicU64| {
+            n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        };
+        if method == "getSignaturesForAddress" && params[1]["before"].is_string() {
+            if take(&self.pass_before_pages) {
+                return None;
+            }
+            if take(&self.fail_before_pages) {
+                return Some(Err(node_error(-32005, "Node is behind by 42 slots".into())));
+            }
+        }
         match method {
             "getSignaturesForAddress"
                 if params[1]["before"].is_string()
