@@ -232,6 +232,61 @@ async fn a_listing_that_never_reaches_the_cursor_stops_with_a_clear_error_and_mo
     assert_eq!(snapshot(&env.store).await, before, "cursor {cursor}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_older_than_the_nodes_ledger_stops_the_indexer_with_what_to_do() {
+    // Arrange: a stored cursor, then more than a page of transactions, and
+    // a node that pruned its ledger past the cursor: its listing ends
+    // before reaching it, and it says its ledger starts after it.
+    logs();
+    let env = Env::start().await;
+    let issuer = awards_on_chain(&env, 5).await;
+    env.indexer(IndexerConfig::default())
+        .catch_up(&never())
+        .await
+        .unwrap();
+    let cursor = env.store.cursor().await.unwrap();
+    award_more(&env, &issuer, 40, Duration::ZERO).await;
+    let stored_then = stored(&env.store).await;
+    let proxy = LaggingProxy::start(env.chain.rpc_url(), 0.0, 0, 9).await;
+    proxy
+        .shared
+        .empty_before_pages
+        .store(u64::MAX, Ordering::SeqCst);
+    proxy
+        .shared
+        .first_available_block
+        .store(cursor.slot + 1, Ordering::SeqCst);
+    let indexer = indexer_via(&proxy.url, env.store.clone(), 25, Duration::from_secs(2));
+    // Act: `run`, which retries what may pass and stops on what cannot.
+    let (_stop, shutdown) = watch::channel(false);
+    let outcome = tokio::time::timeout(Duration::from_secs(60), indexer.run(None, shutdown))
+        .await
+        .expect("run stops by itself");
+    // Assert: stopped with the slots and what to do; nothing written.
+    let error = outcome.expect_err("the cursor is before the node's ledger");
+    assert!(
+        matches!(
+            error,
+            IndexerError::Source(SourceError::CursorBeforeLedger { slot, first_available })
+                if slot == cursor.slot && first_available == cursor.slot + 1
+        ),
+        "{error}"
+    );
+    assert!(error.is_fatal());
+    let message = error.to_string();
+    assert!(
+        message.contains("archival") && message.contains("backfill --from"),
+        "{message}"
+    );
+    // Nothing indexed past the cursor (`run`'s finality check may have
+    // marked what was stored final meanwhile).
+    assert_eq!(stored(&env.store).await, stored_then);
+    assert_eq!(
+        env.store.cursor().await.unwrap().signature,
+        cursor.signature
+    );
+}
+
 /// A clocked chain with 100 ms slots: what it lands is final only ~3 s
 /// later, so a test has stored, not yet final transactions to work on even
 /// when the machine is busy.

@@ -104,6 +104,9 @@ pub struct Shared {
     /// Scripted: every getSignatureStatuses answer is all `null`, and every
     /// getTransaction at `finalized` is `null`.
     pub null_statuses: AtomicBool,
+    /// Scripted: when non-zero, getFirstAvailableBlock answers this slot
+    /// (a node that pruned its ledger up to it).
+    pub first_available_block: AtomicU64,
     /// Scripted: every getBlock is `-32004 Block not available`.
     pub unavailable_blocks: AtomicBool,
     slots_of: Mutex<HashMap<String, Option<u64>>>,
@@ -134,6 +137,7 @@ impl LaggingProxy {
             short_pages: AtomicU64::new(0),
             pass_before_pages: AtomicU64::new(0),
             fail_before_pages: AtomicU64::new(0),
+            first_available_block: AtomicU64::new(0),
             null_statuses: AtomicBool::new(false),
             unavailable_blocks: AtomicBool::new(false),
             slots_of: Mutex::new(HashMap::new()),
@@ -209,6 +213,9 @@ impl Shared {
             }
         }
         match method {
+            "getFirstAvailableBlock" if self.first_available_block.load(Ordering::SeqCst) > 0 => {
+                Some(Ok(json!(self.first_available_block.load(Ordering::SeqCst))))
+            }
             "getSignaturesForAddress"
                 if params[1]["before"].is_string()
                     && self
