@@ -254,7 +254,9 @@ impl Indexer {
                         .await?;
                 }
             }
-            if *shutdown.borrow() {
+            // A kept listing resumes where it got to; one in memory goes on
+            // to commit its first batch, as a stop always lets one finish.
+            if kept && *shutdown.borrow() {
                 return Ok(Listed::Stopped);
             }
         }
