@@ -1,0 +1,179 @@
+//! `sparks-issuer`: serve the awards API, and manage its tokens and queue.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anchor_lang::prelude::Pubkey;
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use metrics_exporter_prometheus::PrometheusBuilder;
+use sparks_client::rpc::SparksRpc;
+use sparks_issuer::model::SOURCES;
+use sparks_issuer::routes::{router, AppState};
+use sparks_issuer::store::Store;
+
+#[derive(Parser)]
+#[command(name = "sparks-issuer", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the awards API.
+    Serve(ServeArgs),
+    /// Create, list and revoke the API's bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Award requests by state.
+    Queue(DatabaseArgs),
+}
+
+#[derive(Args)]
+struct DatabaseArgs {
+    /// Postgres URL (the service keeps its tables in the schema `issuer`).
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// JSON-RPC endpoint of a Solana node.
+    #[arg(long, env = "SPARKS_RPC_URL", default_value = "http://127.0.0.1:8899")]
+    rpc_url: String,
+    /// Address to listen on.
+    #[arg(long, env = "SPARKS_ISSUER_LISTEN", default_value = "127.0.0.1:8090")]
+    listen: SocketAddr,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; it is printed this once.
+    Create {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// A name to recognise it by (the client it is for).
+        #[arg(long)]
+        name: String,
+        /// The issuer key its awards are sent with.
+        #[arg(long)]
+        issuer: String,
+        /// Award sources it may use, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        sources: Vec<String>,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long)]
+        id: i64,
+    },
+    /// List the tokens (never the tokens themselves).
+    List(DatabaseArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args).await,
+        Command::Token(TokenCommand::Create {
+            database,
+            name,
+            issuer,
+            sources,
+        }) => {
+            issuer
+                .parse::<Pubkey>()
+                .ok()
+                .with_context(|| format!("--issuer {issuer:?} is not a base58 public key"))?;
+            if let Some(bad) = sources.iter().find(|s| !SOURCES.contains(&s.as_str())) {
+                bail!("--sources: {bad:?} is not one of {}", SOURCES.join(", "));
+            }
+            let store = Store::connect(&database.database_url).await?;
+            let (id, token) = store.create_token(&name, &issuer, &sources).await?;
+            println!(
+                "token {id} ({name}) for issuer {issuer}, sources {}:",
+                sources.join(",")
+            );
+            println!("{token}");
+            Ok(())
+        }
+        Command::Token(TokenCommand::Revoke { database, id }) => {
+            Store::connect(&database.database_url)
+                .await?
+                .revoke_token(id)
+                .await?;
+            println!("token {id} revoked");
+            Ok(())
+        }
+        Command::Token(TokenCommand::List(database)) => {
+            for token in Store::connect(&database.database_url)
+                .await?
+                .tokens()
+                .await?
+            {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    token.id,
+                    token.name,
+                    token.issuer,
+                    token.sources.join(","),
+                    if token.revoked { "revoked" } else { "live" }
+                );
+            }
+            Ok(())
+        }
+        Command::Queue(database) => {
+            for (state, n) in Store::connect(&database.database_url)
+                .await?
+                .queue()
+                .await?
+            {
+                println!("{state}\t{n}");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let store = Store::connect(&args.database.database_url).await?;
+    let config = SparksRpc::new(&args.rpc_url)
+        .config()
+        .await
+        .with_context(|| format!("reading the program's Config from {}", args.rpc_url))?
+        .context("the Sparks program is not initialized on this chain (no Config account)")?;
+    let metrics = PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let state = Arc::new(AppState {
+        store,
+        max_amount: config.max_award_per_ix,
+        metrics: Some(metrics),
+    });
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, rpc = %args.rpc_url, "serving the awards API");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        })
+        .await?;
+    Ok(())
+}
