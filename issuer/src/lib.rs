@@ -2,12 +2,12 @@
 //! service lands each award exactly once on chain.
 //!
 //! The write path: `routes` (HTTP, tokens) → `store` (the Postgres outbox)
-//! → the worker (packs, signs, sends and tracks `award_batch`
-//! transactions; being built). `model` validates requests; `auth` makes and
-//! checks tokens.
+//! → `worker` (packs, signs, sends and settles `award_batch` transactions).
+//! `model` validates requests; `auth` makes and checks tokens.
 
 pub mod auth;
 pub mod error;
 pub mod model;
 pub mod routes;
 pub mod store;
+pub mod worker;

@@ -11,6 +11,7 @@ use sparks_client::rpc::SparksRpc;
 use sparks_issuer::model::SOURCES;
 use sparks_issuer::routes::{router, AppState};
 use sparks_issuer::store::Store;
+use sparks_issuer::worker::{Worker, WorkerConfig};
 
 #[derive(Parser)]
 #[command(name = "sparks-issuer", version, about)]
@@ -47,6 +48,16 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "SPARKS_ISSUER_LISTEN", default_value = "127.0.0.1:8090")]
     listen: SocketAddr,
+    /// The issuer key's keypair file: the worker signs and sends the
+    /// requests of tokens bound to this key. Without it only the API runs.
+    #[arg(long, env = "SPARKS_ISSUER_KEYPAIR")]
+    issuer_keypair: Option<std::path::PathBuf>,
+    /// Priority fee, micro-lamports per compute unit.
+    #[arg(long, env = "SPARKS_PRIORITY_FEE", default_value_t = 0)]
+    priority_fee: u64,
+    /// Batches being sent at once.
+    #[arg(long, env = "SPARKS_ISSUER_IN_FLIGHT", default_value_t = 16)]
+    max_in_flight: usize,
 }
 
 #[derive(Subcommand)]
@@ -160,6 +171,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_amount: config.max_award_per_ix,
         metrics: Some(metrics),
     });
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let worker = match &args.issuer_keypair {
+        Some(path) => {
+            let keypair = solana_keypair::read_keypair_file(path).map_err(|e| {
+                anyhow::anyhow!("reading the issuer keypair {}: {e}", path.display())
+            })?;
+            tracing::info!(issuer = %solana_signer::Signer::pubkey(&keypair), "worker sending awards");
+            let worker = Worker::new(
+                state.store.clone(),
+                SparksRpc::new(&args.rpc_url),
+                keypair,
+                WorkerConfig {
+                    priority_fee: args.priority_fee,
+                    max_in_flight: args.max_in_flight,
+                    ..WorkerConfig::default()
+                },
+            );
+            Some(tokio::spawn(worker.run(shutdown)))
+        }
+        None => {
+            tracing::warn!("no --issuer-keypair: requests are accepted but not sent");
+            None
+        }
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -175,5 +210,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         })
         .await?;
+    let _ = stop.send(true);
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
     Ok(())
 }

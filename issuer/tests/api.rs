@@ -3,156 +3,11 @@
 //! HTTP from outside the process. Every input gets its exact status and a
 //! JSON error; nothing answers 5xx.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-use serde_json::{json, Value};
-use solana_keypair::Keypair;
-use solana_signer::Signer;
-use sparks_client::rpc::SparksRpc;
-use sparks_client::scenario;
-use sparks_localnet::{Localnet, LocalnetConfig};
+use serde_json::json;
 use sparks_pglocal::PgServer;
-
-const BIN: &str = env!("CARGO_BIN_EXE_sparks-issuer");
-
-struct Service {
-    _chain: Localnet,
-    pg: PgServer,
-    child: Child,
-    url: String,
-    http: reqwest::Client,
-    issuer: String,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn cli(pg: &PgServer, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .env("DATABASE_URL", pg.url())
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-impl Service {
-    async fn start() -> Self {
-        let chain = Localnet::start(LocalnetConfig::default()).expect("local chain");
-        let rpc = SparksRpc::new(chain.rpc_url());
-        let (admin, issuer) = (Keypair::new(), Keypair::new());
-        scenario::deploy(&rpc, &admin, &issuer).await.unwrap();
-        let pg = PgServer::start().expect("private postgres");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(BIN)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("DATABASE_URL", pg.url())
-            .env("SPARKS_RPC_URL", chain.rpc_url())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let service = Self {
-            _chain: chain,
-            pg,
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::new(),
-            issuer: issuer.pubkey().to_string(),
-        };
-        let started = Instant::now();
-        while service
-            .http
-            .get(format!("{}/health", service.url))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the service starts"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        service
-    }
-
-    /// A token made with the CLI, as an operator would.
-    fn token(&self, sources: &str) -> (i64, String) {
-        let (ok, stdout, stderr) = cli(
-            &self.pg,
-            &[
-                "token",
-                "create",
-                "--name",
-                "app",
-                "--issuer",
-                &self.issuer,
-                "--sources",
-                sources,
-            ],
-        );
-        assert!(ok, "{stderr}");
-        let id = stdout
-            .split_whitespace()
-            .nth(1)
-            .and_then(|n| n.parse().ok())
-            .expect("token id");
-        let token = stdout.lines().last().unwrap().trim().to_owned();
-        (id, token)
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Vec<u8>>,
-    ) -> (u16, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.url));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value)
-    }
-
-    async fn post(&self, token: &str, body: &Value) -> (u16, Value) {
-        self.call(
-            reqwest::Method::POST,
-            "/v1/awards",
-            Some(token),
-            Some(serde_json::to_vec(body).unwrap()),
-        )
-        .await
-    }
-
-    async fn get(&self, token: Option<&str>, path: &str) -> (u16, Value) {
-        self.call(reqwest::Method::GET, path, token, None).await
-    }
-}
+use support::{cli, wallet, Service};
 
 /// What, method, path, token, body, expected status, expected error code.
 type Case<'a> = (
@@ -165,14 +20,10 @@ type Case<'a> = (
     &'a str,
 );
 
-fn wallet() -> String {
-    Keypair::new().pubkey().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn awards_are_accepted_once_and_shown_by_key_and_by_wallet() {
     // Arrange
-    let service = Service::start().await;
+    let service = Service::start(false).await;
     let (_, token) = service.token("trading,subscription");
     let alice = wallet();
     let trade = json!({"key": "trade-1", "wallet": alice, "source": "trading", "amount": 40,
@@ -265,7 +116,7 @@ async fn awards_are_accepted_once_and_shown_by_key_and_by_wallet() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_input_gets_its_status_and_a_json_error() {
     // Arrange
-    let service = Service::start().await;
+    let service = Service::start(false).await;
     let (_, token) = service.token("trading");
     let (revoked_id, revoked) = service.token("trading");
     let (ok, _, stderr) = cli(

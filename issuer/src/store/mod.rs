@@ -8,6 +8,8 @@ use sqlx::{PgPool, Row};
 use crate::auth;
 use crate::model::{AwardRequest, AwardView};
 
+pub mod batches;
+
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The schema the service's tables live in.

@@ -1,0 +1,290 @@
+//! The worker's side of the outbox: requests packed into batches with
+//! their award ids, every send recorded before it is sent, and each
+//! batch's end (landed, finalized, failed) written with its requests'.
+
+use sqlx::Row;
+
+use super::{Store, StoreError};
+
+/// A pending request as the worker packs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRequest {
+    pub id: i64,
+    pub wallet: String,
+    pub source: String,
+    pub amount: u64,
+    pub reference: [u8; 32],
+}
+
+/// A batch the worker plans: requests (in award-id order) of one source
+/// and reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedBatch {
+    pub source: String,
+    pub reference: [u8; 32],
+    pub requests: Vec<i64>,
+}
+
+/// A batch in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub id: i64,
+    pub source: String,
+    pub reference: [u8; 32],
+    pub first_award_id: u64,
+    /// (wallet, amount), in award-id order.
+    pub rows: Vec<(String, u64)>,
+    pub signatures: Vec<String>,
+    pub blockhash: Option<String>,
+}
+
+impl Store {
+    /// The oldest `limit` pending requests of `issuer`.
+    pub async fn pending(
+        &self,
+        issuer: &str,
+        limit: i64,
+    ) -> Result<Vec<PendingRequest>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, wallet, source, amount, reference FROM award_requests
+             WHERE issuer = $1 AND state = 'pending' ORDER BY id LIMIT $2",
+        )
+        .bind(issuer)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let reference: Vec<u8> = row.try_get("reference")?;
+                Ok(PendingRequest {
+                    id: row.try_get("id")?,
+                    wallet: row.try_get("wallet")?,
+                    source: row.try_get("source")?,
+                    amount: row.try_get::<i64, _>("amount")? as u64,
+                    reference: reference.try_into().unwrap_or([0; 32]),
+                })
+            })
+            .collect()
+    }
+
+    /// The next award id `issuer`'s allocator would give (at least
+    /// `chain_next`, one past the highest id used on chain).
+    pub async fn next_award_id(&self, issuer: &str, chain_next: u64) -> Result<u64, StoreError> {
+        let stored: Option<i64> =
+            sqlx::query_scalar("SELECT next FROM award_ids WHERE issuer = $1")
+                .bind(issuer)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(stored.map_or(chain_next, |n| (n as u64).max(chain_next)))
+    }
+
+    /// Commits `planned` in one transaction: each batch gets the allocator's
+    /// next consecutive award ids, its requests move to `sending` with
+    /// their ids. Returns the batches, or none if another worker took a
+    /// request meanwhile.
+    pub async fn assign(
+        &self,
+        issuer: &str,
+        chain_next: u64,
+        planned: &[PlannedBatch],
+    ) -> Result<Vec<Batch>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let ids: Vec<i64> = planned.iter().flat_map(|b| b.requests.clone()).collect();
+        let locked: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM award_requests WHERE id = ANY($1) AND state = 'pending'
+             FOR UPDATE SKIP LOCKED",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        if locked.len() != ids.len() {
+            return Ok(Vec::new());
+        }
+        let mut next: i64 = sqlx::query_scalar(
+            "INSERT INTO award_ids (issuer, next) VALUES ($1, $2)
+             ON CONFLICT (issuer) DO UPDATE SET next = greatest(award_ids.next, $2)
+             RETURNING next",
+        )
+        .bind(issuer)
+        .bind(chain_next as i64)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut batches = Vec::with_capacity(planned.len());
+        for plan in planned {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO award_batches (issuer, source, reference, first_award_id, rows)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(issuer)
+            .bind(&plan.source)
+            .bind(plan.reference.as_slice())
+            .bind(next)
+            .bind(plan.requests.len() as i32)
+            .fetch_one(&mut *tx)
+            .await?;
+            let rows = sqlx::query(
+                "UPDATE award_requests r SET state = 'sending', batch_id = $1,
+                        award_id = $2 + o.n - 1, updated_at = now()
+                 FROM UNNEST($3::int8[]) WITH ORDINALITY AS o(id, n)
+                 WHERE r.id = o.id
+                 RETURNING r.wallet, r.amount, r.award_id",
+            )
+            .bind(id)
+            .bind(next)
+            .bind(&plan.requests)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut rows: Vec<(i64, String, u64)> = rows
+                .iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get("award_id")?,
+                        r.try_get("wallet")?,
+                        r.try_get::<i64, _>("amount")? as u64,
+                    ))
+                })
+                .collect::<Result<_, sqlx::Error>>()?;
+            rows.sort();
+            batches.push(Batch {
+                id,
+                source: plan.source.clone(),
+                reference: plan.reference,
+                first_award_id: next as u64,
+                rows: rows.into_iter().map(|(_, w, a)| (w, a)).collect(),
+                signatures: Vec::new(),
+                blockhash: None,
+            });
+            next += plan.requests.len() as i64;
+        }
+        sqlx::query("UPDATE award_ids SET next = $2 WHERE issuer = $1")
+            .bind(issuer)
+            .bind(next)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(batches)
+    }
+
+    /// `issuer`'s batches still being sent (after a restart: all of them).
+    pub async fn sending_batches(&self, issuer: &str) -> Result<Vec<Batch>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT b.id, b.source, b.reference, b.first_award_id, b.signatures, b.blockhash,
+                    array_agg(r.wallet ORDER BY r.award_id) AS wallets,
+                    array_agg(r.amount ORDER BY r.award_id) AS amounts
+             FROM award_batches b JOIN award_requests r ON r.batch_id = b.id
+             WHERE b.issuer = $1 AND b.state = 'sending'
+             GROUP BY b.id ORDER BY b.id",
+        )
+        .bind(issuer)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let reference: Vec<u8> = row.try_get("reference")?;
+                let wallets: Vec<String> = row.try_get("wallets")?;
+                let amounts: Vec<i64> = row.try_get("amounts")?;
+                Ok(Batch {
+                    id: row.try_get("id")?,
+                    source: row.try_get("source")?,
+                    reference: reference.try_into().unwrap_or([0; 32]),
+                    first_award_id: row.try_get::<i64, _>("first_award_id")? as u64,
+                    rows: wallets
+                        .into_iter()
+                        .zip(amounts.into_iter().map(|a| a as u64))
+                        .collect(),
+                    signatures: row.try_get("signatures")?,
+                    blockhash: row.try_get("blockhash")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records a signed send before it is sent.
+    pub async fn record_send(
+        &self,
+        batch: i64,
+        signature: &str,
+        blockhash: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE award_batches SET signatures = array_append(signatures, $2), blockhash = $3,
+                    updated_at = now()
+             WHERE id = $1",
+        )
+        .bind(batch)
+        .bind(signature)
+        .bind(blockhash)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The batch and its requests landed in `signature` at `slot`.
+    pub async fn mark_landed(
+        &self,
+        batch: i64,
+        signature: &str,
+        slot: u64,
+    ) -> Result<(), StoreError> {
+        self.end_batch(batch, "landed", Some(signature), Some(slot), None)
+            .await
+    }
+
+    /// The batch and its requests failed for good (`reason`); their ids
+    /// were voided, so none of them will ever pay.
+    pub async fn mark_failed(&self, batch: i64, reason: &str) -> Result<(), StoreError> {
+        self.end_batch(batch, "failed", None, None, Some(reason))
+            .await
+    }
+
+    pub async fn mark_finalized(&self, batch: i64) -> Result<(), StoreError> {
+        self.end_batch(batch, "finalized", None, None, None).await
+    }
+
+    async fn end_batch(
+        &self,
+        batch: i64,
+        state: &str,
+        signature: Option<&str>,
+        slot: Option<u64>,
+        failure: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["award_batches", "award_requests"] {
+            let key = if table == "award_batches" {
+                "id"
+            } else {
+                "batch_id"
+            };
+            sqlx::query(&format!(
+                "UPDATE {table} SET state = $2, signature = coalesce($3, signature),
+                        slot = coalesce($4, slot), failure = coalesce($5, failure),
+                        updated_at = now()
+                 WHERE {key} = $1"
+            ))
+            .bind(batch)
+            .bind(state)
+            .bind(signature)
+            .bind(slot.map(|s| s as i64))
+            .bind(failure)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `issuer`'s landed batches and their signatures, to finalize.
+    pub async fn landed_batches(&self, issuer: &str) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, signature FROM award_batches
+             WHERE issuer = $1 AND state = 'landed' AND signature IS NOT NULL ORDER BY id",
+        )
+        .bind(issuer)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("signature")?)))
+            .collect()
+    }
+}

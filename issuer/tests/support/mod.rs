@@ -1,0 +1,188 @@
+//! A running `sparks-issuer serve` against a private Postgres and the
+//! local chain, and helpers to call it.
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use sparks_client::rpc::SparksRpc;
+use sparks_client::scenario;
+use sparks_localnet::{Localnet, LocalnetConfig};
+use sparks_pglocal::PgServer;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sparks-issuer");
+
+pub struct Service {
+    pub chain: Localnet,
+    pub rpc: SparksRpc,
+    pub issuer_keypair: Keypair,
+    _keypair_file: tempfile::NamedTempFile,
+    pub pg: PgServer,
+    child: Child,
+    pub url: String,
+    http: reqwest::Client,
+    pub issuer: String,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn cli(pg: &PgServer, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("DATABASE_URL", pg.url())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+impl Service {
+    /// The service; with `worker`, it sends with the issuer's keypair.
+    pub async fn start(worker: bool) -> Self {
+        // A clocked chain: slots pass (and awards finalize) without traffic.
+        let chain = Localnet::start(LocalnetConfig {
+            block_production: sparks_localnet::BlockProduction::Clock,
+            slot_time_ms: 20,
+            ..LocalnetConfig::default()
+        })
+        .expect("local chain");
+        let rpc = SparksRpc::new(chain.rpc_url());
+        let (admin, issuer) = (Keypair::new(), Keypair::new());
+        scenario::deploy(&rpc, &admin, &issuer).await.unwrap();
+        let pg = PgServer::start().expect("private postgres");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let keypair_file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            keypair_file.path(),
+            serde_json::to_string(&issuer.to_bytes().to_vec()).unwrap(),
+        )
+        .unwrap();
+        let mut args = vec![
+            "serve".to_owned(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+        ];
+        if worker {
+            args.extend([
+                "--issuer-keypair".into(),
+                keypair_file.path().display().to_string(),
+            ]);
+        }
+        let child = Command::new(BIN)
+            .args(&args)
+            .env("DATABASE_URL", pg.url())
+            .env("SPARKS_RPC_URL", chain.rpc_url())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let service = Self {
+            rpc: SparksRpc::new(chain.rpc_url()),
+            chain,
+            issuer_keypair: issuer.insecure_clone(),
+            _keypair_file: keypair_file,
+            pg,
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+            issuer: issuer.pubkey().to_string(),
+        };
+        let started = Instant::now();
+        while service
+            .http
+            .get(format!("{}/health", service.url))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the service starts"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        service
+    }
+
+    /// A token made with the CLI, as an operator would.
+    pub fn token(&self, sources: &str) -> (i64, String) {
+        let (ok, stdout, stderr) = cli(
+            &self.pg,
+            &[
+                "token",
+                "create",
+                "--name",
+                "app",
+                "--issuer",
+                &self.issuer,
+                "--sources",
+                sources,
+            ],
+        );
+        assert!(ok, "{stderr}");
+        let id = stdout
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .expect("token id");
+        let token = stdout.lines().last().unwrap().trim().to_owned();
+        (id, token)
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    pub async fn post(&self, token: &str, body: &Value) -> (u16, Value) {
+        self.call(
+            reqwest::Method::POST,
+            "/v1/awards",
+            Some(token),
+            Some(serde_json::to_vec(body).unwrap()),
+        )
+        .await
+    }
+
+    pub async fn get(&self, token: Option<&str>, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, token, None).await
+    }
+}
+
+pub fn wallet() -> String {
+    Keypair::new().pubkey().to_string()
+}
