@@ -7,6 +7,7 @@ mod support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use solana_signer::Signer;
 use support::{wallet, Service};
@@ -115,4 +116,92 @@ async fn every_request_lands_once_and_finalizes() {
         .all(|v| v["signature"].is_string() && v["slot"].is_u64()));
     let (_, health) = service.get(None, "/health").await;
     assert_eq!(health["queue"], json!({"finalized": 40}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkilled_at_random_points_the_service_pays_each_request_exactly_once() {
+    // Arrange: 300 requests (every tenth to one of five repeat wallets),
+    // posted before the first kill.
+    let kills: usize = std::env::var("SPARKS_ISSUER_KILLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20);
+    let seed: u64 = std::env::var("SPARKS_ISSUER_SEED")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    println!("SPARKS_ISSUER_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut service = Service::start(true).await;
+    let (_, token) = service.token("trading");
+    let issuer = service.issuer_keypair.pubkey();
+    let ids_before = service
+        .rpc
+        .issuer(&issuer)
+        .await
+        .unwrap()
+        .unwrap()
+        .next_award_id();
+    let repeats: Vec<String> = (0..5).map(|_| wallet()).collect();
+    let mut expected: HashMap<String, u64> = HashMap::new();
+    let requests: Vec<Value> = (0..300u64)
+        .map(|i| {
+            let to = if i % 10 == 0 {
+                repeats[(i / 10 % 5) as usize].clone()
+            } else {
+                wallet()
+            };
+            *expected.entry(to.clone()).or_default() += 1 + i % 7;
+            json!({"key": format!("c-{i}"), "wallet": to, "source": "trading", "amount": 1 + i % 7})
+        })
+        .collect();
+    for chunk in requests.chunks(100) {
+        assert_eq!(
+            service.post(&token, &Value::Array(chunk.to_vec())).await.0,
+            202
+        );
+    }
+    // Act: SIGKILL while it claims, sends and settles; each run resumes.
+    let mut while_open = 0;
+    for _ in 0..kills {
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(20..400))).await;
+        let (_, health) = service.get(None, "/health").await;
+        let open = ["pending", "sending", "landed"]
+            .iter()
+            .any(|s| health["queue"][s].as_i64().unwrap_or(0) > 0);
+        while_open += usize::from(open);
+        service.kill_and_restart().await;
+    }
+    assert!(
+        while_open * 2 >= kills,
+        "only {while_open} of {kills} kills landed before everything finalized"
+    );
+    let keys: Vec<String> = (0..300).map(|i| format!("c-{i}")).collect();
+    let finalized = wait_for(&service, &token, &keys, "finalized").await;
+    // Assert: from chain state, exactly once.
+    for (to, amount) in &expected {
+        let balance = service
+            .rpc
+            .spark(&to.parse().unwrap())
+            .await
+            .unwrap()
+            .map(|a| a.balance);
+        assert_eq!(balance, Some(*amount), "{to}");
+    }
+    let on_chain = service.rpc.issuer(&issuer).await.unwrap().unwrap();
+    assert_eq!(
+        on_chain.next_award_id(),
+        ids_before + 300,
+        "one id per request"
+    );
+    assert_eq!(finalized.len(), 300);
+    println!(
+        "{kills} kills ({while_open} with requests not yet final) while landing 300 requests: \
+         each paid exactly once"
+    );
 }

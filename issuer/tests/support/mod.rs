@@ -16,6 +16,7 @@ use sparks_pglocal::PgServer;
 pub const BIN: &str = env!("CARGO_BIN_EXE_sparks-issuer");
 
 pub struct Service {
+    args: Vec<String>,
     pub chain: Localnet,
     pub rpc: SparksRpc,
     pub issuer_keypair: Keypair,
@@ -84,15 +85,9 @@ impl Service {
                 keypair_file.path().display().to_string(),
             ]);
         }
-        let child = Command::new(BIN)
-            .args(&args)
-            .env("DATABASE_URL", pg.url())
-            .env("SPARKS_RPC_URL", chain.rpc_url())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = spawn(&args, &pg, &chain);
         let service = Self {
+            args,
             rpc: SparksRpc::new(chain.rpc_url()),
             chain,
             issuer_keypair: issuer.insecure_clone(),
@@ -103,10 +98,15 @@ impl Service {
             http: reqwest::Client::new(),
             issuer: issuer.pubkey().to_string(),
         };
+        service.wait_until_up().await;
+        service
+    }
+
+    async fn wait_until_up(&self) {
         let started = Instant::now();
-        while service
+        while self
             .http
-            .get(format!("{}/health", service.url))
+            .get(format!("{}/health", self.url))
             .send()
             .await
             .is_err()
@@ -115,9 +115,16 @@ impl Service {
                 started.elapsed() < Duration::from_secs(30),
                 "the service starts"
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        service
+    }
+
+    /// SIGKILL, then the same command again, once it answers.
+    pub async fn kill_and_restart(&mut self) {
+        self.child.kill().unwrap();
+        let _ = self.child.wait();
+        self.child = spawn(&self.args, &self.pg, &self.chain);
+        self.wait_until_up().await;
     }
 
     /// A token made with the CLI, as an operator would.
@@ -185,4 +192,15 @@ impl Service {
 
 pub fn wallet() -> String {
     Keypair::new().pubkey().to_string()
+}
+
+fn spawn(args: &[String], pg: &PgServer, chain: &Localnet) -> Child {
+    Command::new(BIN)
+        .args(args)
+        .env("DATABASE_URL", pg.url())
+        .env("SPARKS_RPC_URL", chain.rpc_url())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
 }
