@@ -29,6 +29,22 @@ enum Command {
     Token(TokenCommand),
     /// Award requests by state.
     Queue(DatabaseArgs),
+    /// Send a failed request again (its old award ids were voided; it gets new ones).
+    Retry(RequestArgs),
+    /// Cancel a request that was never sent (still pending).
+    Cancel(RequestArgs),
+}
+
+#[derive(Args)]
+struct RequestArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// The issuer key the request is for.
+    #[arg(long)]
+    issuer: String,
+    /// The request's idempotency key.
+    #[arg(long)]
+    key: String,
 }
 
 #[derive(Args)]
@@ -141,6 +157,22 @@ async fn main() -> anyhow::Result<()> {
                     if token.revoked { "revoked" } else { "live" }
                 );
             }
+            Ok(())
+        }
+        Command::Retry(args) => {
+            Store::connect(&args.database.database_url)
+                .await?
+                .retry(&args.issuer, &args.key)
+                .await?;
+            println!("request {:?} is pending again", args.key);
+            Ok(())
+        }
+        Command::Cancel(args) => {
+            Store::connect(&args.database.database_url)
+                .await?
+                .cancel(&args.issuer, &args.key)
+                .await?;
+            println!("request {:?} cancelled", args.key);
             Ok(())
         }
         Command::Queue(database) => {

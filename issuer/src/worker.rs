@@ -302,6 +302,12 @@ impl Settler {
         // 1. Did a recorded send land?
         if let Some((signature, slot)) = self.landed_send(&batch.signatures).await? {
             self.store.mark_landed(batch.id, &signature, slot).await?;
+            metrics::counter!("sparks_issuer_awards_landed_total")
+                .increment(batch.rows.len() as u64);
+            if let Some(claimed) = batch.age {
+                metrics::histogram!("sparks_issuer_landing_seconds")
+                    .record(claimed.elapsed().as_secs_f64());
+            }
             return Ok(true);
         }
         // 2. Could one still land? Then wait for it.
@@ -387,6 +393,12 @@ impl Settler {
                         self.store
                             .mark_failed(batch.id, &refused.to_string())
                             .await?;
+                        let reason = match &refused {
+                            RpcError::Program { name, .. } => name.clone(),
+                            _ => "other".into(),
+                        };
+                        metrics::counter!("sparks_issuer_awards_failed_total", "reason" => reason)
+                            .increment(batch.rows.len() as u64);
                         Ok(true)
                     }
                     Err(error) => Err(error.into()),

@@ -5,7 +5,7 @@
 
 mod support;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use sparks_pglocal::PgServer;
 use support::{cli, wallet, Service};
 
@@ -242,4 +242,47 @@ async fn the_token_cli_refuses_bad_input_clearly() {
     );
     let token = stdout.lines().last().unwrap();
     assert!(!list.contains(token), "the list never shows a token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_cancel_what_was_never_sent_and_retry_what_failed() {
+    // Arrange: a request that stays pending (no worker runs here).
+    let service = Service::start(false).await;
+    let (_, token) = service.token("trading");
+    let body = json!({"key": "op-1", "wallet": wallet(), "source": "trading", "amount": 2});
+    assert_eq!(service.post(&token, &body).await.0, 202);
+    let issuer = service.issuer.clone();
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--issuer", &issuer]);
+        cli(&service.pg, &all)
+    };
+    // Act + Assert: retry refuses a pending request; cancel ends it.
+    let (ok, _, stderr) = run(&["retry", "--key", "op-1"]);
+    assert!(
+        !ok && stderr.contains("only a failed request can be retried"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = run(&["cancel", "--key", "op-1"]);
+    assert!(ok, "{stderr}");
+    let (_, view) = service.get(Some(&token), "/v1/awards/op-1").await;
+    assert_eq!(
+        (&view["state"], &view["failure"]),
+        (&json!("failed"), &json!("cancelled by an operator"))
+    );
+    let (ok, _, stderr) = run(&["cancel", "--key", "op-1"]);
+    assert!(!ok && stderr.contains("only a pending request"), "{stderr}");
+    // Retry puts it back in the queue, without ids.
+    let (ok, _, stderr) = run(&["retry", "--key", "op-1"]);
+    assert!(ok, "{stderr}");
+    let (_, view) = service.get(Some(&token), "/v1/awards/op-1").await;
+    assert_eq!(
+        (&view["state"], &view["award_id"]),
+        (&json!("pending"), &Value::Null)
+    );
+    let (ok, _, stderr) = run(&["cancel", "--key", "nope"]);
+    assert!(
+        !ok && stderr.contains("no award request with key \"nope\""),
+        "{stderr}"
+    );
 }

@@ -116,6 +116,16 @@ async fn every_request_lands_once_and_finalizes() {
         .all(|v| v["signature"].is_string() && v["slot"].is_u64()));
     let (_, health) = service.get(None, "/health").await;
     assert_eq!(health["queue"], json!({"finalized": 40}));
+    let (_, metrics) = service.get(None, "/metrics").await;
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics.contains("sparks_issuer_awards_landed_total 40"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sparks_issuer_landing_seconds"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

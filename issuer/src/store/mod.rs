@@ -23,6 +23,14 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("no token with id {0}")]
     NoSuchToken(i64),
+    #[error("no award request with key {key:?} for issuer {issuer}")]
+    NoSuchRequest { issuer: String, key: String },
+    #[error("request {key:?} is {state}: {why}")]
+    WrongState {
+        key: String,
+        state: String,
+        why: &'static str,
+    },
 }
 
 /// A token as its bearer presents it, once found and not revoked.
@@ -254,6 +262,75 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(view).collect()
+    }
+
+    /// An operator's retry of a failed request: its ids were voided, so it
+    /// goes back to `pending` and gets new ones.
+    pub async fn retry(&self, issuer: &str, key: &str) -> Result<(), StoreError> {
+        self.operate(
+            issuer,
+            key,
+            "failed",
+            "only a failed request can be retried",
+            "UPDATE award_requests SET state = 'pending', award_id = NULL, batch_id = NULL,
+                    signature = NULL, slot = NULL, failure = NULL, updated_at = now()
+             WHERE issuer = $1 AND key = $2 AND state = 'failed'",
+        )
+        .await
+    }
+
+    /// An operator's cancel of a request that provably never landed: one
+    /// still `pending` has no award id and was never sent.
+    pub async fn cancel(&self, issuer: &str, key: &str) -> Result<(), StoreError> {
+        self.operate(
+            issuer,
+            key,
+            "pending",
+            "only a pending request (never sent) can be cancelled; a sent one ends landed or \
+             failed on its own",
+            "UPDATE award_requests SET state = 'failed', failure = 'cancelled by an operator',
+                    updated_at = now()
+             WHERE issuer = $1 AND key = $2 AND state = 'pending'",
+        )
+        .await
+    }
+
+    async fn operate(
+        &self,
+        issuer: &str,
+        key: &str,
+        wanted: &str,
+        why: &'static str,
+        update: &str,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(update)
+            .bind(issuer)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM award_requests WHERE issuer = $1 AND key = $2")
+                .bind(issuer)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+        match state {
+            None => Err(StoreError::NoSuchRequest {
+                issuer: issuer.to_owned(),
+                key: key.to_owned(),
+            }),
+            Some(state) => {
+                debug_assert_ne!(state, wanted);
+                Err(StoreError::WrongState {
+                    key: key.to_owned(),
+                    state,
+                    why,
+                })
+            }
+        }
     }
 
     /// Requests per state, for `/metrics` and `sparks-issuer queue`.
