@@ -100,7 +100,7 @@ impl From<ClientError> for RpcError {
 }
 
 /// Names a program error code: ours, or Anchor's own (2000-5000).
-fn from_transaction_error(error: TransactionError) -> RpcError {
+pub fn from_transaction_error(error: TransactionError) -> RpcError {
     if let TransactionError::InstructionError(_, InstructionError::Custom(code)) = &error {
         if let Some(sparks) = SparksError::from_code(*code) {
             return RpcError::Program {

@@ -36,5 +36,7 @@ CREATE TABLE award_batches (
 CREATE INDEX award_batches_open ON award_batches (issuer, id) WHERE state IN ('sending', 'landed');
 
 ALTER TABLE award_requests ADD COLUMN batch_id bigint REFERENCES award_batches (id);
+-- When its batch landed (accept → landed latency, per request).
+ALTER TABLE award_requests ADD COLUMN landed_at timestamptz;
 CREATE INDEX award_requests_batch ON award_requests (batch_id);
 CREATE INDEX award_requests_pending ON award_requests (issuer, id) WHERE state = 'pending';

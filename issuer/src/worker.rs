@@ -6,12 +6,15 @@
 //!   wallet once per round), and committed as batches with consecutive
 //!   award ids from a persisted allocator, before anything is sent.
 //! - **Settle** (one task per batch, many in flight): every signed send is
-//!   recorded before it is sent. A batch has landed when one of its
-//!   recorded sends succeeded. While the newest send's blockhash is valid,
-//!   it may still land, so nothing else happens; once it expired, the same
-//!   ids are signed and sent again. A program refusal of a send is made
-//!   final by voiding the batch's ids (`void_award_ids` succeeds only if
-//!   none paid); then its requests are `failed` with the reason.
+//!   recorded before it is sent (with preflight, and without waiting: the
+//!   statuses of all recorded sends are polled). A batch has landed when one
+//!   of its recorded sends succeeded. While the newest send's blockhash is
+//!   valid, it may still land, so nothing else happens; once it expired,
+//!   the same ids are signed and sent again. A program refusal of a send
+//!   (in preflight or on chain) is made final by voiding the batch's ids
+//!   (`void_award_ids` succeeds only if none paid); then its requests are
+//!   `failed` with the reason. A send that failed on chain for another
+//!   reason (an account changed since it was read) is sent again at once.
 //! - **Finalize:** landed batches become `finalized` when their send is.
 //!
 //! A restart settles every batch still `sending` the same way, so a crash
@@ -31,7 +34,7 @@ use sparks::state::Source;
 use sparks_client::budget::with_compute_budget;
 use sparks_client::instructions as ix;
 use sparks_client::packing::{pack_award_batches, Sending};
-use sparks_client::rpc::{RpcError, SparksRpc};
+use sparks_client::rpc::{from_transaction_error, RpcError, SparksRpc};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -58,6 +61,9 @@ pub struct WorkerConfig {
     pub poll: Duration,
     /// Priority fee, micro-lamports per compute unit.
     pub priority_fee: u64,
+    /// Send without the node's simulation first: a refusal then shows on
+    /// chain (and costs its fee) instead of in the send's answer.
+    pub skip_preflight: bool,
 }
 
 impl Default for WorkerConfig {
@@ -65,8 +71,9 @@ impl Default for WorkerConfig {
         Self {
             max_in_flight: 16,
             claim_limit: 512,
-            poll: Duration::from_millis(200),
+            poll: Duration::from_millis(100),
             priority_fee: 0,
+            skip_preflight: false,
         }
     }
 }
@@ -86,6 +93,7 @@ pub struct Worker {
     rpc: Arc<SparksRpc>,
     keypair: Arc<Keypair>,
     config: WorkerConfig,
+    blockhash: Arc<tokio::sync::Mutex<Option<(solana_hash::Hash, std::time::Instant)>>>,
 }
 
 impl Worker {
@@ -95,6 +103,7 @@ impl Worker {
             rpc: Arc::new(rpc),
             keypair: Arc::new(keypair),
             config,
+            blockhash: Arc::default(),
         }
     }
 
@@ -133,13 +142,15 @@ impl Worker {
         // Everything still sending (a restart's included) has a settler.
         for batch in self.store.sending_batches(&issuer).await? {
             if active.insert(batch.id) {
-                settling.spawn(settle(self.settler(), batch));
+                settling.spawn(settle(self.settler(), batch, None));
             }
         }
         if active.len() < self.config.max_in_flight {
-            for batch in self.claim().await? {
+            // Rows as read for packing a moment ago: the first send
+            // needs no second read.
+            for (batch, rows) in self.claim().await? {
                 active.insert(batch.id);
-                settling.spawn(settle(self.settler(), batch));
+                settling.spawn(settle(self.settler(), batch, Some(rows)));
             }
         }
         self.finalize().await
@@ -151,11 +162,13 @@ impl Worker {
             rpc: self.rpc.clone(),
             keypair: self.keypair.clone(),
             priority_fee: self.config.priority_fee,
+            skip_preflight: self.config.skip_preflight,
+            blockhash: self.blockhash.clone(),
         }
     }
 
     /// Packs pending requests into batches and commits them with their ids.
-    async fn claim(&self) -> Result<Vec<Batch>, WorkerError> {
+    async fn claim(&self) -> Result<Vec<(Batch, Vec<ix::BatchRow>)>, WorkerError> {
         let issuer = self.issuer();
         let pending = self
             .store
@@ -197,6 +210,7 @@ impl Worker {
             groups[at].1.push((request.id, wallet, request.amount));
         }
         let mut planned = Vec::new();
+        let mut fresh = Vec::new();
         for ((source, reference), requests) in groups {
             let program_source = source_of(&source);
             let wanted: Vec<(Pubkey, u64)> = requests.iter().map(|(_, w, a)| (*w, *a)).collect();
@@ -221,20 +235,30 @@ impl Worker {
                     reference,
                     requests: requests[start..start + n].iter().map(|r| r.0).collect(),
                 });
+                fresh.push(rows[batch.rows.clone()].to_vec());
                 start += n;
             }
         }
-        Ok(self
+        let batches = self
             .store
             .assign(&issuer.to_string(), next, &planned)
-            .await?)
+            .await?;
+        Ok(batches.into_iter().zip(fresh).collect())
     }
 
     /// Landed batches whose send is final now.
     async fn finalize(&self) -> Result<(), WorkerError> {
+        // Only what the finalized slot has passed: one cheap call a round
+        // instead of every landed signature's status.
+        let finalized_slot = self
+            .rpc
+            .client()
+            .get_slot_with_commitment(solana_commitment_config::CommitmentConfig::finalized())
+            .await
+            .map_err(Box::new)?;
         let landed = self
             .store
-            .landed_batches(&self.issuer().to_string())
+            .landed_batches(&self.issuer().to_string(), finalized_slot)
             .await?;
         for chunk in landed.chunks(256) {
             let signatures: Vec<_> = chunk.iter().filter_map(|(_, s)| s.parse().ok()).collect();
@@ -277,13 +301,15 @@ struct Settler {
     rpc: Arc<SparksRpc>,
     keypair: Arc<Keypair>,
     priority_fee: u64,
+    skip_preflight: bool,
+    blockhash: Arc<tokio::sync::Mutex<Option<(solana_hash::Hash, std::time::Instant)>>>,
 }
 
 /// Settles `batch` (see the module doc); returns its id when it ended.
-async fn settle(settler: Settler, mut batch: Batch) -> i64 {
+async fn settle(settler: Settler, mut batch: Batch, mut fresh: Option<Vec<ix::BatchRow>>) -> i64 {
     let mut failures = 0u32;
     loop {
-        match settler.step(&mut batch).await {
+        match settler.step(&mut batch, &mut fresh).await {
             Ok(true) => return batch.id,
             Ok(false) => failures = 0,
             Err(error) => {
@@ -296,42 +322,69 @@ async fn settle(settler: Settler, mut batch: Batch) -> i64 {
     }
 }
 
+/// What became of a batch's recorded sends.
+enum Sends {
+    /// One succeeded: its signature and slot.
+    Landed(String, u64),
+    /// The newest failed on chain, paying nothing.
+    Failed(RpcError),
+    /// None is known to have landed or failed (yet).
+    Unknown,
+}
+
 impl Settler {
     /// One step; true once the batch ended (landed or failed).
-    async fn step(&self, batch: &mut Batch) -> Result<bool, WorkerError> {
-        // 1. Did a recorded send land?
-        if let Some((signature, slot)) = self.landed_send(&batch.signatures).await? {
-            self.store.mark_landed(batch.id, &signature, slot).await?;
-            metrics::counter!("sparks_issuer_awards_landed_total")
-                .increment(batch.rows.len() as u64);
-            if let Some(claimed) = batch.age {
-                metrics::histogram!("sparks_issuer_landing_seconds")
-                    .record(claimed.elapsed().as_secs_f64());
+    async fn step(
+        &self,
+        batch: &mut Batch,
+        fresh: &mut Option<Vec<ix::BatchRow>>,
+    ) -> Result<bool, WorkerError> {
+        // 1. What became of the recorded sends?
+        match self.sends(&batch.signatures).await? {
+            Sends::Landed(signature, slot) => {
+                self.store.mark_landed(batch.id, &signature, slot).await?;
+                metrics::counter!("sparks_issuer_awards_landed_total")
+                    .increment(batch.rows.len() as u64);
+                if let Some(claimed) = batch.age {
+                    metrics::histogram!("sparks_issuer_landing_seconds")
+                        .record(claimed.elapsed().as_secs_f64());
+                }
+                return Ok(true);
             }
-            return Ok(true);
-        }
-        // 2. Could one still land? Then wait for it.
-        if let Some(blockhash) = &batch.blockhash {
-            let blockhash = blockhash.parse().map_err(|_| RpcError::Decode {
-                address: Pubkey::default(),
-                kind: "blockhash",
-                reason: blockhash.clone(),
-            })?;
-            let valid = self
-                .rpc
-                .client()
-                .is_blockhash_valid(
-                    &blockhash,
-                    solana_commitment_config::CommitmentConfig::processed(),
-                )
-                .await
-                .map_err(Box::new)?;
-            if valid {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                return Ok(false);
+            // A program refusal is final; anything else (an account that
+            // changed since it was read) is sent again from a fresh read.
+            Sends::Failed(refused @ RpcError::Program { .. }) => {
+                return self.refused(batch, refused).await;
+            }
+            Sends::Failed(other) => {
+                tracing::info!(batch = batch.id, error = %other, "a send failed on chain; sending again");
+            }
+            Sends::Unknown => {
+                // 2. Could the newest send still land? Then wait for it.
+                if let Some(blockhash) = &batch.blockhash {
+                    let blockhash = blockhash.parse().map_err(|_| RpcError::Decode {
+                        address: Pubkey::default(),
+                        kind: "blockhash",
+                        reason: blockhash.clone(),
+                    })?;
+                    let valid = self
+                        .rpc
+                        .client()
+                        .is_blockhash_valid(
+                            &blockhash,
+                            solana_commitment_config::CommitmentConfig::processed(),
+                        )
+                        .await
+                        .map_err(Box::new)?;
+                    if valid {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        return Ok(false);
+                    }
+                }
             }
         }
-        // 3. None can: send the same ids again, recorded first.
+        // 3. No recorded send can land: send the same ids again, recorded
+        // before they are sent.
         let issuer = self.keypair.pubkey();
         let source = source_of(&batch.source);
         let wanted: Vec<(Pubkey, u64)> = batch
@@ -339,7 +392,10 @@ impl Settler {
             .iter()
             .filter_map(|(w, a)| Some((Pubkey::from_str(w).ok()?, *a)))
             .collect();
-        let rows = self.rpc.batch_rows(source, &wanted).await?;
+        let rows = match fresh.take() {
+            Some(rows) => rows,
+            None => self.rpc.batch_rows(source, &wanted).await?,
+        };
         let award = ix::award_batch(
             &issuer,
             source,
@@ -348,12 +404,7 @@ impl Settler {
             &rows,
         );
         let instructions = with_compute_budget(&[award], self.priority_fee);
-        let blockhash = self
-            .rpc
-            .client()
-            .get_latest_blockhash()
-            .await
-            .map_err(Box::new)?;
+        let blockhash = self.blockhash().await?;
         let tx = Transaction::new_signed_with_payer(
             &instructions,
             Some(&issuer),
@@ -366,55 +417,80 @@ impl Settler {
             .await?;
         batch.signatures.push(signature);
         batch.blockhash = Some(blockhash.to_string());
-        match self.rpc.send_signed(&tx).await {
-            // Step 1 records it, with its slot.
-            Ok(_) | Err(RpcError::BlockhashExpired) => Ok(false),
-            Err(refused) if matches!(refused.sparks_error(), Some(SparksError::AwardIdUsed)) => {
-                // An earlier send landed (step 1 finds it), or another
-                // sender used these ids (rule 1 broken).
-                if self.landed_send(&batch.signatures).await?.is_none() {
+        // Preflight refuses what would fail; step 1 follows the rest.
+        let config = solana_client::rpc_config::RpcSendTransactionConfig {
+            skip_preflight: self.skip_preflight,
+            ..Default::default()
+        };
+        match self
+            .rpc
+            .client()
+            .send_transaction_with_config(&tx, config)
+            .await
+        {
+            Ok(_) => Ok(false),
+            Err(error) => match RpcError::from(error) {
+                refused if matches!(refused.sparks_error(), Some(SparksError::AwardIdUsed)) => {
+                    // An earlier send landed (step 1 finds it), or another
+                    // sender used these ids (rule 1 broken).
+                    if let Sends::Landed(..) = self.sends(&batch.signatures).await? {
+                        return Ok(false);
+                    }
                     self.store
                         .mark_failed(
                             batch.id,
                             "its award ids were used by another sender of this issuer key",
                         )
                         .await?;
-                    return Ok(true);
+                    Ok(true)
                 }
-                Ok(false)
-            }
-            Err(refused @ RpcError::Program { .. }) => {
-                // This send never pays, and earlier ones expired: void the
-                // ids so that none ever can, then fail the requests.
-                let void =
-                    ix::void_award_ids(&issuer, batch.first_award_id, batch.rows.len() as u16);
-                match self.rpc.send(&[void], &self.keypair, &[]).await {
-                    Ok(_) => {
-                        self.store
-                            .mark_failed(batch.id, &refused.to_string())
-                            .await?;
-                        let reason = match &refused {
-                            RpcError::Program { name, .. } => name.clone(),
-                            _ => "other".into(),
-                        };
-                        metrics::counter!("sparks_issuer_awards_failed_total", "reason" => reason)
-                            .increment(batch.rows.len() as u64);
-                        Ok(true)
-                    }
-                    Err(error) => Err(error.into()),
-                }
-            }
-            Err(other) => Err(other.into()),
+                refused @ RpcError::Program { .. } => self.refused(batch, refused).await,
+                other => Err(other.into()),
+            },
         }
     }
 
-    /// The recorded send that succeeded, with its slot.
-    async fn landed_send(
-        &self,
-        signatures: &[String],
-    ) -> Result<Option<(String, u64)>, WorkerError> {
+    /// A recent blockhash, shared by the settlers for up to a second (it
+    /// stays valid for ~60 s; one call per send cost the chain a call).
+    async fn blockhash(&self) -> Result<solana_hash::Hash, WorkerError> {
+        let mut cached = self.blockhash.lock().await;
+        if let Some((hash, at)) = *cached {
+            if at.elapsed() < Duration::from_secs(1) {
+                return Ok(hash);
+            }
+        }
+        let hash = self
+            .rpc
+            .client()
+            .get_latest_blockhash()
+            .await
+            .map_err(Box::new)?;
+        *cached = Some((hash, std::time::Instant::now()));
+        Ok(hash)
+    }
+
+    /// A send the program refused never pays, and no earlier send can land
+    /// any more: void the ids so that none ever can, then fail the requests.
+    async fn refused(&self, batch: &Batch, refused: RpcError) -> Result<bool, WorkerError> {
+        let issuer = self.keypair.pubkey();
+        let void = ix::void_award_ids(&issuer, batch.first_award_id, batch.rows.len() as u16);
+        self.rpc.send(&[void], &self.keypair, &[]).await?;
+        self.store
+            .mark_failed(batch.id, &refused.to_string())
+            .await?;
+        let reason = match &refused {
+            RpcError::Program { name, .. } => name.clone(),
+            _ => "other".into(),
+        };
+        metrics::counter!("sparks_issuer_awards_failed_total", "reason" => reason)
+            .increment(batch.rows.len() as u64);
+        Ok(true)
+    }
+
+    /// What became of the recorded sends (`signatures`, oldest first).
+    async fn sends(&self, signatures: &[String]) -> Result<Sends, WorkerError> {
         if signatures.is_empty() {
-            return Ok(None);
+            return Ok(Sends::Unknown);
         }
         let parsed: Vec<_> = signatures.iter().filter_map(|s| s.parse().ok()).collect();
         let statuses = self
@@ -424,14 +500,21 @@ impl Settler {
             .await
             .map_err(Box::new)?
             .value;
-        Ok(signatures
-            .iter()
-            .zip(statuses)
-            .find_map(|(signature, status)| {
-                let status = status?;
-                (status.err.is_none()
-                    && status.satisfies_commitment(self.rpc.client().commitment()))
-                .then(|| (signature.clone(), status.slot))
-            }))
+        let commitment = self.rpc.client().commitment();
+        let mut newest_failed = None;
+        for (signature, status) in signatures.iter().zip(statuses) {
+            let Some(status) = status else { continue };
+            if !status.satisfies_commitment(commitment) {
+                continue;
+            }
+            match status.err {
+                None => return Ok(Sends::Landed(signature.clone(), status.slot)),
+                Some(error) if Some(signature) == signatures.last() => {
+                    newest_failed = Some(from_transaction_error(error));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(newest_failed.map_or(Sends::Unknown, Sends::Failed))
     }
 }

@@ -255,6 +255,12 @@ impl Store {
         failure: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        if state == "landed" {
+            sqlx::query("UPDATE award_requests SET landed_at = now() WHERE batch_id = $1")
+                .bind(batch)
+                .execute(&mut *tx)
+                .await?;
+        }
         for table in ["award_batches", "award_requests"] {
             let key = if table == "award_batches" {
                 "id"
@@ -279,13 +285,20 @@ impl Store {
         Ok(())
     }
 
-    /// `issuer`'s landed batches and their signatures, to finalize.
-    pub async fn landed_batches(&self, issuer: &str) -> Result<Vec<(i64, String)>, StoreError> {
+    /// `issuer`'s landed batches at or below `max_slot` and their
+    /// signatures, to finalize.
+    pub async fn landed_batches(
+        &self,
+        issuer: &str,
+        max_slot: u64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, signature FROM award_batches
-             WHERE issuer = $1 AND state = 'landed' AND signature IS NOT NULL ORDER BY id",
+             WHERE issuer = $1 AND state = 'landed' AND signature IS NOT NULL AND slot <= $2
+             ORDER BY id",
         )
         .bind(issuer)
+        .bind(max_slot as i64)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
