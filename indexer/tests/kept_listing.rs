@@ -7,15 +7,11 @@ mod support;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use solana_keypair::Keypair;
-use solana_signer::Signer;
-use sparks_client::instructions::{self as ix, BatchRow};
-use sparks_client::scenario;
 use sparks_indexer::indexer::{Indexer, IndexerConfig, IndexerError};
 use sparks_indexer::source::{Source as ChainSource, SourceConfig, SourceError};
 use sparks_indexer::store::Store;
 use support::lagging::{LagCounts, LaggingProxy};
-use support::{count, logs, never, Env};
+use support::{awards_on_chain, count, logs, never, Env};
 use tokio::sync::watch;
 
 /// Pages of 20, a listing kept past 30 signatures, batches of 10.
@@ -34,35 +30,6 @@ fn indexer_via(rpc_url: &str, store: Store) -> Indexer {
     )
 }
 
-/// The program, an issuer and `awards` award transactions.
-async fn history(env: &Env, awards: u64) {
-    let (admin, issuer) = (Keypair::new(), Keypair::new());
-    scenario::deploy(&env.rpc, &admin, &issuer).await.unwrap();
-    let first = env
-        .rpc
-        .reserve_award_ids(&issuer.pubkey(), awards, true)
-        .await
-        .unwrap();
-    for i in 0..awards {
-        let row = BatchRow {
-            wallet: Keypair::new().pubkey(),
-            amount: 5,
-            referrer: None,
-            creates_account: true,
-            prefunded: false,
-            pays_referral: false,
-        };
-        let award = ix::award_batch(
-            &issuer.pubkey(),
-            sparks::state::Source::Trading,
-            [2; 32],
-            first + i,
-            &[row],
-        );
-        env.rpc.send(&[award], &issuer, &[]).await.unwrap();
-    }
-}
-
 async fn kept(store: &Store) -> (i64, i64) {
     (
         count(store, "SELECT count(*) FROM listing").await,
@@ -77,7 +44,7 @@ async fn a_listing_that_fails_midway_is_resumed_where_it_got_to() {
     // pages kept.
     logs();
     let env = Env::start().await;
-    history(&env, 90).await;
+    awards_on_chain(&env, 90).await;
     let on_chain = env.signature_count().await;
     let failing = LaggingProxy::start(env.chain.rpc_url(), 0.0, 0, 7).await;
     failing.shared.pass_before_pages.store(1, Ordering::SeqCst);
@@ -124,7 +91,7 @@ async fn a_catch_up_stopped_while_storing_a_kept_listing_resumes_from_the_cursor
     // Arrange
     logs();
     let env = Env::start().await;
-    history(&env, 90).await;
+    awards_on_chain(&env, 90).await;
     let on_chain = env.signature_count().await;
     let indexer = indexer_via(env.chain.rpc_url(), env.store.clone());
     let (stop, shutdown) = watch::channel(false);
@@ -166,7 +133,7 @@ async fn a_short_listing_is_never_written_to_the_store() {
     // Arrange: a catch-up under the threshold (the live steady state).
     logs();
     let env = Env::start().await;
-    history(&env, 10).await;
+    awards_on_chain(&env, 10).await;
     // Act
     indexer_via(env.chain.rpc_url(), env.store.clone())
         .catch_up(&never())

@@ -10,7 +10,12 @@ use std::time::{Duration, Instant};
 pub mod faults;
 pub mod lagging;
 
+use futures::StreamExt;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use sparks_client::instructions::{self as ix, BatchRow};
 use sparks_client::rpc::SparksRpc;
+use sparks_client::scenario;
 use sparks_indexer::indexer::{Indexer, IndexerConfig};
 use sparks_indexer::source::{ListingStop, SignatureInfo, Source as ChainSource, SourceConfig};
 use sparks_indexer::store::{IndexedTransaction, Store};
@@ -297,4 +302,46 @@ impl CuttableProxy {
     pub fn connections(&self) -> u64 {
         self.accepted.load(Ordering::SeqCst)
     }
+}
+
+/// The program, an issuer, and `awards` award transactions to new wallets.
+pub async fn awards_on_chain(env: &Env, awards: usize) -> Keypair {
+    let (admin, issuer) = (Keypair::new(), Keypair::new());
+    scenario::deploy(&env.rpc, &admin, &issuer).await.unwrap();
+    award_more(env, &issuer, awards, Duration::ZERO).await;
+    issuer
+}
+
+/// `awards` more award transactions, each to a new wallet, one every
+/// `spacing` (up to 16 in flight).
+pub async fn award_more(env: &Env, issuer: &Keypair, awards: usize, spacing: Duration) {
+    let first_id = env
+        .rpc
+        .reserve_award_ids(&issuer.pubkey(), awards as u64, true)
+        .await
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    futures::stream::iter(0..awards as u64)
+        .map(|i| async move {
+            tokio::time::sleep_until(start + spacing * i as u32).await;
+            let row = BatchRow {
+                wallet: Keypair::new().pubkey(),
+                amount: 7,
+                referrer: None,
+                creates_account: true,
+                prefunded: false,
+                pays_referral: false,
+            };
+            let award = ix::award_batch(
+                &issuer.pubkey(),
+                sparks::state::Source::Trading,
+                [1; 32],
+                first_id + i,
+                &[row],
+            );
+            env.rpc.send(&[award], issuer, &[]).await.unwrap();
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
 }
