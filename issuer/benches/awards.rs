@@ -108,6 +108,7 @@ fn main() {
             store: store.clone(),
             max_amount: 1_000_000,
             metrics: None,
+            sender: Some(issuer.pubkey().to_string()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

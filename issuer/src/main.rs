@@ -198,17 +198,36 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
+    let keypair =
+        match &args.issuer_keypair {
+            Some(path) => Some(solana_keypair::read_keypair_file(path).map_err(|e| {
+                anyhow::anyhow!("reading the issuer keypair {}: {e}", path.display())
+            })?),
+            None => None,
+        };
+    let sender = keypair
+        .as_ref()
+        .map(|k| solana_signer::Signer::pubkey(k).to_string());
+    // A token bound to another key gets its requests accepted and never sent.
+    for token in store.tokens().await? {
+        if !token.revoked && sender.as_ref().is_some_and(|s| *s != token.issuer) {
+            tracing::warn!(
+                token = token.id,
+                issuer = %token.issuer,
+                "this token's requests are for an issuer key this service does not send with; \
+                 they stay pending until a service with that key runs"
+            );
+        }
+    }
     let state = Arc::new(AppState {
         store,
         max_amount: config.max_award_per_ix,
         metrics: Some(metrics),
+        sender,
     });
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let worker = match &args.issuer_keypair {
-        Some(path) => {
-            let keypair = solana_keypair::read_keypair_file(path).map_err(|e| {
-                anyhow::anyhow!("reading the issuer keypair {}: {e}", path.display())
-            })?;
+    let worker = match keypair {
+        Some(keypair) => {
             tracing::info!(issuer = %solana_signer::Signer::pubkey(&keypair), "worker sending awards");
             let worker = Worker::new(
                 state.store.clone(),

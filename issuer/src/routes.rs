@@ -32,6 +32,9 @@ pub struct AppState {
     /// The program's limit per award (`Config::max_award_per_ix`).
     pub max_amount: u64,
     pub metrics: Option<PrometheusHandle>,
+    /// The issuer key the worker sends with; `None`: only the API runs, and
+    /// requests stay pending.
+    pub sender: Option<String>,
 }
 
 impl From<StoreError> for ApiError {
@@ -261,13 +264,13 @@ async fn wallet_awards(
 }
 
 #[utoipa::path(get, path = "/health", tag = "operations", security(()),
-    responses((status = 200, description = "up, with the queue by state"), (status = 503, body = ErrorBody)))]
+    responses((status = 200, description = "up, with the queue by state and the issuer key the worker sends with (null: none)"), (status = 503, body = ErrorBody)))]
 async fn health(State(state): State<Arc<AppState>>) -> Response {
     match state.store.queue().await {
         Ok(queue) => {
             let queue: serde_json::Map<String, Value> =
                 queue.into_iter().map(|(s, n)| (s, json!(n))).collect();
-            Json(json!({"status": "ok", "queue": queue})).into_response()
+            Json(json!({"status": "ok", "queue": queue, "sender": state.sender})).into_response()
         }
         Err(error) => ApiError::from(error).into_response(),
     }

@@ -77,6 +77,7 @@ async fn awards_are_accepted_once_and_shown_by_key_and_by_wallet() {
     assert_eq!(rows, 4, "one row per key, the replay included once");
     let (status, health) = service.get(None, "/health").await;
     assert_eq!((status, &health["queue"]["pending"]), (200, &json!(4)));
+    assert_eq!(health["sender"], Value::Null, "no worker without a keypair");
     let (status, doc) = service.get(None, "/openapi.json").await;
     assert_eq!(status, 200);
     for path in [

@@ -116,6 +116,7 @@ async fn every_request_lands_once_and_finalizes() {
         .all(|v| v["signature"].is_string() && v["slot"].is_u64()));
     let (_, health) = service.get(None, "/health").await;
     assert_eq!(health["queue"], json!({"finalized": 40}));
+    assert_eq!(health["sender"], json!(issuer.to_string()));
     let (_, metrics) = service.get(None, "/metrics").await;
     let metrics = metrics.as_str().unwrap();
     assert!(
