@@ -116,6 +116,26 @@ impl Worker {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut settling: JoinSet<i64> = JoinSet::new();
         let mut active: HashSet<i64> = HashSet::new();
+        // What a previous run left sending; a settler runs until its batch
+        // ends, so this is needed once.
+        loop {
+            match self.store.sending_batches(&self.issuer().to_string()).await {
+                Ok(batches) => {
+                    for batch in batches {
+                        active.insert(batch.id);
+                        settling.spawn(settle(self.settler(), batch, None));
+                    }
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "reading the batches still sending; will retry")
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.poll) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
         loop {
             while let Some(done) = settling.try_join_next() {
                 if let Ok(id) = done {
@@ -138,13 +158,6 @@ impl Worker {
         settling: &mut JoinSet<i64>,
         active: &mut HashSet<i64>,
     ) -> Result<(), WorkerError> {
-        let issuer = self.issuer().to_string();
-        // Everything still sending (a restart's included) has a settler.
-        for batch in self.store.sending_batches(&issuer).await? {
-            if active.insert(batch.id) {
-                settling.spawn(settle(self.settler(), batch, None));
-            }
-        }
         if active.len() < self.config.max_in_flight {
             // Rows as read for packing a moment ago: the first send
             // needs no second read.
@@ -345,7 +358,7 @@ impl Settler {
                 self.store.mark_landed(batch.id, &signature, slot).await?;
                 metrics::counter!("sparks_issuer_awards_landed_total")
                     .increment(batch.rows.len() as u64);
-                if let Some(claimed) = batch.age {
+                if let Some(claimed) = batch.claimed_at {
                     metrics::histogram!("sparks_issuer_landing_seconds")
                         .record(claimed.elapsed().as_secs_f64());
                 }

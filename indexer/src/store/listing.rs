@@ -9,8 +9,6 @@
 //! are stored oldest first, a chunk at a time, and forgotten as the cursor
 //! passes them.
 
-use sqlx::Connection;
-
 use super::{Store, StoreError};
 
 /// The listing in progress.
@@ -174,8 +172,7 @@ impl Store {
 
     /// Drops the listing and what it kept.
     pub async fn end_listing(&self) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        let mut tx = conn.begin().await?;
+        let mut tx = self.pool.begin().await?;
         clear(&mut tx).await?;
         tx.commit().await?;
         Ok(())

@@ -38,7 +38,7 @@ pub struct Batch {
     pub blockhash: Option<String>,
     /// When this process claimed it (for the landing latency; `None` for a
     /// batch a restart found still sending).
-    pub age: Option<std::time::Instant>,
+    pub claimed_at: Option<std::time::Instant>,
 }
 
 impl Store {
@@ -156,7 +156,7 @@ impl Store {
                 rows: rows.into_iter().map(|(_, w, a)| (w, a)).collect(),
                 signatures: Vec::new(),
                 blockhash: None,
-                age: Some(std::time::Instant::now()),
+                claimed_at: Some(std::time::Instant::now()),
             });
             next += plan.requests.len() as i64;
         }
@@ -198,7 +198,7 @@ impl Store {
                         .collect(),
                     signatures: row.try_get("signatures")?,
                     blockhash: row.try_get("blockhash")?,
-                    age: None,
+                    claimed_at: None,
                 })
             })
             .collect()
