@@ -118,7 +118,7 @@ pub fn transaction_shape(
     Ok((size, locks))
 }
 
-/// Splits `rows` into as few batches as fit, greedily and in order; batch
+/// Splits `rows` into as few batches as fit, each as full as it fits, in order; batch
 /// `k` gets reference `reference(k)` and the next award ids from
 /// `first_award_id`. A row that fits no transaction alone still gets its
 /// own batch (the send then reports why).
@@ -143,11 +143,18 @@ pub fn pack_award_batches(
                 &rows[start..end],
             )
         };
-        let mut end = start + 1;
-        while end < rows.len()
-            && does_not_fit(&build(end + 1), &rows[start..=end], sending).is_none()
-        {
-            end += 1;
+        // Fitting only gets harder with more rows (bytes, accounts, trace
+        // and units all grow), so the largest batch that fits is found by
+        // bisection: a few message compilations per batch instead of one
+        // per row.
+        let (mut end, mut over) = (start + 1, rows.len().min(start + MAX_BATCH_RECIPIENTS));
+        while end < over {
+            let mid = (end + over).div_ceil(2);
+            if does_not_fit(&build(mid), &rows[start..mid], sending).is_none() {
+                end = mid;
+            } else {
+                over = mid - 1;
+            }
         }
         packed.push(PackedBatch {
             instruction: build(end),

@@ -575,29 +575,42 @@ impl SparksRpc {
             kind: "Config",
             reason: "the program is not initialized".into(),
         })?;
-        let addresses: Vec<Pubkey> = rows.iter().map(|(wallet, _)| pda::spark(wallet)).collect();
-        let mut accounts = Vec::with_capacity(rows.len());
-        for chunk in addresses.chunks(100) {
-            for (address, account) in chunk
-                .iter()
-                .zip(self.rpc.get_multiple_accounts(chunk).await?)
-            {
-                let decoded = match &account {
-                    Some(a) if a.owner == sparks::ID => Some(
-                        SparkAccount::try_deserialize(&mut a.data.as_slice()).map_err(|e| {
-                            RpcError::Decode {
-                                address: *address,
-                                kind: "SparkAccount",
-                                reason: e.to_string(),
-                            }
-                        })?,
-                    ),
-                    _ => None,
-                };
-                let prefunded = decoded.is_none() && account.is_some_and(|a| a.lamports > 0);
-                accounts.push((decoded, prefunded));
-            }
+        // Each account once, in calls of 100 made at once.
+        let mut addresses: Vec<Pubkey> =
+            rows.iter().map(|(wallet, _)| pda::spark(wallet)).collect();
+        addresses.sort_unstable();
+        addresses.dedup();
+        let pages = futures::future::try_join_all(
+            addresses
+                .chunks(100)
+                .map(|chunk| self.rpc.get_multiple_accounts(chunk)),
+        )
+        .await?;
+        let mut read = std::collections::HashMap::with_capacity(addresses.len());
+        for (address, account) in addresses.iter().zip(pages.into_iter().flatten()) {
+            let decoded = match &account {
+                Some(a) if a.owner == sparks::ID => Some(
+                    SparkAccount::try_deserialize(&mut a.data.as_slice()).map_err(|e| {
+                        RpcError::Decode {
+                            address: *address,
+                            kind: "SparkAccount",
+                            reason: e.to_string(),
+                        }
+                    })?,
+                ),
+                _ => None,
+            };
+            let prefunded = decoded.is_none() && account.is_some_and(|a| a.lamports > 0);
+            read.insert(*address, (decoded, prefunded));
         }
+        let accounts: Vec<(Option<SparkAccount>, bool)> = rows
+            .iter()
+            .map(|(wallet, _)| {
+                read.get(&pda::spark(wallet))
+                    .cloned()
+                    .unwrap_or((None, false))
+            })
+            .collect();
         Ok(rows
             .iter()
             .zip(accounts)

@@ -7,7 +7,9 @@
 
 pub mod auth;
 pub mod error;
+pub mod lookup;
 pub mod model;
 pub mod routes;
+pub mod statuses;
 pub mod store;
 pub mod worker;

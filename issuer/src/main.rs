@@ -74,6 +74,11 @@ struct ServeArgs {
     /// Batches being sent at once.
     #[arg(long, env = "SPARKS_ISSUER_IN_FLIGHT", default_value_t = 16)]
     max_in_flight: usize,
+    /// Address lookup tables the worker may create for hot accounts (each
+    /// full table: 256 addresses, about 0.058 SOL of rent, paid by the
+    /// issuer key). 0 sends legacy transactions only.
+    #[arg(long, env = "SPARKS_ISSUER_LOOKUP_TABLES", default_value_t = 16)]
+    lookup_tables: usize,
 }
 
 #[derive(Subcommand)]
@@ -236,6 +241,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 WorkerConfig {
                     priority_fee: args.priority_fee,
                     max_in_flight: args.max_in_flight,
+                    max_lookup_tables: args.lookup_tables,
                     ..WorkerConfig::default()
                 },
             );

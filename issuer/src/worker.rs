@@ -23,21 +23,25 @@
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anchor_lang::prelude::Pubkey;
 use solana_keypair::Keypair;
+use solana_message::{v0, VersionedMessage};
 use solana_signer::Signer;
+use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction::Transaction;
 use sparks::error::SparksError;
 use sparks::state::Source;
 use sparks_client::budget::with_compute_budget;
 use sparks_client::instructions as ix;
-use sparks_client::packing::{pack_award_batches, Sending};
+use sparks_client::packing::{does_not_fit, pack_award_batches, Sending};
 use sparks_client::rpc::{from_transaction_error, RpcError, SparksRpc};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::lookup::LookupTables;
+use crate::statuses::StatusPoller;
 use crate::store::batches::{Batch, PlannedBatch};
 use crate::store::{Store, StoreError};
 
@@ -49,6 +53,8 @@ pub enum WorkerError {
     Rpc(#[from] RpcError),
     #[error("RPC: {0}")]
     Client(#[from] Box<solana_client::client_error::ClientError>),
+    #[error("building a transaction: {0}")]
+    Build(String),
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +70,9 @@ pub struct WorkerConfig {
     /// Send without the node's simulation first: a refusal then shows on
     /// chain (and costs its fee) instead of in the send's answer.
     pub skip_preflight: bool,
+    /// Address lookup tables the worker may create (0: legacy transactions
+    /// only). Each full table holds 256 addresses for about 0.058 SOL of rent.
+    pub max_lookup_tables: usize,
 }
 
 impl Default for WorkerConfig {
@@ -74,6 +83,7 @@ impl Default for WorkerConfig {
             poll: Duration::from_millis(100),
             priority_fee: 0,
             skip_preflight: false,
+            max_lookup_tables: 16,
         }
     }
 }
@@ -83,6 +93,12 @@ type Group = (String, [u8; 32]);
 
 /// A claimed request: its id, recipient and amount.
 type Claimed = (i64, Pubkey, u64);
+
+/// A send younger than this still has a valid blockhash (they live 150
+/// blocks, about 60 s on mainnet and 3 s on a 20 ms local chain; the
+/// worker's is at most a second old when signed): it is only looked for
+/// in the node's status cache, and not yet re-sent.
+const RECENT_SEND: Duration = Duration::from_secs(2);
 
 /// Ids kept clear of the program's window (4,096 past the oldest open id),
 /// so a batch is never refused as `AwardIdBeyondWindow`.
@@ -94,16 +110,22 @@ pub struct Worker {
     keypair: Arc<Keypair>,
     config: WorkerConfig,
     blockhash: Arc<tokio::sync::Mutex<Option<(solana_hash::Hash, std::time::Instant)>>>,
+    /// Loaded when the worker runs.
+    tables: Option<Arc<LookupTables>>,
+    statuses: Arc<StatusPoller>,
 }
 
 impl Worker {
     pub fn new(store: Store, rpc: SparksRpc, keypair: Keypair, config: WorkerConfig) -> Self {
+        let rpc = Arc::new(rpc);
         Self {
+            statuses: Arc::new(StatusPoller::new(rpc.clone(), config.poll)),
             store,
-            rpc: Arc::new(rpc),
+            rpc,
             keypair: Arc::new(keypair),
             config,
             blockhash: Arc::default(),
+            tables: None,
         }
     }
 
@@ -113,9 +135,38 @@ impl Worker {
 
     /// Claims, sends and settles until `shutdown`; the batches in flight
     /// are left `sending` and settled by the next run.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut settling: JoinSet<i64> = JoinSet::new();
         let mut active: HashSet<i64> = HashSet::new();
+        let tables = loop {
+            match LookupTables::load(
+                self.store.clone(),
+                self.rpc.clone(),
+                self.keypair.clone(),
+                self.config.max_lookup_tables,
+            )
+            .await
+            {
+                Ok(tables) => break Arc::new(tables),
+                Err(error) => {
+                    tracing::warn!(%error, "reading the lookup tables; will retry")
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.poll) => {}
+                _ = shutdown.changed() => return,
+            }
+        };
+        self.tables = Some(tables.clone());
+        let upkeep = tokio::spawn(keep_tables(tables, self.config.poll, shutdown.clone()));
+        let polling = tokio::spawn(self.statuses.clone().run());
+        let finalizing = tokio::spawn(finalize_landed(
+            self.store.clone(),
+            self.rpc.clone(),
+            self.issuer(),
+            self.config.poll * 4,
+            shutdown.clone(),
+        ));
         // What a previous run left sending; a settler runs until its batch
         // ends, so this is needed once.
         loop {
@@ -142,31 +193,53 @@ impl Worker {
                     active.remove(&id);
                 }
             }
-            if let Err(error) = self.round(&mut settling, &mut active).await {
-                tracing::warn!(%error, "worker round failed; will retry");
-            }
+            let more = match self.round(&mut settling, &mut active).await {
+                Ok(more) => more,
+                Err(error) => {
+                    tracing::warn!(%error, "worker round failed; will retry");
+                    false
+                }
+            };
+            let pause = if more {
+                Duration::ZERO
+            } else {
+                self.config.poll
+            };
             tokio::select! {
-                _ = tokio::time::sleep(self.config.poll) => {}
+                _ = tokio::time::sleep(pause) => {}
                 _ = shutdown.changed() => break,
             }
         }
         settling.abort_all();
+        upkeep.abort();
+        finalizing.abort();
+        polling.abort();
     }
 
+    fn tables(&self) -> Arc<LookupTables> {
+        self.tables
+            .clone()
+            .expect("the lookup tables load before any round")
+    }
+
+    /// Claims a round of requests and starts settling its batches; true
+    /// when it claimed as many as it could (more may be waiting).
     async fn round(
         &self,
         settling: &mut JoinSet<i64>,
         active: &mut HashSet<i64>,
-    ) -> Result<(), WorkerError> {
-        if active.len() < self.config.max_in_flight {
-            // Rows as read for packing a moment ago: the first send
-            // needs no second read.
-            for (batch, rows) in self.claim().await? {
-                active.insert(batch.id);
-                settling.spawn(settle(self.settler(), batch, Some(rows)));
-            }
+    ) -> Result<bool, WorkerError> {
+        if active.len() >= self.config.max_in_flight {
+            return Ok(false);
         }
-        self.finalize().await
+        // Rows as read for packing a moment ago: the first send needs no
+        // second read.
+        let (claimed, batches) = self.claim().await?;
+        for (batch, rows) in batches {
+            active.insert(batch.id);
+            settling.spawn(settle(self.settler(), batch, Some(rows)));
+        }
+        Ok(claimed as i64 >= self.config.claim_limit)
     }
 
     fn settler(&self) -> Settler {
@@ -177,19 +250,24 @@ impl Worker {
             priority_fee: self.config.priority_fee,
             skip_preflight: self.config.skip_preflight,
             blockhash: self.blockhash.clone(),
+            tables: self.tables(),
+            statuses: self.statuses.clone(),
         }
     }
 
     /// Packs pending requests into batches and commits them with their ids.
-    async fn claim(&self) -> Result<Vec<(Batch, Vec<ix::BatchRow>)>, WorkerError> {
+    /// Packs pending requests into batches and commits them with their
+    /// ids; also says how many pending requests it read.
+    async fn claim(&self) -> Result<(usize, Vec<(Batch, Vec<ix::BatchRow>)>), WorkerError> {
         let issuer = self.issuer();
         let pending = self
             .store
             .pending(&issuer.to_string(), self.config.claim_limit)
             .await?;
         if pending.is_empty() {
-            return Ok(Vec::new());
+            return Ok((0, Vec::new()));
         }
+        let claimed = pending.len();
         let on_chain = self
             .rpc
             .issuer(&issuer)
@@ -202,17 +280,18 @@ impl Worker {
         // Room in the window: ids from the floor (the oldest open) on.
         let limit = on_chain.award_id_floor + sparks::constants::AWARD_ID_WINDOW as u64;
         let mut room = limit.saturating_sub(next).saturating_sub(WINDOW_MARGIN);
-        // Group by (source, reference), a wallet once per round: a second
-        // award to a wallet waits until the first created its account.
-        let mut seen = HashSet::new();
+        // Group by (source, reference). A wallet may come twice, even in one
+        // batch: the program loads each row's accounts within the row (the
+        // second sees the first), and a row read as creating its account
+        // only overstates what it costs once the first created it.
         let mut groups: Vec<(Group, Vec<Claimed>)> = Vec::new();
         let mut index: HashMap<Group, usize> = HashMap::new();
         for request in pending {
             let Ok(wallet) = Pubkey::from_str(&request.wallet) else {
                 continue;
             };
-            if room == 0 || !seen.insert(wallet) {
-                continue;
+            if room == 0 {
+                break;
             }
             room -= 1;
             let key = (request.source.clone(), request.reference);
@@ -228,6 +307,8 @@ impl Worker {
             let program_source = source_of(&source);
             let wanted: Vec<(Pubkey, u64)> = requests.iter().map(|(_, w, a)| (*w, *a)).collect();
             let rows = self.rpc.batch_rows(program_source, &wanted).await?;
+            let tables = self.tables();
+            tables.note(&rows);
             let packed = pack_award_batches(
                 &issuer,
                 program_source,
@@ -236,7 +317,7 @@ impl Worker {
                 &rows,
                 Sending {
                     payer: &issuer,
-                    lookup_tables: &[],
+                    lookup_tables: &tables.for_rows(&rows),
                     micro_lamports_per_unit: self.config.priority_fee,
                 },
             );
@@ -256,46 +337,97 @@ impl Worker {
             .store
             .assign(&issuer.to_string(), next, &planned)
             .await?;
-        Ok(batches.into_iter().zip(fresh).collect())
+        Ok((claimed, batches.into_iter().zip(fresh).collect()))
     }
+}
 
-    /// Landed batches whose send is final now.
-    async fn finalize(&self) -> Result<(), WorkerError> {
-        // Only what the finalized slot has passed: one cheap call a round
-        // instead of every landed signature's status.
-        let finalized_slot = self
-            .rpc
+/// Marks landed batches finalized once their send is, until `shutdown`.
+async fn finalize_landed(
+    store: Store,
+    rpc: Arc<SparksRpc>,
+    issuer: Pubkey,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if let Err(error) = finalize(&store, &rpc, &issuer).await {
+            tracing::warn!(%error, "finalizing landed batches; will retry");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Landed batches whose send is final now.
+async fn finalize(store: &Store, rpc: &SparksRpc, issuer: &Pubkey) -> Result<(), WorkerError> {
+    // Only what the finalized slot has passed: one cheap call a round
+    // instead of every landed signature's status.
+    let finalized_slot = rpc
+        .client()
+        .get_slot_with_commitment(solana_commitment_config::CommitmentConfig::finalized())
+        .await
+        .map_err(Box::new)?;
+    let landed = store
+        .landed_batches(&issuer.to_string(), finalized_slot)
+        .await?;
+    for chunk in landed.chunks(256) {
+        let signatures: Vec<_> = chunk.iter().filter_map(|(_, s)| s.parse().ok()).collect();
+        let mut statuses = rpc
             .client()
-            .get_slot_with_commitment(solana_commitment_config::CommitmentConfig::finalized())
+            .get_signature_statuses(&signatures)
             .await
-            .map_err(Box::new)?;
-        let landed = self
-            .store
-            .landed_batches(&self.issuer().to_string(), finalized_slot)
-            .await?;
-        for chunk in landed.chunks(256) {
-            let signatures: Vec<_> = chunk.iter().filter_map(|(_, s)| s.parse().ok()).collect();
-            let statuses = self
-                .rpc
+            .map_err(Box::new)?
+            .value;
+        // Past the node's status cache (a worker stopped for a while): its
+        // ledger has them.
+        if statuses.iter().any(Option::is_none) {
+            statuses = rpc
                 .client()
-                .get_signature_statuses(&signatures)
+                .get_signature_statuses_with_history(&signatures)
                 .await
                 .map_err(Box::new)?
                 .value;
-            for ((batch, _), status) in chunk.iter().zip(statuses) {
-                let finalized = status.is_some_and(|s| {
+        }
+        let finalized: Vec<i64> = chunk
+            .iter()
+            .zip(statuses)
+            .filter(|(_, status)| {
+                status.as_ref().is_some_and(|s| {
                     s.err.is_none()
                         && s.confirmation_status
                             == Some(
                                 solana_transaction_status_client_types::TransactionConfirmationStatus::Finalized,
                             )
-                });
-                if finalized {
-                    self.store.mark_finalized(*batch).await?;
-                }
-            }
+                })
+            })
+            .map(|((batch, _), _)| *batch)
+            .collect();
+        if !finalized.is_empty() {
+            store.mark_finalized(&finalized).await?;
         }
-        Ok(())
+    }
+    Ok(())
+}
+
+/// Extends the lookup tables with what became hot, until `shutdown`.
+async fn keep_tables(
+    tables: Arc<LookupTables>,
+    poll: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if let Err(error) = tables.upkeep().await {
+            tracing::warn!(%error, "extending the lookup tables; will retry");
+        }
+        let (addresses, count) = tables.sizes();
+        metrics::gauge!("sparks_issuer_lookup_addresses").set(addresses as f64);
+        metrics::gauge!("sparks_issuer_lookup_tables").set(count as f64);
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = shutdown.changed() => return,
+        }
     }
 }
 
@@ -316,13 +448,16 @@ struct Settler {
     priority_fee: u64,
     skip_preflight: bool,
     blockhash: Arc<tokio::sync::Mutex<Option<(solana_hash::Hash, std::time::Instant)>>>,
+    tables: Arc<LookupTables>,
+    statuses: Arc<StatusPoller>,
 }
 
 /// Settles `batch` (see the module doc); returns its id when it ended.
 async fn settle(settler: Settler, mut batch: Batch, mut fresh: Option<Vec<ix::BatchRow>>) -> i64 {
     let mut failures = 0u32;
+    let mut sent_at = None;
     loop {
-        match settler.step(&mut batch, &mut fresh).await {
+        match settler.step(&mut batch, &mut fresh, &mut sent_at).await {
             Ok(true) => return batch.id,
             Ok(false) => failures = 0,
             Err(error) => {
@@ -351,9 +486,14 @@ impl Settler {
         &self,
         batch: &mut Batch,
         fresh: &mut Option<Vec<ix::BatchRow>>,
+        sent_at: &mut Option<Instant>,
     ) -> Result<bool, WorkerError> {
-        // 1. What became of the recorded sends?
-        match self.sends(&batch.signatures).await? {
+        // 1. What became of the recorded sends? A node's status cache
+        // holds every transaction whose blockhash is still valid; its
+        // ledger is searched only once the newest send's blockhash may
+        // have expired (or after a restart).
+        let recent = sent_at.is_some_and(|at| at.elapsed() < RECENT_SEND);
+        match self.sends(&batch.signatures, !recent).await? {
             Sends::Landed(signature, slot) => {
                 self.store.mark_landed(batch.id, &signature, slot).await?;
                 metrics::counter!("sparks_issuer_awards_landed_total")
@@ -372,6 +512,9 @@ impl Settler {
             Sends::Failed(other) => {
                 tracing::info!(batch = batch.id, error = %other, "a send failed on chain; sending again");
             }
+            // 2. A send this recent may still land: wait for it (the
+            // poller paces the asking).
+            Sends::Unknown if recent => return Ok(false),
             Sends::Unknown => {
                 // 2. Could the newest send still land? Then wait for it.
                 if let Some(blockhash) = &batch.blockhash {
@@ -405,31 +548,53 @@ impl Settler {
             .iter()
             .filter_map(|(w, a)| Some((Pubkey::from_str(w).ok()?, *a)))
             .collect();
-        let rows = match fresh.take() {
+        let mut rows = match fresh.take() {
             Some(rows) => rows,
             None => self.rpc.batch_rows(source, &wanted).await?,
         };
-        let award = ix::award_batch(
-            &issuer,
-            source,
-            batch.reference,
-            batch.first_award_id,
-            &rows,
-        );
+        let tables = self.tables.for_rows(&rows);
+        let sending = Sending {
+            payer: &issuer,
+            lookup_tables: &tables,
+            micro_lamports_per_unit: self.priority_fee,
+        };
+        let build = |rows: &[ix::BatchRow]| {
+            ix::award_batch(&issuer, source, batch.reference, batch.first_award_id, rows)
+        };
+        let mut award = build(&rows);
+        // A referrer set since the batch was packed adds an account and an
+        // event: rather than overflow the transaction, its share is left
+        // unpaid (the program says so in the event).
+        while does_not_fit(&award, &rows, sending).is_some() {
+            let Some(row) = rows.iter_mut().rev().find(|r| r.referrer.is_some()) else {
+                break;
+            };
+            row.referrer = None;
+            row.pays_referral = false;
+            award = build(&rows);
+        }
         let instructions = with_compute_budget(&[award], self.priority_fee);
         let blockhash = self.blockhash().await?;
-        let tx = Transaction::new_signed_with_payer(
-            &instructions,
-            Some(&issuer),
-            &[self.keypair.as_ref()],
-            blockhash,
-        );
+        let tx = if tables.is_empty() {
+            VersionedTransaction::from(Transaction::new_signed_with_payer(
+                &instructions,
+                Some(&issuer),
+                &[self.keypair.as_ref()],
+                blockhash,
+            ))
+        } else {
+            let message = v0::Message::try_compile(&issuer, &instructions, &tables, blockhash)
+                .map_err(|e| WorkerError::Build(e.to_string()))?;
+            VersionedTransaction::try_new(VersionedMessage::V0(message), &[self.keypair.as_ref()])
+                .map_err(|e| WorkerError::Build(e.to_string()))?
+        };
         let signature = tx.signatures[0].to_string();
         self.store
             .record_send(batch.id, &signature, &blockhash.to_string())
             .await?;
         batch.signatures.push(signature);
         batch.blockhash = Some(blockhash.to_string());
+        *sent_at = Some(Instant::now());
         // Preflight refuses what would fail; step 1 follows the rest.
         let config = solana_client::rpc_config::RpcSendTransactionConfig {
             skip_preflight: self.skip_preflight,
@@ -446,7 +611,7 @@ impl Settler {
                 refused if matches!(refused.sparks_error(), Some(SparksError::AwardIdUsed)) => {
                     // An earlier send landed (step 1 finds it), or another
                     // sender used these ids (rule 1 broken).
-                    if let Sends::Landed(..) = self.sends(&batch.signatures).await? {
+                    if let Sends::Landed(..) = self.sends(&batch.signatures, true).await? {
                         return Ok(false);
                     }
                     self.store
@@ -500,19 +665,24 @@ impl Settler {
         Ok(true)
     }
 
-    /// What became of the recorded sends (`signatures`, oldest first).
-    async fn sends(&self, signatures: &[String]) -> Result<Sends, WorkerError> {
+    /// What became of the recorded sends (`signatures`, oldest first);
+    /// `history`: ask the node's ledger too, now, not only its status cache
+    /// at the shared poller's next call.
+    async fn sends(&self, signatures: &[String], history: bool) -> Result<Sends, WorkerError> {
         if signatures.is_empty() {
             return Ok(Sends::Unknown);
         }
         let parsed: Vec<_> = signatures.iter().filter_map(|s| s.parse().ok()).collect();
-        let statuses = self
-            .rpc
-            .client()
-            .get_signature_statuses_with_history(&parsed)
-            .await
-            .map_err(Box::new)?
-            .value;
+        let statuses = if history {
+            self.rpc
+                .client()
+                .get_signature_statuses_with_history(&parsed)
+                .await
+                .map_err(Box::new)?
+                .value
+        } else {
+            self.statuses.statuses(&parsed).await
+        };
         let commitment = self.rpc.client().commitment();
         let mut newest_failed = None;
         for (signature, status) in signatures.iter().zip(statuses) {

@@ -216,3 +216,94 @@ async fn sigkilled_at_random_points_the_service_pays_each_request_exactly_once()
          each paid exactly once"
     );
 }
+
+/// A counter or gauge's value in a Prometheus text page.
+fn metric(page: &str, name: &str) -> f64 {
+    page.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recipients_awarded_again_go_into_lookup_tables_and_batches_carry_more_rows() {
+    // Arrange: 60 wallets awarded twice, which makes them hot.
+    let service = Service::start(true).await;
+    let (_, token) = service.token("trading");
+    let wallets: Vec<String> = (0..60).map(|_| wallet()).collect();
+    let round = |n: usize| -> (Vec<String>, Value) {
+        let keys: Vec<String> = (0..60).map(|i| format!("r{n}-{i}")).collect();
+        let body = keys
+            .iter()
+            .zip(&wallets)
+            .map(|(key, to)| json!({"key": key, "wallet": to, "source": "trading", "amount": 1}))
+            .collect();
+        (keys, Value::Array(body))
+    };
+    for n in 1..=2 {
+        let (keys, body) = round(n);
+        assert_eq!(service.post(&token, &body).await.0, 202);
+        wait_for(&service, &token, &keys, "finalized").await;
+    }
+    // The worker extends its table with the 120 addresses (and the 4 every
+    // batch names) and waits for them to be usable.
+    let started = Instant::now();
+    loop {
+        let (_, page) = service.get(None, "/metrics").await;
+        let usable = metric(page.as_str().unwrap(), "sparks_issuer_lookup_addresses");
+        if usable >= 124.0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{usable} usable addresses after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Act: a third award to each.
+    let (keys, body) = round(3);
+    assert_eq!(service.post(&token, &body).await.0, 202);
+    let landed = wait_for(&service, &token, &keys, "finalized").await;
+    // Assert: a few v0 transactions naming the accounts through a table
+    // (a legacy transaction holds at most 11 rows: 6 or more).
+    let mut signatures: Vec<&str> = landed
+        .iter()
+        .map(|v| v["signature"].as_str().unwrap())
+        .collect();
+    signatures.sort();
+    signatures.dedup();
+    assert!(
+        signatures.len() <= 3,
+        "60 rows in {} transactions",
+        signatures.len()
+    );
+    let tx: Value = reqwest::Client::new()
+        .post(service.chain.rpc_url())
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "getTransaction", "params": [
+            signatures[0], {"encoding": "json", "maxSupportedTransactionVersion": 0, "commitment": "confirmed"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tx["result"]["version"], json!(0), "{tx}");
+    let lookups = tx["result"]["transaction"]["message"]["addressTableLookups"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{tx}"));
+    assert!(!lookups.is_empty(), "{tx}");
+    // From chain state: three awards each, no more.
+    for to in &wallets {
+        let account = service
+            .rpc
+            .spark(&to.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(account.balance, 3, "{to}");
+    }
+    let (_, page) = service.get(None, "/metrics").await;
+    assert_eq!(
+        metric(page.as_str().unwrap(), "sparks_issuer_lookup_tables"),
+        1.0
+    );
+}

@@ -242,8 +242,21 @@ impl Store {
             .await
     }
 
-    pub async fn mark_finalized(&self, batch: i64) -> Result<(), StoreError> {
-        self.end_batch(batch, "finalized", None, None, None).await
+    /// Landed batches whose send is final now, with their requests, in one
+    /// transaction.
+    pub async fn mark_finalized(&self, batches: &[i64]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (table, key) in [("award_batches", "id"), ("award_requests", "batch_id")] {
+            sqlx::query(&format!(
+                "UPDATE {table} SET state = 'finalized', updated_at = now()
+                 WHERE {key} = ANY($1) AND state = 'landed'"
+            ))
+            .bind(batches)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn end_batch(
