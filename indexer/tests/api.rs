@@ -214,6 +214,7 @@ async fn every_endpoint_answers_from_the_mirror() {
         "/v1/perks",
         "/v1/perks/{id}",
         "/v1/wallets/{wallet}/claims",
+        "/v1/wallets/{wallet}/pending",
         "/v1/leaderboard",
         "/v1/wallets/{wallet}/invitees",
         "/health",

@@ -134,6 +134,7 @@ impl AppState {
         routes::perks,
         routes::perk,
         routes::claims,
+        routes::pending,
         routes::leaderboard,
         routes::invitees,
         routes::health
@@ -188,6 +189,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::wallet_whitelists),
         )
         .route("/v1/wallets/{wallet}/claims", get(routes::claims))
+        .route("/v1/wallets/{wallet}/pending", get(routes::pending))
         .route("/v1/wallets/{wallet}/invitees", get(routes::invitees))
         .route(
             "/v1/whitelists/{id}/entries/{wallet}",

@@ -181,3 +181,28 @@ pub struct Health {
     /// Seconds since the mirror was last complete.
     pub lag_seconds: Option<f64>,
 }
+
+/// Awards the issuer service accepted for a wallet that the index does not
+/// show yet: not landed, or landed past what the indexer has stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingAwards {
+    pub wallet: String,
+    /// Requests pending (at most `awards.len()` are listed).
+    pub count: i64,
+    /// Their Sparks, added to the balance once indexed.
+    pub amount: i64,
+    /// False when no issuer service keeps its outbox in this database.
+    pub issuer_service: bool,
+    /// Oldest first, at most 100.
+    pub awards: Vec<PendingAward>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingAward {
+    pub source: String,
+    pub amount: i64,
+    /// `pending`, `sending` or `landed` (`finalized` counts as landed).
+    pub state: String,
+    /// RFC 3339, when the issuer service accepted it.
+    pub accepted_at: String,
+}

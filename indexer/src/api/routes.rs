@@ -420,6 +420,74 @@ pub async fn perk(
     Ok(Json(perk_view(row, now())))
 }
 
+/// A wallet's requests in the issuer service's outbox (schema `issuer`, same
+/// database) that the index does not show yet: not landed, or landed at a
+/// slot the indexer's cursor has not passed and not stored. Landed requests
+/// older than a day are not looked at (they are indexed, or the indexer's
+/// `/health` says why not), which bounds the scan for a busy wallet.
+pub const PENDING_AWARDS: &str = "
+    SELECT r.source, r.amount, CASE WHEN r.state = 'finalized' THEN 'landed' ELSE r.state END AS state,
+           to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS accepted_at
+    FROM issuer.award_requests r
+    WHERE r.wallet = $1
+      AND (r.state IN ('pending', 'sending')
+           OR (r.state IN ('landed', 'finalized')
+               AND r.created_at > now() - interval '1 day'
+               AND r.slot >= (SELECT slot FROM cursor)
+               AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.signature = r.signature)))
+    ORDER BY r.id";
+
+#[utoipa::path(get, path = "/v1/wallets/{wallet}/pending", tag = "sparks",
+    params(("wallet" = String, Path, description = "base58 public key")),
+    responses((status = 200, body = PendingAwards), (status = 400, body = super::error::ErrorBody)))]
+pub async fn pending(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Api<PendingAwards> {
+    use sqlx::Row as _;
+    let wallet = wallet(path)?;
+    let rows = match sqlx::query(PENDING_AWARDS)
+        .bind(&wallet)
+        .fetch_all(&app.pool)
+        .await
+    {
+        Ok(rows) => rows,
+        // No issuer service here: nothing is pending.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => {
+            return Ok(Json(PendingAwards {
+                wallet,
+                count: 0,
+                amount: 0,
+                issuer_service: false,
+                awards: Vec::new(),
+            }))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut awards = Vec::with_capacity(rows.len().min(100));
+    let (mut count, mut amount) = (0i64, 0i64);
+    for row in &rows {
+        let award = PendingAward {
+            source: row.try_get("source")?,
+            amount: row.try_get("amount")?,
+            state: row.try_get("state")?,
+            accepted_at: row.try_get("accepted_at")?,
+        };
+        count += 1;
+        amount = amount.saturating_add(award.amount);
+        if awards.len() < 100 {
+            awards.push(award);
+        }
+    }
+    Ok(Json(PendingAwards {
+        wallet,
+        count,
+        amount,
+        issuer_service: true,
+        awards,
+    }))
+}
+
 #[utoipa::path(get, path = "/v1/wallets/{wallet}/claims", tag = "perks",
     params(("wallet" = String, Path, description = "base58 public key")),
     responses((status = 200, body = ClaimList), (status = 400, body = super::error::ErrorBody)))]
