@@ -11,6 +11,11 @@
 //!    by the worker: accept rate, landed awards/s from the first post to
 //!    the last landing, rows per transaction, accept → landed latency.
 //!
+//! 3. Visible: the indexer runs live (websocket) on the same database, and
+//!    `requests` more arrive at a steady `SPARKS_VISIBLE_RATE` per second
+//!    (400): accept (the request's commit) → visible (the indexer's commit
+//!    of its transaction), p50/p99.
+//!
 //! cargo bench -p sparks-issuer --bench awards -- [requests] [ceiling_txs] [wallets]
 
 use std::sync::Arc;
@@ -300,5 +305,94 @@ fn main() {
             .await
             .unwrap();
         println!("the worker created {tables} lookup tables");
+
+        // 3. Accept → visible in the indexer: the indexer runs live
+        // (websocket), and requests arrive at a steady rate below what
+        // the worker lands.
+        let index = sparks_indexer::store::Store::connect(&pg.url()).await.unwrap();
+        index.migrate().await.unwrap();
+        let indexer = sparks_indexer::indexer::Indexer::new(
+            sparks_indexer::source::Source::new(sparks_indexer::source::SourceConfig::new(
+                chain.rpc_url(),
+                sparks::ID,
+            )),
+            index.clone(),
+            sparks_indexer::indexer::IndexerConfig::default(),
+        );
+        let ws = chain.ws_url().to_owned();
+        let indexing = shutdown.clone();
+        tokio::spawn(async move { indexer.run(Some(ws), indexing).await });
+        let unindexed = "SELECT count(*) FROM award_requests r
+             WHERE r.signature IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM public.transactions t WHERE t.signature = r.signature)";
+        let caught_up = Instant::now();
+        loop {
+            let left: i64 = sqlx::query_scalar(unindexed).fetch_one(store.pool()).await.unwrap();
+            if left == 0 {
+                break;
+            }
+            assert!(caught_up.elapsed() < Duration::from_secs(600), "{left} not indexed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let per_second: u64 = std::env::var("SPARKS_VISIBLE_RATE")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(400);
+        let calls = requests.div_ceil(10);
+        let every = Duration::from_secs_f64(10.0 / per_second as f64);
+        let started = tokio::time::Instant::now();
+        futures::stream::iter(0..calls)
+            .map(|call| {
+                let (http, url, token) = (http.clone(), url.clone(), token.clone());
+                let body: Vec<Value> = (call * 10..(call * 10 + 10).min(requests))
+                    .map(|i| {
+                        json!({"key": format!("visible-{i}"), "wallet": recipients[i % wallet_count],
+                               "source": "trading", "amount": 3})
+                    })
+                    .collect();
+                async move {
+                    tokio::time::sleep_until(started + every * call as u32).await;
+                    let status = http
+                        .post(format!("{url}/v1/awards"))
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap()
+                        .status();
+                    assert_eq!(status.as_u16(), 202);
+                }
+            })
+            .buffer_unordered(64)
+            .collect::<Vec<()>>()
+            .await;
+        loop {
+            let visible: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM award_requests r JOIN public.transactions t ON t.signature = r.signature
+                 WHERE r.key LIKE 'visible-%'",
+            )
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+            if visible as usize >= requests {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(600), "{visible} visible");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (p50, p99, max): (f64, f64, f64) = sqlx::query_as(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s)::float8,
+                    percentile_cont(0.99) WITHIN GROUP (ORDER BY s)::float8, max(s)::float8
+             FROM (SELECT extract(epoch FROM t.indexed_at - r.created_at) AS s
+                   FROM award_requests r JOIN public.transactions t ON t.signature = r.signature
+                   WHERE r.key LIKE 'visible-%') d",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        println!(
+            "accept → visible in the indexer (live, websocket), {requests} requests at {per_second}/s: \
+             p50 {p50:.2} s, p99 {p99:.2} s, max {max:.2} s"
+        );
     });
 }

@@ -195,11 +195,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = Store::connect(&args.database.database_url).await?;
-    let config = SparksRpc::new(&args.rpc_url)
-        .config()
-        .await
-        .with_context(|| format!("reading the program's Config from {}", args.rpc_url))?
-        .context("the Sparks program is not initialized on this chain (no Config account)")?;
+    let config = read_config(&args.rpc_url).await?;
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
@@ -272,4 +268,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = worker.await;
     }
     Ok(())
+}
+
+/// The program's Config, read at start. A node that fails to answer (a
+/// provider's 429 or 5xx, a restart) is asked again for up to two minutes;
+/// a chain without the program is an error at once.
+async fn read_config(rpc_url: &str) -> anyhow::Result<sparks::state::Config> {
+    let rpc = SparksRpc::new(rpc_url);
+    let started = std::time::Instant::now();
+    let mut wait = std::time::Duration::from_millis(200);
+    loop {
+        match rpc.config().await {
+            Ok(Some(config)) => return Ok(config),
+            Ok(None) => {
+                bail!("the Sparks program is not initialized on {rpc_url} (no Config account)")
+            }
+            Err(error) if started.elapsed() < std::time::Duration::from_secs(120) => {
+                tracing::warn!(%error, rpc = rpc_url, "reading the program's Config; will retry");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(5));
+            }
+            Err(error) => {
+                return Err(error)
+                    .with_context(|| format!("reading the program's Config from {rpc_url}"))
+            }
+        }
+    }
 }

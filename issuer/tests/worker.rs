@@ -129,14 +129,53 @@ async fn every_request_lands_once_and_finalizes() {
     );
 }
 
+/// Posts `chunks` one by one until each is accepted (the service may be
+/// down or restarting), resending an earlier chunk now and then: duplicate
+/// keys, as an app retrying after a timeout sends them.
+async fn client(url: String, token: String, chunks: Vec<Value>, seed: u64) -> usize {
+    let http = reqwest::Client::new();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut resent = 0;
+    let post = |body: &Value| {
+        http.post(format!("{url}/v1/awards"))
+            .bearer_auth(&token)
+            .json(body)
+            .timeout(Duration::from_secs(10))
+            .send()
+    };
+    for (n, chunk) in chunks.iter().enumerate() {
+        let again = (rng.gen_bool(0.3) && n > 0).then(|| &chunks[rng.gen_range(0..n)]);
+        for body in std::iter::once(chunk).chain(again) {
+            loop {
+                match post(body).await {
+                    Ok(response) if response.status() == 202 => break,
+                    Ok(response) => panic!(
+                        "{}: {}",
+                        response.status(),
+                        response.text().await.unwrap_or_default()
+                    ),
+                    // Down or restarting: try again.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        }
+        resent += usize::from(again.is_some());
+    }
+    resent
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkilled_at_random_points_the_service_pays_each_request_exactly_once() {
-    // Arrange: 300 requests (every tenth to one of five repeat wallets),
-    // posted before the first kill.
+    // Arrange: requests (every tenth to one of five repeat wallets) from 4
+    // concurrent clients that resend earlier calls at random.
     let kills: usize = std::env::var("SPARKS_ISSUER_KILLS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(20);
+    let total: u64 = std::env::var("SPARKS_ISSUER_REQUESTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(300);
     let seed: u64 = std::env::var("SPARKS_ISSUER_SEED")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -160,24 +199,40 @@ async fn sigkilled_at_random_points_the_service_pays_each_request_exactly_once()
         .next_award_id();
     let repeats: Vec<String> = (0..5).map(|_| wallet()).collect();
     let mut expected: HashMap<String, u64> = HashMap::new();
-    let requests: Vec<Value> = (0..300u64)
+    let mut wanted: HashMap<String, (String, u64)> = HashMap::new();
+    let requests: Vec<Value> = (0..total)
         .map(|i| {
             let to = if i % 10 == 0 {
                 repeats[(i / 10 % 5) as usize].clone()
             } else {
                 wallet()
             };
-            *expected.entry(to.clone()).or_default() += 1 + i % 7;
-            json!({"key": format!("c-{i}"), "wallet": to, "source": "trading", "amount": 1 + i % 7})
+            let amount = 1 + i % 7;
+            *expected.entry(to.clone()).or_default() += amount;
+            wanted.insert(format!("c-{i}"), (to.clone(), amount));
+            json!({"key": format!("c-{i}"), "wallet": to, "source": "trading", "amount": amount})
         })
         .collect();
-    for chunk in requests.chunks(100) {
-        assert_eq!(
-            service.post(&token, &Value::Array(chunk.to_vec())).await.0,
-            202
-        );
-    }
-    // Act: SIGKILL while it claims, sends and settles; each run resumes.
+    let mut chunks: Vec<Value> = requests
+        .chunks(25)
+        .map(|c| Value::Array(c.to_vec()))
+        .collect();
+    rand::seq::SliceRandom::shuffle(chunks.as_mut_slice(), &mut rng);
+    let per_client = chunks.len().div_ceil(4);
+    let clients: Vec<_> = chunks
+        .chunks(per_client)
+        .enumerate()
+        .map(|(n, mine)| {
+            tokio::spawn(client(
+                service.url.clone(),
+                token.clone(),
+                mine.to_vec(),
+                seed + n as u64,
+            ))
+        })
+        .collect();
+    // Act: SIGKILL while clients post and the worker claims, sends and
+    // settles; each run resumes.
     let mut while_open = 0;
     for _ in 0..kills {
         tokio::time::sleep(Duration::from_millis(rng.gen_range(20..400))).await;
@@ -188,13 +243,29 @@ async fn sigkilled_at_random_points_the_service_pays_each_request_exactly_once()
         while_open += usize::from(open);
         service.kill_and_restart().await;
     }
+    let mut resent = 0;
+    for client in clients {
+        resent += client.await.unwrap();
+    }
     assert!(
         while_open * 2 >= kills,
         "only {while_open} of {kills} kills landed before everything finalized"
     );
-    let keys: Vec<String> = (0..300).map(|i| format!("c-{i}")).collect();
-    let finalized = wait_for(&service, &token, &keys, "finalized").await;
-    // Assert: from chain state, exactly once.
+    let started = Instant::now();
+    loop {
+        let (_, health) = service.get(None, "/health").await;
+        if health["queue"] == json!({"finalized": total}) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "not all finalized: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Assert, from chain state: each wallet got exactly its awards, the
+    // issuer used one id per request, and each request's id paid its wallet
+    // its amount in the transaction the service names.
     for (to, amount) in &expected {
         let balance = service
             .rpc
@@ -207,13 +278,63 @@ async fn sigkilled_at_random_points_the_service_pays_each_request_exactly_once()
     let on_chain = service.rpc.issuer(&issuer).await.unwrap().unwrap();
     assert_eq!(
         on_chain.next_award_id(),
-        ids_before + 300,
+        ids_before + total,
         "one id per request"
     );
-    assert_eq!(finalized.len(), 300);
+    let mut paid: HashMap<u64, (String, u64)> = HashMap::new();
+    let mut signatures: Vec<String> = Vec::new();
+    for key in wanted.keys() {
+        let (_, view) = service
+            .get(Some(&token), &format!("/v1/awards/{key}"))
+            .await;
+        signatures.push(view["signature"].as_str().unwrap().to_owned());
+    }
+    signatures.sort();
+    signatures.dedup();
+    for signature in &signatures {
+        for event in service
+            .rpc
+            .events_of_signature(&signature.parse().unwrap())
+            .await
+            .unwrap()
+        {
+            if let sparks_client::events::SparksEvent::SparksAwarded(award) = event {
+                if award.referral_from.is_none() {
+                    let row = (award.account.owner.to_string(), award.amount);
+                    assert!(paid.insert(award.award_id, row).is_none());
+                }
+            }
+        }
+    }
+    for key in wanted.keys() {
+        let (_, view) = service
+            .get(Some(&token), &format!("/v1/awards/{key}"))
+            .await;
+        let id = view["award_id"].as_u64().unwrap();
+        assert_eq!(paid.get(&id), Some(&wanted[key]), "{key} (award id {id})");
+    }
+    // The indexer, run over the same chain, mirrors it exactly.
+    let index = sparks_indexer::store::Store::connect(&service.pg.url())
+        .await
+        .unwrap();
+    index.migrate().await.unwrap();
+    let indexer = sparks_indexer::indexer::Indexer::new(
+        sparks_indexer::source::Source::new(sparks_indexer::source::SourceConfig::new(
+            service.chain.rpc_url(),
+            sparks::ID,
+        )),
+        index.clone(),
+        sparks_indexer::indexer::IndexerConfig::default(),
+    );
+    let (_keep, never) = tokio::sync::watch::channel(false);
+    indexer.catch_up(&never).await.unwrap();
+    let report = sparks_indexer::verify::verify(&service.rpc, &index)
+        .await
+        .unwrap();
+    assert!(report.differences.is_empty(), "{:?}", report.differences);
     println!(
-        "{kills} kills ({while_open} with requests not yet final) while landing 300 requests: \
-         each paid exactly once"
+        "{kills} kills ({while_open} with requests not yet final) while 4 clients posted {total} \
+         requests ({resent} calls resent): each paid exactly once; the indexer's verify: 0 differences"
     );
 }
 
@@ -306,4 +427,156 @@ async fn recipients_awarded_again_go_into_lookup_tables_and_batches_carry_more_r
         metric(page.as_str().unwrap(), "sparks_issuer_lookup_tables"),
         1.0
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_referrer_with_many_invitees_is_credited_by_all_of_them_and_no_batch_fails() {
+    use futures::StreamExt;
+    use solana_keypair::Keypair;
+    use sparks_client::instructions as ix;
+    // Arrange: a referrer with 100 invitees (it has an account first).
+    let service = Service::start(true).await;
+    let (_, token) = service.token("trading");
+    let referrer = Keypair::new().pubkey();
+    let first =
+        json!({"key": "ref-0", "wallet": referrer.to_string(), "source": "trading", "amount": 5});
+    assert_eq!(service.post(&token, &first).await.0, 202);
+    wait_for(&service, &token, &["ref-0".to_owned()], "finalized").await;
+    let invitees: Vec<Keypair> = (0..100).map(|_| Keypair::new()).collect();
+    let (payer, rpc) = (&service.issuer_keypair, &service.rpc);
+    futures::stream::iter(&invitees)
+        .map(|invitee| async move {
+            let set = ix::set_referrer(&invitee.pubkey(), &payer.pubkey(), &referrer);
+            rpc.send(&[set], payer, &[invitee]).await.unwrap();
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+    let bps = service
+        .rpc
+        .config()
+        .await
+        .unwrap()
+        .unwrap()
+        .referral_trade_share_bps;
+    // Act: 3 awards per invitee and 20 straight to the referrer, shuffled,
+    // posted in 8 calls at once.
+    let mut requests = Vec::new();
+    let (mut direct, mut shares) = (5u64, 0u64);
+    for (i, invitee) in invitees.iter().enumerate() {
+        for round in 0..3u64 {
+            let amount = 10 + (i as u64 * 7 + round * 13) % 90;
+            shares += amount * u64::from(bps) / 10_000;
+            requests.push(
+                json!({"key": format!("inv-{i}-{round}"), "wallet": invitee.pubkey().to_string(),
+                                 "source": "trading", "amount": amount}),
+            );
+        }
+    }
+    for n in 1..=20u64 {
+        direct += n;
+        requests.push(
+            json!({"key": format!("ref-{n}"), "wallet": referrer.to_string(),
+                             "source": "trading", "amount": n}),
+        );
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20);
+    rand::seq::SliceRandom::shuffle(requests.as_mut_slice(), &mut rng);
+    let keys: Vec<String> = requests
+        .iter()
+        .map(|r| r["key"].as_str().unwrap().to_owned())
+        .collect();
+    futures::stream::iter(requests.chunks(40))
+        .map(|chunk| {
+            let body = Value::Array(chunk.to_vec());
+            let (service, token) = (&service, &token);
+            async move { assert_eq!(service.post(token, &body).await.0, 202) }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<()>>()
+        .await;
+    // Assert: every request finalized (none failed), and from chain state
+    // the referrer holds its own awards and every invitee's share.
+    wait_for(&service, &token, &keys, "finalized").await;
+    let account = service.rpc.spark(&referrer).await.unwrap().unwrap();
+    assert!(shares > 0);
+    assert_eq!(account.invitee_count, 100);
+    assert_eq!(
+        account.balance,
+        direct + shares,
+        "own {direct} + shares {shares}"
+    );
+    assert_eq!(
+        account.earned_by_source[sparks::state::Source::Referral.index()],
+        shares
+    );
+    let (_, health) = service.get(None, "/health").await;
+    assert_eq!(health["queue"], json!({"finalized": 321}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_faults_and_postgres_restarts_lose_nothing_and_pay_nothing_twice() {
+    // Arrange: one call in ten the service makes to the chain gets a fault
+    // (429, 500, node behind, slow, no answer, reset).
+    let mut service = Service::start_with(true, Some(0.1)).await;
+    let (_, token) = service.token("trading");
+    let issuer = service.issuer_keypair.pubkey();
+    let ids_before = service
+        .rpc
+        .issuer(&issuer)
+        .await
+        .unwrap()
+        .unwrap()
+        .next_award_id();
+    let mut expected: HashMap<String, u64> = HashMap::new();
+    let requests: Vec<Value> = (0..200u64)
+        .map(|i| {
+            let to = wallet();
+            expected.insert(to.clone(), 1 + i % 5);
+            json!({"key": format!("f-{i}"), "wallet": to, "source": "trading", "amount": 1 + i % 5})
+        })
+        .collect();
+    for chunk in requests.chunks(50) {
+        assert_eq!(
+            service.post(&token, &Value::Array(chunk.to_vec())).await.0,
+            202
+        );
+    }
+    // Act: Postgres restarts twice while batches are being sent.
+    for pause in [300, 1_000] {
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        service.pg.restart().expect("postgres restarts");
+    }
+    // Assert: everything finalizes; from chain state, exactly once.
+    let started = Instant::now();
+    loop {
+        if let (200, health) = service.get(None, "/health").await {
+            if health["queue"] == json!({"finalized": 200}) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "not all finalized: {health}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (to, amount) in &expected {
+        let account = service.rpc.spark(&to.parse().unwrap()).await.unwrap();
+        assert_eq!(account.map(|a| a.balance), Some(*amount), "{to}");
+    }
+    let on_chain = service.rpc.issuer(&issuer).await.unwrap().unwrap();
+    assert_eq!(
+        on_chain.next_award_id(),
+        ids_before + 200,
+        "one id per request"
+    );
+    let counts = &service.proxy.as_ref().unwrap().counts;
+    let faults = counts.throttled.load(std::sync::atomic::Ordering::SeqCst)
+        + counts
+            .server_errors
+            .load(std::sync::atomic::Ordering::SeqCst)
+        + counts.reset.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(faults > 0, "{}", counts.summary());
+    println!("200 requests landed once through {}", counts.summary());
 }

@@ -13,6 +13,11 @@ use sparks_client::scenario;
 use sparks_localnet::{Localnet, LocalnetConfig};
 use sparks_pglocal::PgServer;
 
+/// The indexer's fault proxy: 429s, 500s, "node is behind", slow answers,
+/// no answer and resets in front of the chain.
+#[path = "../../../indexer/tests/support/faults.rs"]
+pub mod faults;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_sparks-issuer");
 
 pub struct Service {
@@ -26,6 +31,8 @@ pub struct Service {
     pub url: String,
     http: reqwest::Client,
     pub issuer: String,
+    /// In front of the chain for the service, when it runs with faults.
+    pub proxy: Option<faults::FaultProxy>,
 }
 
 impl Drop for Service {
@@ -52,6 +59,12 @@ pub fn cli(pg: &PgServer, args: &[&str]) -> (bool, String, String) {
 impl Service {
     /// The service; with `worker`, it sends with the issuer's keypair.
     pub async fn start(worker: bool) -> Self {
+        Self::start_with(worker, None).await
+    }
+
+    /// The service; with `fault_rate`, it reaches the chain through a fault
+    /// proxy that answers that share of its calls with a fault.
+    pub async fn start_with(worker: bool, fault_rate: Option<f64>) -> Self {
         // A clocked chain: slots pass (and awards finalize) without traffic.
         let chain = Localnet::start(LocalnetConfig {
             block_production: sparks_localnet::BlockProduction::Clock,
@@ -85,6 +98,14 @@ impl Service {
                 keypair_file.path().display().to_string(),
             ]);
         }
+        let proxy = match fault_rate {
+            Some(rate) => {
+                let proxy = faults::FaultProxy::start(chain.rpc_url().to_owned(), rate, 7).await;
+                args.extend(["--rpc-url".into(), proxy.url.clone()]);
+                Some(proxy)
+            }
+            None => None,
+        };
         let child = spawn(&args, &pg, &chain);
         let service = Self {
             args,
@@ -97,6 +118,7 @@ impl Service {
             url: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
             issuer: issuer.pubkey().to_string(),
+            proxy,
         };
         service.wait_until_up().await;
         service
