@@ -332,14 +332,15 @@ impl SparksRpc {
     /// commitment. A compute-unit limit (and the priority fee, if any) goes
     /// in front of the instructions. Re-signs the same instructions with a
     /// new blockhash when the old one expired unconfirmed (the old
-    /// transaction can then never land).
+    /// transaction can then never land). Any `Signer` signs: a keypair, or
+    /// a remote signer (a KMS) behind the same trait.
     pub async fn send(
         &self,
         instructions: &[Instruction],
-        payer: &Keypair,
-        signers: &[&Keypair],
+        payer: &(dyn Signer + Sync),
+        signers: &[&(dyn Signer + Sync)],
     ) -> Result<Signature, RpcError> {
-        let mut keypairs: Vec<&Keypair> = vec![payer];
+        let mut keypairs: Vec<&(dyn Signer + Sync)> = vec![payer];
         keypairs.extend(
             signers
                 .iter()

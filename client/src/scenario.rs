@@ -92,7 +92,7 @@ pub async fn every_instruction(rpc: &SparksRpc) -> Result<Outcome, RpcError> {
     let mut signatures = Vec::new();
     let mut send = async |ixs: &[anchor_lang::solana_program::instruction::Instruction],
                           payer: &Keypair,
-                          signers: &[&Keypair]|
+                          signers: &[&(dyn Signer + Sync)]|
            -> Result<(), RpcError> {
         signatures.push(rpc.send(ixs, payer, signers).await?);
         Ok(())
@@ -478,7 +478,7 @@ pub async fn demo_activity(rpc: &SparksRpc, count: usize) -> Result<Demo, RpcErr
     let mut transactions = 0usize;
     let send = async |ixs: &[anchor_lang::solana_program::instruction::Instruction],
                       payer: &Keypair,
-                      extra: &[&Keypair]|
+                      extra: &[&(dyn Signer + Sync)]|
            -> Result<(), RpcError> { rpc.send(ixs, payer, extra).await.map(|_| ()) };
 
     // Referrals: wallets 0..5 invite the next 5 each (set by the invitees).

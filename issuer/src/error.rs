@@ -31,6 +31,8 @@ pub enum ApiError {
     TooLarge(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("store: {0}")]
+    Store(String),
 }
 
 impl ApiError {
@@ -48,6 +50,10 @@ impl IntoResponse for ApiError {
             Self::NotFound(code, message) => (StatusCode::NOT_FOUND, code, message),
             Self::Conflict(message) => (StatusCode::CONFLICT, "key_conflict", message),
             Self::TooLarge(message) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message),
+            Self::Store(message) => {
+                tracing::error!(%message, "store error serving a request");
+                (StatusCode::SERVICE_UNAVAILABLE, "store_error", message)
+            }
             Self::Database(error) => {
                 tracing::error!(%error, "database error serving a request");
                 (

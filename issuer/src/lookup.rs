@@ -27,7 +27,6 @@ use solana_address_lookup_table_interface::instruction::{
     create_lookup_table, extend_lookup_table,
 };
 use solana_address_lookup_table_interface::state::AddressLookupTable;
-use solana_keypair::Keypair;
 use solana_message::AddressLookupTableAccount;
 use solana_signer::Signer;
 use sparks_client::instructions::BatchRow;
@@ -71,7 +70,7 @@ struct State {
 pub struct LookupTables {
     store: Store,
     rpc: Arc<SparksRpc>,
-    keypair: Arc<Keypair>,
+    signer: Arc<dyn Signer + Send + Sync>,
     max_tables: usize,
     state: Mutex<State>,
 }
@@ -82,10 +81,10 @@ impl LookupTables {
     pub async fn load(
         store: Store,
         rpc: Arc<SparksRpc>,
-        keypair: Arc<Keypair>,
+        signer: Arc<dyn Signer + Send + Sync>,
         max_tables: usize,
     ) -> Result<Self, WorkerError> {
-        let issuer = keypair.pubkey();
+        let issuer = signer.pubkey();
         let mut state = State::default();
         if max_tables > 0 {
             for recorded in store.lookup_tables(&issuer.to_string()).await? {
@@ -114,7 +113,7 @@ impl LookupTables {
         Ok(Self {
             store,
             rpc,
-            keypair,
+            signer,
             max_tables,
             state: Mutex::new(state),
         })
@@ -286,13 +285,13 @@ impl LookupTables {
     }
 
     async fn create(&self) -> Result<(), WorkerError> {
-        let issuer = self.keypair.pubkey();
+        let issuer = self.signer.pubkey();
         let slot = self.rpc.client().get_slot().await.map_err(Box::new)?;
         let (create, table) = create_lookup_table(issuer, issuer, slot);
         self.store
             .add_lookup_table(&issuer.to_string(), &table.to_string())
             .await?;
-        self.rpc.send(&[create], &self.keypair, &[]).await?;
+        self.rpc.send(&[create], self.signer.as_ref(), &[]).await?;
         tracing::info!(%table, "created an address lookup table");
         self.state().tables.push(Table {
             address: table,
@@ -303,9 +302,9 @@ impl LookupTables {
     }
 
     async fn extend(&self, table: Pubkey, chunk: &[Pubkey]) -> Result<(), WorkerError> {
-        let issuer = self.keypair.pubkey();
+        let issuer = self.signer.pubkey();
         let extend = extend_lookup_table(table, issuer, Some(issuer), chunk.to_vec());
-        self.rpc.send(&[extend], &self.keypair, &[]).await?;
+        self.rpc.send(&[extend], self.signer.as_ref(), &[]).await?;
         Ok(())
     }
 

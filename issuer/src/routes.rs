@@ -41,7 +41,13 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Database(error) => ApiError::Database(error),
-            other => ApiError::Database(sqlx::Error::Protocol(other.to_string())),
+            StoreError::NoSuchRequest { .. } => {
+                ApiError::NotFound("unknown_key", error.to_string())
+            }
+            // Operator paths (tokens, retry, cancel, migrations): no route
+            // meets them, but one that did would be our failure, not the
+            // caller's.
+            other => ApiError::Store(other.to_string()),
         }
     }
 }

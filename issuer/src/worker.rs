@@ -26,7 +26,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anchor_lang::prelude::Pubkey;
-use solana_keypair::Keypair;
 use solana_message::{v0, VersionedMessage};
 use solana_signer::Signer;
 use solana_transaction::versioned::VersionedTransaction;
@@ -107,7 +106,7 @@ const WINDOW_MARGIN: u64 = 96;
 pub struct Worker {
     store: Store,
     rpc: Arc<SparksRpc>,
-    keypair: Arc<Keypair>,
+    signer: Arc<dyn Signer + Send + Sync>,
     config: WorkerConfig,
     blockhash: Arc<tokio::sync::Mutex<Option<(solana_hash::Hash, std::time::Instant)>>>,
     /// Loaded when the worker runs.
@@ -116,13 +115,20 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(store: Store, rpc: SparksRpc, keypair: Keypair, config: WorkerConfig) -> Self {
+    /// `signer` signs every transaction as the issuer key: a keypair from a
+    /// file, or anything else implementing `Signer` (a KMS).
+    pub fn new(
+        store: Store,
+        rpc: SparksRpc,
+        signer: impl Signer + Send + Sync + 'static,
+        config: WorkerConfig,
+    ) -> Self {
         let rpc = Arc::new(rpc);
         Self {
             statuses: Arc::new(StatusPoller::new(rpc.clone(), config.poll)),
             store,
             rpc,
-            keypair: Arc::new(keypair),
+            signer: Arc::new(signer),
             config,
             blockhash: Arc::default(),
             tables: None,
@@ -130,7 +136,7 @@ impl Worker {
     }
 
     fn issuer(&self) -> Pubkey {
-        self.keypair.pubkey()
+        self.signer.pubkey()
     }
 
     /// Claims, sends and settles until `shutdown`; the batches in flight
@@ -142,7 +148,7 @@ impl Worker {
             match LookupTables::load(
                 self.store.clone(),
                 self.rpc.clone(),
-                self.keypair.clone(),
+                self.signer.clone(),
                 self.config.max_lookup_tables,
             )
             .await
@@ -246,7 +252,7 @@ impl Worker {
         Settler {
             store: self.store.clone(),
             rpc: self.rpc.clone(),
-            keypair: self.keypair.clone(),
+            signer: self.signer.clone(),
             priority_fee: self.config.priority_fee,
             skip_preflight: self.config.skip_preflight,
             blockhash: self.blockhash.clone(),
@@ -444,7 +450,7 @@ fn source_of(name: &str) -> Source {
 struct Settler {
     store: Store,
     rpc: Arc<SparksRpc>,
-    keypair: Arc<Keypair>,
+    signer: Arc<dyn Signer + Send + Sync>,
     priority_fee: u64,
     skip_preflight: bool,
     blockhash: Arc<tokio::sync::Mutex<Option<(solana_hash::Hash, std::time::Instant)>>>,
@@ -541,7 +547,7 @@ impl Settler {
         }
         // 3. No recorded send can land: send the same ids again, recorded
         // before they are sent.
-        let issuer = self.keypair.pubkey();
+        let issuer = self.signer.pubkey();
         let source = source_of(&batch.source);
         let wanted: Vec<(Pubkey, u64)> = batch
             .rows
@@ -579,13 +585,13 @@ impl Settler {
             VersionedTransaction::from(Transaction::new_signed_with_payer(
                 &instructions,
                 Some(&issuer),
-                &[self.keypair.as_ref()],
+                &[self.signer.as_ref()],
                 blockhash,
             ))
         } else {
             let message = v0::Message::try_compile(&issuer, &instructions, &tables, blockhash)
                 .map_err(|e| WorkerError::Build(e.to_string()))?;
-            VersionedTransaction::try_new(VersionedMessage::V0(message), &[self.keypair.as_ref()])
+            VersionedTransaction::try_new(VersionedMessage::V0(message), &[self.signer.as_ref()])
                 .map_err(|e| WorkerError::Build(e.to_string()))?
         };
         let signature = tx.signatures[0].to_string();
@@ -650,9 +656,9 @@ impl Settler {
     /// A send the program refused never pays, and no earlier send can land
     /// any more: void the ids so that none ever can, then fail the requests.
     async fn refused(&self, batch: &Batch, refused: RpcError) -> Result<bool, WorkerError> {
-        let issuer = self.keypair.pubkey();
+        let issuer = self.signer.pubkey();
         let void = ix::void_award_ids(&issuer, batch.first_award_id, batch.rows.len() as u16);
-        self.rpc.send(&[void], &self.keypair, &[]).await?;
+        self.rpc.send(&[void], self.signer.as_ref(), &[]).await?;
         self.store
             .mark_failed(batch.id, &refused.to_string())
             .await?;
