@@ -53,6 +53,19 @@ fn arg(n: usize, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// Posts one call of award requests; the service must accept it.
+async fn post(http: &reqwest::Client, url: &str, token: &str, body: &impl serde::Serialize) {
+    let status = http
+        .post(format!("{url}/v1/awards"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 202);
+}
+
 /// Lookup tables holding `addresses`, usable once this returns.
 async fn lookup_tables(
     rpc: &SparksRpc,
@@ -238,15 +251,7 @@ fn main() {
                 .map(|body| {
                     let (http, url, token) = (http.clone(), url.clone(), token.clone());
                     async move {
-                        let status = http
-                            .post(format!("{url}/v1/awards"))
-                            .bearer_auth(&token)
-                            .json(&body)
-                            .send()
-                            .await
-                            .unwrap()
-                            .status();
-                        assert_eq!(status.as_u16(), 202);
+                        post(&http, &url, &token, &body).await;
                     }
                 })
                 .buffer_unordered(4)
@@ -352,15 +357,7 @@ fn main() {
                     .collect();
                 async move {
                     tokio::time::sleep_until(started + every * call as u32).await;
-                    let status = http
-                        .post(format!("{url}/v1/awards"))
-                        .bearer_auth(&token)
-                        .json(&body)
-                        .send()
-                        .await
-                        .unwrap()
-                        .status();
-                    assert_eq!(status.as_u16(), 202);
+                    post(&http, &url, &token, &body).await;
                 }
             })
             .buffer_unordered(64)

@@ -46,13 +46,7 @@ async fn every_request_lands_once_and_finalizes() {
     let service = Service::start(true).await;
     let (_, token) = service.token("trading,campaign");
     let issuer = service.issuer_keypair.pubkey();
-    let ids_before = service
-        .rpc
-        .issuer(&issuer)
-        .await
-        .unwrap()
-        .unwrap()
-        .next_award_id();
+    let ids_before = next_award_id(&service).await;
     let repeat = wallet();
     let mut expected: HashMap<String, u64> = HashMap::new();
     let mut requests = Vec::new();
@@ -97,9 +91,8 @@ async fn every_request_lands_once_and_finalizes() {
             .expect("the recipient's account");
         assert_eq!(account.balance, *amount, "{to}");
     }
-    let on_chain = service.rpc.issuer(&issuer).await.unwrap().unwrap();
     assert_eq!(
-        on_chain.next_award_id(),
+        next_award_id(&service).await,
         ids_before + 40,
         "40 award ids used, no more"
     );
@@ -127,6 +120,35 @@ async fn every_request_lands_once_and_finalizes() {
         metrics.contains("sparks_issuer_landing_seconds"),
         "{metrics}"
     );
+}
+
+/// One past the highest award id the issuer used, from chain state.
+async fn next_award_id(service: &Service) -> u64 {
+    service
+        .rpc
+        .issuer(&service.issuer_keypair.pubkey())
+        .await
+        .unwrap()
+        .unwrap()
+        .next_award_id()
+}
+
+/// Waits until `/health` shows `total` requests, all finalized (the
+/// service may be restarting: a failed call is asked again).
+async fn all_finalized(service: &Service, total: u64) {
+    let started = Instant::now();
+    loop {
+        if let (200, health) = service.get(None, "/health").await {
+            if health["queue"] == json!({ "finalized": total }) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "not all finalized: {health}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Posts `chunks` one by one until each is accepted (the service may be
@@ -189,14 +211,7 @@ async fn sigkilled_at_random_points_the_service_pays_each_request_exactly_once()
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut service = Service::start(true).await;
     let (_, token) = service.token("trading");
-    let issuer = service.issuer_keypair.pubkey();
-    let ids_before = service
-        .rpc
-        .issuer(&issuer)
-        .await
-        .unwrap()
-        .unwrap()
-        .next_award_id();
+    let ids_before = next_award_id(&service).await;
     let repeats: Vec<String> = (0..5).map(|_| wallet()).collect();
     let mut expected: HashMap<String, u64> = HashMap::new();
     let mut wanted: HashMap<String, (String, u64)> = HashMap::new();
@@ -251,18 +266,7 @@ async fn sigkilled_at_random_points_the_service_pays_each_request_exactly_once()
         while_open * 2 >= kills,
         "only {while_open} of {kills} kills landed before everything finalized"
     );
-    let started = Instant::now();
-    loop {
-        let (_, health) = service.get(None, "/health").await;
-        if health["queue"] == json!({"finalized": total}) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "not all finalized: {health}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    all_finalized(&service, total).await;
     // Assert, from chain state: each wallet got exactly its awards, the
     // issuer used one id per request, and each request's id paid its wallet
     // its amount in the transaction the service names.
@@ -275,9 +279,8 @@ async fn sigkilled_at_random_points_the_service_pays_each_request_exactly_once()
             .map(|a| a.balance);
         assert_eq!(balance, Some(*amount), "{to}");
     }
-    let on_chain = service.rpc.issuer(&issuer).await.unwrap().unwrap();
     assert_eq!(
-        on_chain.next_award_id(),
+        next_award_id(&service).await,
         ids_before + total,
         "one id per request"
     );
@@ -520,14 +523,7 @@ async fn rpc_faults_and_postgres_restarts_lose_nothing_and_pay_nothing_twice() {
     // (429, 500, node behind, slow, no answer, reset).
     let mut service = Service::start_with(true, Some(0.1)).await;
     let (_, token) = service.token("trading");
-    let issuer = service.issuer_keypair.pubkey();
-    let ids_before = service
-        .rpc
-        .issuer(&issuer)
-        .await
-        .unwrap()
-        .unwrap()
-        .next_award_id();
+    let ids_before = next_award_id(&service).await;
     let mut expected: HashMap<String, u64> = HashMap::new();
     let requests: Vec<Value> = (0..200u64)
         .map(|i| {
@@ -548,26 +544,13 @@ async fn rpc_faults_and_postgres_restarts_lose_nothing_and_pay_nothing_twice() {
         service.pg.restart().expect("postgres restarts");
     }
     // Assert: everything finalizes; from chain state, exactly once.
-    let started = Instant::now();
-    loop {
-        if let (200, health) = service.get(None, "/health").await {
-            if health["queue"] == json!({"finalized": 200}) {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(300),
-                "not all finalized: {health}"
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    all_finalized(&service, 200).await;
     for (to, amount) in &expected {
         let account = service.rpc.spark(&to.parse().unwrap()).await.unwrap();
         assert_eq!(account.map(|a| a.balance), Some(*amount), "{to}");
     }
-    let on_chain = service.rpc.issuer(&issuer).await.unwrap().unwrap();
     assert_eq!(
-        on_chain.next_award_id(),
+        next_award_id(&service).await,
         ids_before + 200,
         "one id per request"
     );
