@@ -47,3 +47,22 @@ cargo_install_if_missing() {
     step "installing $crate $version from crates.io (missing $command)"
     cargo install --locked "$crate" --version "=$version"
 }
+
+# A Python venv (in the build cache, outside the clone) with the pinned
+# tools of scripts/requirements.txt; prints nothing, sets SPARKS_VENV.
+ensure_python_tools() {
+    export SPARKS_VENV="${SPARKS_VENV:-${CARGO_TARGET_DIR:-$HOME/.cache/sparks/target}/../venv}"
+    local stamp="$SPARKS_VENV/.requirements"
+    if [ -f "$stamp" ] && cmp -s scripts/requirements.txt "$stamp"; then return 0; fi
+    step "installing the Python test tools in $SPARKS_VENV"
+    if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+        apt_install_if_missing python3 python3
+        if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
+    fi
+    rm -rf "$SPARKS_VENV"
+    python3 -m venv "$SPARKS_VENV"
+    "$SPARKS_VENV/bin/pip" install -q --disable-pip-version-check -r scripts/requirements.txt
+    cp scripts/requirements.txt "$stamp"
+}

@@ -44,6 +44,7 @@ pub struct LedgerEntry {
     /// award, referral_share, revoke or redeem.
     pub kind: String,
     /// trading, subscription, campaign or referral (earnings only).
+    #[schema(value_type = Option<SourceName>)]
     pub source: Option<&'static str>,
     /// Signed: + earned, − spent or revoked.
     pub amount: i64,
@@ -98,7 +99,7 @@ pub struct Eligibility {
 pub struct PerkView {
     pub id: i64,
     pub address: String,
-    /// discord_role, nft_whitelist, traffic_boost, event_ticket, plan_upgrade, custom.
+    #[schema(value_type = PerkKindName)]
     pub kind: String,
     pub cost: i64,
     /// 0: unlimited.
@@ -122,6 +123,7 @@ pub struct PerkList {
 pub struct Claim {
     pub perk_id: i64,
     pub perk: String,
+    #[schema(value_type = PerkKindName)]
     pub kind: String,
     pub times_claimed: i64,
     pub slot: i64,
@@ -148,6 +150,7 @@ pub struct LeaderboardRow {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Leaderboard {
+    #[schema(value_type = Option<SourceName>)]
     pub source: Option<&'static str>,
     pub rows: Vec<LeaderboardRow>,
 }
@@ -199,10 +202,33 @@ pub struct PendingAwards {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PendingAward {
+    #[schema(value_type = SourceName)]
     pub source: String,
     pub amount: i64,
     /// `pending`, `sending` or `landed` (`finalized` counts as landed).
     pub state: String,
     /// RFC 3339, when the issuer service accepted it.
     pub accepted_at: String,
+}
+
+/// An award source, as the API names it (in queries and answers).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceName {
+    Trading,
+    Subscription,
+    Campaign,
+    Referral,
+}
+
+/// A perk's kind, as the API names it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PerkKindName {
+    DiscordRole,
+    NftWhitelist,
+    TrafficBoost,
+    EventTicket,
+    PlanUpgrade,
+    Custom,
 }

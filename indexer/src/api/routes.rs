@@ -120,8 +120,8 @@ fn now() -> i64 {
 }
 
 #[utoipa::path(get, path = "/v1/wallets/{wallet}/sparks", tag = "wallets",
-    params(("wallet" = String, Path, description = "base58 public key")),
-    responses((status = 200, body = SparksSummary), (status = 400, body = super::error::ErrorBody)))]
+    params(("wallet" = String, Path, description = "base58 public key", min_length = 32, max_length = 44, pattern = "^[1-9A-HJ-NP-Za-km-z]{32,44}$")),
+    responses((status = 200, body = SparksSummary), (status = 400, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)))]
 pub async fn sparks(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -174,18 +174,21 @@ pub async fn sparks(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
-    /// 1–100, default 20.
+    /// Rows per page, default 20.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// From the previous page's `next_cursor`.
     cursor: Option<String>,
-    /// trading, subscription, campaign or referral.
+    /// Only this source's awards.
+    #[param(value_type = Option<SourceName>)]
     source: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/wallets/{wallet}/history", tag = "wallets",
-    params(("wallet" = String, Path, description = "base58 public key"), HistoryQuery),
-    responses((status = 200, body = HistoryPage), (status = 400, body = super::error::ErrorBody)))]
+    params(("wallet" = String, Path, description = "base58 public key", min_length = 32, max_length = 44, pattern = "^[1-9A-HJ-NP-Za-km-z]{32,44}$"), HistoryQuery),
+    responses((status = 200, body = HistoryPage), (status = 400, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)))]
 pub async fn history(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -249,8 +252,8 @@ fn via_names(bits: i16) -> Vec<&'static str> {
 }
 
 #[utoipa::path(get, path = "/v1/wallets/{wallet}/whitelists", tag = "whitelists",
-    params(("wallet" = String, Path, description = "base58 public key")),
-    responses((status = 200, body = WhitelistSpotList), (status = 400, body = super::error::ErrorBody)))]
+    params(("wallet" = String, Path, description = "base58 public key", min_length = 32, max_length = 44, pattern = "^[1-9A-HJ-NP-Za-km-z]{32,44}$")),
+    responses((status = 200, body = WhitelistSpotList), (status = 400, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)))]
 pub async fn wallet_whitelists(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -284,9 +287,9 @@ pub async fn wallet_whitelists(
 }
 
 #[utoipa::path(get, path = "/v1/whitelists/{id}/entries/{wallet}", tag = "whitelists",
-    params(("id" = u64, Path, description = "whitelist id"), ("wallet" = String, Path, description = "base58 public key")),
+    params(("id" = u64, Path, description = "whitelist id", minimum = 0), ("wallet" = String, Path, description = "base58 public key", min_length = 32, max_length = 44, pattern = "^[1-9A-HJ-NP-Za-km-z]{32,44}$")),
     responses((status = 200, body = Eligibility), (status = 400, body = super::error::ErrorBody),
-        (status = 404, body = super::error::ErrorBody)))]
+        (status = 404, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)))]
 pub async fn eligibility(
     State(app): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
@@ -381,7 +384,7 @@ fn perk_view(r: PerkRow, now: i64) -> PerkView {
 }
 
 #[utoipa::path(get, path = "/v1/perks", tag = "perks",
-    responses((status = 200, body = PerkList)))]
+    responses((status = 200, body = PerkList), (status = 503, body = super::error::ErrorBody)))]
 pub async fn perks(State(app): State<AppState>) -> Api<PerkList> {
     let rows = sqlx::query_as!(
         PerkRow,
@@ -398,9 +401,9 @@ pub async fn perks(State(app): State<AppState>) -> Api<PerkList> {
 }
 
 #[utoipa::path(get, path = "/v1/perks/{id}", tag = "perks",
-    params(("id" = u64, Path, description = "perk id")),
+    params(("id" = u64, Path, description = "perk id", minimum = 0)),
     responses((status = 200, body = PerkView), (status = 400, body = super::error::ErrorBody),
-        (status = 404, body = super::error::ErrorBody)))]
+        (status = 404, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)))]
 pub async fn perk(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -438,8 +441,8 @@ pub const PENDING_AWARDS: &str = "
     ORDER BY r.id";
 
 #[utoipa::path(get, path = "/v1/wallets/{wallet}/pending", tag = "sparks",
-    params(("wallet" = String, Path, description = "base58 public key")),
-    responses((status = 200, body = PendingAwards), (status = 400, body = super::error::ErrorBody)))]
+    params(("wallet" = String, Path, description = "base58 public key", min_length = 32, max_length = 44, pattern = "^[1-9A-HJ-NP-Za-km-z]{32,44}$")),
+    responses((status = 200, body = PendingAwards), (status = 400, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)))]
 pub async fn pending(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -489,8 +492,8 @@ pub async fn pending(
 }
 
 #[utoipa::path(get, path = "/v1/wallets/{wallet}/claims", tag = "perks",
-    params(("wallet" = String, Path, description = "base58 public key")),
-    responses((status = 200, body = ClaimList), (status = 400, body = super::error::ErrorBody)))]
+    params(("wallet" = String, Path, description = "base58 public key", min_length = 32, max_length = 44, pattern = "^[1-9A-HJ-NP-Za-km-z]{32,44}$")),
+    responses((status = 200, body = ClaimList), (status = 400, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)))]
 pub async fn claims(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -519,17 +522,20 @@ pub async fn claims(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LeaderboardQuery {
-    /// 1–100, default 20.
+    /// Rows, default 20.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// Rank by one source's earnings instead of lifetime earned.
+    #[param(value_type = Option<SourceName>)]
     source: Option<String>,
 }
 
 /// The top wallets by lifetime earned, or by one source's earnings; a
 /// wallet that earned nothing there is not listed.
 #[utoipa::path(get, path = "/v1/leaderboard", tag = "wallets", params(LeaderboardQuery),
-    responses((status = 200, body = Leaderboard), (status = 400, body = super::error::ErrorBody)))]
+    responses((status = 200, body = Leaderboard), (status = 400, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)))]
 pub async fn leaderboard(
     State(app): State<AppState>,
     params: Result<Query<LeaderboardQuery>, QueryRejection>,
@@ -565,15 +571,18 @@ pub async fn leaderboard(
 const _: () = assert!(MAX_PAGE <= LEADERBOARD_DEPTH);
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// 1–100, default 20.
+    /// Rows per page, default 20.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// From the previous page's `next_cursor`.
     cursor: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/wallets/{wallet}/invitees", tag = "wallets",
-    params(("wallet" = String, Path, description = "the referrer's base58 public key"), PageQuery),
-    responses((status = 200, body = InviteePage), (status = 400, body = super::error::ErrorBody)))]
+    params(("wallet" = String, Path, description = "the referrer's base58 public key", min_length = 32, max_length = 44, pattern = "^[1-9A-HJ-NP-Za-km-z]{32,44}$"), PageQuery),
+    responses((status = 200, body = InviteePage), (status = 400, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)))]
 pub async fn invitees(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,

@@ -1,0 +1,151 @@
+//! Both APIs' OpenAPI documents are valid, as an independent validator
+//! (openapi-spec-validator from PyPI, which scripts/test installs in a venv)
+//! sees them, and precise where a generated client depends on it: query
+//! parameters in the query and optional, wallets with their pattern, limits
+//! with their bounds, sources and perk kinds as enums, errors described.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::{json, Value};
+use utoipa::OpenApi;
+
+fn indexer_doc() -> Value {
+    serde_json::to_value(sparks_indexer::api::ApiDoc::openapi()).unwrap()
+}
+
+fn issuer_doc() -> Value {
+    serde_json::to_value(sparks_issuer::routes::ApiDoc::openapi()).unwrap()
+}
+
+/// The validator scripts/test installed (`SPARKS_OPENAPI_VALIDATOR`).
+fn validator() -> PathBuf {
+    let path = std::env::var_os("SPARKS_OPENAPI_VALIDATOR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+            target.join("../venv/bin/openapi-spec-validator")
+        });
+    assert!(
+        path.exists(),
+        "no openapi-spec-validator at {}: ./scripts/test installs it (scripts/requirements.txt), \
+         or set SPARKS_OPENAPI_VALIDATOR",
+        path.display()
+    );
+    path
+}
+
+fn assert_valid(name: &str, doc: &Value) {
+    let file = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
+    std::fs::write(file.path(), serde_json::to_vec_pretty(doc).unwrap()).unwrap();
+    let out = Command::new(validator()).arg(file.path()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{name}'s /openapi.json is not valid OpenAPI:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn both_documents_are_valid_openapi_for_an_independent_validator() {
+    assert_valid("the indexer API", &indexer_doc());
+    assert_valid("the issuer API", &issuer_doc());
+}
+
+/// The parameter `name` of `GET path`.
+fn parameter<'a>(doc: &'a Value, path: &str, name: &str) -> &'a Value {
+    doc["paths"][path]["get"]["parameters"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{path} has no parameters"))
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{path} has no parameter {name}"))
+}
+
+/// A schema, with a `$ref` followed.
+fn resolved<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.trim_start_matches("#/components/schemas/");
+            &doc["components"]["schemas"][name]
+        }
+        None => schema,
+    }
+}
+
+#[test]
+fn query_parameters_are_optional_and_in_the_query_with_their_bounds() {
+    let doc = indexer_doc();
+    for (path, names) in [
+        (
+            "/v1/wallets/{wallet}/history",
+            &["limit", "cursor", "source"][..],
+        ),
+        ("/v1/wallets/{wallet}/invitees", &["limit", "cursor"][..]),
+        ("/v1/leaderboard", &["limit", "source"][..]),
+    ] {
+        for name in names {
+            let p = parameter(&doc, path, name);
+            assert_eq!(p["in"], "query", "{path} {name}: {p}");
+            assert_ne!(p["required"], json!(true), "{path} {name}: {p}");
+        }
+        let limit = &parameter(&doc, path, "limit")["schema"];
+        assert_eq!(limit["minimum"], json!(1), "{path}: {limit}");
+        assert_eq!(limit["maximum"], json!(100), "{path}: {limit}");
+    }
+    for path in ["/v1/wallets/{wallet}/history", "/v1/leaderboard"] {
+        let source = parameter(&doc, path, "source");
+        let schema = resolved(&doc, &source["schema"]);
+        let schema = schema["oneOf"]
+            .as_array()
+            .and_then(|one| one.iter().find(|s| s["type"] != "null"))
+            .map(|s| resolved(&doc, s))
+            .unwrap_or(schema);
+        assert_eq!(
+            schema["enum"],
+            json!(["trading", "subscription", "campaign", "referral"]),
+            "{path}: {source}"
+        );
+    }
+}
+
+#[test]
+fn wallets_have_their_pattern_and_every_route_describes_its_errors() {
+    let doc = indexer_doc();
+    let paths = doc["paths"].as_object().unwrap();
+    let mut with_wallet = 0;
+    for (path, item) in paths {
+        let get = &item["get"];
+        if path.contains("{wallet}") {
+            with_wallet += 1;
+            let wallet = &parameter(&doc, path, "wallet")["schema"];
+            assert_eq!(wallet["pattern"], "^[1-9A-HJ-NP-Za-km-z]{32,44}$", "{path}");
+            assert_eq!(wallet["minLength"], json!(32), "{path}");
+            assert_eq!(wallet["maxLength"], json!(44), "{path}");
+            assert!(get["responses"]["400"].is_object(), "{path} lacks its 400");
+        }
+        assert!(
+            get["responses"]["503"].is_object(),
+            "{path} lacks its 503 (the database could not answer)"
+        );
+    }
+    assert!(with_wallet >= 7, "{with_wallet} wallet routes");
+    let kind = resolved(
+        &doc,
+        &doc["components"]["schemas"]["PerkView"]["properties"]["kind"],
+    );
+    assert_eq!(
+        kind["enum"],
+        json!([
+            "discord_role",
+            "nft_whitelist",
+            "traffic_boost",
+            "event_ticket",
+            "plan_upgrade",
+            "custom"
+        ])
+    );
+}
