@@ -66,3 +66,17 @@ ensure_python_tools() {
     "$SPARKS_VENV/bin/pip" install -q --disable-pip-version-check -r scripts/requirements.txt
     cp scripts/requirements.txt "$stamp"
 }
+
+# The TypeScript client's Node packages, exactly as the committed lockfile
+# pins them (reinstalled when the lockfile changes).
+ensure_node_packages() {
+    apt_install_if_missing node nodejs
+    apt_install_if_missing npm npm
+    local dir=clients/js
+    if [ -f "$dir/node_modules/.package-lock.json" ] && cmp -s "$dir/package-lock.json" "$dir/node_modules/.sparks-lock"; then
+        return 0
+    fi
+    step "installing the TypeScript client's packages (npm ci)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$dir/package-lock.json" "$dir/node_modules/.sparks-lock"
+}
