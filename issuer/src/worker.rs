@@ -2,12 +2,13 @@
 //! award-id rules of docs/PROGRAM.md.
 //!
 //! - **Claim:** pending requests are grouped by source and reference,
-//!   packed into `award_batch` transactions (`sparks_client::packing`, a
-//!   wallet once per round), and committed as batches with consecutive
-//!   award ids from a persisted allocator, before anything is sent.
+//!   packed into `award_batch` transactions (`sparks_client::packing`, v0
+//!   through the worker's lookup tables, `lookup`), and committed as
+//!   batches with consecutive award ids from a persisted allocator, before
+//!   anything is sent.
 //! - **Settle** (one task per batch, many in flight): every signed send is
-//!   recorded before it is sent (with preflight, and without waiting: the
-//!   statuses of all recorded sends are polled). A batch has landed when one
+//!   recorded before it is sent (with preflight, and without waiting: one
+//!   shared poller, `statuses`, asks for the statuses of all batches' sends). A batch has landed when one
 //!   of its recorded sends succeeded. While the newest send's blockhash is
 //!   valid, it may still land, so nothing else happens; once it expired,
 //!   the same ids are signed and sent again. A program refusal of a send
@@ -15,7 +16,8 @@
 //!   (`void_award_ids` succeeds only if none paid); then its requests are
 //!   `failed` with the reason. A send that failed on chain for another
 //!   reason (an account changed since it was read) is sent again at once.
-//! - **Finalize:** landed batches become `finalized` when their send is.
+//! - **Finalize** (its own task): landed batches become `finalized` when
+//!   their send is.
 //!
 //! A restart settles every batch still `sending` the same way, so a crash
 //! at any point neither loses nor doubles an award.
@@ -93,6 +95,9 @@ type Group = (String, [u8; 32]);
 /// A claimed request: its id, recipient and amount.
 type Claimed = (i64, Pubkey, u64);
 
+/// A recent blockhash and when it was fetched, shared by the settlers.
+type SharedBlockhash = Arc<tokio::sync::Mutex<Option<(solana_hash::Hash, Instant)>>>;
+
 /// A send younger than this still has a valid blockhash (they live 150
 /// blocks, about 60 s on mainnet and 3 s on a 20 ms local chain; the
 /// worker's is at most a second old when signed): it is only looked for
@@ -108,7 +113,7 @@ pub struct Worker {
     rpc: Arc<SparksRpc>,
     signer: Arc<dyn Signer + Send + Sync>,
     config: WorkerConfig,
-    blockhash: Arc<tokio::sync::Mutex<Option<(solana_hash::Hash, std::time::Instant)>>>,
+    blockhash: SharedBlockhash,
     /// Loaded when the worker runs.
     tables: Option<Arc<LookupTables>>,
     statuses: Arc<StatusPoller>,
@@ -261,7 +266,6 @@ impl Worker {
         }
     }
 
-    /// Packs pending requests into batches and commits them with their ids.
     /// Packs pending requests into batches and commits them with their
     /// ids; also says how many pending requests it read.
     async fn claim(&self) -> Result<(usize, Vec<(Batch, Vec<ix::BatchRow>)>), WorkerError> {
@@ -453,7 +457,7 @@ struct Settler {
     signer: Arc<dyn Signer + Send + Sync>,
     priority_fee: u64,
     skip_preflight: bool,
-    blockhash: Arc<tokio::sync::Mutex<Option<(solana_hash::Hash, std::time::Instant)>>>,
+    blockhash: SharedBlockhash,
     tables: Arc<LookupTables>,
     statuses: Arc<StatusPoller>,
 }
@@ -519,10 +523,10 @@ impl Settler {
                 tracing::info!(batch = batch.id, error = %other, "a send failed on chain; sending again");
             }
             // 2. A send this recent may still land: wait for it (the
-            // poller paces the asking).
+            // poller paces the asking); an older one, while its blockhash
+            // is valid.
             Sends::Unknown if recent => return Ok(false),
             Sends::Unknown => {
-                // 2. Could the newest send still land? Then wait for it.
                 if let Some(blockhash) = &batch.blockhash {
                     let blockhash = blockhash.parse().map_err(|_| RpcError::Decode {
                         address: Pubkey::default(),
@@ -649,7 +653,7 @@ impl Settler {
             .get_latest_blockhash()
             .await
             .map_err(Box::new)?;
-        *cached = Some((hash, std::time::Instant::now()));
+        *cached = Some((hash, Instant::now()));
         Ok(hash)
     }
 
