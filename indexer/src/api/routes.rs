@@ -427,10 +427,13 @@ pub async fn perk(
 /// database) that the index does not show yet: not landed, or landed at a
 /// slot the indexer's cursor has not passed and not stored. Landed requests
 /// older than a day are not looked at (they are indexed, or the indexer's
-/// `/health` says why not), which bounds the scan for a busy wallet.
+/// `/health` says why not), which bounds the scan for a busy wallet. The
+/// oldest `PENDING_LISTED` are returned, each with the count and sum of all.
 pub const PENDING_AWARDS: &str = "
     SELECT r.source, r.amount, CASE WHEN r.state = 'finalized' THEN 'landed' ELSE r.state END AS state,
-           to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS accepted_at
+           to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS accepted_at,
+           count(*) OVER () AS total_count,
+           least(sum(r.amount) OVER (), 9223372036854775807)::bigint AS total_amount
     FROM issuer.award_requests r
     WHERE r.wallet = $1
       AND (r.state IN ('pending', 'sending')
@@ -438,7 +441,11 @@ pub const PENDING_AWARDS: &str = "
                AND r.created_at > now() - interval '1 day'
                AND r.slot >= (SELECT slot FROM cursor)
                AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.signature = r.signature)))
-    ORDER BY r.id";
+    ORDER BY r.id
+    LIMIT $2";
+
+/// Pending awards listed one by one (the count and amount cover all).
+const PENDING_LISTED: i64 = 100;
 
 #[utoipa::path(get, path = "/v1/wallets/{wallet}/pending", tag = "sparks",
     params(("wallet" = String, Path, description = "base58 public key", min_length = 32, max_length = 44, pattern = "^[1-9A-HJ-NP-Za-km-z]{32,44}$")),
@@ -451,6 +458,7 @@ pub async fn pending(
     let wallet = wallet(path)?;
     let rows = match sqlx::query(PENDING_AWARDS)
         .bind(&wallet)
+        .bind(PENDING_LISTED)
         .fetch_all(&app.pool)
         .await
     {
@@ -467,21 +475,21 @@ pub async fn pending(
         }
         Err(e) => return Err(e.into()),
     };
-    let mut awards = Vec::with_capacity(rows.len().min(100));
-    let (mut count, mut amount) = (0i64, 0i64);
-    for row in &rows {
-        let award = PendingAward {
-            source: row.try_get("source")?,
-            amount: row.try_get("amount")?,
-            state: row.try_get("state")?,
-            accepted_at: row.try_get("accepted_at")?,
-        };
-        count += 1;
-        amount = amount.saturating_add(award.amount);
-        if awards.len() < 100 {
-            awards.push(award);
-        }
-    }
+    let (count, amount) = match rows.first() {
+        Some(row) => (row.try_get("total_count")?, row.try_get("total_amount")?),
+        None => (0, 0),
+    };
+    let awards = rows
+        .iter()
+        .map(|row| {
+            Ok(PendingAward {
+                source: row.try_get("source")?,
+                amount: row.try_get("amount")?,
+                state: row.try_get("state")?,
+                accepted_at: row.try_get("accepted_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
     Ok(Json(PendingAwards {
         wallet,
         count,
