@@ -67,16 +67,16 @@ ensure_python_tools() {
     cp scripts/requirements.txt "$stamp"
 }
 
-# The TypeScript client's Node packages, exactly as the committed lockfile
-# pins them (reinstalled when the lockfile changes).
+# The project's Node packages (the TypeScript client, the settings page and
+# their tools; one npm workspace at the root), exactly as the committed
+# lockfile pins them (reinstalled when the lockfile changes).
 ensure_node_packages() {
     apt_install_if_missing node nodejs
     apt_install_if_missing npm npm
-    local dir=clients/js
-    if [ -f "$dir/node_modules/.package-lock.json" ] && cmp -s "$dir/package-lock.json" "$dir/node_modules/.sparks-lock"; then
+    if [ -f node_modules/.package-lock.json ] && cmp -s package-lock.json node_modules/.sparks-lock; then
         return 0
     fi
-    step "installing the TypeScript client's packages (npm ci)"
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
-    cp "$dir/package-lock.json" "$dir/node_modules/.sparks-lock"
+    step "installing the Node packages (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error
+    cp package-lock.json node_modules/.sparks-lock
 }

@@ -79,6 +79,14 @@ struct ApiArgs {
     #[arg(long, env = "SPARKS_API_BATCH_WORKERS", default_value_t = api::DEFAULT_BATCH_WORKERS,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     api_batch_workers: u16,
+    /// The JSON-RPC URL the page reads the chain through, to check the
+    /// API's figures (default: the indexer's own RPC URL). Must be public.
+    #[arg(long, env = "SPARKS_PUBLIC_RPC_URL")]
+    public_rpc_url: Option<String>,
+    /// The Wallet Standard chain the page asks wallets to sign for.
+    #[arg(long, env = "SPARKS_CLUSTER", default_value = "solana:localnet",
+          value_parser = ["solana:mainnet", "solana:devnet", "solana:testnet", "solana:localnet"])]
+    cluster: String,
 }
 
 #[derive(Args)]
@@ -249,7 +257,11 @@ async fn execute(command: Command) -> anyhow::Result<std::process::ExitCode> {
             } else {
                 let state = AppState::new(
                     reader_pool(&args.database).await?,
-                    api_config(&args.api, Some(args.chain.rpc_url.clone())),
+                    api_config(
+                        &args.api,
+                        Some(args.chain.rpc_url.clone()),
+                        program_id(&args.chain)?,
+                    ),
                 );
                 Some(spawn_api(&args.api, state, shutdown.clone()).await?)
             };
@@ -315,7 +327,8 @@ async fn execute(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 .migrate()
                 .await
                 .context("applying migrations")?;
-            let state = AppState::new(pool, api_config(&args.api, args.rpc_url.clone()));
+            let config = api_config(&args.api, args.rpc_url.clone(), sparks::ID);
+            let state = AppState::new(pool, config);
             spawn_api(&args.api, state, shutdown_signal())
                 .await?
                 .await??;
@@ -352,10 +365,13 @@ async fn execute(command: Command) -> anyhow::Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-fn api_config(args: &ApiArgs, rpc_url: Option<String>) -> ApiConfig {
+fn api_config(args: &ApiArgs, rpc_url: Option<String>, program: Pubkey) -> ApiConfig {
     ApiConfig {
         cors_origins: args.cors_origins.clone(),
         rpc_url,
+        public_rpc_url: args.public_rpc_url.clone(),
+        cluster: args.cluster.clone(),
+        program_id: program.to_string(),
         max_batch: usize::from(args.api_max_batch),
         history_max_batch: usize::from(args.api_history_max_batch),
         batch_workers: usize::from(args.api_batch_workers),

@@ -2,7 +2,8 @@
 //! what Codama renders from `idl/sparks.json`, and compile under
 //! TypeScript's strict mode. `./scripts/test` installs the pinned Node
 //! packages (`npm ci` from the committed lockfile) first; regenerate with
-//! `npm run generate` in clients/js.
+//! `npm run generate` in clients/js. The same check covers the events table
+//! and the API types (from clients/js/openapi, see indexer/tests/openapi.rs).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,8 +15,8 @@ fn client() -> PathBuf {
 fn run(program: &str, args: &[&str]) {
     let dir = client();
     assert!(
-        dir.join("node_modules/.package-lock.json").exists(),
-        "clients/js has no node_modules: run `npm ci` there (./scripts/test does)"
+        dir.join("../../node_modules/.package-lock.json").exists(),
+        "no node_modules: run `npm ci` at the repository's root (./scripts/test does)"
     );
     let out = Command::new(program)
         .args(args)
@@ -41,7 +42,7 @@ fn the_generated_typescript_client_compiles_in_strict_mode() {
     run(
         "node",
         &[
-            "node_modules/typescript/bin/tsc",
+            "../../node_modules/typescript/bin/tsc",
             "--noEmit",
             "-p",
             "tsconfig.json",

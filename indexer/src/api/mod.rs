@@ -12,6 +12,7 @@ pub mod kept;
 pub mod model;
 pub mod reads;
 pub mod routes;
+pub mod stream;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -38,6 +39,14 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// A JSON-RPC URL to read the chain tip for /health's lag in slots.
     pub rpc_url: Option<String>,
+    /// The JSON-RPC URL pages and apps read the chain through (`/v1/config`);
+    /// `rpc_url` when unset. A public endpoint, never one with a secret key in it.
+    pub public_rpc_url: Option<String>,
+    /// The Wallet Standard chain pages ask wallets to sign for
+    /// (`solana:mainnet`, `solana:devnet`, `solana:localnet`).
+    pub cluster: String,
+    /// The Sparks program the mirror follows.
+    pub program_id: String,
     /// /health reports `lagging` beyond this many seconds since the mirror was complete.
     pub max_lag_seconds: f64,
     /// Most concurrent summary requests answered by one query; 1: one query each.
@@ -58,6 +67,9 @@ impl Default for ApiConfig {
         Self {
             cors_origins: Vec::new(),
             rpc_url: None,
+            public_rpc_url: None,
+            cluster: "solana:localnet".into(),
+            program_id: sparks::ID.to_string(),
             max_lag_seconds: 30.0,
             max_batch: DEFAULT_MAX_BATCH.into(),
             history_max_batch: DEFAULT_MAX_BATCH.into(),
@@ -72,6 +84,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     reads: Arc<reads::WalletReads>,
     tip: Arc<Option<TipReader>>,
+    /// Moves whenever the indexer committed a change (see [`stream`]).
+    changes: tokio::sync::watch::Receiver<u64>,
 }
 
 /// The chain's slot, read at most once a second.
@@ -98,11 +112,13 @@ impl AppState {
             ),
             last: Mutex::new(None),
         });
+        let changes = stream::watch_changes(pool.clone());
         Self {
             pool,
             config: Arc::new(config),
             reads: Arc::new(reads),
             tip: Arc::new(tip),
+            changes,
         }
     }
 
@@ -135,6 +151,9 @@ impl AppState {
         routes::perk,
         routes::claims,
         routes::pending,
+        stream::stream,
+        routes::whitelists,
+        routes::config,
         routes::leaderboard,
         routes::invitees,
         routes::health
@@ -190,11 +209,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/wallets/{wallet}/claims", get(routes::claims))
         .route("/v1/wallets/{wallet}/pending", get(routes::pending))
+        .route("/v1/wallets/{wallet}/stream", get(stream::stream))
+        .route("/v1/config", get(routes::config))
         .route("/v1/wallets/{wallet}/invitees", get(routes::invitees))
         .route(
             "/v1/whitelists/{id}/entries/{wallet}",
             get(routes::eligibility),
         )
+        .route("/v1/whitelists", get(routes::whitelists))
         .route("/v1/perks", get(routes::perks))
         .route("/v1/perks/{id}", get(routes::perk))
         .route("/v1/leaderboard", get(routes::leaderboard))
@@ -218,7 +240,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The Settings → Account page: plain HTML + JS, no build step.
+/// The Settings → Account page: one HTML file with its script and styles
+/// inlined, built by Vite from `indexer/web` (committed; a test rebuilds it).
 pub const ACCOUNT_PAGE: &str = include_str!("../../static/account.html");
 
 fn cors(origins: &[String]) -> CorsLayer {

@@ -114,6 +114,31 @@ pub struct PerkView {
     pub uri: String,
 }
 
+/// A whitelist's terms and how full it is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WhitelistView {
+    pub id: i64,
+    pub address: String,
+    /// The mint program's signer allowed to consume spots.
+    pub consumer: String,
+    pub capacity: i64,
+    pub spots_granted: i64,
+    pub spots_used: i64,
+    pub spots_per_wallet: i32,
+    /// Sparks earned net of revocations a wallet needs to join by itself;
+    /// 0: joining is by grant only.
+    pub min_lifetime_sparks_to_join: i64,
+    pub window: Window,
+    pub active: bool,
+    /// Whether a qualified wallet could join now (active, in its window, room left).
+    pub open: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WhitelistList {
+    pub whitelists: Vec<WhitelistView>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PerkList {
     pub perks: Vec<PerkView>,
@@ -167,6 +192,19 @@ pub struct Invitee {
 pub struct InviteePage {
     pub invitees: Vec<Invitee>,
     pub next_cursor: Option<String>,
+}
+
+/// What a page or app needs to check the API's figures against the chain.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientConfig {
+    /// The Sparks program the mirror follows.
+    pub program_id: String,
+    /// A JSON-RPC endpoint to read the chain through (absent: none configured).
+    pub rpc_url: Option<String>,
+    /// The Wallet Standard chain to sign for, e.g. `solana:devnet`.
+    pub cluster: String,
+    /// How far behind the chain the mirror may fall before /health says `lagging`.
+    pub max_lag_seconds: f64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

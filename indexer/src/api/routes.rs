@@ -21,7 +21,7 @@ const SOURCES: &[&str] = RANKINGS.split_at(1).1;
 
 type Api<T> = Result<Json<T>, ApiError>;
 
-fn wallet(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+pub(super) fn wallet(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     let Path(text) = path.map_err(|e| ApiError::bad("invalid_path", e.body_text()))?;
     parse_wallet(&text)
 }
@@ -128,7 +128,12 @@ pub async fn sparks(
 ) -> Api<SparksSummary> {
     let wallet = wallet(path)?;
     let row = app.reads.summary(wallet.clone()).await?;
-    let summary = match row {
+    Ok(Json(summary_view(wallet, row)))
+}
+
+/// The summary of `wallet` from its projection row (zeros before its first change).
+pub fn summary_view(wallet: String, row: Option<super::reads::SummaryRow>) -> SparksSummary {
+    match row {
         Some(r) => SparksSummary {
             wallet,
             exists: true,
@@ -169,8 +174,7 @@ pub async fn sparks(
             last_update_slot: None,
             finalized: true,
         },
-    };
-    Ok(Json(summary))
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -642,6 +646,54 @@ pub async fn invitees(
     Ok(Json(InviteePage {
         invitees,
         next_cursor,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/whitelists", tag = "whitelists",
+    responses((status = 200, body = WhitelistList), (status = 503, body = super::error::ErrorBody)))]
+pub async fn whitelists(State(app): State<AppState>) -> Api<WhitelistList> {
+    let rows = sqlx::query!(
+        "SELECT id, address, consumer, capacity, spots_granted, spots_used, spots_per_wallet,
+                min_lifetime_sparks, starts_at, ends_at, active
+         FROM whitelists ORDER BY id"
+    )
+    .fetch_all(&app.pool)
+    .await?;
+    let now = now();
+    let whitelists = rows
+        .into_iter()
+        .map(|r| WhitelistView {
+            open: r.active && r.starts_at <= now && now < r.ends_at && r.spots_granted < r.capacity,
+            id: r.id,
+            address: r.address,
+            consumer: r.consumer,
+            capacity: r.capacity,
+            spots_granted: r.spots_granted,
+            spots_used: r.spots_used,
+            spots_per_wallet: r.spots_per_wallet,
+            min_lifetime_sparks_to_join: r.min_lifetime_sparks,
+            window: Window {
+                starts_at: r.starts_at,
+                ends_at: r.ends_at,
+            },
+            active: r.active,
+        })
+        .collect();
+    Ok(Json(WhitelistList { whitelists }))
+}
+
+#[utoipa::path(get, path = "/v1/config", tag = "operations",
+    responses((status = 200, body = ClientConfig)))]
+pub async fn config(State(app): State<AppState>) -> Api<ClientConfig> {
+    let config = &app.config;
+    Ok(Json(ClientConfig {
+        program_id: config.program_id.clone(),
+        rpc_url: config
+            .public_rpc_url
+            .clone()
+            .or_else(|| config.rpc_url.clone()),
+        cluster: config.cluster.clone(),
+        max_lag_seconds: config.max_lag_seconds,
     }))
 }
 

@@ -203,6 +203,7 @@ impl Store {
         let mut db = self.pool.begin().await?;
         match write_in_order(&mut db, &rows, cursor, earlier).await {
             Ok(applied) => {
+                notify_changed(&mut db).await?;
                 db.commit().await?;
                 Ok(applied)
             }
@@ -268,6 +269,7 @@ impl Store {
         )
         .execute(&mut *db)
         .await?;
+        notify_changed(&mut db).await?;
         db.commit().await?;
         Ok(())
     }
@@ -279,6 +281,7 @@ impl Store {
         let mut db = self.pool.begin().await?;
         let rolled_back =
             rollback::roll_back(&mut db, signatures, rollback::Cursor::MoveBack).await?;
+        notify_changed(&mut db).await?;
         db.commit().await?;
         Ok(rolled_back)
     }
@@ -339,6 +342,7 @@ impl Store {
         let mut db = self.pool.begin().await?;
         rollback::roll_back(&mut db, &signatures, rollback::Cursor::Keep).await?;
         let applied = write_in_order(&mut db, &rows, None, None).await?;
+        notify_changed(&mut db).await?;
         db.commit().await?;
         Ok(applied)
     }
@@ -536,6 +540,19 @@ async fn write_appends(
     }
 
     Ok(events)
+}
+
+/// The channel the API listens on to push changes to open streams.
+pub const CHANGED_CHANNEL: &str = "sparks_changed";
+/// Postgres delivers a notification only when, and if, its transaction
+/// commits, and sends identical ones of one transaction once.
+const NOTIFY_CHANGED: &str = "SELECT pg_notify('sparks_changed', '')";
+
+/// Tells listeners (the API's streams) that this transaction changes what
+/// the API reads, once it commits.
+async fn notify_changed(db: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query(NOTIFY_CHANGED).execute(db).await?;
+    Ok(())
 }
 
 fn key(key: &anchor_lang::prelude::Pubkey) -> String {

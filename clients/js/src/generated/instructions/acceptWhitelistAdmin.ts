@@ -36,6 +36,7 @@ import {
   getAccountMetaFactory,
   type ResolvedInstructionAccount,
 } from "@solana/program-client-core";
+import { findEventAuthorityPda } from "../pdas";
 import { SPARKS_PROGRAM_ADDRESS } from "../programs";
 
 export const ACCEPT_WHITELIST_ADMIN_DISCRIMINATOR: ReadonlyUint8Array =
@@ -52,7 +53,8 @@ export type AcceptWhitelistAdminInstruction<
   TAccountNewAdmin extends string | AccountMeta<string> = string,
   TAccountWhitelist extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> = string,
+  TAccountProgram extends string | AccountMeta<string> =
+    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
@@ -107,6 +109,84 @@ export function getAcceptWhitelistAdminInstructionDataCodec(): FixedSizeCodec<
   );
 }
 
+export type AcceptWhitelistAdminAsyncInput<
+  TAccountNewAdmin extends string = string,
+  TAccountWhitelist extends string = string,
+  TAccountEventAuthority extends string = string,
+  TAccountProgram extends string = string,
+> = {
+  newAdmin: TransactionSigner<TAccountNewAdmin>;
+  whitelist: Address<TAccountWhitelist>;
+  eventAuthority?: Address<TAccountEventAuthority>;
+  program?: Address<TAccountProgram>;
+};
+
+export async function getAcceptWhitelistAdminInstructionAsync<
+  TAccountNewAdmin extends string,
+  TAccountWhitelist extends string,
+  TAccountEventAuthority extends string,
+  TAccountProgram extends string,
+  TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
+>(
+  input: AcceptWhitelistAdminAsyncInput<
+    TAccountNewAdmin,
+    TAccountWhitelist,
+    TAccountEventAuthority,
+    TAccountProgram
+  >,
+  config?: { programAddress?: TProgramAddress },
+): Promise<
+  AcceptWhitelistAdminInstruction<
+    TProgramAddress,
+    TAccountNewAdmin,
+    TAccountWhitelist,
+    TAccountEventAuthority,
+    TAccountProgram
+  >
+> {
+  // Program address.
+  const programAddress = config?.programAddress ?? SPARKS_PROGRAM_ADDRESS;
+
+  // Original accounts.
+  const originalAccounts = {
+    newAdmin: { value: input.newAdmin ?? null, isWritable: false },
+    whitelist: { value: input.whitelist ?? null, isWritable: true },
+    eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
+    program: { value: input.program ?? null, isWritable: false },
+  };
+  const accounts = originalAccounts as Record<
+    keyof typeof originalAccounts,
+    ResolvedInstructionAccount
+  >;
+
+  // Resolve default values.
+  if (!accounts.eventAuthority.value) {
+    accounts.eventAuthority.value = await findEventAuthorityPda();
+  }
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
+  }
+
+  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  return Object.freeze({
+    accounts: [
+      getAccountMeta("newAdmin", accounts.newAdmin),
+      getAccountMeta("whitelist", accounts.whitelist),
+      getAccountMeta("eventAuthority", accounts.eventAuthority),
+      getAccountMeta("program", accounts.program),
+    ],
+    data: getAcceptWhitelistAdminInstructionDataEncoder().encode({}),
+    programAddress,
+  } as AcceptWhitelistAdminInstruction<
+    TProgramAddress,
+    TAccountNewAdmin,
+    TAccountWhitelist,
+    TAccountEventAuthority,
+    TAccountProgram
+  >);
+}
+
 export type AcceptWhitelistAdminInput<
   TAccountNewAdmin extends string = string,
   TAccountWhitelist extends string = string,
@@ -116,7 +196,7 @@ export type AcceptWhitelistAdminInput<
   newAdmin: TransactionSigner<TAccountNewAdmin>;
   whitelist: Address<TAccountWhitelist>;
   eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  program?: Address<TAccountProgram>;
 };
 
 export function getAcceptWhitelistAdminInstruction<
@@ -154,6 +234,12 @@ export function getAcceptWhitelistAdminInstruction<
     keyof typeof originalAccounts,
     ResolvedInstructionAccount
   >;
+
+  // Resolve default values.
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
+  }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
   return Object.freeze({

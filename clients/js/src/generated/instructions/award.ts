@@ -39,7 +39,12 @@ import {
   getAddressFromResolvedInstructionAccount,
   type ResolvedInstructionAccount,
 } from "@solana/program-client-core";
-import { findConfigPda, findIssuerPda, findRecipientSparkPda } from "../pdas";
+import {
+  findConfigPda,
+  findEventAuthorityPda,
+  findIssuerPda,
+  findRecipientSparkPda,
+} from "../pdas";
 import { SPARKS_PROGRAM_ADDRESS } from "../programs";
 import {
   getSourceDecoder,
@@ -67,7 +72,8 @@ export type AwardInstruction<
   TAccountSystemProgram extends string | AccountMeta<string> =
     "11111111111111111111111111111111",
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> = string,
+  TAccountProgram extends string | AccountMeta<string> =
+    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
@@ -182,8 +188,8 @@ export type AwardAsyncInput<
   /** recipient's referrer) proves its address. */
   referrerSpark?: Address<TAccountReferrerSpark>;
   systemProgram?: Address<TAccountSystemProgram>;
-  eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  eventAuthority?: Address<TAccountEventAuthority>;
+  program?: Address<TAccountProgram>;
   source: AwardInstructionDataArgs["source"];
   amount: AwardInstructionDataArgs["amount"];
   reference: AwardInstructionDataArgs["reference"];
@@ -275,6 +281,13 @@ export async function getAwardInstructionAsync<
     accounts.systemProgram.value =
       "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
   }
+  if (!accounts.eventAuthority.value) {
+    accounts.eventAuthority.value = await findEventAuthorityPda();
+  }
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
+  }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
   return Object.freeze({
@@ -327,7 +340,7 @@ export type AwardInput<
   referrerSpark?: Address<TAccountReferrerSpark>;
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  program?: Address<TAccountProgram>;
   source: AwardInstructionDataArgs["source"];
   amount: AwardInstructionDataArgs["amount"];
   reference: AwardInstructionDataArgs["reference"];
@@ -397,6 +410,10 @@ export function getAwardInstruction<
   if (!accounts.systemProgram.value) {
     accounts.systemProgram.value =
       "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+  }
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
   }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");

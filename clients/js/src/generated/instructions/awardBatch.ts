@@ -41,7 +41,7 @@ import {
   getAddressFromResolvedInstructionAccount,
   type ResolvedInstructionAccount,
 } from "@solana/program-client-core";
-import { findConfigPda, findIssuerPda } from "../pdas";
+import { findConfigPda, findEventAuthorityPda, findIssuerPda } from "../pdas";
 import { SPARKS_PROGRAM_ADDRESS } from "../programs";
 import {
   getBatchRecipientDecoder,
@@ -70,7 +70,8 @@ export type AwardBatchInstruction<
   TAccountSystemProgram extends string | AccountMeta<string> =
     "11111111111111111111111111111111",
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> = string,
+  TAccountProgram extends string | AccountMeta<string> =
+    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
@@ -169,8 +170,8 @@ export type AwardBatchAsyncInput<
   config?: Address<TAccountConfig>;
   issuer?: Address<TAccountIssuer>;
   systemProgram?: Address<TAccountSystemProgram>;
-  eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  eventAuthority?: Address<TAccountEventAuthority>;
+  program?: Address<TAccountProgram>;
   source: AwardBatchInstructionDataArgs["source"];
   reference: AwardBatchInstructionDataArgs["reference"];
   firstAwardId: AwardBatchInstructionDataArgs["firstAwardId"];
@@ -242,6 +243,13 @@ export async function getAwardBatchInstructionAsync<
     accounts.systemProgram.value =
       "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
   }
+  if (!accounts.eventAuthority.value) {
+    accounts.eventAuthority.value = await findEventAuthorityPda();
+  }
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
+  }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
   return Object.freeze({
@@ -281,7 +289,7 @@ export type AwardBatchInput<
   issuer: Address<TAccountIssuer>;
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  program?: Address<TAccountProgram>;
   source: AwardBatchInstructionDataArgs["source"];
   reference: AwardBatchInstructionDataArgs["reference"];
   firstAwardId: AwardBatchInstructionDataArgs["firstAwardId"];
@@ -339,6 +347,10 @@ export function getAwardBatchInstruction<
   if (!accounts.systemProgram.value) {
     accounts.systemProgram.value =
       "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+  }
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
   }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");

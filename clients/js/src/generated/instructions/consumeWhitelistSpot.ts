@@ -37,7 +37,7 @@ import {
   getAddressFromResolvedInstructionAccount,
   type ResolvedInstructionAccount,
 } from "@solana/program-client-core";
-import { findConfigPda, findEntryPda } from "../pdas";
+import { findConfigPda, findEntryPda, findEventAuthorityPda } from "../pdas";
 import { SPARKS_PROGRAM_ADDRESS } from "../programs";
 
 export const CONSUME_WHITELIST_SPOT_DISCRIMINATOR: ReadonlyUint8Array =
@@ -57,7 +57,8 @@ export type ConsumeWhitelistSpotInstruction<
   TAccountWhitelist extends string | AccountMeta<string> = string,
   TAccountEntry extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> = string,
+  TAccountProgram extends string | AccountMeta<string> =
+    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
@@ -136,8 +137,8 @@ export type ConsumeWhitelistSpotAsyncInput<
   config?: Address<TAccountConfig>;
   whitelist: Address<TAccountWhitelist>;
   entry?: Address<TAccountEntry>;
-  eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  eventAuthority?: Address<TAccountEventAuthority>;
+  program?: Address<TAccountProgram>;
 };
 
 export async function getConsumeWhitelistSpotInstructionAsync<
@@ -206,6 +207,13 @@ export async function getConsumeWhitelistSpotInstructionAsync<
       ),
     });
   }
+  if (!accounts.eventAuthority.value) {
+    accounts.eventAuthority.value = await findEventAuthorityPda();
+  }
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
+  }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
   return Object.freeze({
@@ -247,7 +255,7 @@ export type ConsumeWhitelistSpotInput<
   whitelist: Address<TAccountWhitelist>;
   entry: Address<TAccountEntry>;
   eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  program?: Address<TAccountProgram>;
 };
 
 export function getConsumeWhitelistSpotInstruction<
@@ -297,6 +305,12 @@ export function getConsumeWhitelistSpotInstruction<
     keyof typeof originalAccounts,
     ResolvedInstructionAccount
   >;
+
+  // Resolve default values.
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
+  }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
   return Object.freeze({

@@ -41,7 +41,11 @@ import {
   getNonNullResolvedInstructionInput,
   type ResolvedInstructionAccount,
 } from "@solana/program-client-core";
-import { findConfigPda, findWhitelistPda } from "../pdas";
+import {
+  findConfigPda,
+  findEventAuthorityPda,
+  findWhitelistPda,
+} from "../pdas";
 import { SPARKS_PROGRAM_ADDRESS } from "../programs";
 import {
   getWhitelistTermsDecoder,
@@ -67,7 +71,8 @@ export type CreateWhitelistInstruction<
   TAccountSystemProgram extends string | AccountMeta<string> =
     "11111111111111111111111111111111",
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> = string,
+  TAccountProgram extends string | AccountMeta<string> =
+    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
@@ -152,8 +157,8 @@ export type CreateWhitelistAsyncInput<
   config?: Address<TAccountConfig>;
   whitelist?: Address<TAccountWhitelist>;
   systemProgram?: Address<TAccountSystemProgram>;
-  eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  eventAuthority?: Address<TAccountEventAuthority>;
+  program?: Address<TAccountProgram>;
   id: CreateWhitelistInstructionDataArgs["id"];
   whitelistAdmin: CreateWhitelistInstructionDataArgs["whitelistAdmin"];
   terms: CreateWhitelistInstructionDataArgs["terms"];
@@ -221,6 +226,13 @@ export async function getCreateWhitelistInstructionAsync<
     accounts.systemProgram.value =
       "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
   }
+  if (!accounts.eventAuthority.value) {
+    accounts.eventAuthority.value = await findEventAuthorityPda();
+  }
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
+  }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
   return Object.freeze({
@@ -260,7 +272,7 @@ export type CreateWhitelistInput<
   whitelist: Address<TAccountWhitelist>;
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  program?: Address<TAccountProgram>;
   id: CreateWhitelistInstructionDataArgs["id"];
   whitelistAdmin: CreateWhitelistInstructionDataArgs["whitelistAdmin"];
   terms: CreateWhitelistInstructionDataArgs["terms"];
@@ -317,6 +329,10 @@ export function getCreateWhitelistInstruction<
   if (!accounts.systemProgram.value) {
     accounts.systemProgram.value =
       "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+  }
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
   }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");

@@ -42,6 +42,7 @@ import {
   getAccountMetaFactory,
   type ResolvedInstructionAccount,
 } from "@solana/program-client-core";
+import { findEventAuthorityPda } from "../pdas";
 import { SPARKS_PROGRAM_ADDRESS } from "../programs";
 
 export const PROPOSE_WHITELIST_ADMIN_DISCRIMINATOR: ReadonlyUint8Array =
@@ -58,7 +59,8 @@ export type ProposeWhitelistAdminInstruction<
   TAccountAdmin extends string | AccountMeta<string> = string,
   TAccountWhitelist extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> = string,
+  TAccountProgram extends string | AccountMeta<string> =
+    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
@@ -120,6 +122,90 @@ export function getProposeWhitelistAdminInstructionDataCodec(): Codec<
   );
 }
 
+export type ProposeWhitelistAdminAsyncInput<
+  TAccountAdmin extends string = string,
+  TAccountWhitelist extends string = string,
+  TAccountEventAuthority extends string = string,
+  TAccountProgram extends string = string,
+> = {
+  admin: TransactionSigner<TAccountAdmin>;
+  whitelist: Address<TAccountWhitelist>;
+  eventAuthority?: Address<TAccountEventAuthority>;
+  program?: Address<TAccountProgram>;
+  newAdmin: ProposeWhitelistAdminInstructionDataArgs["newAdmin"];
+};
+
+export async function getProposeWhitelistAdminInstructionAsync<
+  TAccountAdmin extends string,
+  TAccountWhitelist extends string,
+  TAccountEventAuthority extends string,
+  TAccountProgram extends string,
+  TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
+>(
+  input: ProposeWhitelistAdminAsyncInput<
+    TAccountAdmin,
+    TAccountWhitelist,
+    TAccountEventAuthority,
+    TAccountProgram
+  >,
+  config?: { programAddress?: TProgramAddress },
+): Promise<
+  ProposeWhitelistAdminInstruction<
+    TProgramAddress,
+    TAccountAdmin,
+    TAccountWhitelist,
+    TAccountEventAuthority,
+    TAccountProgram
+  >
+> {
+  // Program address.
+  const programAddress = config?.programAddress ?? SPARKS_PROGRAM_ADDRESS;
+
+  // Original accounts.
+  const originalAccounts = {
+    admin: { value: input.admin ?? null, isWritable: false },
+    whitelist: { value: input.whitelist ?? null, isWritable: true },
+    eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
+    program: { value: input.program ?? null, isWritable: false },
+  };
+  const accounts = originalAccounts as Record<
+    keyof typeof originalAccounts,
+    ResolvedInstructionAccount
+  >;
+
+  // Original args.
+  const args = { ...input };
+
+  // Resolve default values.
+  if (!accounts.eventAuthority.value) {
+    accounts.eventAuthority.value = await findEventAuthorityPda();
+  }
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
+  }
+
+  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  return Object.freeze({
+    accounts: [
+      getAccountMeta("admin", accounts.admin),
+      getAccountMeta("whitelist", accounts.whitelist),
+      getAccountMeta("eventAuthority", accounts.eventAuthority),
+      getAccountMeta("program", accounts.program),
+    ],
+    data: getProposeWhitelistAdminInstructionDataEncoder().encode(
+      args as ProposeWhitelistAdminInstructionDataArgs,
+    ),
+    programAddress,
+  } as ProposeWhitelistAdminInstruction<
+    TProgramAddress,
+    TAccountAdmin,
+    TAccountWhitelist,
+    TAccountEventAuthority,
+    TAccountProgram
+  >);
+}
+
 export type ProposeWhitelistAdminInput<
   TAccountAdmin extends string = string,
   TAccountWhitelist extends string = string,
@@ -129,7 +215,7 @@ export type ProposeWhitelistAdminInput<
   admin: TransactionSigner<TAccountAdmin>;
   whitelist: Address<TAccountWhitelist>;
   eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  program?: Address<TAccountProgram>;
   newAdmin: ProposeWhitelistAdminInstructionDataArgs["newAdmin"];
 };
 
@@ -171,6 +257,12 @@ export function getProposeWhitelistAdminInstruction<
 
   // Original args.
   const args = { ...input };
+
+  // Resolve default values.
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
+  }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
   return Object.freeze({

@@ -40,7 +40,12 @@ import {
   getAddressFromResolvedInstructionAccount,
   type ResolvedInstructionAccount,
 } from "@solana/program-client-core";
-import { findClaimPda, findConfigPda, findSparkPda } from "../pdas";
+import {
+  findClaimPda,
+  findConfigPda,
+  findEventAuthorityPda,
+  findSparkPda,
+} from "../pdas";
 import { SPARKS_PROGRAM_ADDRESS } from "../programs";
 
 export const REDEEM_PERK_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
@@ -64,7 +69,8 @@ export type RedeemPerkInstruction<
   TAccountSystemProgram extends string | AccountMeta<string> =
     "11111111111111111111111111111111",
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> = string,
+  TAccountProgram extends string | AccountMeta<string> =
+    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
@@ -165,8 +171,8 @@ export type RedeemPerkAsyncInput<
   whitelist?: Address<TAccountWhitelist>;
   whitelistEntry?: Address<TAccountWhitelistEntry>;
   systemProgram?: Address<TAccountSystemProgram>;
-  eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  eventAuthority?: Address<TAccountEventAuthority>;
+  program?: Address<TAccountProgram>;
   maxCost: RedeemPerkInstructionDataArgs["maxCost"];
 };
 
@@ -267,6 +273,13 @@ export async function getRedeemPerkInstructionAsync<
     accounts.systemProgram.value =
       "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
   }
+  if (!accounts.eventAuthority.value) {
+    accounts.eventAuthority.value = await findEventAuthorityPda();
+  }
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
+  }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
   return Object.freeze({
@@ -326,7 +339,7 @@ export type RedeemPerkInput<
   whitelistEntry?: Address<TAccountWhitelistEntry>;
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  program?: Address<TAccountProgram>;
   maxCost: RedeemPerkInstructionDataArgs["maxCost"];
 };
 
@@ -401,6 +414,10 @@ export function getRedeemPerkInstruction<
   if (!accounts.systemProgram.value) {
     accounts.systemProgram.value =
       "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+  }
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
   }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");

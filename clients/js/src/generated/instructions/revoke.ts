@@ -40,7 +40,7 @@ import {
   getAccountMetaFactory,
   type ResolvedInstructionAccount,
 } from "@solana/program-client-core";
-import { findConfigPda } from "../pdas";
+import { findConfigPda, findEventAuthorityPda } from "../pdas";
 import { SPARKS_PROGRAM_ADDRESS } from "../programs";
 
 export const REVOKE_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
@@ -57,7 +57,8 @@ export type RevokeInstruction<
   TAccountConfig extends string | AccountMeta<string> = string,
   TAccountSpark extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> = string,
+  TAccountProgram extends string | AccountMeta<string> =
+    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
@@ -133,8 +134,8 @@ export type RevokeAsyncInput<
   admin: TransactionSigner<TAccountAdmin>;
   config?: Address<TAccountConfig>;
   spark: Address<TAccountSpark>;
-  eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  eventAuthority?: Address<TAccountEventAuthority>;
+  program?: Address<TAccountProgram>;
   amount: RevokeInstructionDataArgs["amount"];
   reason: RevokeInstructionDataArgs["reason"];
 };
@@ -188,6 +189,13 @@ export async function getRevokeInstructionAsync<
   if (!accounts.config.value) {
     accounts.config.value = await findConfigPda();
   }
+  if (!accounts.eventAuthority.value) {
+    accounts.eventAuthority.value = await findEventAuthorityPda();
+  }
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
+  }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
   return Object.freeze({
@@ -223,7 +231,7 @@ export type RevokeInput<
   config: Address<TAccountConfig>;
   spark: Address<TAccountSpark>;
   eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  program?: Address<TAccountProgram>;
   amount: RevokeInstructionDataArgs["amount"];
   reason: RevokeInstructionDataArgs["reason"];
 };
@@ -270,6 +278,12 @@ export function getRevokeInstruction<
 
   // Original args.
   const args = { ...input };
+
+  // Resolve default values.
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
+  }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
   return Object.freeze({

@@ -48,7 +48,7 @@ import {
   getAccountMetaFactory,
   type ResolvedInstructionAccount,
 } from "@solana/program-client-core";
-import { findConfigPda } from "../pdas";
+import { findConfigPda, findEventAuthorityPda } from "../pdas";
 import { SPARKS_PROGRAM_ADDRESS } from "../programs";
 
 export const UPDATE_PERK_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
@@ -65,7 +65,8 @@ export type UpdatePerkInstruction<
   TAccountConfig extends string | AccountMeta<string> = string,
   TAccountPerk extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> = string,
+  TAccountProgram extends string | AccountMeta<string> =
+    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
@@ -161,8 +162,8 @@ export type UpdatePerkAsyncInput<
   admin: TransactionSigner<TAccountAdmin>;
   config?: Address<TAccountConfig>;
   perk: Address<TAccountPerk>;
-  eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  eventAuthority?: Address<TAccountEventAuthority>;
+  program?: Address<TAccountProgram>;
   cost: UpdatePerkInstructionDataArgs["cost"];
   maxSupply: UpdatePerkInstructionDataArgs["maxSupply"];
   perWalletLimit: UpdatePerkInstructionDataArgs["perWalletLimit"];
@@ -221,6 +222,13 @@ export async function getUpdatePerkInstructionAsync<
   if (!accounts.config.value) {
     accounts.config.value = await findConfigPda();
   }
+  if (!accounts.eventAuthority.value) {
+    accounts.eventAuthority.value = await findEventAuthorityPda();
+  }
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
+  }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
   return Object.freeze({
@@ -256,7 +264,7 @@ export type UpdatePerkInput<
   config: Address<TAccountConfig>;
   perk: Address<TAccountPerk>;
   eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  program?: Address<TAccountProgram>;
   cost: UpdatePerkInstructionDataArgs["cost"];
   maxSupply: UpdatePerkInstructionDataArgs["maxSupply"];
   perWalletLimit: UpdatePerkInstructionDataArgs["perWalletLimit"];
@@ -308,6 +316,12 @@ export function getUpdatePerkInstruction<
 
   // Original args.
   const args = { ...input };
+
+  // Resolve default values.
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
+  }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
   return Object.freeze({

@@ -38,6 +38,7 @@ import {
   getAccountMetaFactory,
   type ResolvedInstructionAccount,
 } from "@solana/program-client-core";
+import { findEventAuthorityPda } from "../pdas";
 import { SPARKS_PROGRAM_ADDRESS } from "../programs";
 import {
   getWhitelistTermsDecoder,
@@ -60,7 +61,8 @@ export type UpdateWhitelistInstruction<
   TAccountAdmin extends string | AccountMeta<string> = string,
   TAccountWhitelist extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> = string,
+  TAccountProgram extends string | AccountMeta<string> =
+    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
@@ -123,6 +125,91 @@ export function getUpdateWhitelistInstructionDataCodec(): FixedSizeCodec<
   );
 }
 
+export type UpdateWhitelistAsyncInput<
+  TAccountAdmin extends string = string,
+  TAccountWhitelist extends string = string,
+  TAccountEventAuthority extends string = string,
+  TAccountProgram extends string = string,
+> = {
+  admin: TransactionSigner<TAccountAdmin>;
+  whitelist: Address<TAccountWhitelist>;
+  eventAuthority?: Address<TAccountEventAuthority>;
+  program?: Address<TAccountProgram>;
+  terms: UpdateWhitelistInstructionDataArgs["terms"];
+  active: UpdateWhitelistInstructionDataArgs["active"];
+};
+
+export async function getUpdateWhitelistInstructionAsync<
+  TAccountAdmin extends string,
+  TAccountWhitelist extends string,
+  TAccountEventAuthority extends string,
+  TAccountProgram extends string,
+  TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
+>(
+  input: UpdateWhitelistAsyncInput<
+    TAccountAdmin,
+    TAccountWhitelist,
+    TAccountEventAuthority,
+    TAccountProgram
+  >,
+  config?: { programAddress?: TProgramAddress },
+): Promise<
+  UpdateWhitelistInstruction<
+    TProgramAddress,
+    TAccountAdmin,
+    TAccountWhitelist,
+    TAccountEventAuthority,
+    TAccountProgram
+  >
+> {
+  // Program address.
+  const programAddress = config?.programAddress ?? SPARKS_PROGRAM_ADDRESS;
+
+  // Original accounts.
+  const originalAccounts = {
+    admin: { value: input.admin ?? null, isWritable: false },
+    whitelist: { value: input.whitelist ?? null, isWritable: true },
+    eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
+    program: { value: input.program ?? null, isWritable: false },
+  };
+  const accounts = originalAccounts as Record<
+    keyof typeof originalAccounts,
+    ResolvedInstructionAccount
+  >;
+
+  // Original args.
+  const args = { ...input };
+
+  // Resolve default values.
+  if (!accounts.eventAuthority.value) {
+    accounts.eventAuthority.value = await findEventAuthorityPda();
+  }
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
+  }
+
+  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  return Object.freeze({
+    accounts: [
+      getAccountMeta("admin", accounts.admin),
+      getAccountMeta("whitelist", accounts.whitelist),
+      getAccountMeta("eventAuthority", accounts.eventAuthority),
+      getAccountMeta("program", accounts.program),
+    ],
+    data: getUpdateWhitelistInstructionDataEncoder().encode(
+      args as UpdateWhitelistInstructionDataArgs,
+    ),
+    programAddress,
+  } as UpdateWhitelistInstruction<
+    TProgramAddress,
+    TAccountAdmin,
+    TAccountWhitelist,
+    TAccountEventAuthority,
+    TAccountProgram
+  >);
+}
+
 export type UpdateWhitelistInput<
   TAccountAdmin extends string = string,
   TAccountWhitelist extends string = string,
@@ -132,7 +219,7 @@ export type UpdateWhitelistInput<
   admin: TransactionSigner<TAccountAdmin>;
   whitelist: Address<TAccountWhitelist>;
   eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  program?: Address<TAccountProgram>;
   terms: UpdateWhitelistInstructionDataArgs["terms"];
   active: UpdateWhitelistInstructionDataArgs["active"];
 };
@@ -175,6 +262,12 @@ export function getUpdateWhitelistInstruction<
 
   // Original args.
   const args = { ...input };
+
+  // Resolve default values.
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
+  }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
   return Object.freeze({

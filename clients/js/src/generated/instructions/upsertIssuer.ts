@@ -43,7 +43,7 @@ import {
   getAddressFromResolvedInstructionAccount,
   type ResolvedInstructionAccount,
 } from "@solana/program-client-core";
-import { findConfigPda, findIssuerPda } from "../pdas";
+import { findConfigPda, findEventAuthorityPda, findIssuerPda } from "../pdas";
 import { SPARKS_PROGRAM_ADDRESS } from "../programs";
 
 export const UPSERT_ISSUER_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
@@ -65,7 +65,8 @@ export type UpsertIssuerInstruction<
   TAccountSystemProgram extends string | AccountMeta<string> =
     "11111111111111111111111111111111",
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> = string,
+  TAccountProgram extends string | AccountMeta<string> =
+    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
@@ -157,8 +158,8 @@ export type UpsertIssuerAsyncInput<
   authority: Address<TAccountAuthority>;
   issuer?: Address<TAccountIssuer>;
   systemProgram?: Address<TAccountSystemProgram>;
-  eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  eventAuthority?: Address<TAccountEventAuthority>;
+  program?: Address<TAccountProgram>;
   allowedSources: UpsertIssuerInstructionDataArgs["allowedSources"];
   capPerPeriod: UpsertIssuerInstructionDataArgs["capPerPeriod"];
   periodSecs: UpsertIssuerInstructionDataArgs["periodSecs"];
@@ -233,6 +234,13 @@ export async function getUpsertIssuerInstructionAsync<
     accounts.systemProgram.value =
       "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
   }
+  if (!accounts.eventAuthority.value) {
+    accounts.eventAuthority.value = await findEventAuthorityPda();
+  }
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
+  }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
   return Object.freeze({
@@ -276,7 +284,7 @@ export type UpsertIssuerInput<
   issuer: Address<TAccountIssuer>;
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  program?: Address<TAccountProgram>;
   allowedSources: UpsertIssuerInstructionDataArgs["allowedSources"];
   capPerPeriod: UpsertIssuerInstructionDataArgs["capPerPeriod"];
   periodSecs: UpsertIssuerInstructionDataArgs["periodSecs"];
@@ -337,6 +345,10 @@ export function getUpsertIssuerInstruction<
   if (!accounts.systemProgram.value) {
     accounts.systemProgram.value =
       "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+  }
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
   }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");

@@ -41,7 +41,7 @@ import {
   getAddressFromResolvedInstructionAccount,
   type ResolvedInstructionAccount,
 } from "@solana/program-client-core";
-import { findIssuerPda } from "../pdas";
+import { findEventAuthorityPda, findIssuerPda } from "../pdas";
 import { SPARKS_PROGRAM_ADDRESS } from "../programs";
 
 export const VOID_AWARD_IDS_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
@@ -59,7 +59,8 @@ export type VoidAwardIdsInstruction<
   TAccountAuthority extends string | AccountMeta<string> = string,
   TAccountIssuer extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> = string,
+  TAccountProgram extends string | AccountMeta<string> =
+    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
@@ -130,8 +131,8 @@ export type VoidAwardIdsAsyncInput<
 > = {
   authority: TransactionSigner<TAccountAuthority>;
   issuer?: Address<TAccountIssuer>;
-  eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  eventAuthority?: Address<TAccountEventAuthority>;
+  program?: Address<TAccountProgram>;
   firstAwardId: VoidAwardIdsInstructionDataArgs["firstAwardId"];
   count: VoidAwardIdsInstructionDataArgs["count"];
 };
@@ -186,6 +187,13 @@ export async function getVoidAwardIdsInstructionAsync<
       ),
     });
   }
+  if (!accounts.eventAuthority.value) {
+    accounts.eventAuthority.value = await findEventAuthorityPda();
+  }
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
+  }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
   return Object.freeze({
@@ -217,7 +225,7 @@ export type VoidAwardIdsInput<
   authority: TransactionSigner<TAccountAuthority>;
   issuer: Address<TAccountIssuer>;
   eventAuthority: Address<TAccountEventAuthority>;
-  program: Address<TAccountProgram>;
+  program?: Address<TAccountProgram>;
   firstAwardId: VoidAwardIdsInstructionDataArgs["firstAwardId"];
   count: VoidAwardIdsInstructionDataArgs["count"];
 };
@@ -260,6 +268,12 @@ export function getVoidAwardIdsInstruction<
 
   // Original args.
   const args = { ...input };
+
+  // Resolve default values.
+  if (!accounts.program.value) {
+    accounts.program.value = programAddress;
+    accounts.program.isWritable = false;
+  }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
   return Object.freeze({

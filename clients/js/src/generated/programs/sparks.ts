@@ -58,7 +58,7 @@ import {
 } from "../accounts";
 import {
   getAcceptAdminInstructionAsync,
-  getAcceptWhitelistAdminInstruction,
+  getAcceptWhitelistAdminInstructionAsync,
   getAwardBatchInstructionAsync,
   getAwardInstructionAsync,
   getConsumeWhitelistSpotInstructionAsync,
@@ -70,14 +70,14 @@ import {
   getJoinWhitelistInstructionAsync,
   getPauseInstructionAsync,
   getProposeAdminInstructionAsync,
-  getProposeWhitelistAdminInstruction,
+  getProposeWhitelistAdminInstructionAsync,
   getRedeemPerkInstructionAsync,
   getRevokeInstructionAsync,
   getSetReferrerInstructionAsync,
   getUnpauseInstructionAsync,
   getUpdateConfigInstructionAsync,
   getUpdatePerkInstructionAsync,
-  getUpdateWhitelistInstruction,
+  getUpdateWhitelistInstructionAsync,
   getUpsertIssuerInstructionAsync,
   getVoidAwardIdsInstructionAsync,
   parseAcceptAdminInstruction,
@@ -104,7 +104,7 @@ import {
   parseUpsertIssuerInstruction,
   parseVoidAwardIdsInstruction,
   type AcceptAdminAsyncInput,
-  type AcceptWhitelistAdminInput,
+  type AcceptWhitelistAdminAsyncInput,
   type AwardAsyncInput,
   type AwardBatchAsyncInput,
   type ConsumeWhitelistSpotAsyncInput,
@@ -139,14 +139,14 @@ import {
   type ParsedVoidAwardIdsInstruction,
   type PauseAsyncInput,
   type ProposeAdminAsyncInput,
-  type ProposeWhitelistAdminInput,
+  type ProposeWhitelistAdminAsyncInput,
   type RedeemPerkAsyncInput,
   type RevokeAsyncInput,
   type SetReferrerAsyncInput,
   type UnpauseAsyncInput,
   type UpdateConfigAsyncInput,
   type UpdatePerkAsyncInput,
-  type UpdateWhitelistInput,
+  type UpdateWhitelistAsyncInput,
   type UpsertIssuerAsyncInput,
   type VoidAwardIdsAsyncInput,
 } from "../instructions";
@@ -154,9 +154,11 @@ import {
   findClaimPda,
   findConfigPda,
   findEntryPda,
+  findEventAuthorityPda,
   findInviteeSparkPda,
   findIssuerPda,
   findJoinWhitelistEntryPda,
+  findPerkPda,
   findRecipientSparkPda,
   findReferrerSparkPda,
   findSparkPda,
@@ -827,8 +829,8 @@ export type SparksPluginInstructions = {
   ) => ReturnType<typeof getAcceptAdminInstructionAsync> &
     SelfPlanAndSendFunctions;
   acceptWhitelistAdmin: (
-    input: AcceptWhitelistAdminInput,
-  ) => ReturnType<typeof getAcceptWhitelistAdminInstruction> &
+    input: AcceptWhitelistAdminAsyncInput,
+  ) => ReturnType<typeof getAcceptWhitelistAdminInstructionAsync> &
     SelfPlanAndSendFunctions;
   award: (
     input: AwardAsyncInput,
@@ -873,8 +875,8 @@ export type SparksPluginInstructions = {
   ) => ReturnType<typeof getProposeAdminInstructionAsync> &
     SelfPlanAndSendFunctions;
   proposeWhitelistAdmin: (
-    input: ProposeWhitelistAdminInput,
-  ) => ReturnType<typeof getProposeWhitelistAdminInstruction> &
+    input: ProposeWhitelistAdminAsyncInput,
+  ) => ReturnType<typeof getProposeWhitelistAdminInstructionAsync> &
     SelfPlanAndSendFunctions;
   redeemPerk: (
     input: MakeOptional<RedeemPerkAsyncInput, "payer">,
@@ -899,8 +901,8 @@ export type SparksPluginInstructions = {
   ) => ReturnType<typeof getUpdatePerkInstructionAsync> &
     SelfPlanAndSendFunctions;
   updateWhitelist: (
-    input: UpdateWhitelistInput,
-  ) => ReturnType<typeof getUpdateWhitelistInstruction> &
+    input: UpdateWhitelistAsyncInput,
+  ) => ReturnType<typeof getUpdateWhitelistInstructionAsync> &
     SelfPlanAndSendFunctions;
   upsertIssuer: (
     input: UpsertIssuerAsyncInput,
@@ -923,6 +925,8 @@ export type SparksPluginPdas = {
   claim: typeof findClaimPda;
   inviteeSpark: typeof findInviteeSparkPda;
   referrerSpark: typeof findReferrerSparkPda;
+  eventAuthority: typeof findEventAuthorityPda;
+  perk: typeof findPerkPda;
 };
 
 export type SparksPluginRequirements = ClientWithRpc<
@@ -959,7 +963,7 @@ export function sparksProgram() {
           acceptWhitelistAdmin: (input) =>
             addSelfPlanAndSendFunctions(
               client,
-              getAcceptWhitelistAdminInstruction(input),
+              getAcceptWhitelistAdminInstructionAsync(input),
             ),
           award: (input) =>
             addSelfPlanAndSendFunctions(
@@ -1022,7 +1026,7 @@ export function sparksProgram() {
           proposeWhitelistAdmin: (input) =>
             addSelfPlanAndSendFunctions(
               client,
-              getProposeWhitelistAdminInstruction(input),
+              getProposeWhitelistAdminInstructionAsync(input),
             ),
           redeemPerk: (input) =>
             addSelfPlanAndSendFunctions(
@@ -1063,7 +1067,7 @@ export function sparksProgram() {
           updateWhitelist: (input) =>
             addSelfPlanAndSendFunctions(
               client,
-              getUpdateWhitelistInstruction(input),
+              getUpdateWhitelistInstructionAsync(input),
             ),
           upsertIssuer: (input) =>
             addSelfPlanAndSendFunctions(
@@ -1087,6 +1091,8 @@ export function sparksProgram() {
           claim: findClaimPda,
           inviteeSpark: findInviteeSparkPda,
           referrerSpark: findReferrerSparkPda,
+          eventAuthority: findEventAuthorityPda,
+          perk: findPerkPda,
         },
       },
     });

@@ -6,9 +6,29 @@
  * @see https://github.com/codama-idl/codama
  */
 
+export * from "./adminAccepted";
+export * from "./adminProposed";
+export * from "./awardIdsVoided";
 export * from "./batchRecipient";
+export * from "./configInitialized";
 export * from "./configParams";
+export * from "./configUpdated";
 export * from "./grantVia";
+export * from "./issuerDeactivated";
+export * from "./issuerUpserted";
+export * from "./pauseChanged";
+export * from "./perkCreated";
 export * from "./perkKind";
+export * from "./perkRedeemed";
+export * from "./perkUpdated";
+export * from "./referrerSet";
 export * from "./source";
+export * from "./sparksAwarded";
+export * from "./sparksRevoked";
+export * from "./whitelistAdminAccepted";
+export * from "./whitelistAdminProposed";
+export * from "./whitelistCreated";
+export * from "./whitelistSpotConsumed";
+export * from "./whitelistSpotGranted";
 export * from "./whitelistTerms";
+export * from "./whitelistUpdated";

@@ -1,0 +1,613 @@
+//! The settings page in headless Chromium (Debian's chromium and
+//! chromedriver), against a real local chain, the indexer running live, its
+//! API and Postgres, with a Wallet Standard test wallet (tests/wallet,
+//! backed by a fixed test keypair) injected into the page by WebDriver.
+//!
+//! Screenshots go to `$CARGO_TARGET_DIR/tmp/`, and to docs/screenshots with
+//! `SPARKS_SCREENSHOTS=1`.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, Locator};
+use serde_json::{json, Value};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use sparks::instructions::{CreatePerkParams, WhitelistTerms};
+use sparks::state::{PerkKind, Source, WhitelistEntry};
+use sparks_client::instructions::{self as ix, BatchRow};
+use sparks_client::{pda, scenario};
+use sparks_indexer::api::{self, ApiConfig, AppState};
+use support::{run_live, Env};
+
+const OPEN: Perk = Perk {
+    id: 1,
+    cost: 300,
+    supply: 0,
+    window: (0, i64::MAX),
+};
+const SOLD_OUT: Perk = Perk {
+    id: 2,
+    cost: 10,
+    supply: 1,
+    window: (0, i64::MAX),
+};
+const DEAR: Perk = Perk {
+    id: 3,
+    cost: 1_000_000,
+    supply: 0,
+    window: (0, i64::MAX),
+};
+const OVER: Perk = Perk {
+    id: 4,
+    cost: 5,
+    supply: 0,
+    window: (0, 1_000),
+};
+const WHITELIST: u64 = 5;
+
+struct Perk {
+    id: u64,
+    cost: u64,
+    supply: u64,
+    window: (i64, i64),
+}
+
+/// A chromedriver of our own and its browser session.
+struct Browser {
+    driver: Child,
+    client: Client,
+}
+
+impl Browser {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "chromedriver (apt-get install chromium chromium-driver; scripts/test installs it)",
+            );
+        let capabilities: serde_json::Map<String, Value> = serde_json::from_value(json!({
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,1500"]
+            }
+        }))
+        .unwrap();
+        let started = Instant::now();
+        let client = loop {
+            match fantoccini::ClientBuilder::new(
+                hyper_util::client::legacy::connect::HttpConnector::new(),
+            )
+            .capabilities(capabilities.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            {
+                Ok(client) => break client,
+                Err(_) if started.elapsed() < Duration::from_secs(30) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                Err(error) => panic!("chromedriver session: {error}"),
+            }
+        };
+        Self { driver, client }
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.unwrap()
+    }
+
+    /// Polls `script` until `done` holds for what it returns.
+    async fn until(&self, what: &str, script: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let value = self.js(script).await;
+            if done(&value) {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the page never showed {what}; last: {value}\n{}",
+                self.js("return document.body.innerText").await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        std::fs::create_dir_all(target.join("tmp")).unwrap();
+        std::fs::write(target.join("tmp").join(name), &png).unwrap();
+        if std::env::var_os("SPARKS_SCREENSHOTS").is_some() {
+            let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+            std::fs::create_dir_all(&docs).unwrap();
+            std::fs::write(docs.join(name), &png).unwrap();
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// The test wallet's script, bundled from tests/wallet/test-wallet.ts.
+fn test_wallet_script() -> String {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/wallet");
+    let out = Command::new("node")
+        .arg(dir.join("build.mjs"))
+        .output()
+        .expect("node builds the test wallet (npm ci at the root first; ./scripts/test does)");
+    assert!(
+        out.status.success(),
+        "building the test wallet:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Registers the test wallet in the page, holding `key`.
+async fn inject_wallet(browser: &Browser, script: &str, key: &Keypair) {
+    let install = format!(
+        "{script}\nreturn SparksTestWalletInstaller.install(arguments[0], ['solana:localnet']).then(() => true);"
+    );
+    let secret: Vec<u8> = key.to_bytes().to_vec();
+    let done = browser
+        .client
+        .execute(&install, vec![json!(secret)])
+        .await
+        .unwrap();
+    assert_eq!(done, json!(true));
+}
+
+const VERIFICATION: &str = "const v = document.getElementById('verification'); return [v.dataset.state, v.dataset.slot ?? null, v.textContent];";
+const OUTCOME: &str = "const p = document.getElementById('progress'); return [p.dataset.outcome ?? null, p.dataset.error ?? null, p.innerText];";
+
+fn state_is(want: &'static str) -> impl Fn(&Value) -> bool {
+    move |v| v[0] == want
+}
+
+async fn create_perk(env: &Env, admin: &Keypair, perk: &Perk, kind: PerkKind, uri: &str) {
+    let params = CreatePerkParams {
+        id: perk.id,
+        kind,
+        cost: perk.cost,
+        max_supply: perk.supply,
+        per_wallet_limit: 0,
+        starts_at: perk.window.0,
+        ends_at: perk.window.1,
+        uri: uri.into(),
+    };
+    env.rpc
+        .send(
+            &[ix::create_perk(&admin.pubkey(), None, params)],
+            admin,
+            &[],
+        )
+        .await
+        .unwrap();
+}
+
+/// The wallet's balance and seq on chain.
+async fn on_chain(env: &Env, wallet: &Keypair) -> (u64, u64) {
+    let spark = env.rpc.spark(&wallet.pubkey()).await.unwrap().unwrap();
+    (spark.balance, spark.seq)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
+    support::logs();
+    let env = Env::start().await;
+    let (admin, issuer, user, other) = (
+        Keypair::new(),
+        Keypair::new(),
+        Keypair::new(),
+        Keypair::new(),
+    );
+    scenario::deploy(&env.rpc, &admin, &issuer).await.unwrap();
+    scenario::fund(&env.rpc, &[user.pubkey(), other.pubkey()], 10_000_000_000)
+        .await
+        .unwrap();
+    create_perk(
+        &env,
+        &admin,
+        &OPEN,
+        PerkKind::DiscordRole,
+        "https://sparks.example/perks/discord-og-role",
+    )
+    .await;
+    create_perk(
+        &env,
+        &admin,
+        &SOLD_OUT,
+        PerkKind::EventTicket,
+        "https://sparks.example/perks/meetup-ticket",
+    )
+    .await;
+    create_perk(
+        &env,
+        &admin,
+        &DEAR,
+        PerkKind::TrafficBoost,
+        "https://sparks.example/perks/front-page-boost",
+    )
+    .await;
+    create_perk(
+        &env,
+        &admin,
+        &OVER,
+        PerkKind::Custom,
+        "https://sparks.example/perks/early-bird",
+    )
+    .await;
+    let terms = WhitelistTerms {
+        consumer: example_mint::minter_address().0,
+        capacity: 100,
+        spots_per_wallet: 1,
+        min_lifetime_sparks: 500,
+        starts_at: 0,
+        ends_at: i64::MAX,
+    };
+    env.rpc
+        .send(
+            &[ix::create_whitelist(
+                &admin.pubkey(),
+                WHITELIST,
+                &admin.pubkey(),
+                terms,
+            )],
+            &admin,
+            &[],
+        )
+        .await
+        .unwrap();
+    let first = env
+        .rpc
+        .reserve_award_ids(&issuer.pubkey(), 2, true)
+        .await
+        .unwrap();
+    for (i, (wallet, amount)) in [(&user, 1_000), (&other, 100)].into_iter().enumerate() {
+        let row = BatchRow {
+            wallet: wallet.pubkey(),
+            amount,
+            referrer: None,
+            creates_account: true,
+            prefunded: false,
+            pays_referral: false,
+        };
+        let award = ix::award_batch(
+            &issuer.pubkey(),
+            Source::Trading,
+            [1; 32],
+            first + i as u64,
+            &[row],
+        );
+        env.rpc.send(&[award], &issuer, &[]).await.unwrap();
+    }
+    // Someone else takes the only meetup ticket.
+    env.rpc
+        .send(
+            &[ix::redeem_perk(
+                &other.pubkey(),
+                &other.pubkey(),
+                SOLD_OUT.id,
+                None,
+                SOLD_OUT.cost,
+            )],
+            &other,
+            &[],
+        )
+        .await
+        .unwrap();
+
+    let (stop, indexing) = run_live(&env, env.chain.ws_url().to_owned()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState::new(
+        api::connect(&env.pg.url()).await.unwrap(),
+        ApiConfig {
+            rpc_url: Some(env.chain.rpc_url().to_owned()),
+            ..ApiConfig::default()
+        },
+    );
+    tokio::spawn(api::serve(listener, state, std::future::pending()));
+    let wallet_script = test_wallet_script();
+    let browser = Browser::start().await;
+    let user_address = user.pubkey().to_string();
+
+    // No wallet in the browser: the page still shows a wallet, read-only.
+    browser
+        .client
+        .goto(&format!("{base}/account?wallet={user_address}"))
+        .await
+        .unwrap();
+    browser
+        .until(
+            "a balance",
+            "return document.getElementById('balance').textContent",
+            |v| v == "1,000",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .js("return document.getElementById('connect').disabled")
+            .await,
+        json!(true)
+    );
+    assert_eq!(
+        browser
+            .js("return document.querySelectorAll('button[data-action]').length")
+            .await,
+        json!(0)
+    );
+
+    // Connect: the wallet's account, and its figures verified on chain.
+    inject_wallet(&browser, &wallet_script, &user).await;
+    browser
+        .until(
+            "an enabled Connect",
+            "return document.getElementById('connect').disabled",
+            |v| v == false,
+        )
+        .await;
+    browser.click("#connect").await;
+    browser
+        .until(
+            "the connected account",
+            "return document.getElementById('wallet-account').textContent",
+            |v| v.as_str().is_some_and(|t| t.contains(&user_address[..4])),
+        )
+        .await;
+    let verified = browser
+        .until("verified", VERIFICATION, state_is("verified"))
+        .await;
+    assert!(
+        verified[2]
+            .as_str()
+            .unwrap()
+            .contains("Verified on chain at slot"),
+        "{verified}"
+    );
+    browser.screenshot("account-connected-verified.png").await;
+
+    // One projection row tampered with: the page shows the mismatch.
+    sqlx::query("UPDATE spark_accounts SET balance = balance + 5 WHERE wallet = $1")
+        .bind(&user_address)
+        .execute(env.store.pool())
+        .await
+        .unwrap();
+    browser.client.refresh().await.unwrap();
+    let mismatch = browser
+        .until("the mismatch", VERIFICATION, state_is("mismatch"))
+        .await;
+    assert!(
+        mismatch[2]
+            .as_str()
+            .unwrap()
+            .contains("balance: index 1,005, chain 1,000"),
+        "{mismatch}"
+    );
+    sqlx::query("UPDATE spark_accounts SET balance = balance - 5 WHERE wallet = $1")
+        .bind(&user_address)
+        .execute(env.store.pool())
+        .await
+        .unwrap();
+    browser.client.refresh().await.unwrap();
+    browser
+        .until("verified again", VERIFICATION, state_is("verified"))
+        .await;
+    inject_wallet(&browser, &wallet_script, &user).await;
+    browser
+        .until(
+            "an enabled Connect",
+            "return document.getElementById('connect').disabled",
+            |v| v == false,
+        )
+        .await;
+    browser.click("#connect").await;
+
+    // Redeem: the wallet signs (slowly, to see it in progress), the page sends
+    // and follows it to the index.
+    browser
+        .js("window.sparksTestWallet.signDelayMs = 1500")
+        .await;
+    let clicked = Instant::now();
+    browser
+        .click(&format!(
+            "tr[data-perk='{}'] button[data-action='redeem']",
+            OPEN.id
+        ))
+        .await;
+    browser
+        .until(
+            "the redeem in progress",
+            "return document.getElementById('progress').innerText",
+            |v| {
+                v.as_str()
+                    .is_some_and(|t| t.contains("Waiting for your wallet to sign"))
+            },
+        )
+        .await;
+    browser.screenshot("account-redeem-in-progress.png").await;
+    browser.js("window.sparksTestWallet.signDelayMs = 0").await;
+    let outcome = browser
+        .until("the redeem done", OUTCOME, |v| v[0] != "running")
+        .await;
+    let took = clicked.elapsed();
+    assert_eq!(outcome[0], "done", "{outcome}");
+    assert!(
+        outcome[2]
+            .as_str()
+            .unwrap()
+            .contains("Indexed: your balance is now 700 Sparks"),
+        "{outcome}"
+    );
+    assert_eq!(on_chain(&env, &user).await.0, 700);
+    assert_eq!(
+        browser
+            .js("return document.getElementById('balance').textContent")
+            .await,
+        "700"
+    );
+    let newest = browser
+        .js("const r = document.querySelector('#history tbody tr'); return [r.cells[1].textContent, r.cells[3].textContent];")
+        .await;
+    assert_eq!(newest, json!(["redeem", "-300"]));
+    assert!(
+        took < Duration::from_secs(10),
+        "redeem to indexed took {took:?} (1.5 s of it signing)"
+    );
+    browser
+        .until(
+            "verified after the redeem",
+            VERIFICATION,
+            state_is("verified"),
+        )
+        .await;
+    browser.screenshot("account-redeemed.png").await;
+
+    // Refusals: by name, in words, and nothing changes.
+    let before = on_chain(&env, &user).await;
+    for (perk, name) in [
+        (&SOLD_OUT, "PerkSupplyExhausted"),
+        (&DEAR, "InsufficientBalance"),
+        (&OVER, "OutsideWindow"),
+    ] {
+        browser
+            .click(&format!(
+                "tr[data-perk='{}'] button[data-action='redeem']",
+                perk.id
+            ))
+            .await;
+        let outcome = browser
+            .until("the refusal", OUTCOME, |v| v[0] != "running")
+            .await;
+        assert_eq!(outcome[0], "failed", "{outcome}");
+        assert_eq!(outcome[1], name, "{outcome}");
+        assert!(
+            outcome[2]
+                .as_str()
+                .unwrap()
+                .contains(&format!("Refused by the program: {name}.")),
+            "{outcome}"
+        );
+    }
+    browser.screenshot("account-redeem-refused.png").await;
+    assert_eq!(
+        on_chain(&env, &user).await,
+        before,
+        "refused redeems changed nothing"
+    );
+    assert_eq!(
+        browser
+            .js("return document.getElementById('balance').textContent")
+            .await,
+        "700"
+    );
+
+    // Join the whitelist from the page; then the example mint mints for the wallet.
+    browser
+        .click(&format!(
+            "tr[data-whitelist='{WHITELIST}'] button[data-action='join']"
+        ))
+        .await;
+    let outcome = browser
+        .until("the join done", OUTCOME, |v| v[0] != "running")
+        .await;
+    assert_eq!(outcome[0], "done", "{outcome}");
+    browser
+        .until("the spot", &format!("return document.querySelector(\"tr[data-whitelist='{WHITELIST}']\").cells[1].textContent"), |v| v == "1")
+        .await;
+    let (mint, token_account) = (Keypair::new(), Keypair::new());
+    env.rpc
+        .send(
+            &[ix::example_mint_nft(
+                &user.pubkey(),
+                WHITELIST,
+                &mint.pubkey(),
+                &token_account.pubkey(),
+            )],
+            &user,
+            &[&mint, &token_account],
+        )
+        .await
+        .expect("the example mint mints for the wallet that joined from the page");
+    let entry: WhitelistEntry = env
+        .rpc
+        .fetch(
+            &pda::whitelist_entry(&pda::whitelist(WHITELIST), &user.pubkey()),
+            "WhitelistEntry",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((entry.spots_granted, entry.spots_used), (1, 1));
+
+    // The wallet switches accounts: the page follows; disconnect leaves it read-only.
+    let other_secret: Vec<u8> = other.to_bytes().to_vec();
+    browser
+        .client
+        .execute(
+            "return window.sparksTestWallet.switchTo(arguments[0]).then(() => true)",
+            vec![json!(other_secret)],
+        )
+        .await
+        .unwrap();
+    browser
+        .until(
+            "the other account's balance",
+            "return document.getElementById('balance').textContent",
+            |v| v == "90",
+        )
+        .await;
+    assert!(
+        browser
+            .js("return document.getElementById('wallet-account').title")
+            .await
+            == json!(other.pubkey().to_string())
+    );
+    browser.click("#disconnect").await;
+    browser
+        .until(
+            "Connect again",
+            "return document.getElementById('connect').hidden",
+            |v| v == false,
+        )
+        .await;
+    assert_eq!(
+        browser
+            .js("return document.querySelectorAll('button[data-action]').length")
+            .await,
+        json!(0)
+    );
+
+    stop.send(true).unwrap();
+    indexing.await.unwrap().unwrap();
+}

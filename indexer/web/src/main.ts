@@ -1,0 +1,577 @@
+/**
+ * The Settings → Account page: a wallet's Sparks from the indexer API,
+ * checked against the chain, kept live by the API's event stream, and spent
+ * (redeem a perk, join a whitelist) with any Wallet Standard wallet.
+ * Without a wallet it still shows any address's Sparks, read-only.
+ */
+import type { Address, Instruction } from '@solana/kit';
+import type { IdentifierString } from '@wallet-standard/base';
+import { sparksErrorOf, type SparksEvent } from '@sparks/client';
+import * as api from './api';
+import {
+  confirmation,
+  connectChain,
+  eventsOf,
+  joinInstruction,
+  readSpark,
+  redeemInstruction,
+  sendSigned,
+  unsignedTransaction,
+  type Chain,
+} from './chain';
+import * as wallets from './wallet';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const fmt = (n: number | bigint) => Number(n).toLocaleString('en-US');
+const when = (t: number | null | undefined) => (t ? new Date(t * 1000).toLocaleString() : '–');
+const short = (s: string | null | undefined) => (s ? `${s.slice(0, 4)}…${s.slice(-4)}` : '–');
+const FOREVER = 9e15;
+const windowText = (w: { starts_at: number; ends_at: number }) => {
+  const now = Date.now() / 1000;
+  if (now >= w.ends_at) return `ended ${when(w.ends_at)}`;
+  if (now < w.starts_at) return `opens ${when(w.starts_at)}`;
+  return w.ends_at >= FOREVER ? 'open' : `open until ${when(w.ends_at)}`;
+};
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** What the page shows and knows. */
+const state = {
+  config: null as api.ClientConfig | null,
+  chain: null as Chain | null,
+  wallet: null as string | null,
+  summary: null as api.Summary | null,
+  perks: [] as api.Perk[],
+  claims: new Map<number, number>(),
+  spots: [] as api.Spots['whitelists'],
+  whitelists: [] as api.Whitelist[],
+  nextCursor: null as string | null,
+  stream: null as EventSource | null,
+  /** When the chain was first seen ahead of the index (ms), while it is. */
+  behindSince: null as number | null,
+  connected: null as { wallet: wallets.Wallet; account: wallets.WalletAccount; off: () => void } | null,
+  busy: false,
+};
+
+function cell(row: HTMLTableRowElement, text: string, cls?: string): HTMLTableCellElement {
+  const td = row.insertCell();
+  td.textContent = text;
+  if (cls) td.className = cls;
+  return td;
+}
+
+function message(text: string, error = false) {
+  const p = $('message');
+  p.textContent = text;
+  p.className = error ? 'error' : 'muted';
+}
+
+/** Whether the connected wallet is the one shown: only then can it spend here. */
+const canSpend = () =>
+  state.connected !== null && state.connected.account.address === state.wallet && state.chain !== null;
+
+// ---------------------------------------------------------------- reading
+
+async function show(address: string) {
+  const wallet = address.trim();
+  if (state.wallet !== wallet) {
+    state.stream?.close();
+    state.stream = null;
+    state.behindSince = null;
+  }
+  state.wallet = wallet;
+  $<HTMLInputElement>('wallet-input').value = wallet;
+  history.replaceState(null, '', `?wallet=${encodeURIComponent(wallet)}`);
+  message('Loading…');
+  try {
+    await refresh();
+    $('history').querySelector('tbody')!.replaceChildren();
+    state.nextCursor = null;
+    await loadHistory();
+    $('content').hidden = false;
+    message('');
+    follow(wallet);
+    void verify();
+  } catch (e) {
+    $('content').hidden = true;
+    message((e as Error).message, true);
+  }
+}
+
+/** Everything but the history, read again (after a change). */
+async function refresh() {
+  const w = api.wallets(state.wallet!);
+  const [summary, spots, claims, perks, whitelists] = await Promise.all([
+    w.summary(),
+    w.spots(),
+    w.claims(),
+    api.perks(),
+    api.whitelists(),
+  ]);
+  state.summary = summary;
+  state.spots = spots.whitelists;
+  state.claims = new Map(claims.claims.map((c) => [c.perk_id, c.times_claimed]));
+  state.perks = perks.perks;
+  state.whitelists = whitelists.whitelists;
+  renderSummary();
+  renderSpots();
+  renderPerks();
+  void loadPending();
+}
+
+function renderSummary() {
+  const s = state.summary!;
+  $('balance').textContent = fmt(s.balance);
+  $('balance').dataset.seq = String(s.seq);
+  $('lifetime-earned').textContent = fmt(s.lifetime_earned);
+  $('lifetime-spent').textContent = fmt(s.lifetime_spent);
+  $('lifetime-revoked').textContent = fmt(s.lifetime_revoked);
+  for (const source of ['trading', 'subscription', 'campaign', 'referral'] as const) {
+    $(`source-${source}`).textContent = fmt(s.earned_by_source[source]);
+  }
+  $('invitee-count').textContent = fmt(s.invitee_count);
+  $('referral-earnings').textContent = fmt(s.referral_earnings);
+  $('referrer').textContent = s.referrer ?? 'nobody';
+  $('finality').textContent = !s.exists
+    ? 'No Sparks yet.'
+    : `${s.finalized ? 'Finalized' : 'Confirmed'} at slot ${s.last_update_slot}`;
+}
+
+async function loadPending() {
+  const wallet = state.wallet!;
+  const pending = await api
+    .wallets(wallet)
+    .pending()
+    .catch(() => null);
+  if (!pending || wallet !== state.wallet) return;
+  // Awards the issuer service accepted that the index does not show yet.
+  const el = $('pending');
+  el.hidden = pending.count === 0;
+  el.textContent = `+${fmt(pending.amount)} pending`;
+  el.title = `${pending.count} award${pending.count === 1 ? '' : 's'} on the way`;
+  el.dataset.count = String(pending.count);
+}
+
+function historyRow(body: HTMLTableSectionElement, e: api.HistoryEntry, at?: number) {
+  const r = body.insertRow(at);
+  r.dataset.seq = String(e.seq);
+  cell(r, when(e.block_time));
+  cell(r, e.kind.replace('_', ' '));
+  cell(r, e.source ?? '–');
+  cell(r, (e.amount > 0 ? '+' : '') + fmt(e.amount), `num ${e.amount > 0 ? 'plus' : 'minus'}`);
+  cell(r, fmt(e.balance_after), 'num');
+  cell(r, short(e.signature)).title = e.signature;
+  return r;
+}
+
+async function loadHistory() {
+  const page = await api.wallets(state.wallet!).history(state.nextCursor);
+  const body = $('history').querySelector('tbody')!;
+  body.querySelector('tr.empty')?.remove();
+  for (const e of page.entries) historyRow(body, e);
+  if (!body.rows.length) {
+    const r = body.insertRow();
+    r.className = 'empty';
+    cell(r, 'Nothing yet.').colSpan = 6;
+  }
+  state.nextCursor = page.next_cursor ?? null;
+  $('older').hidden = !state.nextCursor;
+}
+
+/** New history rows (above the newest shown) without reloading the page. */
+async function loadNewHistory() {
+  const body = $('history').querySelector('tbody')!;
+  const newest = Number(body.querySelector<HTMLTableRowElement>('tr[data-seq]')?.dataset.seq ?? -1);
+  const page = await api.wallets(state.wallet!).history();
+  const fresh = page.entries.filter((e) => e.seq > newest);
+  if (!fresh.length) return;
+  body.querySelector('tr.empty')?.remove();
+  fresh.forEach((e, i) => (historyRow(body, e, i).className = 'new'));
+}
+
+/** The API's event stream: the summary each time it changes. */
+function follow(wallet: string) {
+  if (state.stream) return;
+  const stream = api.wallets(wallet).stream();
+  state.stream = stream;
+  stream.addEventListener('sparks', (event) => {
+    if (state.wallet !== wallet) return;
+    const summary = JSON.parse((event as MessageEvent<string>).data) as api.Summary;
+    const changed = summary.seq !== state.summary?.seq;
+    state.summary = summary;
+    renderSummary();
+    void verify();
+    if (changed) void Promise.all([refresh(), loadNewHistory()]).catch(() => {});
+  });
+}
+
+// ----------------------------------------------------------- verification
+
+function verification(stateName: string, text: string, attrs: Record<string, string> = {}) {
+  const el = $('verification');
+  el.dataset.state = stateName;
+  for (const key of ['slot', 'behind']) delete el.dataset[key];
+  Object.assign(el.dataset, attrs);
+  el.textContent = text;
+}
+
+let verifying = false;
+/**
+ * Reads the wallet's SparkAccount from the chain and compares it with what
+ * the index says: the same `seq` and figures is "verified"; the chain ahead
+ * is the index catching up (a warning once that lasts longer than the
+ * indexer's allowed lag); the same `seq` with other figures is a mismatch.
+ */
+async function verify() {
+  if (!state.chain || !state.summary || verifying) return;
+  verifying = true;
+  try {
+    const wallet = state.wallet!;
+    const summary = state.summary;
+    const { slot, spark } = await readSpark(state.chain, wallet as Address);
+    if (wallet !== state.wallet || summary !== state.summary) return void setTimeout(verify, 0);
+    const chainSeq = spark?.seq ?? 0n;
+    const indexSeq = BigInt(summary.seq);
+    if (chainSeq > indexSeq) {
+      state.behindSince ??= Date.now();
+      const behind = chainSeq - indexSeq;
+      const seconds = (Date.now() - state.behindSince) / 1000;
+      const changes = `${behind} change${behind === 1n ? '' : 's'}`;
+      if (seconds > state.config!.max_lag_seconds) {
+        verification(
+          'lagging',
+          `Warning: the index has been behind the chain by ${changes} for ${Math.round(seconds)} s, longer than the ${state.config!.max_lag_seconds} s it may lag. The chain says your balance is ${fmt(spark!.balance)} Sparks.`,
+          { slot: String(slot), behind: String(behind) },
+        );
+      } else {
+        verification('behind', `The index is behind the chain by ${changes} (chain at slot ${slot}); updating…`, {
+          slot: String(slot),
+          behind: String(behind),
+        });
+      }
+      setTimeout(verify, 1000);
+      return;
+    }
+    state.behindSince = null;
+    if (chainSeq < indexSeq) {
+      // A node behind the others answered (providers balance many nodes): ask again.
+      verification('behind', `The chain node answered from slot ${slot}, before the index's state; checking again…`, {
+        slot: String(slot),
+      });
+      setTimeout(verify, 1000);
+      return;
+    }
+    const differences: string[] = [];
+    const compare = (what: string, index: number, chain: bigint) => {
+      if (BigInt(index) !== chain) differences.push(`${what}: index ${fmt(index)}, chain ${fmt(chain)}`);
+    };
+    compare('balance', summary.balance, spark?.balance ?? 0n);
+    compare('earned', summary.lifetime_earned, spark?.lifetimeEarned ?? 0n);
+    compare('spent', summary.lifetime_spent, spark?.lifetimeSpent ?? 0n);
+    compare('revoked', summary.lifetime_revoked, spark?.lifetimeRevoked ?? 0n);
+    if (differences.length) {
+      verification('mismatch', `The index does not match the chain at slot ${slot}: ${differences.join('; ')}.`, {
+        slot: String(slot),
+      });
+    } else {
+      verification('verified', `✓ Verified on chain at slot ${slot}`, { slot: String(slot) });
+    }
+  } catch (e) {
+    verification('unknown', `Could not read the chain to verify: ${(e as Error).message}`);
+  } finally {
+    verifying = false;
+  }
+}
+
+// ----------------------------------------------------------------- spending
+
+function renderPerks() {
+  const body = $('perks').querySelector('tbody')!;
+  body.replaceChildren();
+  const s = state.summary!;
+  for (const p of state.perks) {
+    const r = body.insertRow();
+    r.dataset.perk = String(p.id);
+    cell(r, p.uri.split('/').pop() || `#${p.id}`);
+    cell(r, p.kind.replace('_', ' '));
+    cell(r, fmt(p.cost), 'num');
+    cell(r, p.max_supply ? fmt(Math.max(0, p.max_supply - p.claimed)) : '∞', 'num');
+    const mine = state.claims.get(p.id) ?? 0;
+    cell(r, p.per_wallet_limit ? `${mine}/${p.per_wallet_limit}` : 'no limit', 'num');
+    cell(r, windowText(p.window));
+    const you = r.insertCell();
+    const now = Date.now() / 1000;
+    const why = !p.active
+      ? 'no longer offered'
+      : p.max_supply && p.claimed >= p.max_supply
+        ? 'sold out'
+        : now < p.window.starts_at || now >= p.window.ends_at
+          ? 'outside its window'
+          : p.per_wallet_limit && mine >= p.per_wallet_limit
+            ? 'your limit is reached'
+            : s.balance < p.cost
+              ? 'not enough Sparks'
+              : null;
+    if (canSpend()) {
+      const button = document.createElement('button');
+      button.className = 'small primary';
+      button.dataset.action = 'redeem';
+      button.textContent = `Redeem for ${fmt(p.cost)}`;
+      // A redeem the program would refuse is still offered with its reason:
+      // the chain, not this page, is the judge (and says so by name).
+      button.title = why ? `Probably refused: ${why}` : `Spend ${fmt(p.cost)} Sparks; ${fmt(s.balance - p.cost)} left`;
+      button.disabled = state.busy;
+      button.addEventListener('click', () =>
+        act(
+          `Redeem “${p.uri.split('/').pop() || p.id}” for ${fmt(p.cost)} Sparks`,
+          (chain, wallet) => redeemInstruction(chain, wallet, p.id, p.cost, p.whitelist),
+          sparkIndexed,
+        ),
+      );
+      you.append(button);
+      const note = [mine ? `claimed ×${mine}` : '', why ?? ''].filter(Boolean).join(' · ');
+      if (note) {
+        const span = document.createElement('span');
+        span.className = 'muted hint';
+        span.textContent = ` ${note}`;
+        you.append(span);
+      }
+    } else {
+      you.textContent = mine ? `claimed ×${mine}` : (why ?? 'can redeem');
+    }
+  }
+}
+
+function renderSpots() {
+  const body = $('whitelists').querySelector('tbody')!;
+  body.replaceChildren();
+  const held = new Set(state.spots.map((s) => s.whitelist_id));
+  for (const s of state.spots) {
+    const r = body.insertRow();
+    r.dataset.whitelist = String(s.whitelist_id);
+    cell(r, `#${s.whitelist_id}`);
+    cell(r, String(s.spots_left), 'num');
+    cell(r, String(s.spots_used), 'num');
+    cell(r, windowText(s.window));
+    r.insertCell();
+  }
+  const s = state.summary!;
+  const net = s.lifetime_earned - s.lifetime_revoked;
+  for (const w of state.whitelists) {
+    if (held.has(w.id) || w.min_lifetime_sparks_to_join === 0) continue;
+    const r = body.insertRow();
+    r.dataset.whitelist = String(w.id);
+    r.className = 'joinable';
+    cell(r, `#${w.id}`);
+    cell(r, '–', 'num');
+    cell(r, '–', 'num');
+    cell(r, windowText(w.window));
+    const action = r.insertCell();
+    const qualifies = net >= w.min_lifetime_sparks_to_join;
+    if (canSpend() && w.open && qualifies) {
+      const button = document.createElement('button');
+      button.className = 'small primary';
+      button.dataset.action = 'join';
+      button.textContent = 'Join';
+      button.disabled = state.busy;
+      button.addEventListener('click', () =>
+        act(
+          `Join whitelist #${w.id}`,
+          (chain, wallet) => joinInstruction(chain, wallet, w.id),
+          async (_chain, wallet, _events) => async () => {
+            const spots = await api.wallets(wallet).spots();
+            return spots.whitelists.some((s) => s.whitelist_id === w.id);
+          },
+        ),
+      );
+      action.append(button);
+    } else {
+      action.className = 'muted';
+      action.textContent = !w.open
+        ? 'closed'
+        : qualifies
+          ? 'you qualify: connect this wallet to join'
+          : `needs ${fmt(w.min_lifetime_sparks_to_join)} lifetime Sparks`;
+    }
+  }
+  if (!body.rows.length) cell(body.insertRow(), 'No spots yet.').colSpan = 5;
+}
+
+/**
+ * Indexed once the index holds the wallet's SparkAccount at least as the
+ * transaction left it: the `seq` its event carries (read from the chain
+ * when the node cannot return the transaction yet).
+ */
+async function sparkIndexed(chain: Chain, wallet: Address, events: SparksEvent[]): Promise<() => Promise<boolean>> {
+  const redeemed = events.find((e) => e.name === 'perkRedeemed');
+  const target =
+    redeemed?.name === 'perkRedeemed' ? redeemed.data.account.seq : ((await readSpark(chain, wallet)).spark?.seq ?? 0n);
+  return async () => {
+    if (BigInt(state.summary?.seq ?? 0) >= target) return true;
+    state.summary = await api.wallets(wallet).summary();
+    return BigInt(state.summary.seq) >= target;
+  };
+}
+
+function step(text: string, stepState: 'active' | 'done' | 'failed' = 'active') {
+  const li = document.createElement('li');
+  li.dataset.state = stepState;
+  li.textContent = text;
+  $('progress').append(li);
+  return (next: string, nextState: 'done' | 'failed' = 'done') => {
+    li.textContent = next;
+    li.dataset.state = nextState;
+  };
+}
+
+/**
+ * One spend from start to the index: the wallet signs, the page sends and
+ * follows it (sent → confirmed → indexed), and shows a refusal by name.
+ */
+async function act(
+  title: string,
+  build: (chain: Chain, wallet: Address) => Promise<Instruction>,
+  indexed: (chain: Chain, wallet: Address, events: SparksEvent[]) => Promise<() => Promise<boolean>>,
+) {
+  const connected = state.connected;
+  const chain = state.chain;
+  if (!connected || !chain || state.busy) return;
+  state.busy = true;
+  renderPerks();
+  renderSpots();
+  $('progress-section').hidden = false;
+  $('progress').replaceChildren();
+  $('progress').dataset.outcome = 'running';
+  delete $('progress').dataset.error;
+  $('progress-title').textContent = title;
+  const wallet = connected.account.address as Address;
+  const cluster = state.config!.cluster as IdentifierString;
+  let current = step('Waiting for your wallet to sign…');
+  try {
+    const unsigned = await unsignedTransaction(chain, wallet, [await build(chain, wallet)]);
+    const signed = await wallets.signTransaction(connected.wallet, connected.account, cluster, unsigned);
+    current('Signed in your wallet');
+    current = step('Sending…');
+    const signature = await sendSigned(chain, signed);
+    current(`Sent: ${short(signature)}`);
+    current = step('Waiting for confirmation…');
+    const { slot, err } = await confirmation(chain, signature);
+    if (err) throw Object.assign(new Error('the transaction failed on chain'), { cause: err });
+    current(`Confirmed at slot ${slot}`);
+    current = step('Waiting for the index…');
+    const isIndexed = await indexed(chain, wallet, await eventsOf(chain, signature));
+    const deadline = Date.now() + 30_000;
+    while (!(await isIndexed()) && Date.now() < deadline) await sleep(300);
+    if (!(await isIndexed())) {
+      current('Not indexed yet: the index will show it when it catches up', 'failed');
+    } else {
+      await Promise.all([refresh(), loadNewHistory()]);
+      current(`Indexed: your balance is now ${fmt(state.summary!.balance)} Sparks`);
+    }
+    $('progress').dataset.outcome = 'done';
+  } catch (e) {
+    const refusal = sparksErrorOf(e);
+    const text = refusal
+      ? `Refused by the program: ${refusal.name}. ${refusal.words}`
+      : `Failed: ${(e as Error).message}. Nothing was spent.`;
+    current(text, 'failed');
+    $('progress').dataset.outcome = 'failed';
+    if (refusal) $('progress').dataset.error = refusal.name;
+  } finally {
+    state.busy = false;
+    renderPerks();
+    renderSpots();
+    void verify();
+  }
+}
+
+// ------------------------------------------------------------------ wallets
+
+function renderWalletBar() {
+  const cluster = state.config?.cluster as IdentifierString | undefined;
+  const available = cluster ? wallets.solanaWallets(cluster) : [];
+  const connect = $<HTMLButtonElement>('connect');
+  connect.hidden = state.connected !== null;
+  connect.disabled = available.length === 0;
+  connect.title = available.length ? '' : `No Solana wallet for ${cluster ?? 'this cluster'} found in this browser`;
+  $('disconnect').hidden = state.connected === null;
+  const account = $('wallet-account');
+  account.hidden = state.connected === null;
+  account.textContent = state.connected
+    ? `${state.connected.wallet.name}: ${short(state.connected.account.address)}`
+    : '';
+  account.title = state.connected?.account.address ?? '';
+}
+
+async function connectTo(wallet: wallets.Wallet) {
+  const cluster = state.config!.cluster as IdentifierString;
+  $('wallet-choices').hidden = true;
+  try {
+    const account = await wallets.connect(wallet, cluster);
+    if (!account) throw new Error('the wallet shared no account');
+    const off = wallets.onAccountsChanged(wallet, (accounts) => {
+      const next = accounts.find((a) => a.chains.includes(cluster)) ?? accounts[0];
+      if (!next) return void disconnected();
+      if (state.connected) state.connected.account = next;
+      renderWalletBar();
+      void show(next.address);
+    });
+    state.connected = { wallet, account, off };
+    renderWalletBar();
+    await show(account.address);
+  } catch (e) {
+    message(`Could not connect ${wallet.name}: ${(e as Error).message}`, true);
+  }
+}
+
+function disconnected() {
+  state.connected?.off();
+  state.connected = null;
+  renderWalletBar();
+  if (state.summary) {
+    renderPerks();
+    renderSpots();
+  }
+}
+
+$('connect').addEventListener('click', () => {
+  const available = wallets.solanaWallets(state.config!.cluster as IdentifierString);
+  if (available.length === 1) return void connectTo(available[0]!);
+  const choices = $('wallet-choices');
+  choices.replaceChildren(
+    ...available.map((w) => {
+      const b = document.createElement('button');
+      b.textContent = w.name;
+      b.addEventListener('click', () => void connectTo(w));
+      return b;
+    }),
+  );
+  choices.hidden = false;
+});
+
+$('disconnect').addEventListener('click', async () => {
+  const wallet = state.connected?.wallet;
+  disconnected();
+  if (wallet) await wallets.disconnect(wallet).catch(() => {});
+});
+
+$('wallet-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  void show($<HTMLInputElement>('wallet-input').value);
+});
+$('older').addEventListener('click', () => void loadHistory());
+
+async function start() {
+  state.config = await api.clientConfig().catch(() => null);
+  if (state.config?.rpc_url) state.chain = connectChain(state.config.rpc_url, state.config.program_id);
+  wallets.onWalletsChanged(renderWalletBar);
+  renderWalletBar();
+  // Verify again now and then: a change the stream did not bring still shows.
+  setInterval(() => void verify(), 10_000);
+  setInterval(() => state.wallet && void loadPending(), 5_000);
+  const initial = new URLSearchParams(location.search).get('wallet');
+  if (initial) await show(initial);
+  else message('Enter a wallet address, or connect a wallet.');
+  document.body.dataset.ready = 'true';
+}
+
+void start();
