@@ -8,9 +8,14 @@
 
 mod support;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use axum::Json;
 
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
@@ -155,6 +160,71 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// The page's JSON-RPC endpoint as a provider with a node behind the others:
+/// while `stale` is on, `getAccountInfo` is answered *successfully* with the
+/// first answer seen for that account, at its old context slot, the way a
+/// node that has not caught up answers. Everything else goes to the chain.
+struct StaleNode {
+    url: String,
+    stale: Arc<AtomicBool>,
+}
+
+impl StaleNode {
+    async fn start(upstream: String) -> Self {
+        let stale = Arc::new(AtomicBool::new(false));
+        let first_answers: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
+        let http = reqwest::Client::new();
+        let handler = {
+            let stale = stale.clone();
+            move |Json(request): Json<Value>| {
+                let (stale, first_answers, http, upstream) = (
+                    stale.clone(),
+                    first_answers.clone(),
+                    http.clone(),
+                    upstream.clone(),
+                );
+                async move {
+                    let account = (request["method"] == "getAccountInfo")
+                        .then(|| request["params"][0].as_str().unwrap_or_default().to_owned());
+                    if let Some(account) = &account {
+                        if stale.load(Ordering::SeqCst) {
+                            if let Some(old) = first_answers.lock().unwrap().get(account) {
+                                let mut old = old.clone();
+                                old["id"] = request["id"].clone();
+                                return Json(old);
+                            }
+                        }
+                    }
+                    let answer: Value = http
+                        .post(&upstream)
+                        .json(&request)
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    if let Some(account) = account {
+                        first_answers
+                            .lock()
+                            .unwrap()
+                            .entry(account)
+                            .or_insert_with(|| answer.clone());
+                    }
+                    Json(answer)
+                }
+            }
+        };
+        let app = axum::Router::new()
+            .route("/", axum::routing::post(handler))
+            .layer(tower_http::cors::CorsLayer::permissive());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, stale }
     }
 }
 
@@ -330,10 +400,14 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
     let (stop, indexing) = run_live(&env, env.chain.ws_url().to_owned()).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let node = StaleNode::start(env.chain.rpc_url().to_owned()).await;
     let state = AppState::new(
         api::connect(&env.pg.url()).await.unwrap(),
         ApiConfig {
             rpc_url: Some(env.chain.rpc_url().to_owned()),
+            // The page reads the chain through the provider with a stale node.
+            public_rpc_url: Some(node.url.clone()),
+            max_lag_seconds: 3.0,
             ..ApiConfig::default()
         },
     );
@@ -570,7 +644,107 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         .unwrap();
     assert_eq!((entry.spots_granted, entry.spots_used), (1, 1));
 
+    // A node behind the others answers with the account as it was: the page
+    // says it asks again, never that the index is wrong, and verifies once
+    // the node has caught up.
+    node.stale.store(true, Ordering::SeqCst);
+    browser.client.refresh().await.unwrap();
+    let stale = browser
+        .until("the stale node noticed", VERIFICATION, state_is("behind"))
+        .await;
+    assert!(
+        stale[2]
+            .as_str()
+            .unwrap()
+            .contains("before the index's state; checking again"),
+        "{stale}"
+    );
+    node.stale.store(false, Ordering::SeqCst);
+    browser
+        .until(
+            "verified once the node caught up",
+            VERIFICATION,
+            state_is("verified"),
+        )
+        .await;
+
+    // The indexer stops; the chain moves on: the page says the index is
+    // behind, then warns once that lasts longer than the indexer's allowed lag.
+    stop.send(true).unwrap();
+    indexing.await.unwrap().unwrap();
+    let id = env
+        .rpc
+        .reserve_award_ids(&issuer.pubkey(), 1, true)
+        .await
+        .unwrap();
+    let row = BatchRow {
+        wallet: user.pubkey(),
+        amount: 5,
+        referrer: None,
+        creates_account: false,
+        prefunded: false,
+        pays_referral: false,
+    };
+    env.rpc
+        .send(
+            &[ix::award_batch(
+                &issuer.pubkey(),
+                Source::Campaign,
+                [2; 32],
+                id,
+                &[row],
+            )],
+            &issuer,
+            &[],
+        )
+        .await
+        .unwrap();
+    browser.client.refresh().await.unwrap();
+    let behind = browser
+        .until("the index behind", VERIFICATION, state_is("behind"))
+        .await;
+    assert!(
+        behind[2]
+            .as_str()
+            .unwrap()
+            .contains("The index is behind the chain by 1 change"),
+        "{behind}"
+    );
+    let lagging = browser
+        .until("the lag warning", VERIFICATION, state_is("lagging"))
+        .await;
+    assert!(
+        lagging[2]
+            .as_str()
+            .unwrap()
+            .contains("longer than the 3 s it may lag"),
+        "{lagging}"
+    );
+    assert!(
+        lagging[2]
+            .as_str()
+            .unwrap()
+            .contains("The chain says your balance is 705 Sparks"),
+        "{lagging}"
+    );
+
     // The wallet switches accounts: the page follows; disconnect leaves it read-only.
+    inject_wallet(&browser, &wallet_script, &user).await;
+    browser
+        .until(
+            "an enabled Connect",
+            "return document.getElementById('connect').disabled",
+            |v| v == false,
+        )
+        .await;
+    browser.click("#connect").await;
+    browser
+        .until(
+            "the connected account",
+            "return document.getElementById('wallet-account').title",
+            |v| *v == json!(user_address),
+        )
+        .await;
     let other_secret: Vec<u8> = other.to_bytes().to_vec();
     browser
         .client
@@ -607,7 +781,4 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
             .await,
         json!(0)
     );
-
-    stop.send(true).unwrap();
-    indexing.await.unwrap().unwrap();
 }

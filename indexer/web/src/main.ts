@@ -239,7 +239,7 @@ async function verify() {
       if (seconds > state.config!.max_lag_seconds) {
         verification(
           'lagging',
-          `Warning: the index has been behind the chain by ${changes} for ${Math.round(seconds)} s, longer than the ${state.config!.max_lag_seconds} s it may lag. The chain says your balance is ${fmt(spark!.balance)} Sparks.`,
+          `Warning: the index has been behind the chain by ${changes} for ${seconds.toFixed(1)} s, longer than the ${state.config!.max_lag_seconds} s it may lag. The chain says your balance is ${fmt(spark!.balance)} Sparks.`,
           { slot: String(slot), behind: String(behind) },
         );
       } else {
