@@ -98,6 +98,10 @@ struct ServeArgs {
     /// A JSON-RPC endpoint for /health's lag in slots (optional).
     #[arg(long, env = "SPARKS_RPC_URL")]
     rpc_url: Option<String>,
+    /// The Sparks program the mirror follows (this build's id by default),
+    /// which /v1/config gives pages to verify against.
+    #[arg(long, env = "SPARKS_PROGRAM_ID")]
+    program_id: Option<String>,
 }
 
 #[derive(Args)]
@@ -327,7 +331,11 @@ async fn execute(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 .migrate()
                 .await
                 .context("applying migrations")?;
-            let config = api_config(&args.api, args.rpc_url.clone(), sparks::ID);
+            let program = match &args.program_id {
+                Some(id) => Pubkey::from_str(id).with_context(|| format!("--program-id {id}"))?,
+                None => sparks::ID,
+            };
+            let config = api_config(&args.api, args.rpc_url.clone(), program);
             let state = AppState::new(pool, config);
             spawn_api(&args.api, state, shutdown_signal())
                 .await?

@@ -1,6 +1,7 @@
 //! The API's live parts: `/v1/wallets/{wallet}/stream` pushes a wallet's
 //! summary when the indexer commits a change to it (Postgres NOTIFY → SSE),
-//! and `/v1/config` and `/v1/whitelists`, which the page builds on.
+//! ends when the server shuts down, and `/v1/config`, which the page builds
+//! on (`/v1/whitelists` is exercised by the page test).
 
 mod support;
 
@@ -70,7 +71,10 @@ async fn the_stream_pushes_a_wallets_summary_when_the_indexer_commits_a_change()
             ..ApiConfig::default()
         },
     );
-    tokio::spawn(api::serve(listener, state, std::future::pending()));
+    let (shut_down, shutdown) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(api::serve(listener, state, async move {
+        let _ = shutdown.await;
+    }));
     let http = reqwest::Client::new();
 
     // What the page needs to check the API against the chain.
@@ -166,8 +170,9 @@ async fn the_stream_pushes_a_wallets_summary_when_the_indexer_commits_a_change()
         .next(Duration::from_secs(5))
         .await
         .expect("the first event");
+    let someone = Keypair::new().pubkey();
     let row = BatchRow {
-        wallet: Keypair::new().pubkey(),
+        wallet: someone,
         amount: 1,
         referrer: None,
         creates_account: true,
@@ -207,6 +212,28 @@ async fn the_stream_pushes_a_wallets_summary_when_the_indexer_commits_a_change()
         .unwrap();
     assert_eq!(bad.status(), 400);
     assert!(bad.json::<Value>().await.unwrap()["error"].is_string());
+
+    // Shutting down with streams open: they end, and the server stops.
+    let open = http
+        .get(format!("{base}/v1/wallets/{quiet}/stream"))
+        .send()
+        .await
+        .unwrap();
+    let mut open = Events {
+        response: open,
+        buffer: String::new(),
+    };
+    open.next(Duration::from_secs(5))
+        .await
+        .expect("the first event");
+    shut_down.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), serving)
+        .await
+        .expect("the server stops with streams open")
+        .unwrap()
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), open.response.chunk()).await;
+    assert!(matches!(ended, Ok(Ok(None))), "the stream ended: {ended:?}");
 
     stop.send(true).unwrap();
     indexing.await.unwrap().unwrap();

@@ -100,6 +100,10 @@ await codama.accept(
     deleteFolderBeforeRendering: true,
     generatedFolder: 'src/generated',
     syncPackageJson: false,
+    // The project's prettier settings, given here so the output is the same
+    // wherever it is rendered (--check renders into a temp dir, where the
+    // renderer would not find the root's .prettierrc.json).
+    prettierOptions: JSON.parse(readFileSync(join(client, '../../.prettierrc.json'), 'utf8')),
   }),
 );
 

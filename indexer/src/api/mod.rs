@@ -39,8 +39,9 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// A JSON-RPC URL to read the chain tip for /health's lag in slots.
     pub rpc_url: Option<String>,
-    /// The JSON-RPC URL pages and apps read the chain through (`/v1/config`);
-    /// `rpc_url` when unset. A public endpoint, never one with a secret key in it.
+    /// The JSON-RPC URL pages and apps read the chain through (`/v1/config`).
+    /// A public endpoint, never one with a secret key in it; when unset,
+    /// `rpc_url` only if it is on loopback (a local chain), else none.
     pub public_rpc_url: Option<String>,
     /// The Wallet Standard chain pages ask wallets to sign for
     /// (`solana:mainnet`, `solana:devnet`, `solana:localnet`).
@@ -86,6 +87,10 @@ pub struct AppState {
     tip: Arc<Option<TipReader>>,
     /// Moves whenever the indexer committed a change (see [`stream`]).
     changes: tokio::sync::watch::Receiver<u64>,
+    /// Set when the server shuts down: open streams end.
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Stops the LISTEN task when the last clone of the state goes.
+    _listening: Arc<stream::Listening>,
 }
 
 /// The chain's slot, read at most once a second.
@@ -112,13 +117,15 @@ impl AppState {
             ),
             last: Mutex::new(None),
         });
-        let changes = stream::watch_changes(pool.clone());
+        let (changes, listening) = stream::watch_changes(pool.clone());
         Self {
             pool,
             config: Arc::new(config),
             reads: Arc::new(reads),
             tip: Arc::new(tip),
             changes,
+            closing: Arc::new(tokio::sync::watch::channel(false).0),
+            _listening: Arc::new(listening),
         }
     }
 
@@ -271,13 +278,19 @@ async fn record_metrics(request: Request, next: Next) -> Response {
     response
 }
 
-/// Serves the API on `listener` until `shutdown` resolves.
+/// Serves the API on `listener` until `shutdown` resolves. Open event
+/// streams end then too: a graceful shutdown waits for every connection,
+/// and a stream would otherwise keep it waiting until its browser left.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let closing = state.closing.clone();
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            closing.send_replace(true);
+        })
         .await
 }

@@ -130,7 +130,8 @@ pub struct WhitelistView {
     pub min_lifetime_sparks_to_join: i64,
     pub window: Window,
     pub active: bool,
-    /// Whether a qualified wallet could join now (active, in its window, room left).
+    /// Whether a qualified wallet could join now (active, not ended, room
+    /// left; a spot taken before the start is usable from the start on).
     pub open: bool,
 }
 
@@ -199,7 +200,7 @@ pub struct InviteePage {
 pub struct ClientConfig {
     /// The Sparks program the mirror follows.
     pub program_id: String,
-    /// A JSON-RPC endpoint to read the chain through (absent: none configured).
+    /// A JSON-RPC endpoint to read the chain through (absent: none public).
     pub rpc_url: Option<String>,
     /// The Wallet Standard chain to sign for, e.g. `solana:devnet`.
     pub cluster: String,

@@ -663,7 +663,9 @@ pub async fn whitelists(State(app): State<AppState>) -> Api<WhitelistList> {
     let whitelists = rows
         .into_iter()
         .map(|r| WhitelistView {
-            open: r.active && r.starts_at <= now && now < r.ends_at && r.spots_granted < r.capacity,
+            // Spots are granted any time before the end (they are used
+            // from the start on), so a whitelist not started yet is open.
+            open: r.active && now < r.ends_at && r.spots_granted < r.capacity,
             id: r.id,
             address: r.address,
             consumer: r.consumer,
@@ -682,16 +684,35 @@ pub async fn whitelists(State(app): State<AppState>) -> Api<WhitelistList> {
     Ok(Json(WhitelistList { whitelists }))
 }
 
+/// Whether `url`'s host is this machine (`localhost`, 127.0.0.0/8, `::1`).
+fn is_loopback_url(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 #[utoipa::path(get, path = "/v1/config", tag = "operations",
     responses((status = 200, body = ClientConfig)))]
 pub async fn config(State(app): State<AppState>) -> Api<ClientConfig> {
     let config = &app.config;
     Ok(Json(ClientConfig {
         program_id: config.program_id.clone(),
+        // The indexer's own URL may carry a provider's key: it is offered
+        // only when it points at this machine (a local chain).
         rpc_url: config
             .public_rpc_url
             .clone()
-            .or_else(|| config.rpc_url.clone()),
+            .or_else(|| config.rpc_url.clone().filter(|url| is_loopback_url(url))),
         cluster: config.cluster.clone(),
         max_lag_seconds: config.max_lag_seconds,
     }))
@@ -736,6 +757,27 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     use super::*;
+
+    #[test]
+    fn only_loopback_urls_are_offered_as_the_public_rpc_url() {
+        for url in [
+            "http://127.0.0.1:8899",
+            "http://localhost:8899/",
+            "http://[::1]:8899",
+            "http://127.0.0.2",
+        ] {
+            assert!(is_loopback_url(url), "{url}");
+        }
+        for url in [
+            "https://mainnet.helius-rpc.com/?api-key=secret",
+            "https://api.devnet.solana.com",
+            "http://127.0.0.1.example.com",
+            "http://user@10.0.0.1:8899",
+            "127.0.0.1:8899",
+        ] {
+            assert!(!is_loopback_url(url), "{url}");
+        }
+    }
 
     #[test]
     fn base58_spells_a_key_one_way_only() {

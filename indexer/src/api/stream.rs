@@ -20,7 +20,7 @@ use std::time::Duration;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -34,12 +34,22 @@ use crate::store::CHANGED_CHANNEL;
 /// (the LISTEN connection down) delays an update, never loses it.
 const REFRESH_EVERY: Duration = Duration::from_secs(15);
 
+/// The LISTEN task; it stops when this is dropped (the last clone of the
+/// API's state), so it never outlives the API nor keeps its connection.
+pub struct Listening(tokio::task::AbortHandle);
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Starts the task that LISTENs for the indexer's changes; the counter it
 /// returns moves on each notification and each reconnection (changes may
 /// have been missed meanwhile).
-pub fn watch_changes(pool: PgPool) -> watch::Receiver<u64> {
+pub fn watch_changes(pool: PgPool) -> (watch::Receiver<u64>, Listening) {
     let (sender, receiver) = watch::channel(0u64);
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let bump = |sender: &watch::Sender<u64>| sender.send_modify(|n| *n += 1);
         loop {
             let mut listener = match PgListener::connect_with(&pool).await {
@@ -68,13 +78,10 @@ pub fn watch_changes(pool: PgPool) -> watch::Receiver<u64> {
                         break;
                     }
                 }
-                if sender.is_closed() {
-                    return;
-                }
             }
         }
     });
-    receiver
+    (receiver, Listening(task.abort_handle()))
 }
 
 /// Counts open streams on `/metrics` while it lives.
@@ -115,6 +122,7 @@ pub async fn stream(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let wallet = wallet(path)?;
     let changes = app.changes.clone();
+    let mut closing = app.closing.subscribe();
     let state = StreamState {
         app,
         wallet,
@@ -140,7 +148,13 @@ pub async fn stream(
                 Ok(row) => {
                     let summary = summary_view(state.wallet.clone(), row);
                     let seq = summary.seq;
-                    let json = serde_json::to_string(&summary).unwrap_or_default();
+                    let json = match serde_json::to_string(&summary) {
+                        Ok(json) => json,
+                        Err(error) => {
+                            tracing::error!(%error, "stream: cannot serialize a summary");
+                            continue;
+                        }
+                    };
                     if state.last_sent.as_deref() == Some(json.as_str()) {
                         continue;
                     }
@@ -160,5 +174,8 @@ pub async fn stream(
             return Some((Ok(event), state));
         }
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+    let until_closing = async move {
+        let _ = closing.wait_for(|closing| *closing).await;
+    };
+    Ok(Sse::new(events.take_until(until_closing)).keep_alive(KeepAlive::default()))
 }

@@ -269,7 +269,11 @@ impl Store {
         )
         .execute(&mut *db)
         .await?;
-        notify_changed(&mut db).await?;
+        // With no transaction newly final, the finalized slot only moves
+        // over slots without stored transactions: no summary changes.
+        if !signatures.is_empty() {
+            notify_changed(&mut db).await?;
+        }
         db.commit().await?;
         Ok(())
     }
@@ -546,12 +550,15 @@ async fn write_appends(
 pub const CHANGED_CHANNEL: &str = "sparks_changed";
 /// Postgres delivers a notification only when, and if, its transaction
 /// commits, and sends identical ones of one transaction once.
-const NOTIFY_CHANGED: &str = "SELECT pg_notify('sparks_changed', '')";
+const NOTIFY_CHANGED: &str = "SELECT pg_notify($1, '')";
 
 /// Tells listeners (the API's streams) that this transaction changes what
 /// the API reads, once it commits.
 async fn notify_changed(db: &mut PgConnection) -> Result<(), StoreError> {
-    sqlx::query(NOTIFY_CHANGED).execute(db).await?;
+    sqlx::query(NOTIFY_CHANGED)
+        .bind(CHANGED_CHANNEL)
+        .execute(db)
+        .await?;
     Ok(())
 }
 

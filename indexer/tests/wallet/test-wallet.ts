@@ -77,9 +77,15 @@ export async function install(secret: number[], chains: IdentifierString[]) {
       'solana:signTransaction': {
         version: '1.0.0',
         supportedTransactionVersions: ['legacy', 0],
-        signTransaction: async (...inputs: { account: WalletAccount; transaction: Uint8Array }[]) => {
+        signTransaction: async (
+          ...inputs: { account: WalletAccount; transaction: Uint8Array; chain?: IdentifierString }[]
+        ) => {
           if (control.signDelayMs) await new Promise((r) => setTimeout(r, control.signDelayMs));
           if (control.refuse) throw new Error('the user rejected the request');
+          // A real wallet signs only for the chains it serves: a page asking
+          // for another cluster is caught here.
+          const foreign = inputs.find((input) => !input.chain || !chains.includes(input.chain));
+          if (foreign) throw new Error(`cannot sign for chain ${foreign.chain ?? '(none given)'}`);
           return Promise.all(
             inputs.map(async ({ account: signer, transaction }) => {
               if (signer.address !== key.address) throw new Error(`no key for ${signer.address}`);

@@ -31,17 +31,20 @@ export async function api<T>(path: string): Promise<T> {
   return body as T;
 }
 
-export const wallets = (wallet: string) => ({
-  summary: () => api<Summary>(`/v1/wallets/${wallet}/sparks`),
-  history: (cursor?: string | null) =>
-    api<HistoryPage>(
-      `/v1/wallets/${wallet}/history?limit=10` + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''),
-    ),
-  spots: () => api<Spots>(`/v1/wallets/${wallet}/whitelists`),
-  claims: () => api<Claims>(`/v1/wallets/${wallet}/claims`),
-  pending: () => api<Pending>(`/v1/wallets/${wallet}/pending`),
-  stream: () => new EventSource(`/v1/wallets/${wallet}/stream`),
-});
+export const wallets = (address: string) => {
+  const wallet = encodeURIComponent(address);
+  return {
+    summary: () => api<Summary>(`/v1/wallets/${wallet}/sparks`),
+    history: (cursor?: string | null) =>
+      api<HistoryPage>(
+        `/v1/wallets/${wallet}/history?limit=10` + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''),
+      ),
+    spots: () => api<Spots>(`/v1/wallets/${wallet}/whitelists`),
+    claims: () => api<Claims>(`/v1/wallets/${wallet}/claims`),
+    pending: () => api<Pending>(`/v1/wallets/${wallet}/pending`),
+    stream: () => new EventSource(`/v1/wallets/${wallet}/stream`),
+  };
+};
 
 export const perks = () => api<Schemas['PerkList']>('/v1/perks');
 export const whitelists = () => api<Schemas['WhitelistList']>('/v1/whitelists');

@@ -15,7 +15,9 @@ import {
   getSignatureFromTransaction,
   getTransactionDecoder,
   getTransactionEncoder,
+  isSolanaError,
   pipe,
+  SOLANA_ERROR__JSON_RPC__SERVER_ERROR_MIN_CONTEXT_SLOT_NOT_REACHED,
   setTransactionMessageFeePayer,
   setTransactionMessageLifetimeUsingBlockhash,
   type Address,
@@ -43,14 +45,32 @@ export function connectChain(url: string, program: string): Chain {
   return { rpc: createSolanaRpc(url), program: program as Address };
 }
 
-/** The wallet's SparkAccount at the slot the node answered for (`null`: none yet). */
-export async function readSpark(chain: Chain, wallet: Address): Promise<{ slot: bigint; spark: SparkAccount | null }> {
+/**
+ * The wallet's SparkAccount at the slot the node answered for (`spark`
+ * `null`: none yet), or `stale` when the node is behind `minContextSlot`:
+ * providers balance many nodes behind one URL, and one that has not caught
+ * up answers successfully with an older state (or refuses the slot).
+ */
+export async function readSpark(
+  chain: Chain,
+  wallet: Address,
+  minContextSlot?: bigint,
+): Promise<{ stale: true; slot: bigint | null } | { stale: false; slot: bigint; spark: SparkAccount | null }> {
   const [address] = await findSparkPda({ owner: wallet }, { programAddress: chain.program });
-  const { context, value } = await chain.rpc
-    .getAccountInfo(address, { commitment: 'confirmed', encoding: 'base64' })
-    .send();
-  if (!value) return { slot: context.slot, spark: null };
-  return { slot: context.slot, spark: getSparkAccountDecoder().decode(getBase64Encoder().encode(value.data[0])) };
+  try {
+    const { context, value } = await chain.rpc
+      .getAccountInfo(address, { commitment: 'confirmed', encoding: 'base64', minContextSlot })
+      .send();
+    if (minContextSlot !== undefined && context.slot < minContextSlot) return { stale: true, slot: context.slot };
+    if (!value) return { stale: false, slot: context.slot, spark: null };
+    const spark = getSparkAccountDecoder().decode(getBase64Encoder().encode(value.data[0]));
+    return { stale: false, slot: context.slot, spark };
+  } catch (error) {
+    if (isSolanaError(error, SOLANA_ERROR__JSON_RPC__SERVER_ERROR_MIN_CONTEXT_SLOT_NOT_REACHED)) {
+      return { stale: true, slot: null };
+    }
+    throw error;
+  }
 }
 
 /** `maxCost` is the cost the user saw: a price raised since is refused (CostAboveMax). */
@@ -108,13 +128,20 @@ export async function sendSigned(chain: Chain, signed: Uint8Array): Promise<Sign
   return getSignatureFromTransaction(transaction);
 }
 
-/** The program's events in a confirmed transaction (none while the node cannot return it). */
-export async function eventsOf(chain: Chain, signature: Signature): Promise<SparksEvent[]> {
-  const transaction = await chain.rpc
-    .getTransaction(signature, { commitment: 'confirmed', encoding: 'json', maxSupportedTransactionVersion: 0 })
-    .send()
-    .catch(() => null);
-  return transaction ? sparksEventsOf(transaction, chain.program) : [];
+/**
+ * The program's events in a confirmed transaction; a node that has not seen
+ * it yet answers `null`, so it is asked a few times (`null` in the end).
+ */
+export async function eventsOf(chain: Chain, signature: Signature): Promise<SparksEvent[] | null> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const transaction = await chain.rpc
+      .getTransaction(signature, { commitment: 'confirmed', encoding: 'json', maxSupportedTransactionVersion: 0 })
+      .send()
+      .catch(() => null);
+    if (transaction) return sparksEventsOf(transaction, chain.program);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  return null;
 }
 
 /** Waits for `confirmed`; the slot it landed in, or the transaction's error. */

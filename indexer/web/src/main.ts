@@ -4,7 +4,7 @@
  * (redeem a perk, join a whitelist) with any Wallet Standard wallet.
  * Without a wallet it still shows any address's Sparks, read-only.
  */
-import type { Address, Instruction } from '@solana/kit';
+import { isSome, type Address, type Instruction } from '@solana/kit';
 import type { IdentifierString } from '@wallet-standard/base';
 import { sparksErrorOf, type SparksEvent } from '@sparks/client';
 import * as api from './api';
@@ -50,6 +50,12 @@ const state = {
   behindSince: null as number | null,
   connected: null as { wallet: wallets.Wallet; account: wallets.WalletAccount; off: () => void } | null,
   busy: false,
+  /** Bumped by every `show`: answers for an earlier wallet are dropped. */
+  generation: 0,
+  /** The newest chain slot the page has seen: a node answering from before it is behind. */
+  highestSlot: 0n,
+  /** The pending re-check while the index or the node is behind. */
+  recheck: undefined as ReturnType<typeof setTimeout> | undefined,
 };
 
 function cell(row: HTMLTableRowElement, text: string, cls?: string): HTMLTableCellElement {
@@ -73,10 +79,13 @@ const canSpend = () =>
 
 async function show(address: string) {
   const wallet = address.trim();
+  const generation = ++state.generation;
   if (state.wallet !== wallet) {
     state.stream?.close();
     state.stream = null;
     state.behindSince = null;
+    state.summary = null;
+    verification('unknown', '');
   }
   state.wallet = wallet;
   $<HTMLInputElement>('wallet-input').value = wallet;
@@ -84,14 +93,17 @@ async function show(address: string) {
   message('Loading…');
   try {
     await refresh();
+    if (generation !== state.generation) return;
     $('history').querySelector('tbody')!.replaceChildren();
     state.nextCursor = null;
     await loadHistory();
+    if (generation !== state.generation) return;
     $('content').hidden = false;
     message('');
     follow(wallet);
     void verify();
   } catch (e) {
+    if (generation !== state.generation) return;
     $('content').hidden = true;
     message((e as Error).message, true);
   }
@@ -99,7 +111,8 @@ async function show(address: string) {
 
 /** Everything but the history, read again (after a change). */
 async function refresh() {
-  const w = api.wallets(state.wallet!);
+  const wallet = state.wallet!;
+  const w = api.wallets(wallet);
   const [summary, spots, claims, perks, whitelists] = await Promise.all([
     w.summary(),
     w.spots(),
@@ -107,6 +120,8 @@ async function refresh() {
     api.perks(),
     api.whitelists(),
   ]);
+  // Another wallet was asked for meanwhile: these figures are not its.
+  if (wallet !== state.wallet) return;
   state.summary = summary;
   state.spots = spots.whitelists;
   state.claims = new Map(claims.claims.map((c) => [c.perk_id, c.times_claimed]));
@@ -164,7 +179,9 @@ function historyRow(body: HTMLTableSectionElement, e: api.HistoryEntry, at?: num
 }
 
 async function loadHistory() {
-  const page = await api.wallets(state.wallet!).history(state.nextCursor);
+  const wallet = state.wallet!;
+  const page = await api.wallets(wallet).history(state.nextCursor);
+  if (wallet !== state.wallet) return;
   const body = $('history').querySelector('tbody')!;
   body.querySelector('tr.empty')?.remove();
   for (const e of page.entries) historyRow(body, e);
@@ -179,9 +196,11 @@ async function loadHistory() {
 
 /** New history rows (above the newest shown) without reloading the page. */
 async function loadNewHistory() {
+  const wallet = state.wallet!;
   const body = $('history').querySelector('tbody')!;
   const newest = Number(body.querySelector<HTMLTableRowElement>('tr[data-seq]')?.dataset.seq ?? -1);
-  const page = await api.wallets(state.wallet!).history();
+  const page = await api.wallets(wallet).history();
+  if (wallet !== state.wallet) return;
   const fresh = page.entries.filter((e) => e.seq > newest);
   if (!fresh.length) return;
   body.querySelector('tr.empty')?.remove();
@@ -196,11 +215,15 @@ function follow(wallet: string) {
   stream.addEventListener('sparks', (event) => {
     if (state.wallet !== wallet) return;
     const summary = JSON.parse((event as MessageEvent<string>).data) as api.Summary;
+    message('');
     const changed = summary.seq !== state.summary?.seq;
     state.summary = summary;
     renderSummary();
     void verify();
     if (changed) void Promise.all([refresh(), loadNewHistory()]).catch(() => {});
+  });
+  stream.addEventListener('unavailable', () => {
+    if (state.wallet === wallet) message('The index cannot be read right now; the page updates when it can.', true);
   });
 }
 
@@ -214,21 +237,42 @@ function verification(stateName: string, text: string, attrs: Record<string, str
   el.textContent = text;
 }
 
+/** Checks again in a second (one pending check at a time). */
+function recheck() {
+  clearTimeout(state.recheck);
+  state.recheck = setTimeout(() => void verify(), 1000);
+}
+
 let verifying = false;
 /**
  * Reads the wallet's SparkAccount from the chain and compares it with what
  * the index says: the same `seq` and figures is "verified"; the chain ahead
  * is the index catching up (a warning once that lasts longer than the
  * indexer's allowed lag); the same `seq` with other figures is a mismatch.
+ * The read asks for a slot no older than any seen before (`minContextSlot`):
+ * a node behind the others is asked again, never believed.
  */
 async function verify() {
-  if (!state.chain || !state.summary || verifying) return;
+  if (!state.summary || verifying) return;
+  if (!state.chain) {
+    return verification('unverified', 'Not checked against the chain: this API names no public RPC endpoint.');
+  }
   verifying = true;
   try {
     const wallet = state.wallet!;
     const summary = state.summary;
-    const { slot, spark } = await readSpark(state.chain, wallet as Address);
-    if (wallet !== state.wallet || summary !== state.summary) return void setTimeout(verify, 0);
+    const read = await readSpark(state.chain, wallet as Address, state.highestSlot || undefined);
+    if (wallet !== state.wallet || summary !== state.summary) return void setTimeout(() => void verify(), 0);
+    if (read.stale) {
+      verification(
+        'node-behind',
+        `The chain node answered from before slot ${state.highestSlot} (it is behind the others); checking again…`,
+        read.slot === null ? {} : { slot: String(read.slot) },
+      );
+      return recheck();
+    }
+    const { slot, spark } = read;
+    if (slot > state.highestSlot) state.highestSlot = slot;
     const chainSeq = spark?.seq ?? 0n;
     const indexSeq = BigInt(summary.seq);
     if (chainSeq > indexSeq) {
@@ -236,38 +280,45 @@ async function verify() {
       const behind = chainSeq - indexSeq;
       const seconds = (Date.now() - state.behindSince) / 1000;
       const changes = `${behind} change${behind === 1n ? '' : 's'}`;
+      const attrs = { slot: String(slot), behind: String(behind) };
       if (seconds > state.config!.max_lag_seconds) {
         verification(
           'lagging',
           `Warning: the index has been behind the chain by ${changes} for ${seconds.toFixed(1)} s, longer than the ${state.config!.max_lag_seconds} s it may lag. The chain says your balance is ${fmt(spark!.balance)} Sparks.`,
-          { slot: String(slot), behind: String(behind) },
+          attrs,
         );
       } else {
-        verification('behind', `The index is behind the chain by ${changes} (chain at slot ${slot}); updating…`, {
-          slot: String(slot),
-          behind: String(behind),
-        });
+        verification('behind', `The index is behind the chain by ${changes} (chain at slot ${slot}); updating…`, attrs);
       }
-      setTimeout(verify, 1000);
-      return;
+      return recheck();
     }
     state.behindSince = null;
     if (chainSeq < indexSeq) {
-      // A node behind the others answered (providers balance many nodes): ask again.
-      verification('behind', `The chain node answered from slot ${slot}, before the index's state; checking again…`, {
-        slot: String(slot),
-      });
-      setTimeout(verify, 1000);
-      return;
+      // The node is at or past every slot seen, yet older than the index.
+      verification(
+        'node-behind',
+        `The chain node answered from slot ${slot}, before the index's state; checking again…`,
+        { slot: String(slot) },
+      );
+      return recheck();
     }
     const differences: string[] = [];
-    const compare = (what: string, index: number, chain: bigint) => {
-      if (BigInt(index) !== chain) differences.push(`${what}: index ${fmt(index)}, chain ${fmt(chain)}`);
+    const compare = (what: string, index: number | bigint, chain: number | bigint) => {
+      if (BigInt(index) !== BigInt(chain)) differences.push(`${what}: index ${fmt(index)}, chain ${fmt(chain)}`);
     };
     compare('balance', summary.balance, spark?.balance ?? 0n);
     compare('earned', summary.lifetime_earned, spark?.lifetimeEarned ?? 0n);
     compare('spent', summary.lifetime_spent, spark?.lifetimeSpent ?? 0n);
     compare('revoked', summary.lifetime_revoked, spark?.lifetimeRevoked ?? 0n);
+    const sources = ['trading', 'subscription', 'campaign', 'referral'] as const;
+    sources.forEach((source, i) =>
+      compare(`earned from ${source}`, summary.earned_by_source[source], spark?.earnedBySource[i] ?? 0n),
+    );
+    compare('invitees', summary.invitee_count, spark?.inviteeCount ?? 0);
+    const referrer = spark && isSome(spark.referrer) ? spark.referrer.value : null;
+    if ((summary.referrer ?? null) !== referrer) {
+      differences.push(`referrer: index ${summary.referrer ?? 'none'}, chain ${referrer ?? 'none'}`);
+    }
     if (differences.length) {
       verification('mismatch', `The index does not match the chain at slot ${slot}: ${differences.join('; ')}.`, {
         slot: String(slot),
@@ -377,7 +428,7 @@ function renderSpots() {
         act(
           `Join whitelist #${w.id}`,
           (chain, wallet) => joinInstruction(chain, wallet, w.id),
-          async (_chain, wallet, _events) => async () => {
+          async (_chain, wallet) => async () => {
             const spots = await api.wallets(wallet).spots();
             return spots.whitelists.some((s) => s.whitelist_id === w.id);
           },
@@ -401,10 +452,21 @@ function renderSpots() {
  * transaction left it: the `seq` its event carries (read from the chain
  * when the node cannot return the transaction yet).
  */
-async function sparkIndexed(chain: Chain, wallet: Address, events: SparksEvent[]): Promise<() => Promise<boolean>> {
-  const redeemed = events.find((e) => e.name === 'perkRedeemed');
-  const target =
-    redeemed?.name === 'perkRedeemed' ? redeemed.data.account.seq : ((await readSpark(chain, wallet)).spark?.seq ?? 0n);
+async function sparkIndexed(
+  chain: Chain,
+  wallet: Address,
+  events: SparksEvent[] | null,
+  landed: bigint,
+): Promise<() => Promise<boolean>> {
+  const redeemed = events?.find((e) => e.name === 'perkRedeemed');
+  let target: bigint;
+  if (redeemed?.name === 'perkRedeemed') {
+    target = redeemed.data.account.seq;
+  } else {
+    // No node could return the transaction: read the account as of its slot.
+    const read = await readSpark(chain, wallet, landed);
+    target = read.stale ? BigInt(state.summary?.seq ?? 0) + 1n : (read.spark?.seq ?? 0n);
+  }
   return async () => {
     if (BigInt(state.summary?.seq ?? 0) >= target) return true;
     state.summary = await api.wallets(wallet).summary();
@@ -430,7 +492,12 @@ function step(text: string, stepState: 'active' | 'done' | 'failed' = 'active') 
 async function act(
   title: string,
   build: (chain: Chain, wallet: Address) => Promise<Instruction>,
-  indexed: (chain: Chain, wallet: Address, events: SparksEvent[]) => Promise<() => Promise<boolean>>,
+  indexed: (
+    chain: Chain,
+    wallet: Address,
+    events: SparksEvent[] | null,
+    landed: bigint,
+  ) => Promise<() => Promise<boolean>>,
 ) {
   const connected = state.connected;
   const chain = state.chain;
@@ -446,35 +513,47 @@ async function act(
   const wallet = connected.account.address as Address;
   const cluster = state.config!.cluster as IdentifierString;
   let current = step('Waiting for your wallet to sign…');
+  // Once sent, a failure to follow it does not mean it did not land.
+  let sent: string | null = null;
   try {
     const unsigned = await unsignedTransaction(chain, wallet, [await build(chain, wallet)]);
     const signed = await wallets.signTransaction(connected.wallet, connected.account, cluster, unsigned);
     current('Signed in your wallet');
     current = step('Sending…');
     const signature = await sendSigned(chain, signed);
+    sent = signature;
     current(`Sent: ${short(signature)}`);
     current = step('Waiting for confirmation…');
     const { slot, err } = await confirmation(chain, signature);
-    if (err) throw Object.assign(new Error('the transaction failed on chain'), { cause: err });
+    if (err) {
+      // Refused by the chain itself: nothing of it happened.
+      sent = null;
+      throw Object.assign(new Error('the transaction failed on chain'), { cause: err });
+    }
     current(`Confirmed at slot ${slot}`);
+    if (slot > state.highestSlot) state.highestSlot = slot;
     current = step('Waiting for the index…');
-    const isIndexed = await indexed(chain, wallet, await eventsOf(chain, signature));
+    const isIndexed = await indexed(chain, wallet, await eventsOf(chain, signature), slot);
     const deadline = Date.now() + 30_000;
     while (!(await isIndexed()) && Date.now() < deadline) await sleep(300);
     if (!(await isIndexed())) {
-      current('Not indexed yet: the index will show it when it catches up', 'failed');
+      current('Landed on chain, not indexed yet: the page shows it when the index catches up', 'failed');
+      $('progress').dataset.outcome = 'unindexed';
     } else {
-      await Promise.all([refresh(), loadNewHistory()]);
+      // The figures first, then "done": what the step says is on the page.
+      await Promise.all([refresh(), loadNewHistory()]).catch(() => {});
       current(`Indexed: your balance is now ${fmt(state.summary!.balance)} Sparks`);
+      $('progress').dataset.outcome = 'done';
     }
-    $('progress').dataset.outcome = 'done';
   } catch (e) {
     const refusal = sparksErrorOf(e);
     const text = refusal
       ? `Refused by the program: ${refusal.name}. ${refusal.words}`
-      : `Failed: ${(e as Error).message}. Nothing was spent.`;
+      : sent
+        ? `Could not follow it: ${(e as Error).message}. It may have landed: check ${sent} before trying again.`
+        : `Failed: ${(e as Error).message}. Nothing was spent.`;
     current(text, 'failed');
-    $('progress').dataset.outcome = 'failed';
+    $('progress').dataset.outcome = refusal || !sent ? 'failed' : 'unknown';
     if (refusal) $('progress').dataset.error = refusal.name;
   } finally {
     state.busy = false;

@@ -33,11 +33,11 @@ export function onWalletsChanged(changed: () => void): () => void {
   return () => off.forEach((f) => f());
 }
 
-/** Asks the wallet to connect; its first account able to sign on `chain`. */
+/** Asks the wallet to connect; its first account able to sign on `chain` (`null`: none can). */
 export async function connect(wallet: Wallet, chain: IdentifierString): Promise<WalletAccount | null> {
   const feature = wallet.features[StandardConnect] as StandardConnectFeature[typeof StandardConnect];
   const { accounts } = await feature.connect();
-  return accounts.find((a) => a.chains.includes(chain)) ?? accounts[0] ?? null;
+  return accounts.find((a) => a.chains.includes(chain)) ?? null;
 }
 
 export async function disconnect(wallet: Wallet): Promise<void> {

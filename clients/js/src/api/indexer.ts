@@ -270,7 +270,7 @@ export interface components {
             max_lag_seconds: number;
             /** @description The Sparks program the mirror follows. */
             program_id: string;
-            /** @description A JSON-RPC endpoint to read the chain through (absent: none configured). */
+            /** @description A JSON-RPC endpoint to read the chain through (absent: none public). */
             rpc_url?: string | null;
         };
         Eligibility: {
@@ -520,7 +520,10 @@ export interface components {
              *     0: joining is by grant only.
              */
             min_lifetime_sparks_to_join: number;
-            /** @description Whether a qualified wallet could join now (active, in its window, room left). */
+            /**
+             * @description Whether a qualified wallet could join now (active, not ended, room
+             *     left; a spot taken before the start is usable from the start on).
+             */
             open: boolean;
             /** Format: int64 */
             spots_granted: number;

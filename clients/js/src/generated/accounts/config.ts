@@ -45,11 +45,9 @@ import {
   type Option,
   type OptionOrNullable,
   type ReadonlyUint8Array,
-} from "@solana/kit";
+} from '@solana/kit';
 
-export const CONFIG_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  155, 12, 170, 224, 30, 250, 204, 130,
-]);
+export const CONFIG_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([155, 12, 170, 224, 30, 250, 204, 130]);
 
 export function getConfigDiscriminatorBytes(): ReadonlyUint8Array {
   return fixEncoderSize(getBytesEncoder(), 8).encode(CONFIG_DISCRIMINATOR);
@@ -92,15 +90,15 @@ export type ConfigArgs = {
 export function getConfigEncoder(): Encoder<ConfigArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["admin", getAddressEncoder()],
-      ["pendingAdmin", getOptionEncoder(getAddressEncoder())],
-      ["paused", getBooleanEncoder()],
-      ["referralTradeShareBps", getU16Encoder()],
-      ["firstSubscriptionBonus", getU64Encoder()],
-      ["maxAwardPerIx", getU64Encoder()],
-      ["seq", getU64Encoder()],
-      ["bump", getU8Encoder()],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['admin', getAddressEncoder()],
+      ['pendingAdmin', getOptionEncoder(getAddressEncoder())],
+      ['paused', getBooleanEncoder()],
+      ['referralTradeShareBps', getU16Encoder()],
+      ['firstSubscriptionBonus', getU64Encoder()],
+      ['maxAwardPerIx', getU64Encoder()],
+      ['seq', getU64Encoder()],
+      ['bump', getU8Encoder()],
     ]),
     (value) => ({ ...value, discriminator: CONFIG_DISCRIMINATOR }),
   );
@@ -109,15 +107,15 @@ export function getConfigEncoder(): Encoder<ConfigArgs> {
 /** Gets the decoder for {@link Config} account data. */
 export function getConfigDecoder(): Decoder<Config> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["admin", getAddressDecoder()],
-    ["pendingAdmin", getOptionDecoder(getAddressDecoder())],
-    ["paused", getBooleanDecoder()],
-    ["referralTradeShareBps", getU16Decoder()],
-    ["firstSubscriptionBonus", getU64Decoder()],
-    ["maxAwardPerIx", getU64Decoder()],
-    ["seq", getU64Decoder()],
-    ["bump", getU8Decoder()],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['admin', getAddressDecoder()],
+    ['pendingAdmin', getOptionDecoder(getAddressDecoder())],
+    ['paused', getBooleanDecoder()],
+    ['referralTradeShareBps', getU16Decoder()],
+    ['firstSubscriptionBonus', getU64Decoder()],
+    ['maxAwardPerIx', getU64Decoder()],
+    ['seq', getU64Decoder()],
+    ['bump', getU8Decoder()],
   ]);
 }
 
@@ -135,10 +133,7 @@ export function decodeConfig<TAddress extends string = string>(
 export function decodeConfig<TAddress extends string = string>(
   encodedAccount: EncodedAccount<TAddress> | MaybeEncodedAccount<TAddress>,
 ): Account<Config, TAddress> | MaybeAccount<Config, TAddress> {
-  return decodeAccount(
-    encodedAccount as MaybeEncodedAccount<TAddress>,
-    getConfigDecoder(),
-  );
+  return decodeAccount(encodedAccount as MaybeEncodedAccount<TAddress>, getConfigDecoder());
 }
 
 export async function fetchConfig<TAddress extends string = string>(

@@ -6,10 +6,10 @@
  * @see https://github.com/codama-idl/codama
  */
 
-export * from "./config";
-export * from "./issuer";
-export * from "./perk";
-export * from "./perkClaim";
-export * from "./sparkAccount";
-export * from "./whitelist";
-export * from "./whitelistEntry";
+export * from './config';
+export * from './issuer';
+export * from './perk';
+export * from './perkClaim';
+export * from './sparkAccount';
+export * from './whitelist';
+export * from './whitelistEntry';

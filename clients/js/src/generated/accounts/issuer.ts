@@ -45,11 +45,9 @@ import {
   type MaybeAccount,
   type MaybeEncodedAccount,
   type ReadonlyUint8Array,
-} from "@solana/kit";
+} from '@solana/kit';
 
-export const ISSUER_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  216, 19, 83, 230, 108, 53, 80, 14,
-]);
+export const ISSUER_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([216, 19, 83, 230, 108, 53, 80, 14]);
 
 export function getIssuerDiscriminatorBytes(): ReadonlyUint8Array {
   return fixEncoderSize(getBytesEncoder(), 8).encode(ISSUER_DISCRIMINATOR);
@@ -124,19 +122,19 @@ export type IssuerArgs = {
 export function getIssuerEncoder(): FixedSizeEncoder<IssuerArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["authority", getAddressEncoder()],
-      ["allowedSources", getU8Encoder()],
-      ["capPerPeriod", getU64Encoder()],
-      ["periodSecs", getU32Encoder()],
-      ["mintedPerSlice", getArrayEncoder(getU64Encoder(), { size: 9 })],
-      ["currentSlice", getI64Encoder()],
-      ["totalMinted", getU64Encoder()],
-      ["active", getBooleanEncoder()],
-      ["awardIdFloor", getU64Encoder()],
-      ["awardIdsUsed", getArrayEncoder(getU64Encoder(), { size: 64 })],
-      ["seq", getU64Encoder()],
-      ["bump", getU8Encoder()],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['authority', getAddressEncoder()],
+      ['allowedSources', getU8Encoder()],
+      ['capPerPeriod', getU64Encoder()],
+      ['periodSecs', getU32Encoder()],
+      ['mintedPerSlice', getArrayEncoder(getU64Encoder(), { size: 9 })],
+      ['currentSlice', getI64Encoder()],
+      ['totalMinted', getU64Encoder()],
+      ['active', getBooleanEncoder()],
+      ['awardIdFloor', getU64Encoder()],
+      ['awardIdsUsed', getArrayEncoder(getU64Encoder(), { size: 64 })],
+      ['seq', getU64Encoder()],
+      ['bump', getU8Encoder()],
     ]),
     (value) => ({ ...value, discriminator: ISSUER_DISCRIMINATOR }),
   );
@@ -145,19 +143,19 @@ export function getIssuerEncoder(): FixedSizeEncoder<IssuerArgs> {
 /** Gets the decoder for {@link Issuer} account data. */
 export function getIssuerDecoder(): FixedSizeDecoder<Issuer> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["authority", getAddressDecoder()],
-    ["allowedSources", getU8Decoder()],
-    ["capPerPeriod", getU64Decoder()],
-    ["periodSecs", getU32Decoder()],
-    ["mintedPerSlice", getArrayDecoder(getU64Decoder(), { size: 9 })],
-    ["currentSlice", getI64Decoder()],
-    ["totalMinted", getU64Decoder()],
-    ["active", getBooleanDecoder()],
-    ["awardIdFloor", getU64Decoder()],
-    ["awardIdsUsed", getArrayDecoder(getU64Decoder(), { size: 64 })],
-    ["seq", getU64Decoder()],
-    ["bump", getU8Decoder()],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['authority', getAddressDecoder()],
+    ['allowedSources', getU8Decoder()],
+    ['capPerPeriod', getU64Decoder()],
+    ['periodSecs', getU32Decoder()],
+    ['mintedPerSlice', getArrayDecoder(getU64Decoder(), { size: 9 })],
+    ['currentSlice', getI64Decoder()],
+    ['totalMinted', getU64Decoder()],
+    ['active', getBooleanDecoder()],
+    ['awardIdFloor', getU64Decoder()],
+    ['awardIdsUsed', getArrayDecoder(getU64Decoder(), { size: 64 })],
+    ['seq', getU64Decoder()],
+    ['bump', getU8Decoder()],
   ]);
 }
 
@@ -175,10 +173,7 @@ export function decodeIssuer<TAddress extends string = string>(
 export function decodeIssuer<TAddress extends string = string>(
   encodedAccount: EncodedAccount<TAddress> | MaybeEncodedAccount<TAddress>,
 ): Account<Issuer, TAddress> | MaybeAccount<Issuer, TAddress> {
-  return decodeAccount(
-    encodedAccount as MaybeEncodedAccount<TAddress>,
-    getIssuerDecoder(),
-  );
+  return decodeAccount(encodedAccount as MaybeEncodedAccount<TAddress>, getIssuerDecoder());
 }
 
 export async function fetchIssuer<TAddress extends string = string>(

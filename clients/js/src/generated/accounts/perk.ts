@@ -51,17 +51,10 @@ import {
   type Option,
   type OptionOrNullable,
   type ReadonlyUint8Array,
-} from "@solana/kit";
-import {
-  getPerkKindDecoder,
-  getPerkKindEncoder,
-  type PerkKind,
-  type PerkKindArgs,
-} from "../types";
+} from '@solana/kit';
+import { getPerkKindDecoder, getPerkKindEncoder, type PerkKind, type PerkKindArgs } from '../types';
 
-export const PERK_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  2, 34, 178, 63, 67, 155, 249, 194,
-]);
+export const PERK_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([2, 34, 178, 63, 67, 155, 249, 194]);
 
 export function getPerkDiscriminatorBytes(): ReadonlyUint8Array {
   return fixEncoderSize(getBytesEncoder(), 8).encode(PERK_DISCRIMINATOR);
@@ -112,20 +105,20 @@ export type PerkArgs = {
 export function getPerkEncoder(): Encoder<PerkArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["id", getU64Encoder()],
-      ["kind", getPerkKindEncoder()],
-      ["cost", getU64Encoder()],
-      ["maxSupply", getU64Encoder()],
-      ["claimed", getU64Encoder()],
-      ["perWalletLimit", getU32Encoder()],
-      ["startsAt", getI64Encoder()],
-      ["endsAt", getI64Encoder()],
-      ["active", getBooleanEncoder()],
-      ["whitelist", getOptionEncoder(getAddressEncoder())],
-      ["uri", addEncoderSizePrefix(getUtf8Encoder(), getU32Encoder())],
-      ["seq", getU64Encoder()],
-      ["bump", getU8Encoder()],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['id', getU64Encoder()],
+      ['kind', getPerkKindEncoder()],
+      ['cost', getU64Encoder()],
+      ['maxSupply', getU64Encoder()],
+      ['claimed', getU64Encoder()],
+      ['perWalletLimit', getU32Encoder()],
+      ['startsAt', getI64Encoder()],
+      ['endsAt', getI64Encoder()],
+      ['active', getBooleanEncoder()],
+      ['whitelist', getOptionEncoder(getAddressEncoder())],
+      ['uri', addEncoderSizePrefix(getUtf8Encoder(), getU32Encoder())],
+      ['seq', getU64Encoder()],
+      ['bump', getU8Encoder()],
     ]),
     (value) => ({ ...value, discriminator: PERK_DISCRIMINATOR }),
   );
@@ -134,20 +127,20 @@ export function getPerkEncoder(): Encoder<PerkArgs> {
 /** Gets the decoder for {@link Perk} account data. */
 export function getPerkDecoder(): Decoder<Perk> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["id", getU64Decoder()],
-    ["kind", getPerkKindDecoder()],
-    ["cost", getU64Decoder()],
-    ["maxSupply", getU64Decoder()],
-    ["claimed", getU64Decoder()],
-    ["perWalletLimit", getU32Decoder()],
-    ["startsAt", getI64Decoder()],
-    ["endsAt", getI64Decoder()],
-    ["active", getBooleanDecoder()],
-    ["whitelist", getOptionDecoder(getAddressDecoder())],
-    ["uri", addDecoderSizePrefix(getUtf8Decoder(), getU32Decoder())],
-    ["seq", getU64Decoder()],
-    ["bump", getU8Decoder()],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['id', getU64Decoder()],
+    ['kind', getPerkKindDecoder()],
+    ['cost', getU64Decoder()],
+    ['maxSupply', getU64Decoder()],
+    ['claimed', getU64Decoder()],
+    ['perWalletLimit', getU32Decoder()],
+    ['startsAt', getI64Decoder()],
+    ['endsAt', getI64Decoder()],
+    ['active', getBooleanDecoder()],
+    ['whitelist', getOptionDecoder(getAddressDecoder())],
+    ['uri', addDecoderSizePrefix(getUtf8Decoder(), getU32Decoder())],
+    ['seq', getU64Decoder()],
+    ['bump', getU8Decoder()],
   ]);
 }
 
@@ -165,10 +158,7 @@ export function decodePerk<TAddress extends string = string>(
 export function decodePerk<TAddress extends string = string>(
   encodedAccount: EncodedAccount<TAddress> | MaybeEncodedAccount<TAddress>,
 ): Account<Perk, TAddress> | MaybeAccount<Perk, TAddress> {
-  return decodeAccount(
-    encodedAccount as MaybeEncodedAccount<TAddress>,
-    getPerkDecoder(),
-  );
+  return decodeAccount(encodedAccount as MaybeEncodedAccount<TAddress>, getPerkDecoder());
 }
 
 export async function fetchPerk<TAddress extends string = string>(

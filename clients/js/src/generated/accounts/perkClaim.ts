@@ -39,11 +39,9 @@ import {
   type MaybeAccount,
   type MaybeEncodedAccount,
   type ReadonlyUint8Array,
-} from "@solana/kit";
+} from '@solana/kit';
 
-export const PERK_CLAIM_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  40, 107, 239, 217, 42, 130, 15, 121,
-]);
+export const PERK_CLAIM_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([40, 107, 239, 217, 42, 130, 15, 121]);
 
 export function getPerkClaimDiscriminatorBytes(): ReadonlyUint8Array {
   return fixEncoderSize(getBytesEncoder(), 8).encode(PERK_CLAIM_DISCRIMINATOR);
@@ -58,24 +56,18 @@ export type PerkClaim = {
   bump: number;
 };
 
-export type PerkClaimArgs = {
-  perk: Address;
-  owner: Address;
-  timesClaimed: number;
-  seq: number | bigint;
-  bump: number;
-};
+export type PerkClaimArgs = { perk: Address; owner: Address; timesClaimed: number; seq: number | bigint; bump: number };
 
 /** Gets the encoder for {@link PerkClaimArgs} account data. */
 export function getPerkClaimEncoder(): FixedSizeEncoder<PerkClaimArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["perk", getAddressEncoder()],
-      ["owner", getAddressEncoder()],
-      ["timesClaimed", getU32Encoder()],
-      ["seq", getU64Encoder()],
-      ["bump", getU8Encoder()],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['perk', getAddressEncoder()],
+      ['owner', getAddressEncoder()],
+      ['timesClaimed', getU32Encoder()],
+      ['seq', getU64Encoder()],
+      ['bump', getU8Encoder()],
     ]),
     (value) => ({ ...value, discriminator: PERK_CLAIM_DISCRIMINATOR }),
   );
@@ -84,12 +76,12 @@ export function getPerkClaimEncoder(): FixedSizeEncoder<PerkClaimArgs> {
 /** Gets the decoder for {@link PerkClaim} account data. */
 export function getPerkClaimDecoder(): FixedSizeDecoder<PerkClaim> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["perk", getAddressDecoder()],
-    ["owner", getAddressDecoder()],
-    ["timesClaimed", getU32Decoder()],
-    ["seq", getU64Decoder()],
-    ["bump", getU8Decoder()],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['perk', getAddressDecoder()],
+    ['owner', getAddressDecoder()],
+    ['timesClaimed', getU32Decoder()],
+    ['seq', getU64Decoder()],
+    ['bump', getU8Decoder()],
   ]);
 }
 
@@ -107,10 +99,7 @@ export function decodePerkClaim<TAddress extends string = string>(
 export function decodePerkClaim<TAddress extends string = string>(
   encodedAccount: EncodedAccount<TAddress> | MaybeEncodedAccount<TAddress>,
 ): Account<PerkClaim, TAddress> | MaybeAccount<PerkClaim, TAddress> {
-  return decodeAccount(
-    encodedAccount as MaybeEncodedAccount<TAddress>,
-    getPerkClaimDecoder(),
-  );
+  return decodeAccount(encodedAccount as MaybeEncodedAccount<TAddress>, getPerkClaimDecoder());
 }
 
 export async function fetchPerkClaim<TAddress extends string = string>(

@@ -47,16 +47,12 @@ import {
   type Option,
   type OptionOrNullable,
   type ReadonlyUint8Array,
-} from "@solana/kit";
+} from '@solana/kit';
 
-export const SPARK_ACCOUNT_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  178, 221, 123, 45, 206, 63, 130, 22,
-]);
+export const SPARK_ACCOUNT_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([178, 221, 123, 45, 206, 63, 130, 22]);
 
 export function getSparkAccountDiscriminatorBytes(): ReadonlyUint8Array {
-  return fixEncoderSize(getBytesEncoder(), 8).encode(
-    SPARK_ACCOUNT_DISCRIMINATOR,
-  );
+  return fixEncoderSize(getBytesEncoder(), 8).encode(SPARK_ACCOUNT_DISCRIMINATOR);
 }
 
 export type SparkAccount = {
@@ -104,18 +100,18 @@ export type SparkAccountArgs = {
 export function getSparkAccountEncoder(): Encoder<SparkAccountArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["owner", getAddressEncoder()],
-      ["balance", getU64Encoder()],
-      ["lifetimeEarned", getU64Encoder()],
-      ["lifetimeSpent", getU64Encoder()],
-      ["lifetimeRevoked", getU64Encoder()],
-      ["earnedBySource", getArrayEncoder(getU64Encoder(), { size: 4 })],
-      ["referrer", getOptionEncoder(getAddressEncoder())],
-      ["inviteeCount", getU32Encoder()],
-      ["firstSubscriptionRewarded", getBooleanEncoder()],
-      ["seq", getU64Encoder()],
-      ["bump", getU8Encoder()],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['owner', getAddressEncoder()],
+      ['balance', getU64Encoder()],
+      ['lifetimeEarned', getU64Encoder()],
+      ['lifetimeSpent', getU64Encoder()],
+      ['lifetimeRevoked', getU64Encoder()],
+      ['earnedBySource', getArrayEncoder(getU64Encoder(), { size: 4 })],
+      ['referrer', getOptionEncoder(getAddressEncoder())],
+      ['inviteeCount', getU32Encoder()],
+      ['firstSubscriptionRewarded', getBooleanEncoder()],
+      ['seq', getU64Encoder()],
+      ['bump', getU8Encoder()],
     ]),
     (value) => ({ ...value, discriminator: SPARK_ACCOUNT_DISCRIMINATOR }),
   );
@@ -124,18 +120,18 @@ export function getSparkAccountEncoder(): Encoder<SparkAccountArgs> {
 /** Gets the decoder for {@link SparkAccount} account data. */
 export function getSparkAccountDecoder(): Decoder<SparkAccount> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["owner", getAddressDecoder()],
-    ["balance", getU64Decoder()],
-    ["lifetimeEarned", getU64Decoder()],
-    ["lifetimeSpent", getU64Decoder()],
-    ["lifetimeRevoked", getU64Decoder()],
-    ["earnedBySource", getArrayDecoder(getU64Decoder(), { size: 4 })],
-    ["referrer", getOptionDecoder(getAddressDecoder())],
-    ["inviteeCount", getU32Decoder()],
-    ["firstSubscriptionRewarded", getBooleanDecoder()],
-    ["seq", getU64Decoder()],
-    ["bump", getU8Decoder()],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['owner', getAddressDecoder()],
+    ['balance', getU64Decoder()],
+    ['lifetimeEarned', getU64Decoder()],
+    ['lifetimeSpent', getU64Decoder()],
+    ['lifetimeRevoked', getU64Decoder()],
+    ['earnedBySource', getArrayDecoder(getU64Decoder(), { size: 4 })],
+    ['referrer', getOptionDecoder(getAddressDecoder())],
+    ['inviteeCount', getU32Decoder()],
+    ['firstSubscriptionRewarded', getBooleanDecoder()],
+    ['seq', getU64Decoder()],
+    ['bump', getU8Decoder()],
   ]);
 }
 
@@ -153,10 +149,7 @@ export function decodeSparkAccount<TAddress extends string = string>(
 export function decodeSparkAccount<TAddress extends string = string>(
   encodedAccount: EncodedAccount<TAddress> | MaybeEncodedAccount<TAddress>,
 ): Account<SparkAccount, TAddress> | MaybeAccount<SparkAccount, TAddress> {
-  return decodeAccount(
-    encodedAccount as MaybeEncodedAccount<TAddress>,
-    getSparkAccountDecoder(),
-  );
+  return decodeAccount(encodedAccount as MaybeEncodedAccount<TAddress>, getSparkAccountDecoder());
 }
 
 export async function fetchSparkAccount<TAddress extends string = string>(

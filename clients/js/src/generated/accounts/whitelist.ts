@@ -49,11 +49,9 @@ import {
   type Option,
   type OptionOrNullable,
   type ReadonlyUint8Array,
-} from "@solana/kit";
+} from '@solana/kit';
 
-export const WHITELIST_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  204, 176, 52, 79, 146, 121, 54, 247,
-]);
+export const WHITELIST_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([204, 176, 52, 79, 146, 121, 54, 247]);
 
 export function getWhitelistDiscriminatorBytes(): ReadonlyUint8Array {
   return fixEncoderSize(getBytesEncoder(), 8).encode(WHITELIST_DISCRIMINATOR);
@@ -130,22 +128,22 @@ export type WhitelistArgs = {
 export function getWhitelistEncoder(): Encoder<WhitelistArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["id", getU64Encoder()],
-      ["admin", getAddressEncoder()],
-      ["pendingAdmin", getOptionEncoder(getAddressEncoder())],
-      ["consumer", getAddressEncoder()],
-      ["capacity", getU32Encoder()],
-      ["entries", getU32Encoder()],
-      ["spotsGranted", getU32Encoder()],
-      ["spotsUsed", getU32Encoder()],
-      ["spotsPerWallet", getU16Encoder()],
-      ["minLifetimeSparks", getU64Encoder()],
-      ["startsAt", getI64Encoder()],
-      ["endsAt", getI64Encoder()],
-      ["active", getBooleanEncoder()],
-      ["seq", getU64Encoder()],
-      ["bump", getU8Encoder()],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['id', getU64Encoder()],
+      ['admin', getAddressEncoder()],
+      ['pendingAdmin', getOptionEncoder(getAddressEncoder())],
+      ['consumer', getAddressEncoder()],
+      ['capacity', getU32Encoder()],
+      ['entries', getU32Encoder()],
+      ['spotsGranted', getU32Encoder()],
+      ['spotsUsed', getU32Encoder()],
+      ['spotsPerWallet', getU16Encoder()],
+      ['minLifetimeSparks', getU64Encoder()],
+      ['startsAt', getI64Encoder()],
+      ['endsAt', getI64Encoder()],
+      ['active', getBooleanEncoder()],
+      ['seq', getU64Encoder()],
+      ['bump', getU8Encoder()],
     ]),
     (value) => ({ ...value, discriminator: WHITELIST_DISCRIMINATOR }),
   );
@@ -154,22 +152,22 @@ export function getWhitelistEncoder(): Encoder<WhitelistArgs> {
 /** Gets the decoder for {@link Whitelist} account data. */
 export function getWhitelistDecoder(): Decoder<Whitelist> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["id", getU64Decoder()],
-    ["admin", getAddressDecoder()],
-    ["pendingAdmin", getOptionDecoder(getAddressDecoder())],
-    ["consumer", getAddressDecoder()],
-    ["capacity", getU32Decoder()],
-    ["entries", getU32Decoder()],
-    ["spotsGranted", getU32Decoder()],
-    ["spotsUsed", getU32Decoder()],
-    ["spotsPerWallet", getU16Decoder()],
-    ["minLifetimeSparks", getU64Decoder()],
-    ["startsAt", getI64Decoder()],
-    ["endsAt", getI64Decoder()],
-    ["active", getBooleanDecoder()],
-    ["seq", getU64Decoder()],
-    ["bump", getU8Decoder()],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['id', getU64Decoder()],
+    ['admin', getAddressDecoder()],
+    ['pendingAdmin', getOptionDecoder(getAddressDecoder())],
+    ['consumer', getAddressDecoder()],
+    ['capacity', getU32Decoder()],
+    ['entries', getU32Decoder()],
+    ['spotsGranted', getU32Decoder()],
+    ['spotsUsed', getU32Decoder()],
+    ['spotsPerWallet', getU16Decoder()],
+    ['minLifetimeSparks', getU64Decoder()],
+    ['startsAt', getI64Decoder()],
+    ['endsAt', getI64Decoder()],
+    ['active', getBooleanDecoder()],
+    ['seq', getU64Decoder()],
+    ['bump', getU8Decoder()],
   ]);
 }
 
@@ -187,10 +185,7 @@ export function decodeWhitelist<TAddress extends string = string>(
 export function decodeWhitelist<TAddress extends string = string>(
   encodedAccount: EncodedAccount<TAddress> | MaybeEncodedAccount<TAddress>,
 ): Account<Whitelist, TAddress> | MaybeAccount<Whitelist, TAddress> {
-  return decodeAccount(
-    encodedAccount as MaybeEncodedAccount<TAddress>,
-    getWhitelistDecoder(),
-  );
+  return decodeAccount(encodedAccount as MaybeEncodedAccount<TAddress>, getWhitelistDecoder());
 }
 
 export async function fetchWhitelist<TAddress extends string = string>(

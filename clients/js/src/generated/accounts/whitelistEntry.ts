@@ -39,16 +39,12 @@ import {
   type MaybeAccount,
   type MaybeEncodedAccount,
   type ReadonlyUint8Array,
-} from "@solana/kit";
+} from '@solana/kit';
 
-export const WHITELIST_ENTRY_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array(
-  [51, 70, 173, 81, 219, 192, 234, 62],
-);
+export const WHITELIST_ENTRY_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([51, 70, 173, 81, 219, 192, 234, 62]);
 
 export function getWhitelistEntryDiscriminatorBytes(): ReadonlyUint8Array {
-  return fixEncoderSize(getBytesEncoder(), 8).encode(
-    WHITELIST_ENTRY_DISCRIMINATOR,
-  );
+  return fixEncoderSize(getBytesEncoder(), 8).encode(WHITELIST_ENTRY_DISCRIMINATOR);
 }
 
 export type WhitelistEntry = {
@@ -78,14 +74,14 @@ export type WhitelistEntryArgs = {
 export function getWhitelistEntryEncoder(): FixedSizeEncoder<WhitelistEntryArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["whitelist", getAddressEncoder()],
-      ["wallet", getAddressEncoder()],
-      ["spotsGranted", getU16Encoder()],
-      ["spotsUsed", getU16Encoder()],
-      ["obtainedVia", getU8Encoder()],
-      ["seq", getU64Encoder()],
-      ["bump", getU8Encoder()],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['whitelist', getAddressEncoder()],
+      ['wallet', getAddressEncoder()],
+      ['spotsGranted', getU16Encoder()],
+      ['spotsUsed', getU16Encoder()],
+      ['obtainedVia', getU8Encoder()],
+      ['seq', getU64Encoder()],
+      ['bump', getU8Encoder()],
     ]),
     (value) => ({ ...value, discriminator: WHITELIST_ENTRY_DISCRIMINATOR }),
   );
@@ -94,22 +90,19 @@ export function getWhitelistEntryEncoder(): FixedSizeEncoder<WhitelistEntryArgs>
 /** Gets the decoder for {@link WhitelistEntry} account data. */
 export function getWhitelistEntryDecoder(): FixedSizeDecoder<WhitelistEntry> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["whitelist", getAddressDecoder()],
-    ["wallet", getAddressDecoder()],
-    ["spotsGranted", getU16Decoder()],
-    ["spotsUsed", getU16Decoder()],
-    ["obtainedVia", getU8Decoder()],
-    ["seq", getU64Decoder()],
-    ["bump", getU8Decoder()],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['whitelist', getAddressDecoder()],
+    ['wallet', getAddressDecoder()],
+    ['spotsGranted', getU16Decoder()],
+    ['spotsUsed', getU16Decoder()],
+    ['obtainedVia', getU8Decoder()],
+    ['seq', getU64Decoder()],
+    ['bump', getU8Decoder()],
   ]);
 }
 
 /** Gets the codec for {@link WhitelistEntry} account data. */
-export function getWhitelistEntryCodec(): FixedSizeCodec<
-  WhitelistEntryArgs,
-  WhitelistEntry
-> {
+export function getWhitelistEntryCodec(): FixedSizeCodec<WhitelistEntryArgs, WhitelistEntry> {
   return combineCodec(getWhitelistEntryEncoder(), getWhitelistEntryDecoder());
 }
 
@@ -122,10 +115,7 @@ export function decodeWhitelistEntry<TAddress extends string = string>(
 export function decodeWhitelistEntry<TAddress extends string = string>(
   encodedAccount: EncodedAccount<TAddress> | MaybeEncodedAccount<TAddress>,
 ): Account<WhitelistEntry, TAddress> | MaybeAccount<WhitelistEntry, TAddress> {
-  return decodeAccount(
-    encodedAccount as MaybeEncodedAccount<TAddress>,
-    getWhitelistEntryDecoder(),
-  );
+  return decodeAccount(encodedAccount as MaybeEncodedAccount<TAddress>, getWhitelistEntryDecoder());
 }
 
 export async function fetchWhitelistEntry<TAddress extends string = string>(
@@ -138,9 +128,7 @@ export async function fetchWhitelistEntry<TAddress extends string = string>(
   return maybeAccount;
 }
 
-export async function fetchMaybeWhitelistEntry<
-  TAddress extends string = string,
->(
+export async function fetchMaybeWhitelistEntry<TAddress extends string = string>(
   rpc: Parameters<typeof fetchEncodedAccount>[0],
   address: Address<TAddress>,
   config?: FetchAccountConfig,
@@ -154,11 +142,7 @@ export async function fetchAllWhitelistEntry(
   addresses: Array<Address>,
   config?: FetchAccountsConfig,
 ): Promise<Account<WhitelistEntry>[]> {
-  const maybeAccounts = await fetchAllMaybeWhitelistEntry(
-    rpc,
-    addresses,
-    config,
-  );
+  const maybeAccounts = await fetchAllMaybeWhitelistEntry(rpc, addresses, config);
   assertAccountsExist(maybeAccounts);
   return maybeAccounts;
 }
@@ -169,9 +153,7 @@ export async function fetchAllMaybeWhitelistEntry(
   config?: FetchAccountsConfig,
 ): Promise<MaybeAccount<WhitelistEntry>[]> {
   const maybeAccounts = await fetchEncodedAccounts(rpc, addresses, config);
-  return maybeAccounts.map((maybeAccount) =>
-    decodeWhitelistEntry(maybeAccount),
-  );
+  return maybeAccounts.map((maybeAccount) => decodeWhitelistEntry(maybeAccount));
 }
 
 export function getWhitelistEntrySize(): number {

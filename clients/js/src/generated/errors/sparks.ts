@@ -11,8 +11,8 @@ import {
   type Address,
   type SOLANA_ERROR__INSTRUCTION_ERROR__CUSTOM,
   type SolanaError,
-} from "@solana/kit";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
+} from '@solana/kit';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
 
 /** Unauthorized: signer is not the admin */
 export const SPARKS_ERROR__UNAUTHORIZED = 0x1770; // 6000
@@ -153,7 +153,7 @@ export type SparksError =
   | typeof SPARKS_ERROR__ZERO_VALUE;
 
 let sparksErrorMessages: Record<SparksError, string> | undefined;
-if (process.env["NODE_ENV"] !== "production") {
+if (process.env['NODE_ENV'] !== 'production') {
   sparksErrorMessages = {
     [SPARKS_ERROR__ACCOUNT_ALREADY_INITIALIZED]: `account already initialized`,
     [SPARKS_ERROR__ALREADY_JOINED]: `wallet already joined this whitelist`,
@@ -204,25 +204,18 @@ if (process.env["NODE_ENV"] !== "production") {
 }
 
 export function getSparksErrorMessage(code: SparksError): string {
-  if (process.env["NODE_ENV"] !== "production") {
+  if (process.env['NODE_ENV'] !== 'production') {
     return (sparksErrorMessages as Record<SparksError, string>)[code];
   }
 
-  return "Error message not available in production bundles.";
+  return 'Error message not available in production bundles.';
 }
 
 export function isSparksError<TProgramErrorCode extends SparksError>(
   error: unknown,
-  transactionMessage: {
-    instructions: Record<number, { programAddress: Address }>;
-  },
+  transactionMessage: { instructions: Record<number, { programAddress: Address }> },
   code?: TProgramErrorCode,
 ): error is SolanaError<typeof SOLANA_ERROR__INSTRUCTION_ERROR__CUSTOM> &
   Readonly<{ context: Readonly<{ code: TProgramErrorCode }> }> {
-  return isProgramError<TProgramErrorCode>(
-    error,
-    transactionMessage,
-    SPARKS_PROGRAM_ADDRESS,
-    code,
-  );
+  return isProgramError<TProgramErrorCode>(error, transactionMessage, SPARKS_PROGRAM_ADDRESS, code);
 }

@@ -31,22 +31,15 @@ import {
   type ReadonlyUint8Array,
   type TransactionSigner,
   type WritableAccount,
-} from "@solana/kit";
-import {
-  getAccountMetaFactory,
-  type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import { findConfigPda, findEventAuthorityPda } from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
+} from '@solana/kit';
+import { getAccountMetaFactory, type ResolvedInstructionAccount } from '@solana/program-client-core';
+import { findConfigPda, findEventAuthorityPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
 
-export const ACCEPT_ADMIN_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  112, 42, 45, 90, 116, 181, 13, 170,
-]);
+export const ACCEPT_ADMIN_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([112, 42, 45, 90, 116, 181, 13, 170]);
 
 export function getAcceptAdminDiscriminatorBytes(): ReadonlyUint8Array {
-  return fixEncoderSize(getBytesEncoder(), 8).encode(
-    ACCEPT_ADMIN_DISCRIMINATOR,
-  );
+  return fixEncoderSize(getBytesEncoder(), 8).encode(ACCEPT_ADMIN_DISCRIMINATOR);
 }
 
 export type AcceptAdminInstruction<
@@ -54,26 +47,18 @@ export type AcceptAdminInstruction<
   TAccountNewAdmin extends string | AccountMeta<string> = string,
   TAccountConfig extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountNewAdmin extends string
-        ? ReadonlySignerAccount<TAccountNewAdmin> &
-            AccountSignerMeta<TAccountNewAdmin>
+        ? ReadonlySignerAccount<TAccountNewAdmin> & AccountSignerMeta<TAccountNewAdmin>
         : TAccountNewAdmin,
-      TAccountConfig extends string
-        ? WritableAccount<TAccountConfig>
-        : TAccountConfig,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountConfig extends string ? WritableAccount<TAccountConfig> : TAccountConfig,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
@@ -83,26 +68,21 @@ export type AcceptAdminInstructionData = { discriminator: ReadonlyUint8Array };
 export type AcceptAdminInstructionDataArgs = {};
 
 export function getAcceptAdminInstructionDataEncoder(): FixedSizeEncoder<AcceptAdminInstructionDataArgs> {
-  return transformEncoder(
-    getStructEncoder([["discriminator", fixEncoderSize(getBytesEncoder(), 8)]]),
-    (value) => ({ ...value, discriminator: ACCEPT_ADMIN_DISCRIMINATOR }),
-  );
+  return transformEncoder(getStructEncoder([['discriminator', fixEncoderSize(getBytesEncoder(), 8)]]), (value) => ({
+    ...value,
+    discriminator: ACCEPT_ADMIN_DISCRIMINATOR,
+  }));
 }
 
 export function getAcceptAdminInstructionDataDecoder(): FixedSizeDecoder<AcceptAdminInstructionData> {
-  return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-  ]);
+  return getStructDecoder([['discriminator', fixDecoderSize(getBytesDecoder(), 8)]]);
 }
 
 export function getAcceptAdminInstructionDataCodec(): FixedSizeCodec<
   AcceptAdminInstructionDataArgs,
   AcceptAdminInstructionData
 > {
-  return combineCodec(
-    getAcceptAdminInstructionDataEncoder(),
-    getAcceptAdminInstructionDataDecoder(),
-  );
+  return combineCodec(getAcceptAdminInstructionDataEncoder(), getAcceptAdminInstructionDataDecoder());
 }
 
 export type AcceptAdminAsyncInput<
@@ -124,21 +104,10 @@ export async function getAcceptAdminInstructionAsync<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: AcceptAdminAsyncInput<
-    TAccountNewAdmin,
-    TAccountConfig,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: AcceptAdminAsyncInput<TAccountNewAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
 ): Promise<
-  AcceptAdminInstruction<
-    TProgramAddress,
-    TAccountNewAdmin,
-    TAccountConfig,
-    TAccountEventAuthority,
-    TAccountProgram
-  >
+  AcceptAdminInstruction<TProgramAddress, TAccountNewAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram>
 > {
   // Program address.
   const programAddress = config?.programAddress ?? SPARKS_PROGRAM_ADDRESS;
@@ -150,10 +119,7 @@ export async function getAcceptAdminInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Resolve default values.
   if (!accounts.config.value) {
@@ -167,13 +133,13 @@ export async function getAcceptAdminInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("newAdmin", accounts.newAdmin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('newAdmin', accounts.newAdmin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
     data: getAcceptAdminInstructionDataEncoder().encode({}),
     programAddress,
@@ -205,20 +171,9 @@ export function getAcceptAdminInstruction<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: AcceptAdminInput<
-    TAccountNewAdmin,
-    TAccountConfig,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: AcceptAdminInput<TAccountNewAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
-): AcceptAdminInstruction<
-  TProgramAddress,
-  TAccountNewAdmin,
-  TAccountConfig,
-  TAccountEventAuthority,
-  TAccountProgram
-> {
+): AcceptAdminInstruction<TProgramAddress, TAccountNewAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram> {
   // Program address.
   const programAddress = config?.programAddress ?? SPARKS_PROGRAM_ADDRESS;
 
@@ -229,10 +184,7 @@ export function getAcceptAdminInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Resolve default values.
   if (!accounts.program.value) {
@@ -240,13 +192,13 @@ export function getAcceptAdminInstruction<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("newAdmin", accounts.newAdmin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('newAdmin', accounts.newAdmin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
     data: getAcceptAdminInstructionDataEncoder().encode({}),
     programAddress,
@@ -273,22 +225,14 @@ export type ParsedAcceptAdminInstruction<
   data: AcceptAdminInstructionData;
 };
 
-export function parseAcceptAdminInstruction<
-  TProgram extends string,
-  TAccountMetas extends readonly AccountMeta[],
->(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+export function parseAcceptAdminInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedAcceptAdminInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 4) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 4,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 4,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {

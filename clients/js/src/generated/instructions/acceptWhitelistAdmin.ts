@@ -31,21 +31,17 @@ import {
   type ReadonlyUint8Array,
   type TransactionSigner,
   type WritableAccount,
-} from "@solana/kit";
-import {
-  getAccountMetaFactory,
-  type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import { findEventAuthorityPda } from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
+} from '@solana/kit';
+import { getAccountMetaFactory, type ResolvedInstructionAccount } from '@solana/program-client-core';
+import { findEventAuthorityPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
 
-export const ACCEPT_WHITELIST_ADMIN_DISCRIMINATOR: ReadonlyUint8Array =
-  new Uint8Array([58, 222, 166, 178, 114, 232, 83, 71]);
+export const ACCEPT_WHITELIST_ADMIN_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
+  58, 222, 166, 178, 114, 232, 83, 71,
+]);
 
 export function getAcceptWhitelistAdminDiscriminatorBytes(): ReadonlyUint8Array {
-  return fixEncoderSize(getBytesEncoder(), 8).encode(
-    ACCEPT_WHITELIST_ADMIN_DISCRIMINATOR,
-  );
+  return fixEncoderSize(getBytesEncoder(), 8).encode(ACCEPT_WHITELIST_ADMIN_DISCRIMINATOR);
 }
 
 export type AcceptWhitelistAdminInstruction<
@@ -53,60 +49,42 @@ export type AcceptWhitelistAdminInstruction<
   TAccountNewAdmin extends string | AccountMeta<string> = string,
   TAccountWhitelist extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountNewAdmin extends string
-        ? ReadonlySignerAccount<TAccountNewAdmin> &
-            AccountSignerMeta<TAccountNewAdmin>
+        ? ReadonlySignerAccount<TAccountNewAdmin> & AccountSignerMeta<TAccountNewAdmin>
         : TAccountNewAdmin,
-      TAccountWhitelist extends string
-        ? WritableAccount<TAccountWhitelist>
-        : TAccountWhitelist,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountWhitelist extends string ? WritableAccount<TAccountWhitelist> : TAccountWhitelist,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
 
-export type AcceptWhitelistAdminInstructionData = {
-  discriminator: ReadonlyUint8Array;
-};
+export type AcceptWhitelistAdminInstructionData = { discriminator: ReadonlyUint8Array };
 
 export type AcceptWhitelistAdminInstructionDataArgs = {};
 
 export function getAcceptWhitelistAdminInstructionDataEncoder(): FixedSizeEncoder<AcceptWhitelistAdminInstructionDataArgs> {
-  return transformEncoder(
-    getStructEncoder([["discriminator", fixEncoderSize(getBytesEncoder(), 8)]]),
-    (value) => ({
-      ...value,
-      discriminator: ACCEPT_WHITELIST_ADMIN_DISCRIMINATOR,
-    }),
-  );
+  return transformEncoder(getStructEncoder([['discriminator', fixEncoderSize(getBytesEncoder(), 8)]]), (value) => ({
+    ...value,
+    discriminator: ACCEPT_WHITELIST_ADMIN_DISCRIMINATOR,
+  }));
 }
 
 export function getAcceptWhitelistAdminInstructionDataDecoder(): FixedSizeDecoder<AcceptWhitelistAdminInstructionData> {
-  return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-  ]);
+  return getStructDecoder([['discriminator', fixDecoderSize(getBytesDecoder(), 8)]]);
 }
 
 export function getAcceptWhitelistAdminInstructionDataCodec(): FixedSizeCodec<
   AcceptWhitelistAdminInstructionDataArgs,
   AcceptWhitelistAdminInstructionData
 > {
-  return combineCodec(
-    getAcceptWhitelistAdminInstructionDataEncoder(),
-    getAcceptWhitelistAdminInstructionDataDecoder(),
-  );
+  return combineCodec(getAcceptWhitelistAdminInstructionDataEncoder(), getAcceptWhitelistAdminInstructionDataDecoder());
 }
 
 export type AcceptWhitelistAdminAsyncInput<
@@ -128,12 +106,7 @@ export async function getAcceptWhitelistAdminInstructionAsync<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: AcceptWhitelistAdminAsyncInput<
-    TAccountNewAdmin,
-    TAccountWhitelist,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: AcceptWhitelistAdminAsyncInput<TAccountNewAdmin, TAccountWhitelist, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
 ): Promise<
   AcceptWhitelistAdminInstruction<
@@ -154,10 +127,7 @@ export async function getAcceptWhitelistAdminInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Resolve default values.
   if (!accounts.eventAuthority.value) {
@@ -168,13 +138,13 @@ export async function getAcceptWhitelistAdminInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("newAdmin", accounts.newAdmin),
-      getAccountMeta("whitelist", accounts.whitelist),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('newAdmin', accounts.newAdmin),
+      getAccountMeta('whitelist', accounts.whitelist),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
     data: getAcceptWhitelistAdminInstructionDataEncoder().encode({}),
     programAddress,
@@ -206,12 +176,7 @@ export function getAcceptWhitelistAdminInstruction<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: AcceptWhitelistAdminInput<
-    TAccountNewAdmin,
-    TAccountWhitelist,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: AcceptWhitelistAdminInput<TAccountNewAdmin, TAccountWhitelist, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
 ): AcceptWhitelistAdminInstruction<
   TProgramAddress,
@@ -230,10 +195,7 @@ export function getAcceptWhitelistAdminInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Resolve default values.
   if (!accounts.program.value) {
@@ -241,13 +203,13 @@ export function getAcceptWhitelistAdminInstruction<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("newAdmin", accounts.newAdmin),
-      getAccountMeta("whitelist", accounts.whitelist),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('newAdmin', accounts.newAdmin),
+      getAccountMeta('whitelist', accounts.whitelist),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
     data: getAcceptWhitelistAdminInstructionDataEncoder().encode({}),
     programAddress,
@@ -278,18 +240,13 @@ export function parseAcceptWhitelistAdminInstruction<
   TProgram extends string,
   TAccountMetas extends readonly AccountMeta[],
 >(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedAcceptWhitelistAdminInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 4) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 4,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 4,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {
@@ -305,8 +262,6 @@ export function parseAcceptWhitelistAdminInstruction<
       eventAuthority: getNextAccount(),
       program: getNextAccount(),
     },
-    data: getAcceptWhitelistAdminInstructionDataDecoder().decode(
-      instruction.data,
-    ),
+    data: getAcceptWhitelistAdminInstructionDataDecoder().decode(instruction.data),
   };
 }

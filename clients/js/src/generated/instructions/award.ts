@@ -33,29 +33,17 @@ import {
   type TransactionSigner,
   type WritableAccount,
   type WritableSignerAccount,
-} from "@solana/kit";
+} from '@solana/kit';
 import {
   getAccountMetaFactory,
   getAddressFromResolvedInstructionAccount,
   type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import {
-  findConfigPda,
-  findEventAuthorityPda,
-  findIssuerPda,
-  findRecipientSparkPda,
-} from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
-import {
-  getSourceDecoder,
-  getSourceEncoder,
-  type Source,
-  type SourceArgs,
-} from "../types";
+} from '@solana/program-client-core';
+import { findConfigPda, findEventAuthorityPda, findIssuerPda, findRecipientSparkPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
+import { getSourceDecoder, getSourceEncoder, type Source, type SourceArgs } from '../types';
 
-export const AWARD_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  180, 74, 165, 67, 179, 135, 27, 202,
-]);
+export const AWARD_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([180, 74, 165, 67, 179, 135, 27, 202]);
 
 export function getAwardDiscriminatorBytes(): ReadonlyUint8Array {
   return fixEncoderSize(getBytesEncoder(), 8).encode(AWARD_DISCRIMINATOR);
@@ -69,44 +57,25 @@ export type AwardInstruction<
   TAccountRecipient extends string | AccountMeta<string> = string,
   TAccountRecipientSpark extends string | AccountMeta<string> = string,
   TAccountReferrerSpark extends string | AccountMeta<string> = string,
-  TAccountSystemProgram extends string | AccountMeta<string> =
-    "11111111111111111111111111111111",
+  TAccountSystemProgram extends string | AccountMeta<string> = '11111111111111111111111111111111',
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountAuthority extends string
-        ? WritableSignerAccount<TAccountAuthority> &
-            AccountSignerMeta<TAccountAuthority>
+        ? WritableSignerAccount<TAccountAuthority> & AccountSignerMeta<TAccountAuthority>
         : TAccountAuthority,
-      TAccountConfig extends string
-        ? ReadonlyAccount<TAccountConfig>
-        : TAccountConfig,
-      TAccountIssuer extends string
-        ? WritableAccount<TAccountIssuer>
-        : TAccountIssuer,
-      TAccountRecipient extends string
-        ? ReadonlyAccount<TAccountRecipient>
-        : TAccountRecipient,
-      TAccountRecipientSpark extends string
-        ? WritableAccount<TAccountRecipientSpark>
-        : TAccountRecipientSpark,
-      TAccountReferrerSpark extends string
-        ? WritableAccount<TAccountReferrerSpark>
-        : TAccountReferrerSpark,
-      TAccountSystemProgram extends string
-        ? ReadonlyAccount<TAccountSystemProgram>
-        : TAccountSystemProgram,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountConfig extends string ? ReadonlyAccount<TAccountConfig> : TAccountConfig,
+      TAccountIssuer extends string ? WritableAccount<TAccountIssuer> : TAccountIssuer,
+      TAccountRecipient extends string ? ReadonlyAccount<TAccountRecipient> : TAccountRecipient,
+      TAccountRecipientSpark extends string ? WritableAccount<TAccountRecipientSpark> : TAccountRecipientSpark,
+      TAccountReferrerSpark extends string ? WritableAccount<TAccountReferrerSpark> : TAccountReferrerSpark,
+      TAccountSystemProgram extends string ? ReadonlyAccount<TAccountSystemProgram> : TAccountSystemProgram,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
@@ -139,11 +108,11 @@ export type AwardInstructionDataArgs = {
 export function getAwardInstructionDataEncoder(): FixedSizeEncoder<AwardInstructionDataArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["source", getSourceEncoder()],
-      ["amount", getU64Encoder()],
-      ["reference", fixEncoderSize(getBytesEncoder(), 32)],
-      ["awardId", getU64Encoder()],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['source', getSourceEncoder()],
+      ['amount', getU64Encoder()],
+      ['reference', fixEncoderSize(getBytesEncoder(), 32)],
+      ['awardId', getU64Encoder()],
     ]),
     (value) => ({ ...value, discriminator: AWARD_DISCRIMINATOR }),
   );
@@ -151,22 +120,16 @@ export function getAwardInstructionDataEncoder(): FixedSizeEncoder<AwardInstruct
 
 export function getAwardInstructionDataDecoder(): FixedSizeDecoder<AwardInstructionData> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["source", getSourceDecoder()],
-    ["amount", getU64Decoder()],
-    ["reference", fixDecoderSize(getBytesDecoder(), 32)],
-    ["awardId", getU64Decoder()],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['source', getSourceDecoder()],
+    ['amount', getU64Decoder()],
+    ['reference', fixDecoderSize(getBytesDecoder(), 32)],
+    ['awardId', getU64Decoder()],
   ]);
 }
 
-export function getAwardInstructionDataCodec(): FixedSizeCodec<
-  AwardInstructionDataArgs,
-  AwardInstructionData
-> {
-  return combineCodec(
-    getAwardInstructionDataEncoder(),
-    getAwardInstructionDataDecoder(),
-  );
+export function getAwardInstructionDataCodec(): FixedSizeCodec<AwardInstructionDataArgs, AwardInstructionData> {
+  return combineCodec(getAwardInstructionDataEncoder(), getAwardInstructionDataDecoder());
 }
 
 export type AwardAsyncInput<
@@ -190,10 +153,10 @@ export type AwardAsyncInput<
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority?: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  source: AwardInstructionDataArgs["source"];
-  amount: AwardInstructionDataArgs["amount"];
-  reference: AwardInstructionDataArgs["reference"];
-  awardId: AwardInstructionDataArgs["awardId"];
+  source: AwardInstructionDataArgs['source'];
+  amount: AwardInstructionDataArgs['amount'];
+  reference: AwardInstructionDataArgs['reference'];
+  awardId: AwardInstructionDataArgs['awardId'];
 };
 
 export async function getAwardInstructionAsync<
@@ -249,10 +212,7 @@ export async function getAwardInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -263,23 +223,16 @@ export async function getAwardInstructionAsync<
   }
   if (!accounts.issuer.value) {
     accounts.issuer.value = await findIssuerPda({
-      authority: getAddressFromResolvedInstructionAccount(
-        "authority",
-        accounts.authority.value,
-      ),
+      authority: getAddressFromResolvedInstructionAccount('authority', accounts.authority.value),
     });
   }
   if (!accounts.recipientSpark.value) {
     accounts.recipientSpark.value = await findRecipientSparkPda({
-      recipient: getAddressFromResolvedInstructionAccount(
-        "recipient",
-        accounts.recipient.value,
-      ),
+      recipient: getAddressFromResolvedInstructionAccount('recipient', accounts.recipient.value),
     });
   }
   if (!accounts.systemProgram.value) {
-    accounts.systemProgram.value =
-      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+    accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
   }
   if (!accounts.eventAuthority.value) {
     accounts.eventAuthority.value = await findEventAuthorityPda();
@@ -289,22 +242,20 @@ export async function getAwardInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("authority", accounts.authority),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("issuer", accounts.issuer),
-      getAccountMeta("recipient", accounts.recipient),
-      getAccountMeta("recipientSpark", accounts.recipientSpark),
-      getAccountMeta("referrerSpark", accounts.referrerSpark),
-      getAccountMeta("systemProgram", accounts.systemProgram),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('authority', accounts.authority),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('issuer', accounts.issuer),
+      getAccountMeta('recipient', accounts.recipient),
+      getAccountMeta('recipientSpark', accounts.recipientSpark),
+      getAccountMeta('referrerSpark', accounts.referrerSpark),
+      getAccountMeta('systemProgram', accounts.systemProgram),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getAwardInstructionDataEncoder().encode(
-      args as AwardInstructionDataArgs,
-    ),
+    data: getAwardInstructionDataEncoder().encode(args as AwardInstructionDataArgs),
     programAddress,
   } as AwardInstruction<
     TProgramAddress,
@@ -341,10 +292,10 @@ export type AwardInput<
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  source: AwardInstructionDataArgs["source"];
-  amount: AwardInstructionDataArgs["amount"];
-  reference: AwardInstructionDataArgs["reference"];
-  awardId: AwardInstructionDataArgs["awardId"];
+  source: AwardInstructionDataArgs['source'];
+  amount: AwardInstructionDataArgs['amount'];
+  reference: AwardInstructionDataArgs['reference'];
+  awardId: AwardInstructionDataArgs['awardId'];
 };
 
 export function getAwardInstruction<
@@ -398,40 +349,34 @@ export function getAwardInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
 
   // Resolve default values.
   if (!accounts.systemProgram.value) {
-    accounts.systemProgram.value =
-      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+    accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
   }
   if (!accounts.program.value) {
     accounts.program.value = programAddress;
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("authority", accounts.authority),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("issuer", accounts.issuer),
-      getAccountMeta("recipient", accounts.recipient),
-      getAccountMeta("recipientSpark", accounts.recipientSpark),
-      getAccountMeta("referrerSpark", accounts.referrerSpark),
-      getAccountMeta("systemProgram", accounts.systemProgram),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('authority', accounts.authority),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('issuer', accounts.issuer),
+      getAccountMeta('recipient', accounts.recipient),
+      getAccountMeta('recipientSpark', accounts.recipientSpark),
+      getAccountMeta('referrerSpark', accounts.referrerSpark),
+      getAccountMeta('systemProgram', accounts.systemProgram),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getAwardInstructionDataEncoder().encode(
-      args as AwardInstructionDataArgs,
-    ),
+    data: getAwardInstructionDataEncoder().encode(args as AwardInstructionDataArgs),
     programAddress,
   } as AwardInstruction<
     TProgramAddress,
@@ -467,22 +412,14 @@ export type ParsedAwardInstruction<
   data: AwardInstructionData;
 };
 
-export function parseAwardInstruction<
-  TProgram extends string,
-  TAccountMetas extends readonly AccountMeta[],
->(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+export function parseAwardInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedAwardInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 9) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 9,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 9,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {
@@ -492,9 +429,7 @@ export function parseAwardInstruction<
   };
   const getNextOptionalAccount = () => {
     const accountMeta = getNextAccount();
-    return accountMeta.address === SPARKS_PROGRAM_ADDRESS
-      ? undefined
-      : accountMeta;
+    return accountMeta.address === SPARKS_PROGRAM_ADDRESS ? undefined : accountMeta;
   };
   return {
     programAddress: instruction.programAddress,

@@ -35,14 +35,14 @@ import {
   type TransactionSigner,
   type WritableAccount,
   type WritableSignerAccount,
-} from "@solana/kit";
+} from '@solana/kit';
 import {
   getAccountMetaFactory,
   getAddressFromResolvedInstructionAccount,
   type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import { findConfigPda, findEventAuthorityPda, findIssuerPda } from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
+} from '@solana/program-client-core';
+import { findConfigPda, findEventAuthorityPda, findIssuerPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
 import {
   getBatchRecipientDecoder,
   getBatchRecipientEncoder,
@@ -52,11 +52,9 @@ import {
   type BatchRecipientArgs,
   type Source,
   type SourceArgs,
-} from "../types";
+} from '../types';
 
-export const AWARD_BATCH_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  241, 96, 191, 38, 247, 226, 42, 131,
-]);
+export const AWARD_BATCH_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([241, 96, 191, 38, 247, 226, 42, 131]);
 
 export function getAwardBatchDiscriminatorBytes(): ReadonlyUint8Array {
   return fixEncoderSize(getBytesEncoder(), 8).encode(AWARD_BATCH_DISCRIMINATOR);
@@ -67,35 +65,22 @@ export type AwardBatchInstruction<
   TAccountAuthority extends string | AccountMeta<string> = string,
   TAccountConfig extends string | AccountMeta<string> = string,
   TAccountIssuer extends string | AccountMeta<string> = string,
-  TAccountSystemProgram extends string | AccountMeta<string> =
-    "11111111111111111111111111111111",
+  TAccountSystemProgram extends string | AccountMeta<string> = '11111111111111111111111111111111',
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountAuthority extends string
-        ? WritableSignerAccount<TAccountAuthority> &
-            AccountSignerMeta<TAccountAuthority>
+        ? WritableSignerAccount<TAccountAuthority> & AccountSignerMeta<TAccountAuthority>
         : TAccountAuthority,
-      TAccountConfig extends string
-        ? ReadonlyAccount<TAccountConfig>
-        : TAccountConfig,
-      TAccountIssuer extends string
-        ? WritableAccount<TAccountIssuer>
-        : TAccountIssuer,
-      TAccountSystemProgram extends string
-        ? ReadonlyAccount<TAccountSystemProgram>
-        : TAccountSystemProgram,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountConfig extends string ? ReadonlyAccount<TAccountConfig> : TAccountConfig,
+      TAccountIssuer extends string ? WritableAccount<TAccountIssuer> : TAccountIssuer,
+      TAccountSystemProgram extends string ? ReadonlyAccount<TAccountSystemProgram> : TAccountSystemProgram,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
@@ -128,11 +113,11 @@ export type AwardBatchInstructionDataArgs = {
 export function getAwardBatchInstructionDataEncoder(): Encoder<AwardBatchInstructionDataArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["source", getSourceEncoder()],
-      ["reference", fixEncoderSize(getBytesEncoder(), 32)],
-      ["firstAwardId", getU64Encoder()],
-      ["recipients", getArrayEncoder(getBatchRecipientEncoder())],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['source', getSourceEncoder()],
+      ['reference', fixEncoderSize(getBytesEncoder(), 32)],
+      ['firstAwardId', getU64Encoder()],
+      ['recipients', getArrayEncoder(getBatchRecipientEncoder())],
     ]),
     (value) => ({ ...value, discriminator: AWARD_BATCH_DISCRIMINATOR }),
   );
@@ -140,22 +125,16 @@ export function getAwardBatchInstructionDataEncoder(): Encoder<AwardBatchInstruc
 
 export function getAwardBatchInstructionDataDecoder(): Decoder<AwardBatchInstructionData> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["source", getSourceDecoder()],
-    ["reference", fixDecoderSize(getBytesDecoder(), 32)],
-    ["firstAwardId", getU64Decoder()],
-    ["recipients", getArrayDecoder(getBatchRecipientDecoder())],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['source', getSourceDecoder()],
+    ['reference', fixDecoderSize(getBytesDecoder(), 32)],
+    ['firstAwardId', getU64Decoder()],
+    ['recipients', getArrayDecoder(getBatchRecipientDecoder())],
   ]);
 }
 
-export function getAwardBatchInstructionDataCodec(): Codec<
-  AwardBatchInstructionDataArgs,
-  AwardBatchInstructionData
-> {
-  return combineCodec(
-    getAwardBatchInstructionDataEncoder(),
-    getAwardBatchInstructionDataDecoder(),
-  );
+export function getAwardBatchInstructionDataCodec(): Codec<AwardBatchInstructionDataArgs, AwardBatchInstructionData> {
+  return combineCodec(getAwardBatchInstructionDataEncoder(), getAwardBatchInstructionDataDecoder());
 }
 
 export type AwardBatchAsyncInput<
@@ -172,10 +151,10 @@ export type AwardBatchAsyncInput<
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority?: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  source: AwardBatchInstructionDataArgs["source"];
-  reference: AwardBatchInstructionDataArgs["reference"];
-  firstAwardId: AwardBatchInstructionDataArgs["firstAwardId"];
-  recipients: AwardBatchInstructionDataArgs["recipients"];
+  source: AwardBatchInstructionDataArgs['source'];
+  reference: AwardBatchInstructionDataArgs['reference'];
+  firstAwardId: AwardBatchInstructionDataArgs['firstAwardId'];
+  recipients: AwardBatchInstructionDataArgs['recipients'];
 };
 
 export async function getAwardBatchInstructionAsync<
@@ -219,10 +198,7 @@ export async function getAwardBatchInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -233,15 +209,11 @@ export async function getAwardBatchInstructionAsync<
   }
   if (!accounts.issuer.value) {
     accounts.issuer.value = await findIssuerPda({
-      authority: getAddressFromResolvedInstructionAccount(
-        "authority",
-        accounts.authority.value,
-      ),
+      authority: getAddressFromResolvedInstructionAccount('authority', accounts.authority.value),
     });
   }
   if (!accounts.systemProgram.value) {
-    accounts.systemProgram.value =
-      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+    accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
   }
   if (!accounts.eventAuthority.value) {
     accounts.eventAuthority.value = await findEventAuthorityPda();
@@ -251,19 +223,17 @@ export async function getAwardBatchInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("authority", accounts.authority),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("issuer", accounts.issuer),
-      getAccountMeta("systemProgram", accounts.systemProgram),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('authority', accounts.authority),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('issuer', accounts.issuer),
+      getAccountMeta('systemProgram', accounts.systemProgram),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getAwardBatchInstructionDataEncoder().encode(
-      args as AwardBatchInstructionDataArgs,
-    ),
+    data: getAwardBatchInstructionDataEncoder().encode(args as AwardBatchInstructionDataArgs),
     programAddress,
   } as AwardBatchInstruction<
     TProgramAddress,
@@ -290,10 +260,10 @@ export type AwardBatchInput<
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  source: AwardBatchInstructionDataArgs["source"];
-  reference: AwardBatchInstructionDataArgs["reference"];
-  firstAwardId: AwardBatchInstructionDataArgs["firstAwardId"];
-  recipients: AwardBatchInstructionDataArgs["recipients"];
+  source: AwardBatchInstructionDataArgs['source'];
+  reference: AwardBatchInstructionDataArgs['reference'];
+  firstAwardId: AwardBatchInstructionDataArgs['firstAwardId'];
+  recipients: AwardBatchInstructionDataArgs['recipients'];
 };
 
 export function getAwardBatchInstruction<
@@ -335,37 +305,31 @@ export function getAwardBatchInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
 
   // Resolve default values.
   if (!accounts.systemProgram.value) {
-    accounts.systemProgram.value =
-      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+    accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
   }
   if (!accounts.program.value) {
     accounts.program.value = programAddress;
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("authority", accounts.authority),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("issuer", accounts.issuer),
-      getAccountMeta("systemProgram", accounts.systemProgram),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('authority', accounts.authority),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('issuer', accounts.issuer),
+      getAccountMeta('systemProgram', accounts.systemProgram),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getAwardBatchInstructionDataEncoder().encode(
-      args as AwardBatchInstructionDataArgs,
-    ),
+    data: getAwardBatchInstructionDataEncoder().encode(args as AwardBatchInstructionDataArgs),
     programAddress,
   } as AwardBatchInstruction<
     TProgramAddress,
@@ -394,22 +358,14 @@ export type ParsedAwardBatchInstruction<
   data: AwardBatchInstructionData;
 };
 
-export function parseAwardBatchInstruction<
-  TProgram extends string,
-  TAccountMetas extends readonly AccountMeta[],
->(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+export function parseAwardBatchInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedAwardBatchInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 6) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 6,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 6,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {

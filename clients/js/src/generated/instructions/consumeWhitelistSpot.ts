@@ -31,22 +31,21 @@ import {
   type ReadonlyUint8Array,
   type TransactionSigner,
   type WritableAccount,
-} from "@solana/kit";
+} from '@solana/kit';
 import {
   getAccountMetaFactory,
   getAddressFromResolvedInstructionAccount,
   type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import { findConfigPda, findEntryPda, findEventAuthorityPda } from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
+} from '@solana/program-client-core';
+import { findConfigPda, findEntryPda, findEventAuthorityPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
 
-export const CONSUME_WHITELIST_SPOT_DISCRIMINATOR: ReadonlyUint8Array =
-  new Uint8Array([152, 137, 105, 20, 135, 144, 72, 212]);
+export const CONSUME_WHITELIST_SPOT_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
+  152, 137, 105, 20, 135, 144, 72, 212,
+]);
 
 export function getConsumeWhitelistSpotDiscriminatorBytes(): ReadonlyUint8Array {
-  return fixEncoderSize(getBytesEncoder(), 8).encode(
-    CONSUME_WHITELIST_SPOT_DISCRIMINATOR,
-  );
+  return fixEncoderSize(getBytesEncoder(), 8).encode(CONSUME_WHITELIST_SPOT_DISCRIMINATOR);
 }
 
 export type ConsumeWhitelistSpotInstruction<
@@ -57,70 +56,47 @@ export type ConsumeWhitelistSpotInstruction<
   TAccountWhitelist extends string | AccountMeta<string> = string,
   TAccountEntry extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountConsumer extends string
-        ? ReadonlySignerAccount<TAccountConsumer> &
-            AccountSignerMeta<TAccountConsumer>
+        ? ReadonlySignerAccount<TAccountConsumer> & AccountSignerMeta<TAccountConsumer>
         : TAccountConsumer,
       TAccountWallet extends string
-        ? ReadonlySignerAccount<TAccountWallet> &
-            AccountSignerMeta<TAccountWallet>
+        ? ReadonlySignerAccount<TAccountWallet> & AccountSignerMeta<TAccountWallet>
         : TAccountWallet,
-      TAccountConfig extends string
-        ? ReadonlyAccount<TAccountConfig>
-        : TAccountConfig,
-      TAccountWhitelist extends string
-        ? WritableAccount<TAccountWhitelist>
-        : TAccountWhitelist,
-      TAccountEntry extends string
-        ? WritableAccount<TAccountEntry>
-        : TAccountEntry,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountConfig extends string ? ReadonlyAccount<TAccountConfig> : TAccountConfig,
+      TAccountWhitelist extends string ? WritableAccount<TAccountWhitelist> : TAccountWhitelist,
+      TAccountEntry extends string ? WritableAccount<TAccountEntry> : TAccountEntry,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
 
-export type ConsumeWhitelistSpotInstructionData = {
-  discriminator: ReadonlyUint8Array;
-};
+export type ConsumeWhitelistSpotInstructionData = { discriminator: ReadonlyUint8Array };
 
 export type ConsumeWhitelistSpotInstructionDataArgs = {};
 
 export function getConsumeWhitelistSpotInstructionDataEncoder(): FixedSizeEncoder<ConsumeWhitelistSpotInstructionDataArgs> {
-  return transformEncoder(
-    getStructEncoder([["discriminator", fixEncoderSize(getBytesEncoder(), 8)]]),
-    (value) => ({
-      ...value,
-      discriminator: CONSUME_WHITELIST_SPOT_DISCRIMINATOR,
-    }),
-  );
+  return transformEncoder(getStructEncoder([['discriminator', fixEncoderSize(getBytesEncoder(), 8)]]), (value) => ({
+    ...value,
+    discriminator: CONSUME_WHITELIST_SPOT_DISCRIMINATOR,
+  }));
 }
 
 export function getConsumeWhitelistSpotInstructionDataDecoder(): FixedSizeDecoder<ConsumeWhitelistSpotInstructionData> {
-  return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-  ]);
+  return getStructDecoder([['discriminator', fixDecoderSize(getBytesDecoder(), 8)]]);
 }
 
 export function getConsumeWhitelistSpotInstructionDataCodec(): FixedSizeCodec<
   ConsumeWhitelistSpotInstructionDataArgs,
   ConsumeWhitelistSpotInstructionData
 > {
-  return combineCodec(
-    getConsumeWhitelistSpotInstructionDataEncoder(),
-    getConsumeWhitelistSpotInstructionDataDecoder(),
-  );
+  return combineCodec(getConsumeWhitelistSpotInstructionDataEncoder(), getConsumeWhitelistSpotInstructionDataDecoder());
 }
 
 export type ConsumeWhitelistSpotAsyncInput<
@@ -186,10 +162,7 @@ export async function getConsumeWhitelistSpotInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Resolve default values.
   if (!accounts.config.value) {
@@ -197,14 +170,8 @@ export async function getConsumeWhitelistSpotInstructionAsync<
   }
   if (!accounts.entry.value) {
     accounts.entry.value = await findEntryPda({
-      whitelist: getAddressFromResolvedInstructionAccount(
-        "whitelist",
-        accounts.whitelist.value,
-      ),
-      wallet: getAddressFromResolvedInstructionAccount(
-        "wallet",
-        accounts.wallet.value,
-      ),
+      whitelist: getAddressFromResolvedInstructionAccount('whitelist', accounts.whitelist.value),
+      wallet: getAddressFromResolvedInstructionAccount('wallet', accounts.wallet.value),
     });
   }
   if (!accounts.eventAuthority.value) {
@@ -215,16 +182,16 @@ export async function getConsumeWhitelistSpotInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("consumer", accounts.consumer),
-      getAccountMeta("wallet", accounts.wallet),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("whitelist", accounts.whitelist),
-      getAccountMeta("entry", accounts.entry),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('consumer', accounts.consumer),
+      getAccountMeta('wallet', accounts.wallet),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('whitelist', accounts.whitelist),
+      getAccountMeta('entry', accounts.entry),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
     data: getConsumeWhitelistSpotInstructionDataEncoder().encode({}),
     programAddress,
@@ -301,10 +268,7 @@ export function getConsumeWhitelistSpotInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Resolve default values.
   if (!accounts.program.value) {
@@ -312,16 +276,16 @@ export function getConsumeWhitelistSpotInstruction<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("consumer", accounts.consumer),
-      getAccountMeta("wallet", accounts.wallet),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("whitelist", accounts.whitelist),
-      getAccountMeta("entry", accounts.entry),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('consumer', accounts.consumer),
+      getAccountMeta('wallet', accounts.wallet),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('whitelist', accounts.whitelist),
+      getAccountMeta('entry', accounts.entry),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
     data: getConsumeWhitelistSpotInstructionDataEncoder().encode({}),
     programAddress,
@@ -358,18 +322,13 @@ export function parseConsumeWhitelistSpotInstruction<
   TProgram extends string,
   TAccountMetas extends readonly AccountMeta[],
 >(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedConsumeWhitelistSpotInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 7) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 7,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 7,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {
@@ -388,8 +347,6 @@ export function parseConsumeWhitelistSpotInstruction<
       eventAuthority: getNextAccount(),
       program: getNextAccount(),
     },
-    data: getConsumeWhitelistSpotInstructionDataDecoder().decode(
-      instruction.data,
-    ),
+    data: getConsumeWhitelistSpotInstructionDataDecoder().decode(instruction.data),
   };
 }

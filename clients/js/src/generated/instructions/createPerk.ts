@@ -41,23 +41,13 @@ import {
   type TransactionSigner,
   type WritableAccount,
   type WritableSignerAccount,
-} from "@solana/kit";
-import {
-  getAccountMetaFactory,
-  type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import { findConfigPda, findEventAuthorityPda } from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
-import {
-  getPerkKindDecoder,
-  getPerkKindEncoder,
-  type PerkKind,
-  type PerkKindArgs,
-} from "../types";
+} from '@solana/kit';
+import { getAccountMetaFactory, type ResolvedInstructionAccount } from '@solana/program-client-core';
+import { findConfigPda, findEventAuthorityPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
+import { getPerkKindDecoder, getPerkKindEncoder, type PerkKind, type PerkKindArgs } from '../types';
 
-export const CREATE_PERK_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  48, 204, 67, 28, 230, 199, 6, 245,
-]);
+export const CREATE_PERK_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([48, 204, 67, 28, 230, 199, 6, 245]);
 
 export function getCreatePerkDiscriminatorBytes(): ReadonlyUint8Array {
   return fixEncoderSize(getBytesEncoder(), 8).encode(CREATE_PERK_DISCRIMINATOR);
@@ -69,38 +59,23 @@ export type CreatePerkInstruction<
   TAccountConfig extends string | AccountMeta<string> = string,
   TAccountPerk extends string | AccountMeta<string> = string,
   TAccountWhitelist extends string | AccountMeta<string> = string,
-  TAccountSystemProgram extends string | AccountMeta<string> =
-    "11111111111111111111111111111111",
+  TAccountSystemProgram extends string | AccountMeta<string> = '11111111111111111111111111111111',
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountAdmin extends string
-        ? WritableSignerAccount<TAccountAdmin> &
-            AccountSignerMeta<TAccountAdmin>
+        ? WritableSignerAccount<TAccountAdmin> & AccountSignerMeta<TAccountAdmin>
         : TAccountAdmin,
-      TAccountConfig extends string
-        ? ReadonlyAccount<TAccountConfig>
-        : TAccountConfig,
-      TAccountPerk extends string
-        ? WritableAccount<TAccountPerk>
-        : TAccountPerk,
-      TAccountWhitelist extends string
-        ? ReadonlyAccount<TAccountWhitelist>
-        : TAccountWhitelist,
-      TAccountSystemProgram extends string
-        ? ReadonlyAccount<TAccountSystemProgram>
-        : TAccountSystemProgram,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountConfig extends string ? ReadonlyAccount<TAccountConfig> : TAccountConfig,
+      TAccountPerk extends string ? WritableAccount<TAccountPerk> : TAccountPerk,
+      TAccountWhitelist extends string ? ReadonlyAccount<TAccountWhitelist> : TAccountWhitelist,
+      TAccountSystemProgram extends string ? ReadonlyAccount<TAccountSystemProgram> : TAccountSystemProgram,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
@@ -135,15 +110,15 @@ export type CreatePerkInstructionDataArgs = {
 export function getCreatePerkInstructionDataEncoder(): Encoder<CreatePerkInstructionDataArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["id", getU64Encoder()],
-      ["kind", getPerkKindEncoder()],
-      ["cost", getU64Encoder()],
-      ["maxSupply", getU64Encoder()],
-      ["perWalletLimit", getU32Encoder()],
-      ["startsAt", getI64Encoder()],
-      ["endsAt", getI64Encoder()],
-      ["uri", addEncoderSizePrefix(getUtf8Encoder(), getU32Encoder())],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['id', getU64Encoder()],
+      ['kind', getPerkKindEncoder()],
+      ['cost', getU64Encoder()],
+      ['maxSupply', getU64Encoder()],
+      ['perWalletLimit', getU32Encoder()],
+      ['startsAt', getI64Encoder()],
+      ['endsAt', getI64Encoder()],
+      ['uri', addEncoderSizePrefix(getUtf8Encoder(), getU32Encoder())],
     ]),
     (value) => ({ ...value, discriminator: CREATE_PERK_DISCRIMINATOR }),
   );
@@ -151,26 +126,20 @@ export function getCreatePerkInstructionDataEncoder(): Encoder<CreatePerkInstruc
 
 export function getCreatePerkInstructionDataDecoder(): Decoder<CreatePerkInstructionData> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["id", getU64Decoder()],
-    ["kind", getPerkKindDecoder()],
-    ["cost", getU64Decoder()],
-    ["maxSupply", getU64Decoder()],
-    ["perWalletLimit", getU32Decoder()],
-    ["startsAt", getI64Decoder()],
-    ["endsAt", getI64Decoder()],
-    ["uri", addDecoderSizePrefix(getUtf8Decoder(), getU32Decoder())],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['id', getU64Decoder()],
+    ['kind', getPerkKindDecoder()],
+    ['cost', getU64Decoder()],
+    ['maxSupply', getU64Decoder()],
+    ['perWalletLimit', getU32Decoder()],
+    ['startsAt', getI64Decoder()],
+    ['endsAt', getI64Decoder()],
+    ['uri', addDecoderSizePrefix(getUtf8Decoder(), getU32Decoder())],
   ]);
 }
 
-export function getCreatePerkInstructionDataCodec(): Codec<
-  CreatePerkInstructionDataArgs,
-  CreatePerkInstructionData
-> {
-  return combineCodec(
-    getCreatePerkInstructionDataEncoder(),
-    getCreatePerkInstructionDataDecoder(),
-  );
+export function getCreatePerkInstructionDataCodec(): Codec<CreatePerkInstructionDataArgs, CreatePerkInstructionData> {
+  return combineCodec(getCreatePerkInstructionDataEncoder(), getCreatePerkInstructionDataDecoder());
 }
 
 export type CreatePerkAsyncInput<
@@ -189,14 +158,14 @@ export type CreatePerkAsyncInput<
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority?: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  id: CreatePerkInstructionDataArgs["id"];
-  kind: CreatePerkInstructionDataArgs["kind"];
-  cost: CreatePerkInstructionDataArgs["cost"];
-  maxSupply: CreatePerkInstructionDataArgs["maxSupply"];
-  perWalletLimit: CreatePerkInstructionDataArgs["perWalletLimit"];
-  startsAt: CreatePerkInstructionDataArgs["startsAt"];
-  endsAt: CreatePerkInstructionDataArgs["endsAt"];
-  uri: CreatePerkInstructionDataArgs["uri"];
+  id: CreatePerkInstructionDataArgs['id'];
+  kind: CreatePerkInstructionDataArgs['kind'];
+  cost: CreatePerkInstructionDataArgs['cost'];
+  maxSupply: CreatePerkInstructionDataArgs['maxSupply'];
+  perWalletLimit: CreatePerkInstructionDataArgs['perWalletLimit'];
+  startsAt: CreatePerkInstructionDataArgs['startsAt'];
+  endsAt: CreatePerkInstructionDataArgs['endsAt'];
+  uri: CreatePerkInstructionDataArgs['uri'];
 };
 
 export async function getCreatePerkInstructionAsync<
@@ -244,10 +213,7 @@ export async function getCreatePerkInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -257,8 +223,7 @@ export async function getCreatePerkInstructionAsync<
     accounts.config.value = await findConfigPda();
   }
   if (!accounts.systemProgram.value) {
-    accounts.systemProgram.value =
-      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+    accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
   }
   if (!accounts.eventAuthority.value) {
     accounts.eventAuthority.value = await findEventAuthorityPda();
@@ -268,20 +233,18 @@ export async function getCreatePerkInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("perk", accounts.perk),
-      getAccountMeta("whitelist", accounts.whitelist),
-      getAccountMeta("systemProgram", accounts.systemProgram),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('perk', accounts.perk),
+      getAccountMeta('whitelist', accounts.whitelist),
+      getAccountMeta('systemProgram', accounts.systemProgram),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getCreatePerkInstructionDataEncoder().encode(
-      args as CreatePerkInstructionDataArgs,
-    ),
+    data: getCreatePerkInstructionDataEncoder().encode(args as CreatePerkInstructionDataArgs),
     programAddress,
   } as CreatePerkInstruction<
     TProgramAddress,
@@ -311,14 +274,14 @@ export type CreatePerkInput<
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  id: CreatePerkInstructionDataArgs["id"];
-  kind: CreatePerkInstructionDataArgs["kind"];
-  cost: CreatePerkInstructionDataArgs["cost"];
-  maxSupply: CreatePerkInstructionDataArgs["maxSupply"];
-  perWalletLimit: CreatePerkInstructionDataArgs["perWalletLimit"];
-  startsAt: CreatePerkInstructionDataArgs["startsAt"];
-  endsAt: CreatePerkInstructionDataArgs["endsAt"];
-  uri: CreatePerkInstructionDataArgs["uri"];
+  id: CreatePerkInstructionDataArgs['id'];
+  kind: CreatePerkInstructionDataArgs['kind'];
+  cost: CreatePerkInstructionDataArgs['cost'];
+  maxSupply: CreatePerkInstructionDataArgs['maxSupply'];
+  perWalletLimit: CreatePerkInstructionDataArgs['perWalletLimit'];
+  startsAt: CreatePerkInstructionDataArgs['startsAt'];
+  endsAt: CreatePerkInstructionDataArgs['endsAt'];
+  uri: CreatePerkInstructionDataArgs['uri'];
 };
 
 export function getCreatePerkInstruction<
@@ -364,38 +327,32 @@ export function getCreatePerkInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
 
   // Resolve default values.
   if (!accounts.systemProgram.value) {
-    accounts.systemProgram.value =
-      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+    accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
   }
   if (!accounts.program.value) {
     accounts.program.value = programAddress;
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("perk", accounts.perk),
-      getAccountMeta("whitelist", accounts.whitelist),
-      getAccountMeta("systemProgram", accounts.systemProgram),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('perk', accounts.perk),
+      getAccountMeta('whitelist', accounts.whitelist),
+      getAccountMeta('systemProgram', accounts.systemProgram),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getCreatePerkInstructionDataEncoder().encode(
-      args as CreatePerkInstructionDataArgs,
-    ),
+    data: getCreatePerkInstructionDataEncoder().encode(args as CreatePerkInstructionDataArgs),
     programAddress,
   } as CreatePerkInstruction<
     TProgramAddress,
@@ -426,22 +383,14 @@ export type ParsedCreatePerkInstruction<
   data: CreatePerkInstructionData;
 };
 
-export function parseCreatePerkInstruction<
-  TProgram extends string,
-  TAccountMetas extends readonly AccountMeta[],
->(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+export function parseCreatePerkInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedCreatePerkInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 7) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 7,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 7,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {
@@ -451,9 +400,7 @@ export function parseCreatePerkInstruction<
   };
   const getNextOptionalAccount = () => {
     const accountMeta = getNextAccount();
-    return accountMeta.address === SPARKS_PROGRAM_ADDRESS
-      ? undefined
-      : accountMeta;
+    return accountMeta.address === SPARKS_PROGRAM_ADDRESS ? undefined : accountMeta;
   };
   return {
     programAddress: instruction.programAddress,

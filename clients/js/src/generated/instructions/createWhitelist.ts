@@ -35,32 +35,25 @@ import {
   type TransactionSigner,
   type WritableAccount,
   type WritableSignerAccount,
-} from "@solana/kit";
+} from '@solana/kit';
 import {
   getAccountMetaFactory,
   getNonNullResolvedInstructionInput,
   type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import {
-  findConfigPda,
-  findEventAuthorityPda,
-  findWhitelistPda,
-} from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
+} from '@solana/program-client-core';
+import { findConfigPda, findEventAuthorityPda, findWhitelistPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
 import {
   getWhitelistTermsDecoder,
   getWhitelistTermsEncoder,
   type WhitelistTerms,
   type WhitelistTermsArgs,
-} from "../types";
+} from '../types';
 
-export const CREATE_WHITELIST_DISCRIMINATOR: ReadonlyUint8Array =
-  new Uint8Array([89, 182, 231, 206, 68, 173, 60, 6]);
+export const CREATE_WHITELIST_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([89, 182, 231, 206, 68, 173, 60, 6]);
 
 export function getCreateWhitelistDiscriminatorBytes(): ReadonlyUint8Array {
-  return fixEncoderSize(getBytesEncoder(), 8).encode(
-    CREATE_WHITELIST_DISCRIMINATOR,
-  );
+  return fixEncoderSize(getBytesEncoder(), 8).encode(CREATE_WHITELIST_DISCRIMINATOR);
 }
 
 export type CreateWhitelistInstruction<
@@ -68,35 +61,22 @@ export type CreateWhitelistInstruction<
   TAccountAdmin extends string | AccountMeta<string> = string,
   TAccountConfig extends string | AccountMeta<string> = string,
   TAccountWhitelist extends string | AccountMeta<string> = string,
-  TAccountSystemProgram extends string | AccountMeta<string> =
-    "11111111111111111111111111111111",
+  TAccountSystemProgram extends string | AccountMeta<string> = '11111111111111111111111111111111',
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountAdmin extends string
-        ? WritableSignerAccount<TAccountAdmin> &
-            AccountSignerMeta<TAccountAdmin>
+        ? WritableSignerAccount<TAccountAdmin> & AccountSignerMeta<TAccountAdmin>
         : TAccountAdmin,
-      TAccountConfig extends string
-        ? ReadonlyAccount<TAccountConfig>
-        : TAccountConfig,
-      TAccountWhitelist extends string
-        ? WritableAccount<TAccountWhitelist>
-        : TAccountWhitelist,
-      TAccountSystemProgram extends string
-        ? ReadonlyAccount<TAccountSystemProgram>
-        : TAccountSystemProgram,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountConfig extends string ? ReadonlyAccount<TAccountConfig> : TAccountConfig,
+      TAccountWhitelist extends string ? WritableAccount<TAccountWhitelist> : TAccountWhitelist,
+      TAccountSystemProgram extends string ? ReadonlyAccount<TAccountSystemProgram> : TAccountSystemProgram,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
@@ -117,10 +97,10 @@ export type CreateWhitelistInstructionDataArgs = {
 export function getCreateWhitelistInstructionDataEncoder(): FixedSizeEncoder<CreateWhitelistInstructionDataArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["id", getU64Encoder()],
-      ["whitelistAdmin", getAddressEncoder()],
-      ["terms", getWhitelistTermsEncoder()],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['id', getU64Encoder()],
+      ['whitelistAdmin', getAddressEncoder()],
+      ['terms', getWhitelistTermsEncoder()],
     ]),
     (value) => ({ ...value, discriminator: CREATE_WHITELIST_DISCRIMINATOR }),
   );
@@ -128,10 +108,10 @@ export function getCreateWhitelistInstructionDataEncoder(): FixedSizeEncoder<Cre
 
 export function getCreateWhitelistInstructionDataDecoder(): FixedSizeDecoder<CreateWhitelistInstructionData> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["id", getU64Decoder()],
-    ["whitelistAdmin", getAddressDecoder()],
-    ["terms", getWhitelistTermsDecoder()],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['id', getU64Decoder()],
+    ['whitelistAdmin', getAddressDecoder()],
+    ['terms', getWhitelistTermsDecoder()],
   ]);
 }
 
@@ -139,10 +119,7 @@ export function getCreateWhitelistInstructionDataCodec(): FixedSizeCodec<
   CreateWhitelistInstructionDataArgs,
   CreateWhitelistInstructionData
 > {
-  return combineCodec(
-    getCreateWhitelistInstructionDataEncoder(),
-    getCreateWhitelistInstructionDataDecoder(),
-  );
+  return combineCodec(getCreateWhitelistInstructionDataEncoder(), getCreateWhitelistInstructionDataDecoder());
 }
 
 export type CreateWhitelistAsyncInput<
@@ -159,9 +136,9 @@ export type CreateWhitelistAsyncInput<
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority?: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  id: CreateWhitelistInstructionDataArgs["id"];
-  whitelistAdmin: CreateWhitelistInstructionDataArgs["whitelistAdmin"];
-  terms: CreateWhitelistInstructionDataArgs["terms"];
+  id: CreateWhitelistInstructionDataArgs['id'];
+  whitelistAdmin: CreateWhitelistInstructionDataArgs['whitelistAdmin'];
+  terms: CreateWhitelistInstructionDataArgs['terms'];
 };
 
 export async function getCreateWhitelistInstructionAsync<
@@ -205,10 +182,7 @@ export async function getCreateWhitelistInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -218,13 +192,10 @@ export async function getCreateWhitelistInstructionAsync<
     accounts.config.value = await findConfigPda();
   }
   if (!accounts.whitelist.value) {
-    accounts.whitelist.value = await findWhitelistPda({
-      id: getNonNullResolvedInstructionInput("id", args.id),
-    });
+    accounts.whitelist.value = await findWhitelistPda({ id: getNonNullResolvedInstructionInput('id', args.id) });
   }
   if (!accounts.systemProgram.value) {
-    accounts.systemProgram.value =
-      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+    accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
   }
   if (!accounts.eventAuthority.value) {
     accounts.eventAuthority.value = await findEventAuthorityPda();
@@ -234,19 +205,17 @@ export async function getCreateWhitelistInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("whitelist", accounts.whitelist),
-      getAccountMeta("systemProgram", accounts.systemProgram),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('whitelist', accounts.whitelist),
+      getAccountMeta('systemProgram', accounts.systemProgram),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getCreateWhitelistInstructionDataEncoder().encode(
-      args as CreateWhitelistInstructionDataArgs,
-    ),
+    data: getCreateWhitelistInstructionDataEncoder().encode(args as CreateWhitelistInstructionDataArgs),
     programAddress,
   } as CreateWhitelistInstruction<
     TProgramAddress,
@@ -273,9 +242,9 @@ export type CreateWhitelistInput<
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  id: CreateWhitelistInstructionDataArgs["id"];
-  whitelistAdmin: CreateWhitelistInstructionDataArgs["whitelistAdmin"];
-  terms: CreateWhitelistInstructionDataArgs["terms"];
+  id: CreateWhitelistInstructionDataArgs['id'];
+  whitelistAdmin: CreateWhitelistInstructionDataArgs['whitelistAdmin'];
+  terms: CreateWhitelistInstructionDataArgs['terms'];
 };
 
 export function getCreateWhitelistInstruction<
@@ -317,37 +286,31 @@ export function getCreateWhitelistInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
 
   // Resolve default values.
   if (!accounts.systemProgram.value) {
-    accounts.systemProgram.value =
-      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+    accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
   }
   if (!accounts.program.value) {
     accounts.program.value = programAddress;
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("whitelist", accounts.whitelist),
-      getAccountMeta("systemProgram", accounts.systemProgram),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('whitelist', accounts.whitelist),
+      getAccountMeta('systemProgram', accounts.systemProgram),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getCreateWhitelistInstructionDataEncoder().encode(
-      args as CreateWhitelistInstructionDataArgs,
-    ),
+    data: getCreateWhitelistInstructionDataEncoder().encode(args as CreateWhitelistInstructionDataArgs),
     programAddress,
   } as CreateWhitelistInstruction<
     TProgramAddress,
@@ -376,22 +339,14 @@ export type ParsedCreateWhitelistInstruction<
   data: CreateWhitelistInstructionData;
 };
 
-export function parseCreateWhitelistInstruction<
-  TProgram extends string,
-  TAccountMetas extends readonly AccountMeta[],
->(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+export function parseCreateWhitelistInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedCreateWhitelistInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 6) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 6,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 6,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {

@@ -31,21 +31,15 @@ import {
   type ReadonlyUint8Array,
   type TransactionSigner,
   type WritableAccount,
-} from "@solana/kit";
-import {
-  getAccountMetaFactory,
-  type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import { findConfigPda, findEventAuthorityPda } from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
+} from '@solana/kit';
+import { getAccountMetaFactory, type ResolvedInstructionAccount } from '@solana/program-client-core';
+import { findConfigPda, findEventAuthorityPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
 
-export const DEACTIVATE_ISSUER_DISCRIMINATOR: ReadonlyUint8Array =
-  new Uint8Array([52, 10, 163, 187, 247, 22, 150, 37]);
+export const DEACTIVATE_ISSUER_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([52, 10, 163, 187, 247, 22, 150, 37]);
 
 export function getDeactivateIssuerDiscriminatorBytes(): ReadonlyUint8Array {
-  return fixEncoderSize(getBytesEncoder(), 8).encode(
-    DEACTIVATE_ISSUER_DISCRIMINATOR,
-  );
+  return fixEncoderSize(getBytesEncoder(), 8).encode(DEACTIVATE_ISSUER_DISCRIMINATOR);
 }
 
 export type DeactivateIssuerInstruction<
@@ -54,60 +48,43 @@ export type DeactivateIssuerInstruction<
   TAccountConfig extends string | AccountMeta<string> = string,
   TAccountIssuer extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountAdmin extends string
-        ? ReadonlySignerAccount<TAccountAdmin> &
-            AccountSignerMeta<TAccountAdmin>
+        ? ReadonlySignerAccount<TAccountAdmin> & AccountSignerMeta<TAccountAdmin>
         : TAccountAdmin,
-      TAccountConfig extends string
-        ? ReadonlyAccount<TAccountConfig>
-        : TAccountConfig,
-      TAccountIssuer extends string
-        ? WritableAccount<TAccountIssuer>
-        : TAccountIssuer,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountConfig extends string ? ReadonlyAccount<TAccountConfig> : TAccountConfig,
+      TAccountIssuer extends string ? WritableAccount<TAccountIssuer> : TAccountIssuer,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
 
-export type DeactivateIssuerInstructionData = {
-  discriminator: ReadonlyUint8Array;
-};
+export type DeactivateIssuerInstructionData = { discriminator: ReadonlyUint8Array };
 
 export type DeactivateIssuerInstructionDataArgs = {};
 
 export function getDeactivateIssuerInstructionDataEncoder(): FixedSizeEncoder<DeactivateIssuerInstructionDataArgs> {
-  return transformEncoder(
-    getStructEncoder([["discriminator", fixEncoderSize(getBytesEncoder(), 8)]]),
-    (value) => ({ ...value, discriminator: DEACTIVATE_ISSUER_DISCRIMINATOR }),
-  );
+  return transformEncoder(getStructEncoder([['discriminator', fixEncoderSize(getBytesEncoder(), 8)]]), (value) => ({
+    ...value,
+    discriminator: DEACTIVATE_ISSUER_DISCRIMINATOR,
+  }));
 }
 
 export function getDeactivateIssuerInstructionDataDecoder(): FixedSizeDecoder<DeactivateIssuerInstructionData> {
-  return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-  ]);
+  return getStructDecoder([['discriminator', fixDecoderSize(getBytesDecoder(), 8)]]);
 }
 
 export function getDeactivateIssuerInstructionDataCodec(): FixedSizeCodec<
   DeactivateIssuerInstructionDataArgs,
   DeactivateIssuerInstructionData
 > {
-  return combineCodec(
-    getDeactivateIssuerInstructionDataEncoder(),
-    getDeactivateIssuerInstructionDataDecoder(),
-  );
+  return combineCodec(getDeactivateIssuerInstructionDataEncoder(), getDeactivateIssuerInstructionDataDecoder());
 }
 
 export type DeactivateIssuerAsyncInput<
@@ -161,10 +138,7 @@ export async function getDeactivateIssuerInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Resolve default values.
   if (!accounts.config.value) {
@@ -178,14 +152,14 @@ export async function getDeactivateIssuerInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("issuer", accounts.issuer),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('issuer', accounts.issuer),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
     data: getDeactivateIssuerInstructionDataEncoder().encode({}),
     programAddress,
@@ -221,13 +195,7 @@ export function getDeactivateIssuerInstruction<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: DeactivateIssuerInput<
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountIssuer,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: DeactivateIssuerInput<TAccountAdmin, TAccountConfig, TAccountIssuer, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
 ): DeactivateIssuerInstruction<
   TProgramAddress,
@@ -248,10 +216,7 @@ export function getDeactivateIssuerInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Resolve default values.
   if (!accounts.program.value) {
@@ -259,14 +224,14 @@ export function getDeactivateIssuerInstruction<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("issuer", accounts.issuer),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('issuer', accounts.issuer),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
     data: getDeactivateIssuerInstructionDataEncoder().encode({}),
     programAddress,
@@ -295,22 +260,14 @@ export type ParsedDeactivateIssuerInstruction<
   data: DeactivateIssuerInstructionData;
 };
 
-export function parseDeactivateIssuerInstruction<
-  TProgram extends string,
-  TAccountMetas extends readonly AccountMeta[],
->(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+export function parseDeactivateIssuerInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedDeactivateIssuerInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 5) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 5,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 5,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {

@@ -33,23 +33,19 @@ import {
   type TransactionSigner,
   type WritableAccount,
   type WritableSignerAccount,
-} from "@solana/kit";
+} from '@solana/kit';
 import {
   getAccountMetaFactory,
   getAddressFromResolvedInstructionAccount,
   type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import { findEntryPda, findEventAuthorityPda } from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
+} from '@solana/program-client-core';
+import { findEntryPda, findEventAuthorityPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
 
-export const GRANT_WHITELIST_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array(
-  [19, 17, 210, 224, 219, 141, 182, 234],
-);
+export const GRANT_WHITELIST_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([19, 17, 210, 224, 219, 141, 182, 234]);
 
 export function getGrantWhitelistDiscriminatorBytes(): ReadonlyUint8Array {
-  return fixEncoderSize(getBytesEncoder(), 8).encode(
-    GRANT_WHITELIST_DISCRIMINATOR,
-  );
+  return fixEncoderSize(getBytesEncoder(), 8).encode(GRANT_WHITELIST_DISCRIMINATOR);
 }
 
 export type GrantWhitelistInstruction<
@@ -58,54 +54,36 @@ export type GrantWhitelistInstruction<
   TAccountWhitelist extends string | AccountMeta<string> = string,
   TAccountWallet extends string | AccountMeta<string> = string,
   TAccountEntry extends string | AccountMeta<string> = string,
-  TAccountSystemProgram extends string | AccountMeta<string> =
-    "11111111111111111111111111111111",
+  TAccountSystemProgram extends string | AccountMeta<string> = '11111111111111111111111111111111',
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountAdmin extends string
-        ? WritableSignerAccount<TAccountAdmin> &
-            AccountSignerMeta<TAccountAdmin>
+        ? WritableSignerAccount<TAccountAdmin> & AccountSignerMeta<TAccountAdmin>
         : TAccountAdmin,
-      TAccountWhitelist extends string
-        ? WritableAccount<TAccountWhitelist>
-        : TAccountWhitelist,
-      TAccountWallet extends string
-        ? ReadonlyAccount<TAccountWallet>
-        : TAccountWallet,
-      TAccountEntry extends string
-        ? WritableAccount<TAccountEntry>
-        : TAccountEntry,
-      TAccountSystemProgram extends string
-        ? ReadonlyAccount<TAccountSystemProgram>
-        : TAccountSystemProgram,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountWhitelist extends string ? WritableAccount<TAccountWhitelist> : TAccountWhitelist,
+      TAccountWallet extends string ? ReadonlyAccount<TAccountWallet> : TAccountWallet,
+      TAccountEntry extends string ? WritableAccount<TAccountEntry> : TAccountEntry,
+      TAccountSystemProgram extends string ? ReadonlyAccount<TAccountSystemProgram> : TAccountSystemProgram,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
 
-export type GrantWhitelistInstructionData = {
-  discriminator: ReadonlyUint8Array;
-  spots: number;
-};
+export type GrantWhitelistInstructionData = { discriminator: ReadonlyUint8Array; spots: number };
 
 export type GrantWhitelistInstructionDataArgs = { spots: number };
 
 export function getGrantWhitelistInstructionDataEncoder(): FixedSizeEncoder<GrantWhitelistInstructionDataArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["spots", getU16Encoder()],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['spots', getU16Encoder()],
     ]),
     (value) => ({ ...value, discriminator: GRANT_WHITELIST_DISCRIMINATOR }),
   );
@@ -113,8 +91,8 @@ export function getGrantWhitelistInstructionDataEncoder(): FixedSizeEncoder<Gran
 
 export function getGrantWhitelistInstructionDataDecoder(): FixedSizeDecoder<GrantWhitelistInstructionData> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["spots", getU16Decoder()],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['spots', getU16Decoder()],
   ]);
 }
 
@@ -122,10 +100,7 @@ export function getGrantWhitelistInstructionDataCodec(): FixedSizeCodec<
   GrantWhitelistInstructionDataArgs,
   GrantWhitelistInstructionData
 > {
-  return combineCodec(
-    getGrantWhitelistInstructionDataEncoder(),
-    getGrantWhitelistInstructionDataDecoder(),
-  );
+  return combineCodec(getGrantWhitelistInstructionDataEncoder(), getGrantWhitelistInstructionDataDecoder());
 }
 
 export type GrantWhitelistAsyncInput<
@@ -144,7 +119,7 @@ export type GrantWhitelistAsyncInput<
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority?: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  spots: GrantWhitelistInstructionDataArgs["spots"];
+  spots: GrantWhitelistInstructionDataArgs['spots'];
 };
 
 export async function getGrantWhitelistInstructionAsync<
@@ -192,10 +167,7 @@ export async function getGrantWhitelistInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -203,19 +175,12 @@ export async function getGrantWhitelistInstructionAsync<
   // Resolve default values.
   if (!accounts.entry.value) {
     accounts.entry.value = await findEntryPda({
-      whitelist: getAddressFromResolvedInstructionAccount(
-        "whitelist",
-        accounts.whitelist.value,
-      ),
-      wallet: getAddressFromResolvedInstructionAccount(
-        "wallet",
-        accounts.wallet.value,
-      ),
+      whitelist: getAddressFromResolvedInstructionAccount('whitelist', accounts.whitelist.value),
+      wallet: getAddressFromResolvedInstructionAccount('wallet', accounts.wallet.value),
     });
   }
   if (!accounts.systemProgram.value) {
-    accounts.systemProgram.value =
-      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+    accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
   }
   if (!accounts.eventAuthority.value) {
     accounts.eventAuthority.value = await findEventAuthorityPda();
@@ -225,20 +190,18 @@ export async function getGrantWhitelistInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("whitelist", accounts.whitelist),
-      getAccountMeta("wallet", accounts.wallet),
-      getAccountMeta("entry", accounts.entry),
-      getAccountMeta("systemProgram", accounts.systemProgram),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('whitelist', accounts.whitelist),
+      getAccountMeta('wallet', accounts.wallet),
+      getAccountMeta('entry', accounts.entry),
+      getAccountMeta('systemProgram', accounts.systemProgram),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getGrantWhitelistInstructionDataEncoder().encode(
-      args as GrantWhitelistInstructionDataArgs,
-    ),
+    data: getGrantWhitelistInstructionDataEncoder().encode(args as GrantWhitelistInstructionDataArgs),
     programAddress,
   } as GrantWhitelistInstruction<
     TProgramAddress,
@@ -268,7 +231,7 @@ export type GrantWhitelistInput<
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  spots: GrantWhitelistInstructionDataArgs["spots"];
+  spots: GrantWhitelistInstructionDataArgs['spots'];
 };
 
 export function getGrantWhitelistInstruction<
@@ -314,38 +277,32 @@ export function getGrantWhitelistInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
 
   // Resolve default values.
   if (!accounts.systemProgram.value) {
-    accounts.systemProgram.value =
-      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+    accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
   }
   if (!accounts.program.value) {
     accounts.program.value = programAddress;
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("whitelist", accounts.whitelist),
-      getAccountMeta("wallet", accounts.wallet),
-      getAccountMeta("entry", accounts.entry),
-      getAccountMeta("systemProgram", accounts.systemProgram),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('whitelist', accounts.whitelist),
+      getAccountMeta('wallet', accounts.wallet),
+      getAccountMeta('entry', accounts.entry),
+      getAccountMeta('systemProgram', accounts.systemProgram),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getGrantWhitelistInstructionDataEncoder().encode(
-      args as GrantWhitelistInstructionDataArgs,
-    ),
+    data: getGrantWhitelistInstructionDataEncoder().encode(args as GrantWhitelistInstructionDataArgs),
     programAddress,
   } as GrantWhitelistInstruction<
     TProgramAddress,
@@ -376,22 +333,14 @@ export type ParsedGrantWhitelistInstruction<
   data: GrantWhitelistInstructionData;
 };
 
-export function parseGrantWhitelistInstruction<
-  TProgram extends string,
-  TAccountMetas extends readonly AccountMeta[],
->(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+export function parseGrantWhitelistInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedGrantWhitelistInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 7) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 7,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 7,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {

@@ -32,28 +32,19 @@ import {
   type TransactionSigner,
   type WritableAccount,
   type WritableSignerAccount,
-} from "@solana/kit";
+} from '@solana/kit';
 import {
   getAccountMetaFactory,
   getAddressFromResolvedInstructionAccount,
   type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import {
-  findConfigPda,
-  findEventAuthorityPda,
-  findJoinWhitelistEntryPda,
-  findSparkPda,
-} from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
+} from '@solana/program-client-core';
+import { findConfigPda, findEventAuthorityPda, findJoinWhitelistEntryPda, findSparkPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
 
-export const JOIN_WHITELIST_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  201, 105, 165, 126, 175, 191, 67, 170,
-]);
+export const JOIN_WHITELIST_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([201, 105, 165, 126, 175, 191, 67, 170]);
 
 export function getJoinWhitelistDiscriminatorBytes(): ReadonlyUint8Array {
-  return fixEncoderSize(getBytesEncoder(), 8).encode(
-    JOIN_WHITELIST_DISCRIMINATOR,
-  );
+  return fixEncoderSize(getBytesEncoder(), 8).encode(JOIN_WHITELIST_DISCRIMINATOR);
 }
 
 export type JoinWhitelistInstruction<
@@ -64,76 +55,51 @@ export type JoinWhitelistInstruction<
   TAccountWhitelist extends string | AccountMeta<string> = string,
   TAccountSpark extends string | AccountMeta<string> = string,
   TAccountEntry extends string | AccountMeta<string> = string,
-  TAccountSystemProgram extends string | AccountMeta<string> =
-    "11111111111111111111111111111111",
+  TAccountSystemProgram extends string | AccountMeta<string> = '11111111111111111111111111111111',
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountOwner extends string
-        ? ReadonlySignerAccount<TAccountOwner> &
-            AccountSignerMeta<TAccountOwner>
+        ? ReadonlySignerAccount<TAccountOwner> & AccountSignerMeta<TAccountOwner>
         : TAccountOwner,
       TAccountPayer extends string
-        ? WritableSignerAccount<TAccountPayer> &
-            AccountSignerMeta<TAccountPayer>
+        ? WritableSignerAccount<TAccountPayer> & AccountSignerMeta<TAccountPayer>
         : TAccountPayer,
-      TAccountConfig extends string
-        ? ReadonlyAccount<TAccountConfig>
-        : TAccountConfig,
-      TAccountWhitelist extends string
-        ? WritableAccount<TAccountWhitelist>
-        : TAccountWhitelist,
-      TAccountSpark extends string
-        ? ReadonlyAccount<TAccountSpark>
-        : TAccountSpark,
-      TAccountEntry extends string
-        ? WritableAccount<TAccountEntry>
-        : TAccountEntry,
-      TAccountSystemProgram extends string
-        ? ReadonlyAccount<TAccountSystemProgram>
-        : TAccountSystemProgram,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountConfig extends string ? ReadonlyAccount<TAccountConfig> : TAccountConfig,
+      TAccountWhitelist extends string ? WritableAccount<TAccountWhitelist> : TAccountWhitelist,
+      TAccountSpark extends string ? ReadonlyAccount<TAccountSpark> : TAccountSpark,
+      TAccountEntry extends string ? WritableAccount<TAccountEntry> : TAccountEntry,
+      TAccountSystemProgram extends string ? ReadonlyAccount<TAccountSystemProgram> : TAccountSystemProgram,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
 
-export type JoinWhitelistInstructionData = {
-  discriminator: ReadonlyUint8Array;
-};
+export type JoinWhitelistInstructionData = { discriminator: ReadonlyUint8Array };
 
 export type JoinWhitelistInstructionDataArgs = {};
 
 export function getJoinWhitelistInstructionDataEncoder(): FixedSizeEncoder<JoinWhitelistInstructionDataArgs> {
-  return transformEncoder(
-    getStructEncoder([["discriminator", fixEncoderSize(getBytesEncoder(), 8)]]),
-    (value) => ({ ...value, discriminator: JOIN_WHITELIST_DISCRIMINATOR }),
-  );
+  return transformEncoder(getStructEncoder([['discriminator', fixEncoderSize(getBytesEncoder(), 8)]]), (value) => ({
+    ...value,
+    discriminator: JOIN_WHITELIST_DISCRIMINATOR,
+  }));
 }
 
 export function getJoinWhitelistInstructionDataDecoder(): FixedSizeDecoder<JoinWhitelistInstructionData> {
-  return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-  ]);
+  return getStructDecoder([['discriminator', fixDecoderSize(getBytesDecoder(), 8)]]);
 }
 
 export function getJoinWhitelistInstructionDataCodec(): FixedSizeCodec<
   JoinWhitelistInstructionDataArgs,
   JoinWhitelistInstructionData
 > {
-  return combineCodec(
-    getJoinWhitelistInstructionDataEncoder(),
-    getJoinWhitelistInstructionDataDecoder(),
-  );
+  return combineCodec(getJoinWhitelistInstructionDataEncoder(), getJoinWhitelistInstructionDataDecoder());
 }
 
 export type JoinWhitelistAsyncInput<
@@ -211,10 +177,7 @@ export async function getJoinWhitelistInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Resolve default values.
   if (!accounts.config.value) {
@@ -222,27 +185,17 @@ export async function getJoinWhitelistInstructionAsync<
   }
   if (!accounts.spark.value) {
     accounts.spark.value = await findSparkPda({
-      owner: getAddressFromResolvedInstructionAccount(
-        "owner",
-        accounts.owner.value,
-      ),
+      owner: getAddressFromResolvedInstructionAccount('owner', accounts.owner.value),
     });
   }
   if (!accounts.entry.value) {
     accounts.entry.value = await findJoinWhitelistEntryPda({
-      whitelist: getAddressFromResolvedInstructionAccount(
-        "whitelist",
-        accounts.whitelist.value,
-      ),
-      owner: getAddressFromResolvedInstructionAccount(
-        "owner",
-        accounts.owner.value,
-      ),
+      whitelist: getAddressFromResolvedInstructionAccount('whitelist', accounts.whitelist.value),
+      owner: getAddressFromResolvedInstructionAccount('owner', accounts.owner.value),
     });
   }
   if (!accounts.systemProgram.value) {
-    accounts.systemProgram.value =
-      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+    accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
   }
   if (!accounts.eventAuthority.value) {
     accounts.eventAuthority.value = await findEventAuthorityPda();
@@ -252,18 +205,18 @@ export async function getJoinWhitelistInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("owner", accounts.owner),
-      getAccountMeta("payer", accounts.payer),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("whitelist", accounts.whitelist),
-      getAccountMeta("spark", accounts.spark),
-      getAccountMeta("entry", accounts.entry),
-      getAccountMeta("systemProgram", accounts.systemProgram),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('owner', accounts.owner),
+      getAccountMeta('payer', accounts.payer),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('whitelist', accounts.whitelist),
+      getAccountMeta('spark', accounts.spark),
+      getAccountMeta('entry', accounts.entry),
+      getAccountMeta('systemProgram', accounts.systemProgram),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
     data: getJoinWhitelistInstructionDataEncoder().encode({}),
     programAddress,
@@ -354,33 +307,29 @@ export function getJoinWhitelistInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Resolve default values.
   if (!accounts.systemProgram.value) {
-    accounts.systemProgram.value =
-      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+    accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
   }
   if (!accounts.program.value) {
     accounts.program.value = programAddress;
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("owner", accounts.owner),
-      getAccountMeta("payer", accounts.payer),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("whitelist", accounts.whitelist),
-      getAccountMeta("spark", accounts.spark),
-      getAccountMeta("entry", accounts.entry),
-      getAccountMeta("systemProgram", accounts.systemProgram),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('owner', accounts.owner),
+      getAccountMeta('payer', accounts.payer),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('whitelist', accounts.whitelist),
+      getAccountMeta('spark', accounts.spark),
+      getAccountMeta('entry', accounts.entry),
+      getAccountMeta('systemProgram', accounts.systemProgram),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
     data: getJoinWhitelistInstructionDataEncoder().encode({}),
     programAddress,
@@ -417,22 +366,14 @@ export type ParsedJoinWhitelistInstruction<
   data: JoinWhitelistInstructionData;
 };
 
-export function parseJoinWhitelistInstruction<
-  TProgram extends string,
-  TAccountMetas extends readonly AccountMeta[],
->(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+export function parseJoinWhitelistInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedJoinWhitelistInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 9) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 9,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 9,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {

@@ -31,17 +31,12 @@ import {
   type ReadonlyUint8Array,
   type TransactionSigner,
   type WritableAccount,
-} from "@solana/kit";
-import {
-  getAccountMetaFactory,
-  type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import { findConfigPda, findEventAuthorityPda } from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
+} from '@solana/kit';
+import { getAccountMetaFactory, type ResolvedInstructionAccount } from '@solana/program-client-core';
+import { findConfigPda, findEventAuthorityPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
 
-export const PAUSE_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  211, 22, 221, 251, 74, 121, 193, 47,
-]);
+export const PAUSE_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([211, 22, 221, 251, 74, 121, 193, 47]);
 
 export function getPauseDiscriminatorBytes(): ReadonlyUint8Array {
   return fixEncoderSize(getBytesEncoder(), 8).encode(PAUSE_DISCRIMINATOR);
@@ -52,26 +47,18 @@ export type PauseInstruction<
   TAccountAdmin extends string | AccountMeta<string> = string,
   TAccountConfig extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountAdmin extends string
-        ? ReadonlySignerAccount<TAccountAdmin> &
-            AccountSignerMeta<TAccountAdmin>
+        ? ReadonlySignerAccount<TAccountAdmin> & AccountSignerMeta<TAccountAdmin>
         : TAccountAdmin,
-      TAccountConfig extends string
-        ? WritableAccount<TAccountConfig>
-        : TAccountConfig,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountConfig extends string ? WritableAccount<TAccountConfig> : TAccountConfig,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
@@ -81,26 +68,18 @@ export type PauseInstructionData = { discriminator: ReadonlyUint8Array };
 export type PauseInstructionDataArgs = {};
 
 export function getPauseInstructionDataEncoder(): FixedSizeEncoder<PauseInstructionDataArgs> {
-  return transformEncoder(
-    getStructEncoder([["discriminator", fixEncoderSize(getBytesEncoder(), 8)]]),
-    (value) => ({ ...value, discriminator: PAUSE_DISCRIMINATOR }),
-  );
+  return transformEncoder(getStructEncoder([['discriminator', fixEncoderSize(getBytesEncoder(), 8)]]), (value) => ({
+    ...value,
+    discriminator: PAUSE_DISCRIMINATOR,
+  }));
 }
 
 export function getPauseInstructionDataDecoder(): FixedSizeDecoder<PauseInstructionData> {
-  return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-  ]);
+  return getStructDecoder([['discriminator', fixDecoderSize(getBytesDecoder(), 8)]]);
 }
 
-export function getPauseInstructionDataCodec(): FixedSizeCodec<
-  PauseInstructionDataArgs,
-  PauseInstructionData
-> {
-  return combineCodec(
-    getPauseInstructionDataEncoder(),
-    getPauseInstructionDataDecoder(),
-  );
+export function getPauseInstructionDataCodec(): FixedSizeCodec<PauseInstructionDataArgs, PauseInstructionData> {
+  return combineCodec(getPauseInstructionDataEncoder(), getPauseInstructionDataDecoder());
 }
 
 export type PauseAsyncInput<
@@ -122,22 +101,9 @@ export async function getPauseInstructionAsync<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: PauseAsyncInput<
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: PauseAsyncInput<TAccountAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
-): Promise<
-  PauseInstruction<
-    TProgramAddress,
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountEventAuthority,
-    TAccountProgram
-  >
-> {
+): Promise<PauseInstruction<TProgramAddress, TAccountAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram>> {
   // Program address.
   const programAddress = config?.programAddress ?? SPARKS_PROGRAM_ADDRESS;
 
@@ -148,10 +114,7 @@ export async function getPauseInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Resolve default values.
   if (!accounts.config.value) {
@@ -165,23 +128,17 @@ export async function getPauseInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
     data: getPauseInstructionDataEncoder().encode({}),
     programAddress,
-  } as PauseInstruction<
-    TProgramAddress,
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountEventAuthority,
-    TAccountProgram
-  >);
+  } as PauseInstruction<TProgramAddress, TAccountAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram>);
 }
 
 export type PauseInput<
@@ -203,20 +160,9 @@ export function getPauseInstruction<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: PauseInput<
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: PauseInput<TAccountAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
-): PauseInstruction<
-  TProgramAddress,
-  TAccountAdmin,
-  TAccountConfig,
-  TAccountEventAuthority,
-  TAccountProgram
-> {
+): PauseInstruction<TProgramAddress, TAccountAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram> {
   // Program address.
   const programAddress = config?.programAddress ?? SPARKS_PROGRAM_ADDRESS;
 
@@ -227,10 +173,7 @@ export function getPauseInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Resolve default values.
   if (!accounts.program.value) {
@@ -238,23 +181,17 @@ export function getPauseInstruction<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
     data: getPauseInstructionDataEncoder().encode({}),
     programAddress,
-  } as PauseInstruction<
-    TProgramAddress,
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountEventAuthority,
-    TAccountProgram
-  >);
+  } as PauseInstruction<TProgramAddress, TAccountAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram>);
 }
 
 export type ParsedPauseInstruction<
@@ -271,22 +208,14 @@ export type ParsedPauseInstruction<
   data: PauseInstructionData;
 };
 
-export function parsePauseInstruction<
-  TProgram extends string,
-  TAccountMetas extends readonly AccountMeta[],
->(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+export function parsePauseInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedPauseInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 4) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 4,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 4,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {

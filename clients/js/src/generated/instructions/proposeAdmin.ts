@@ -37,22 +37,15 @@ import {
   type ReadonlyUint8Array,
   type TransactionSigner,
   type WritableAccount,
-} from "@solana/kit";
-import {
-  getAccountMetaFactory,
-  type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import { findConfigPda, findEventAuthorityPda } from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
+} from '@solana/kit';
+import { getAccountMetaFactory, type ResolvedInstructionAccount } from '@solana/program-client-core';
+import { findConfigPda, findEventAuthorityPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
 
-export const PROPOSE_ADMIN_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  121, 214, 199, 212, 87, 39, 117, 234,
-]);
+export const PROPOSE_ADMIN_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([121, 214, 199, 212, 87, 39, 117, 234]);
 
 export function getProposeAdminDiscriminatorBytes(): ReadonlyUint8Array {
-  return fixEncoderSize(getBytesEncoder(), 8).encode(
-    PROPOSE_ADMIN_DISCRIMINATOR,
-  );
+  return fixEncoderSize(getBytesEncoder(), 8).encode(PROPOSE_ADMIN_DISCRIMINATOR);
 }
 
 export type ProposeAdminInstruction<
@@ -60,44 +53,31 @@ export type ProposeAdminInstruction<
   TAccountAdmin extends string | AccountMeta<string> = string,
   TAccountConfig extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountAdmin extends string
-        ? ReadonlySignerAccount<TAccountAdmin> &
-            AccountSignerMeta<TAccountAdmin>
+        ? ReadonlySignerAccount<TAccountAdmin> & AccountSignerMeta<TAccountAdmin>
         : TAccountAdmin,
-      TAccountConfig extends string
-        ? WritableAccount<TAccountConfig>
-        : TAccountConfig,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountConfig extends string ? WritableAccount<TAccountConfig> : TAccountConfig,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
 
-export type ProposeAdminInstructionData = {
-  discriminator: ReadonlyUint8Array;
-  newAdmin: Option<Address>;
-};
+export type ProposeAdminInstructionData = { discriminator: ReadonlyUint8Array; newAdmin: Option<Address> };
 
-export type ProposeAdminInstructionDataArgs = {
-  newAdmin: OptionOrNullable<Address>;
-};
+export type ProposeAdminInstructionDataArgs = { newAdmin: OptionOrNullable<Address> };
 
 export function getProposeAdminInstructionDataEncoder(): Encoder<ProposeAdminInstructionDataArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["newAdmin", getOptionEncoder(getAddressEncoder())],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['newAdmin', getOptionEncoder(getAddressEncoder())],
     ]),
     (value) => ({ ...value, discriminator: PROPOSE_ADMIN_DISCRIMINATOR }),
   );
@@ -105,8 +85,8 @@ export function getProposeAdminInstructionDataEncoder(): Encoder<ProposeAdminIns
 
 export function getProposeAdminInstructionDataDecoder(): Decoder<ProposeAdminInstructionData> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["newAdmin", getOptionDecoder(getAddressDecoder())],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['newAdmin', getOptionDecoder(getAddressDecoder())],
   ]);
 }
 
@@ -114,10 +94,7 @@ export function getProposeAdminInstructionDataCodec(): Codec<
   ProposeAdminInstructionDataArgs,
   ProposeAdminInstructionData
 > {
-  return combineCodec(
-    getProposeAdminInstructionDataEncoder(),
-    getProposeAdminInstructionDataDecoder(),
-  );
+  return combineCodec(getProposeAdminInstructionDataEncoder(), getProposeAdminInstructionDataDecoder());
 }
 
 export type ProposeAdminAsyncInput<
@@ -130,7 +107,7 @@ export type ProposeAdminAsyncInput<
   config?: Address<TAccountConfig>;
   eventAuthority?: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  newAdmin: ProposeAdminInstructionDataArgs["newAdmin"];
+  newAdmin: ProposeAdminInstructionDataArgs['newAdmin'];
 };
 
 export async function getProposeAdminInstructionAsync<
@@ -140,21 +117,10 @@ export async function getProposeAdminInstructionAsync<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: ProposeAdminAsyncInput<
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: ProposeAdminAsyncInput<TAccountAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
 ): Promise<
-  ProposeAdminInstruction<
-    TProgramAddress,
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountEventAuthority,
-    TAccountProgram
-  >
+  ProposeAdminInstruction<TProgramAddress, TAccountAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram>
 > {
   // Program address.
   const programAddress = config?.programAddress ?? SPARKS_PROGRAM_ADDRESS;
@@ -166,10 +132,7 @@ export async function getProposeAdminInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -186,17 +149,15 @@ export async function getProposeAdminInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getProposeAdminInstructionDataEncoder().encode(
-      args as ProposeAdminInstructionDataArgs,
-    ),
+    data: getProposeAdminInstructionDataEncoder().encode(args as ProposeAdminInstructionDataArgs),
     programAddress,
   } as ProposeAdminInstruction<
     TProgramAddress,
@@ -217,7 +178,7 @@ export type ProposeAdminInput<
   config: Address<TAccountConfig>;
   eventAuthority: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  newAdmin: ProposeAdminInstructionDataArgs["newAdmin"];
+  newAdmin: ProposeAdminInstructionDataArgs['newAdmin'];
 };
 
 export function getProposeAdminInstruction<
@@ -227,20 +188,9 @@ export function getProposeAdminInstruction<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: ProposeAdminInput<
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: ProposeAdminInput<TAccountAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
-): ProposeAdminInstruction<
-  TProgramAddress,
-  TAccountAdmin,
-  TAccountConfig,
-  TAccountEventAuthority,
-  TAccountProgram
-> {
+): ProposeAdminInstruction<TProgramAddress, TAccountAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram> {
   // Program address.
   const programAddress = config?.programAddress ?? SPARKS_PROGRAM_ADDRESS;
 
@@ -251,10 +201,7 @@ export function getProposeAdminInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -265,17 +212,15 @@ export function getProposeAdminInstruction<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getProposeAdminInstructionDataEncoder().encode(
-      args as ProposeAdminInstructionDataArgs,
-    ),
+    data: getProposeAdminInstructionDataEncoder().encode(args as ProposeAdminInstructionDataArgs),
     programAddress,
   } as ProposeAdminInstruction<
     TProgramAddress,
@@ -300,22 +245,14 @@ export type ParsedProposeAdminInstruction<
   data: ProposeAdminInstructionData;
 };
 
-export function parseProposeAdminInstruction<
-  TProgram extends string,
-  TAccountMetas extends readonly AccountMeta[],
->(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+export function parseProposeAdminInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedProposeAdminInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 4) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 4,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 4,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {

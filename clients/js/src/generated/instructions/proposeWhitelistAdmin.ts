@@ -37,21 +37,17 @@ import {
   type ReadonlyUint8Array,
   type TransactionSigner,
   type WritableAccount,
-} from "@solana/kit";
-import {
-  getAccountMetaFactory,
-  type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import { findEventAuthorityPda } from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
+} from '@solana/kit';
+import { getAccountMetaFactory, type ResolvedInstructionAccount } from '@solana/program-client-core';
+import { findEventAuthorityPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
 
-export const PROPOSE_WHITELIST_ADMIN_DISCRIMINATOR: ReadonlyUint8Array =
-  new Uint8Array([46, 228, 66, 56, 46, 74, 232, 207]);
+export const PROPOSE_WHITELIST_ADMIN_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
+  46, 228, 66, 56, 46, 74, 232, 207,
+]);
 
 export function getProposeWhitelistAdminDiscriminatorBytes(): ReadonlyUint8Array {
-  return fixEncoderSize(getBytesEncoder(), 8).encode(
-    PROPOSE_WHITELIST_ADMIN_DISCRIMINATOR,
-  );
+  return fixEncoderSize(getBytesEncoder(), 8).encode(PROPOSE_WHITELIST_ADMIN_DISCRIMINATOR);
 }
 
 export type ProposeWhitelistAdminInstruction<
@@ -59,56 +55,40 @@ export type ProposeWhitelistAdminInstruction<
   TAccountAdmin extends string | AccountMeta<string> = string,
   TAccountWhitelist extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountAdmin extends string
-        ? ReadonlySignerAccount<TAccountAdmin> &
-            AccountSignerMeta<TAccountAdmin>
+        ? ReadonlySignerAccount<TAccountAdmin> & AccountSignerMeta<TAccountAdmin>
         : TAccountAdmin,
-      TAccountWhitelist extends string
-        ? WritableAccount<TAccountWhitelist>
-        : TAccountWhitelist,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountWhitelist extends string ? WritableAccount<TAccountWhitelist> : TAccountWhitelist,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
 
-export type ProposeWhitelistAdminInstructionData = {
-  discriminator: ReadonlyUint8Array;
-  newAdmin: Option<Address>;
-};
+export type ProposeWhitelistAdminInstructionData = { discriminator: ReadonlyUint8Array; newAdmin: Option<Address> };
 
-export type ProposeWhitelistAdminInstructionDataArgs = {
-  newAdmin: OptionOrNullable<Address>;
-};
+export type ProposeWhitelistAdminInstructionDataArgs = { newAdmin: OptionOrNullable<Address> };
 
 export function getProposeWhitelistAdminInstructionDataEncoder(): Encoder<ProposeWhitelistAdminInstructionDataArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["newAdmin", getOptionEncoder(getAddressEncoder())],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['newAdmin', getOptionEncoder(getAddressEncoder())],
     ]),
-    (value) => ({
-      ...value,
-      discriminator: PROPOSE_WHITELIST_ADMIN_DISCRIMINATOR,
-    }),
+    (value) => ({ ...value, discriminator: PROPOSE_WHITELIST_ADMIN_DISCRIMINATOR }),
   );
 }
 
 export function getProposeWhitelistAdminInstructionDataDecoder(): Decoder<ProposeWhitelistAdminInstructionData> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["newAdmin", getOptionDecoder(getAddressDecoder())],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['newAdmin', getOptionDecoder(getAddressDecoder())],
   ]);
 }
 
@@ -132,7 +112,7 @@ export type ProposeWhitelistAdminAsyncInput<
   whitelist: Address<TAccountWhitelist>;
   eventAuthority?: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  newAdmin: ProposeWhitelistAdminInstructionDataArgs["newAdmin"];
+  newAdmin: ProposeWhitelistAdminInstructionDataArgs['newAdmin'];
 };
 
 export async function getProposeWhitelistAdminInstructionAsync<
@@ -142,12 +122,7 @@ export async function getProposeWhitelistAdminInstructionAsync<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: ProposeWhitelistAdminAsyncInput<
-    TAccountAdmin,
-    TAccountWhitelist,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: ProposeWhitelistAdminAsyncInput<TAccountAdmin, TAccountWhitelist, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
 ): Promise<
   ProposeWhitelistAdminInstruction<
@@ -168,10 +143,7 @@ export async function getProposeWhitelistAdminInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -185,17 +157,15 @@ export async function getProposeWhitelistAdminInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("whitelist", accounts.whitelist),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('whitelist', accounts.whitelist),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getProposeWhitelistAdminInstructionDataEncoder().encode(
-      args as ProposeWhitelistAdminInstructionDataArgs,
-    ),
+    data: getProposeWhitelistAdminInstructionDataEncoder().encode(args as ProposeWhitelistAdminInstructionDataArgs),
     programAddress,
   } as ProposeWhitelistAdminInstruction<
     TProgramAddress,
@@ -216,7 +186,7 @@ export type ProposeWhitelistAdminInput<
   whitelist: Address<TAccountWhitelist>;
   eventAuthority: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  newAdmin: ProposeWhitelistAdminInstructionDataArgs["newAdmin"];
+  newAdmin: ProposeWhitelistAdminInstructionDataArgs['newAdmin'];
 };
 
 export function getProposeWhitelistAdminInstruction<
@@ -226,12 +196,7 @@ export function getProposeWhitelistAdminInstruction<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: ProposeWhitelistAdminInput<
-    TAccountAdmin,
-    TAccountWhitelist,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: ProposeWhitelistAdminInput<TAccountAdmin, TAccountWhitelist, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
 ): ProposeWhitelistAdminInstruction<
   TProgramAddress,
@@ -250,10 +215,7 @@ export function getProposeWhitelistAdminInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -264,17 +226,15 @@ export function getProposeWhitelistAdminInstruction<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("whitelist", accounts.whitelist),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('whitelist', accounts.whitelist),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getProposeWhitelistAdminInstructionDataEncoder().encode(
-      args as ProposeWhitelistAdminInstructionDataArgs,
-    ),
+    data: getProposeWhitelistAdminInstructionDataEncoder().encode(args as ProposeWhitelistAdminInstructionDataArgs),
     programAddress,
   } as ProposeWhitelistAdminInstruction<
     TProgramAddress,
@@ -303,18 +263,13 @@ export function parseProposeWhitelistAdminInstruction<
   TProgram extends string,
   TAccountMetas extends readonly AccountMeta[],
 >(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedProposeWhitelistAdminInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 4) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 4,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 4,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {
@@ -330,8 +285,6 @@ export function parseProposeWhitelistAdminInstruction<
       eventAuthority: getNextAccount(),
       program: getNextAccount(),
     },
-    data: getProposeWhitelistAdminInstructionDataDecoder().decode(
-      instruction.data,
-    ),
+    data: getProposeWhitelistAdminInstructionDataDecoder().decode(instruction.data),
   };
 }

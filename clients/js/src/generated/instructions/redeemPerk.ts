@@ -34,23 +34,16 @@ import {
   type TransactionSigner,
   type WritableAccount,
   type WritableSignerAccount,
-} from "@solana/kit";
+} from '@solana/kit';
 import {
   getAccountMetaFactory,
   getAddressFromResolvedInstructionAccount,
   type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import {
-  findClaimPda,
-  findConfigPda,
-  findEventAuthorityPda,
-  findSparkPda,
-} from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
+} from '@solana/program-client-core';
+import { findClaimPda, findConfigPda, findEventAuthorityPda, findSparkPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
 
-export const REDEEM_PERK_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  246, 154, 17, 49, 124, 164, 97, 104,
-]);
+export const REDEEM_PERK_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([246, 154, 17, 49, 124, 164, 97, 104]);
 
 export function getRedeemPerkDiscriminatorBytes(): ReadonlyUint8Array {
   return fixEncoderSize(getBytesEncoder(), 8).encode(REDEEM_PERK_DISCRIMINATOR);
@@ -66,67 +59,42 @@ export type RedeemPerkInstruction<
   TAccountClaim extends string | AccountMeta<string> = string,
   TAccountWhitelist extends string | AccountMeta<string> = string,
   TAccountWhitelistEntry extends string | AccountMeta<string> = string,
-  TAccountSystemProgram extends string | AccountMeta<string> =
-    "11111111111111111111111111111111",
+  TAccountSystemProgram extends string | AccountMeta<string> = '11111111111111111111111111111111',
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountOwner extends string
-        ? ReadonlySignerAccount<TAccountOwner> &
-            AccountSignerMeta<TAccountOwner>
+        ? ReadonlySignerAccount<TAccountOwner> & AccountSignerMeta<TAccountOwner>
         : TAccountOwner,
       TAccountPayer extends string
-        ? WritableSignerAccount<TAccountPayer> &
-            AccountSignerMeta<TAccountPayer>
+        ? WritableSignerAccount<TAccountPayer> & AccountSignerMeta<TAccountPayer>
         : TAccountPayer,
-      TAccountConfig extends string
-        ? ReadonlyAccount<TAccountConfig>
-        : TAccountConfig,
-      TAccountPerk extends string
-        ? WritableAccount<TAccountPerk>
-        : TAccountPerk,
-      TAccountSpark extends string
-        ? WritableAccount<TAccountSpark>
-        : TAccountSpark,
-      TAccountClaim extends string
-        ? WritableAccount<TAccountClaim>
-        : TAccountClaim,
-      TAccountWhitelist extends string
-        ? WritableAccount<TAccountWhitelist>
-        : TAccountWhitelist,
-      TAccountWhitelistEntry extends string
-        ? WritableAccount<TAccountWhitelistEntry>
-        : TAccountWhitelistEntry,
-      TAccountSystemProgram extends string
-        ? ReadonlyAccount<TAccountSystemProgram>
-        : TAccountSystemProgram,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountConfig extends string ? ReadonlyAccount<TAccountConfig> : TAccountConfig,
+      TAccountPerk extends string ? WritableAccount<TAccountPerk> : TAccountPerk,
+      TAccountSpark extends string ? WritableAccount<TAccountSpark> : TAccountSpark,
+      TAccountClaim extends string ? WritableAccount<TAccountClaim> : TAccountClaim,
+      TAccountWhitelist extends string ? WritableAccount<TAccountWhitelist> : TAccountWhitelist,
+      TAccountWhitelistEntry extends string ? WritableAccount<TAccountWhitelistEntry> : TAccountWhitelistEntry,
+      TAccountSystemProgram extends string ? ReadonlyAccount<TAccountSystemProgram> : TAccountSystemProgram,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
 
-export type RedeemPerkInstructionData = {
-  discriminator: ReadonlyUint8Array;
-  maxCost: bigint;
-};
+export type RedeemPerkInstructionData = { discriminator: ReadonlyUint8Array; maxCost: bigint };
 
 export type RedeemPerkInstructionDataArgs = { maxCost: number | bigint };
 
 export function getRedeemPerkInstructionDataEncoder(): FixedSizeEncoder<RedeemPerkInstructionDataArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["maxCost", getU64Encoder()],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['maxCost', getU64Encoder()],
     ]),
     (value) => ({ ...value, discriminator: REDEEM_PERK_DISCRIMINATOR }),
   );
@@ -134,8 +102,8 @@ export function getRedeemPerkInstructionDataEncoder(): FixedSizeEncoder<RedeemPe
 
 export function getRedeemPerkInstructionDataDecoder(): FixedSizeDecoder<RedeemPerkInstructionData> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["maxCost", getU64Decoder()],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['maxCost', getU64Decoder()],
   ]);
 }
 
@@ -143,10 +111,7 @@ export function getRedeemPerkInstructionDataCodec(): FixedSizeCodec<
   RedeemPerkInstructionDataArgs,
   RedeemPerkInstructionData
 > {
-  return combineCodec(
-    getRedeemPerkInstructionDataEncoder(),
-    getRedeemPerkInstructionDataDecoder(),
-  );
+  return combineCodec(getRedeemPerkInstructionDataEncoder(), getRedeemPerkInstructionDataDecoder());
 }
 
 export type RedeemPerkAsyncInput<
@@ -173,7 +138,7 @@ export type RedeemPerkAsyncInput<
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority?: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  maxCost: RedeemPerkInstructionDataArgs["maxCost"];
+  maxCost: RedeemPerkInstructionDataArgs['maxCost'];
 };
 
 export async function getRedeemPerkInstructionAsync<
@@ -237,10 +202,7 @@ export async function getRedeemPerkInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -251,27 +213,17 @@ export async function getRedeemPerkInstructionAsync<
   }
   if (!accounts.spark.value) {
     accounts.spark.value = await findSparkPda({
-      owner: getAddressFromResolvedInstructionAccount(
-        "owner",
-        accounts.owner.value,
-      ),
+      owner: getAddressFromResolvedInstructionAccount('owner', accounts.owner.value),
     });
   }
   if (!accounts.claim.value) {
     accounts.claim.value = await findClaimPda({
-      perk: getAddressFromResolvedInstructionAccount(
-        "perk",
-        accounts.perk.value,
-      ),
-      owner: getAddressFromResolvedInstructionAccount(
-        "owner",
-        accounts.owner.value,
-      ),
+      perk: getAddressFromResolvedInstructionAccount('perk', accounts.perk.value),
+      owner: getAddressFromResolvedInstructionAccount('owner', accounts.owner.value),
     });
   }
   if (!accounts.systemProgram.value) {
-    accounts.systemProgram.value =
-      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+    accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
   }
   if (!accounts.eventAuthority.value) {
     accounts.eventAuthority.value = await findEventAuthorityPda();
@@ -281,24 +233,22 @@ export async function getRedeemPerkInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("owner", accounts.owner),
-      getAccountMeta("payer", accounts.payer),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("perk", accounts.perk),
-      getAccountMeta("spark", accounts.spark),
-      getAccountMeta("claim", accounts.claim),
-      getAccountMeta("whitelist", accounts.whitelist),
-      getAccountMeta("whitelistEntry", accounts.whitelistEntry),
-      getAccountMeta("systemProgram", accounts.systemProgram),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('owner', accounts.owner),
+      getAccountMeta('payer', accounts.payer),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('perk', accounts.perk),
+      getAccountMeta('spark', accounts.spark),
+      getAccountMeta('claim', accounts.claim),
+      getAccountMeta('whitelist', accounts.whitelist),
+      getAccountMeta('whitelistEntry', accounts.whitelistEntry),
+      getAccountMeta('systemProgram', accounts.systemProgram),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getRedeemPerkInstructionDataEncoder().encode(
-      args as RedeemPerkInstructionDataArgs,
-    ),
+    data: getRedeemPerkInstructionDataEncoder().encode(args as RedeemPerkInstructionDataArgs),
     programAddress,
   } as RedeemPerkInstruction<
     TProgramAddress,
@@ -340,7 +290,7 @@ export type RedeemPerkInput<
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  maxCost: RedeemPerkInstructionDataArgs["maxCost"];
+  maxCost: RedeemPerkInstructionDataArgs['maxCost'];
 };
 
 export function getRedeemPerkInstruction<
@@ -402,42 +352,36 @@ export function getRedeemPerkInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
 
   // Resolve default values.
   if (!accounts.systemProgram.value) {
-    accounts.systemProgram.value =
-      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+    accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
   }
   if (!accounts.program.value) {
     accounts.program.value = programAddress;
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("owner", accounts.owner),
-      getAccountMeta("payer", accounts.payer),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("perk", accounts.perk),
-      getAccountMeta("spark", accounts.spark),
-      getAccountMeta("claim", accounts.claim),
-      getAccountMeta("whitelist", accounts.whitelist),
-      getAccountMeta("whitelistEntry", accounts.whitelistEntry),
-      getAccountMeta("systemProgram", accounts.systemProgram),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('owner', accounts.owner),
+      getAccountMeta('payer', accounts.payer),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('perk', accounts.perk),
+      getAccountMeta('spark', accounts.spark),
+      getAccountMeta('claim', accounts.claim),
+      getAccountMeta('whitelist', accounts.whitelist),
+      getAccountMeta('whitelistEntry', accounts.whitelistEntry),
+      getAccountMeta('systemProgram', accounts.systemProgram),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getRedeemPerkInstructionDataEncoder().encode(
-      args as RedeemPerkInstructionDataArgs,
-    ),
+    data: getRedeemPerkInstructionDataEncoder().encode(args as RedeemPerkInstructionDataArgs),
     programAddress,
   } as RedeemPerkInstruction<
     TProgramAddress,
@@ -476,22 +420,14 @@ export type ParsedRedeemPerkInstruction<
   data: RedeemPerkInstructionData;
 };
 
-export function parseRedeemPerkInstruction<
-  TProgram extends string,
-  TAccountMetas extends readonly AccountMeta[],
->(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+export function parseRedeemPerkInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedRedeemPerkInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 11) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 11,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 11,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {
@@ -501,9 +437,7 @@ export function parseRedeemPerkInstruction<
   };
   const getNextOptionalAccount = () => {
     const accountMeta = getNextAccount();
-    return accountMeta.address === SPARKS_PROGRAM_ADDRESS
-      ? undefined
-      : accountMeta;
+    return accountMeta.address === SPARKS_PROGRAM_ADDRESS ? undefined : accountMeta;
   };
   return {
     programAddress: instruction.programAddress,

@@ -35,17 +35,12 @@ import {
   type ReadonlyUint8Array,
   type TransactionSigner,
   type WritableAccount,
-} from "@solana/kit";
-import {
-  getAccountMetaFactory,
-  type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import { findConfigPda, findEventAuthorityPda } from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
+} from '@solana/kit';
+import { getAccountMetaFactory, type ResolvedInstructionAccount } from '@solana/program-client-core';
+import { findConfigPda, findEventAuthorityPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
 
-export const REVOKE_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  170, 23, 31, 34, 133, 173, 93, 242,
-]);
+export const REVOKE_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([170, 23, 31, 34, 133, 173, 93, 242]);
 
 export function getRevokeDiscriminatorBytes(): ReadonlyUint8Array {
   return fixEncoderSize(getBytesEncoder(), 8).encode(REVOKE_DISCRIMINATOR);
@@ -57,50 +52,33 @@ export type RevokeInstruction<
   TAccountConfig extends string | AccountMeta<string> = string,
   TAccountSpark extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountAdmin extends string
-        ? ReadonlySignerAccount<TAccountAdmin> &
-            AccountSignerMeta<TAccountAdmin>
+        ? ReadonlySignerAccount<TAccountAdmin> & AccountSignerMeta<TAccountAdmin>
         : TAccountAdmin,
-      TAccountConfig extends string
-        ? ReadonlyAccount<TAccountConfig>
-        : TAccountConfig,
-      TAccountSpark extends string
-        ? WritableAccount<TAccountSpark>
-        : TAccountSpark,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountConfig extends string ? ReadonlyAccount<TAccountConfig> : TAccountConfig,
+      TAccountSpark extends string ? WritableAccount<TAccountSpark> : TAccountSpark,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
 
-export type RevokeInstructionData = {
-  discriminator: ReadonlyUint8Array;
-  amount: bigint;
-  reason: number;
-};
+export type RevokeInstructionData = { discriminator: ReadonlyUint8Array; amount: bigint; reason: number };
 
-export type RevokeInstructionDataArgs = {
-  amount: number | bigint;
-  reason: number;
-};
+export type RevokeInstructionDataArgs = { amount: number | bigint; reason: number };
 
 export function getRevokeInstructionDataEncoder(): FixedSizeEncoder<RevokeInstructionDataArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["amount", getU64Encoder()],
-      ["reason", getU16Encoder()],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['amount', getU64Encoder()],
+      ['reason', getU16Encoder()],
     ]),
     (value) => ({ ...value, discriminator: REVOKE_DISCRIMINATOR }),
   );
@@ -108,20 +86,14 @@ export function getRevokeInstructionDataEncoder(): FixedSizeEncoder<RevokeInstru
 
 export function getRevokeInstructionDataDecoder(): FixedSizeDecoder<RevokeInstructionData> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["amount", getU64Decoder()],
-    ["reason", getU16Decoder()],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['amount', getU64Decoder()],
+    ['reason', getU16Decoder()],
   ]);
 }
 
-export function getRevokeInstructionDataCodec(): FixedSizeCodec<
-  RevokeInstructionDataArgs,
-  RevokeInstructionData
-> {
-  return combineCodec(
-    getRevokeInstructionDataEncoder(),
-    getRevokeInstructionDataDecoder(),
-  );
+export function getRevokeInstructionDataCodec(): FixedSizeCodec<RevokeInstructionDataArgs, RevokeInstructionData> {
+  return combineCodec(getRevokeInstructionDataEncoder(), getRevokeInstructionDataDecoder());
 }
 
 export type RevokeAsyncInput<
@@ -136,8 +108,8 @@ export type RevokeAsyncInput<
   spark: Address<TAccountSpark>;
   eventAuthority?: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  amount: RevokeInstructionDataArgs["amount"];
-  reason: RevokeInstructionDataArgs["reason"];
+  amount: RevokeInstructionDataArgs['amount'];
+  reason: RevokeInstructionDataArgs['reason'];
 };
 
 export async function getRevokeInstructionAsync<
@@ -148,13 +120,7 @@ export async function getRevokeInstructionAsync<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: RevokeAsyncInput<
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountSpark,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: RevokeAsyncInput<TAccountAdmin, TAccountConfig, TAccountSpark, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
 ): Promise<
   RevokeInstruction<
@@ -177,10 +143,7 @@ export async function getRevokeInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -197,18 +160,16 @@ export async function getRevokeInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("spark", accounts.spark),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('spark', accounts.spark),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getRevokeInstructionDataEncoder().encode(
-      args as RevokeInstructionDataArgs,
-    ),
+    data: getRevokeInstructionDataEncoder().encode(args as RevokeInstructionDataArgs),
     programAddress,
   } as RevokeInstruction<
     TProgramAddress,
@@ -232,8 +193,8 @@ export type RevokeInput<
   spark: Address<TAccountSpark>;
   eventAuthority: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  amount: RevokeInstructionDataArgs["amount"];
-  reason: RevokeInstructionDataArgs["reason"];
+  amount: RevokeInstructionDataArgs['amount'];
+  reason: RevokeInstructionDataArgs['reason'];
 };
 
 export function getRevokeInstruction<
@@ -244,13 +205,7 @@ export function getRevokeInstruction<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: RevokeInput<
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountSpark,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: RevokeInput<TAccountAdmin, TAccountConfig, TAccountSpark, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
 ): RevokeInstruction<
   TProgramAddress,
@@ -271,10 +226,7 @@ export function getRevokeInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -285,18 +237,16 @@ export function getRevokeInstruction<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("spark", accounts.spark),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('spark', accounts.spark),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getRevokeInstructionDataEncoder().encode(
-      args as RevokeInstructionDataArgs,
-    ),
+    data: getRevokeInstructionDataEncoder().encode(args as RevokeInstructionDataArgs),
     programAddress,
   } as RevokeInstruction<
     TProgramAddress,
@@ -323,22 +273,14 @@ export type ParsedRevokeInstruction<
   data: RevokeInstructionData;
 };
 
-export function parseRevokeInstruction<
-  TProgram extends string,
-  TAccountMetas extends readonly AccountMeta[],
->(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+export function parseRevokeInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedRevokeInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 5) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 5,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 5,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {

@@ -32,28 +32,19 @@ import {
   type TransactionSigner,
   type WritableAccount,
   type WritableSignerAccount,
-} from "@solana/kit";
+} from '@solana/kit';
 import {
   getAccountMetaFactory,
   getAddressFromResolvedInstructionAccount,
   type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import {
-  findConfigPda,
-  findEventAuthorityPda,
-  findInviteeSparkPda,
-  findReferrerSparkPda,
-} from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
+} from '@solana/program-client-core';
+import { findConfigPda, findEventAuthorityPda, findInviteeSparkPda, findReferrerSparkPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
 
-export const SET_REFERRER_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  115, 251, 55, 0, 166, 189, 25, 74,
-]);
+export const SET_REFERRER_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([115, 251, 55, 0, 166, 189, 25, 74]);
 
 export function getSetReferrerDiscriminatorBytes(): ReadonlyUint8Array {
-  return fixEncoderSize(getBytesEncoder(), 8).encode(
-    SET_REFERRER_DISCRIMINATOR,
-  );
+  return fixEncoderSize(getBytesEncoder(), 8).encode(SET_REFERRER_DISCRIMINATOR);
 }
 
 export type SetReferrerInstruction<
@@ -64,45 +55,27 @@ export type SetReferrerInstruction<
   TAccountInviteeSpark extends string | AccountMeta<string> = string,
   TAccountReferrer extends string | AccountMeta<string> = string,
   TAccountReferrerSpark extends string | AccountMeta<string> = string,
-  TAccountSystemProgram extends string | AccountMeta<string> =
-    "11111111111111111111111111111111",
+  TAccountSystemProgram extends string | AccountMeta<string> = '11111111111111111111111111111111',
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountInvitee extends string
-        ? ReadonlySignerAccount<TAccountInvitee> &
-            AccountSignerMeta<TAccountInvitee>
+        ? ReadonlySignerAccount<TAccountInvitee> & AccountSignerMeta<TAccountInvitee>
         : TAccountInvitee,
       TAccountPayer extends string
-        ? WritableSignerAccount<TAccountPayer> &
-            AccountSignerMeta<TAccountPayer>
+        ? WritableSignerAccount<TAccountPayer> & AccountSignerMeta<TAccountPayer>
         : TAccountPayer,
-      TAccountConfig extends string
-        ? ReadonlyAccount<TAccountConfig>
-        : TAccountConfig,
-      TAccountInviteeSpark extends string
-        ? WritableAccount<TAccountInviteeSpark>
-        : TAccountInviteeSpark,
-      TAccountReferrer extends string
-        ? ReadonlyAccount<TAccountReferrer>
-        : TAccountReferrer,
-      TAccountReferrerSpark extends string
-        ? WritableAccount<TAccountReferrerSpark>
-        : TAccountReferrerSpark,
-      TAccountSystemProgram extends string
-        ? ReadonlyAccount<TAccountSystemProgram>
-        : TAccountSystemProgram,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountConfig extends string ? ReadonlyAccount<TAccountConfig> : TAccountConfig,
+      TAccountInviteeSpark extends string ? WritableAccount<TAccountInviteeSpark> : TAccountInviteeSpark,
+      TAccountReferrer extends string ? ReadonlyAccount<TAccountReferrer> : TAccountReferrer,
+      TAccountReferrerSpark extends string ? WritableAccount<TAccountReferrerSpark> : TAccountReferrerSpark,
+      TAccountSystemProgram extends string ? ReadonlyAccount<TAccountSystemProgram> : TAccountSystemProgram,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
@@ -112,26 +85,21 @@ export type SetReferrerInstructionData = { discriminator: ReadonlyUint8Array };
 export type SetReferrerInstructionDataArgs = {};
 
 export function getSetReferrerInstructionDataEncoder(): FixedSizeEncoder<SetReferrerInstructionDataArgs> {
-  return transformEncoder(
-    getStructEncoder([["discriminator", fixEncoderSize(getBytesEncoder(), 8)]]),
-    (value) => ({ ...value, discriminator: SET_REFERRER_DISCRIMINATOR }),
-  );
+  return transformEncoder(getStructEncoder([['discriminator', fixEncoderSize(getBytesEncoder(), 8)]]), (value) => ({
+    ...value,
+    discriminator: SET_REFERRER_DISCRIMINATOR,
+  }));
 }
 
 export function getSetReferrerInstructionDataDecoder(): FixedSizeDecoder<SetReferrerInstructionData> {
-  return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-  ]);
+  return getStructDecoder([['discriminator', fixDecoderSize(getBytesDecoder(), 8)]]);
 }
 
 export function getSetReferrerInstructionDataCodec(): FixedSizeCodec<
   SetReferrerInstructionDataArgs,
   SetReferrerInstructionData
 > {
-  return combineCodec(
-    getSetReferrerInstructionDataEncoder(),
-    getSetReferrerInstructionDataDecoder(),
-  );
+  return combineCodec(getSetReferrerInstructionDataEncoder(), getSetReferrerInstructionDataDecoder());
 }
 
 export type SetReferrerAsyncInput<
@@ -209,10 +177,7 @@ export async function getSetReferrerInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Resolve default values.
   if (!accounts.config.value) {
@@ -220,23 +185,16 @@ export async function getSetReferrerInstructionAsync<
   }
   if (!accounts.inviteeSpark.value) {
     accounts.inviteeSpark.value = await findInviteeSparkPda({
-      invitee: getAddressFromResolvedInstructionAccount(
-        "invitee",
-        accounts.invitee.value,
-      ),
+      invitee: getAddressFromResolvedInstructionAccount('invitee', accounts.invitee.value),
     });
   }
   if (!accounts.referrerSpark.value) {
     accounts.referrerSpark.value = await findReferrerSparkPda({
-      referrer: getAddressFromResolvedInstructionAccount(
-        "referrer",
-        accounts.referrer.value,
-      ),
+      referrer: getAddressFromResolvedInstructionAccount('referrer', accounts.referrer.value),
     });
   }
   if (!accounts.systemProgram.value) {
-    accounts.systemProgram.value =
-      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+    accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
   }
   if (!accounts.eventAuthority.value) {
     accounts.eventAuthority.value = await findEventAuthorityPda();
@@ -246,18 +204,18 @@ export async function getSetReferrerInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("invitee", accounts.invitee),
-      getAccountMeta("payer", accounts.payer),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("inviteeSpark", accounts.inviteeSpark),
-      getAccountMeta("referrer", accounts.referrer),
-      getAccountMeta("referrerSpark", accounts.referrerSpark),
-      getAccountMeta("systemProgram", accounts.systemProgram),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('invitee', accounts.invitee),
+      getAccountMeta('payer', accounts.payer),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('inviteeSpark', accounts.inviteeSpark),
+      getAccountMeta('referrer', accounts.referrer),
+      getAccountMeta('referrerSpark', accounts.referrerSpark),
+      getAccountMeta('systemProgram', accounts.systemProgram),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
     data: getSetReferrerInstructionDataEncoder().encode({}),
     programAddress,
@@ -348,33 +306,29 @@ export function getSetReferrerInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Resolve default values.
   if (!accounts.systemProgram.value) {
-    accounts.systemProgram.value =
-      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+    accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
   }
   if (!accounts.program.value) {
     accounts.program.value = programAddress;
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("invitee", accounts.invitee),
-      getAccountMeta("payer", accounts.payer),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("inviteeSpark", accounts.inviteeSpark),
-      getAccountMeta("referrer", accounts.referrer),
-      getAccountMeta("referrerSpark", accounts.referrerSpark),
-      getAccountMeta("systemProgram", accounts.systemProgram),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('invitee', accounts.invitee),
+      getAccountMeta('payer', accounts.payer),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('inviteeSpark', accounts.inviteeSpark),
+      getAccountMeta('referrer', accounts.referrer),
+      getAccountMeta('referrerSpark', accounts.referrerSpark),
+      getAccountMeta('systemProgram', accounts.systemProgram),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
     data: getSetReferrerInstructionDataEncoder().encode({}),
     programAddress,
@@ -411,22 +365,14 @@ export type ParsedSetReferrerInstruction<
   data: SetReferrerInstructionData;
 };
 
-export function parseSetReferrerInstruction<
-  TProgram extends string,
-  TAccountMetas extends readonly AccountMeta[],
->(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+export function parseSetReferrerInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedSetReferrerInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 9) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 9,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 9,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {

@@ -31,17 +31,12 @@ import {
   type ReadonlyUint8Array,
   type TransactionSigner,
   type WritableAccount,
-} from "@solana/kit";
-import {
-  getAccountMetaFactory,
-  type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import { findConfigPda, findEventAuthorityPda } from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
+} from '@solana/kit';
+import { getAccountMetaFactory, type ResolvedInstructionAccount } from '@solana/program-client-core';
+import { findConfigPda, findEventAuthorityPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
 
-export const UNPAUSE_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  169, 144, 4, 38, 10, 141, 188, 255,
-]);
+export const UNPAUSE_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([169, 144, 4, 38, 10, 141, 188, 255]);
 
 export function getUnpauseDiscriminatorBytes(): ReadonlyUint8Array {
   return fixEncoderSize(getBytesEncoder(), 8).encode(UNPAUSE_DISCRIMINATOR);
@@ -52,26 +47,18 @@ export type UnpauseInstruction<
   TAccountAdmin extends string | AccountMeta<string> = string,
   TAccountConfig extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountAdmin extends string
-        ? ReadonlySignerAccount<TAccountAdmin> &
-            AccountSignerMeta<TAccountAdmin>
+        ? ReadonlySignerAccount<TAccountAdmin> & AccountSignerMeta<TAccountAdmin>
         : TAccountAdmin,
-      TAccountConfig extends string
-        ? WritableAccount<TAccountConfig>
-        : TAccountConfig,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountConfig extends string ? WritableAccount<TAccountConfig> : TAccountConfig,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
@@ -81,26 +68,18 @@ export type UnpauseInstructionData = { discriminator: ReadonlyUint8Array };
 export type UnpauseInstructionDataArgs = {};
 
 export function getUnpauseInstructionDataEncoder(): FixedSizeEncoder<UnpauseInstructionDataArgs> {
-  return transformEncoder(
-    getStructEncoder([["discriminator", fixEncoderSize(getBytesEncoder(), 8)]]),
-    (value) => ({ ...value, discriminator: UNPAUSE_DISCRIMINATOR }),
-  );
+  return transformEncoder(getStructEncoder([['discriminator', fixEncoderSize(getBytesEncoder(), 8)]]), (value) => ({
+    ...value,
+    discriminator: UNPAUSE_DISCRIMINATOR,
+  }));
 }
 
 export function getUnpauseInstructionDataDecoder(): FixedSizeDecoder<UnpauseInstructionData> {
-  return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-  ]);
+  return getStructDecoder([['discriminator', fixDecoderSize(getBytesDecoder(), 8)]]);
 }
 
-export function getUnpauseInstructionDataCodec(): FixedSizeCodec<
-  UnpauseInstructionDataArgs,
-  UnpauseInstructionData
-> {
-  return combineCodec(
-    getUnpauseInstructionDataEncoder(),
-    getUnpauseInstructionDataDecoder(),
-  );
+export function getUnpauseInstructionDataCodec(): FixedSizeCodec<UnpauseInstructionDataArgs, UnpauseInstructionData> {
+  return combineCodec(getUnpauseInstructionDataEncoder(), getUnpauseInstructionDataDecoder());
 }
 
 export type UnpauseAsyncInput<
@@ -122,21 +101,10 @@ export async function getUnpauseInstructionAsync<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: UnpauseAsyncInput<
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: UnpauseAsyncInput<TAccountAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
 ): Promise<
-  UnpauseInstruction<
-    TProgramAddress,
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountEventAuthority,
-    TAccountProgram
-  >
+  UnpauseInstruction<TProgramAddress, TAccountAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram>
 > {
   // Program address.
   const programAddress = config?.programAddress ?? SPARKS_PROGRAM_ADDRESS;
@@ -148,10 +116,7 @@ export async function getUnpauseInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Resolve default values.
   if (!accounts.config.value) {
@@ -165,23 +130,17 @@ export async function getUnpauseInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
     data: getUnpauseInstructionDataEncoder().encode({}),
     programAddress,
-  } as UnpauseInstruction<
-    TProgramAddress,
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountEventAuthority,
-    TAccountProgram
-  >);
+  } as UnpauseInstruction<TProgramAddress, TAccountAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram>);
 }
 
 export type UnpauseInput<
@@ -203,20 +162,9 @@ export function getUnpauseInstruction<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: UnpauseInput<
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: UnpauseInput<TAccountAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
-): UnpauseInstruction<
-  TProgramAddress,
-  TAccountAdmin,
-  TAccountConfig,
-  TAccountEventAuthority,
-  TAccountProgram
-> {
+): UnpauseInstruction<TProgramAddress, TAccountAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram> {
   // Program address.
   const programAddress = config?.programAddress ?? SPARKS_PROGRAM_ADDRESS;
 
@@ -227,10 +175,7 @@ export function getUnpauseInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Resolve default values.
   if (!accounts.program.value) {
@@ -238,23 +183,17 @@ export function getUnpauseInstruction<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
     data: getUnpauseInstructionDataEncoder().encode({}),
     programAddress,
-  } as UnpauseInstruction<
-    TProgramAddress,
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountEventAuthority,
-    TAccountProgram
-  >);
+  } as UnpauseInstruction<TProgramAddress, TAccountAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram>);
 }
 
 export type ParsedUnpauseInstruction<
@@ -271,22 +210,14 @@ export type ParsedUnpauseInstruction<
   data: UnpauseInstructionData;
 };
 
-export function parseUnpauseInstruction<
-  TProgram extends string,
-  TAccountMetas extends readonly AccountMeta[],
->(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+export function parseUnpauseInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedUnpauseInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 4) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 4,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 4,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {

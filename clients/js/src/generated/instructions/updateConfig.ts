@@ -31,28 +31,16 @@ import {
   type ReadonlyUint8Array,
   type TransactionSigner,
   type WritableAccount,
-} from "@solana/kit";
-import {
-  getAccountMetaFactory,
-  type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import { findConfigPda, findEventAuthorityPda } from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
-import {
-  getConfigParamsDecoder,
-  getConfigParamsEncoder,
-  type ConfigParams,
-  type ConfigParamsArgs,
-} from "../types";
+} from '@solana/kit';
+import { getAccountMetaFactory, type ResolvedInstructionAccount } from '@solana/program-client-core';
+import { findConfigPda, findEventAuthorityPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
+import { getConfigParamsDecoder, getConfigParamsEncoder, type ConfigParams, type ConfigParamsArgs } from '../types';
 
-export const UPDATE_CONFIG_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  29, 158, 252, 191, 10, 83, 219, 99,
-]);
+export const UPDATE_CONFIG_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([29, 158, 252, 191, 10, 83, 219, 99]);
 
 export function getUpdateConfigDiscriminatorBytes(): ReadonlyUint8Array {
-  return fixEncoderSize(getBytesEncoder(), 8).encode(
-    UPDATE_CONFIG_DISCRIMINATOR,
-  );
+  return fixEncoderSize(getBytesEncoder(), 8).encode(UPDATE_CONFIG_DISCRIMINATOR);
 }
 
 export type UpdateConfigInstruction<
@@ -60,42 +48,31 @@ export type UpdateConfigInstruction<
   TAccountAdmin extends string | AccountMeta<string> = string,
   TAccountConfig extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountAdmin extends string
-        ? ReadonlySignerAccount<TAccountAdmin> &
-            AccountSignerMeta<TAccountAdmin>
+        ? ReadonlySignerAccount<TAccountAdmin> & AccountSignerMeta<TAccountAdmin>
         : TAccountAdmin,
-      TAccountConfig extends string
-        ? WritableAccount<TAccountConfig>
-        : TAccountConfig,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountConfig extends string ? WritableAccount<TAccountConfig> : TAccountConfig,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
 
-export type UpdateConfigInstructionData = {
-  discriminator: ReadonlyUint8Array;
-  params: ConfigParams;
-};
+export type UpdateConfigInstructionData = { discriminator: ReadonlyUint8Array; params: ConfigParams };
 
 export type UpdateConfigInstructionDataArgs = { params: ConfigParamsArgs };
 
 export function getUpdateConfigInstructionDataEncoder(): FixedSizeEncoder<UpdateConfigInstructionDataArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["params", getConfigParamsEncoder()],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['params', getConfigParamsEncoder()],
     ]),
     (value) => ({ ...value, discriminator: UPDATE_CONFIG_DISCRIMINATOR }),
   );
@@ -103,8 +80,8 @@ export function getUpdateConfigInstructionDataEncoder(): FixedSizeEncoder<Update
 
 export function getUpdateConfigInstructionDataDecoder(): FixedSizeDecoder<UpdateConfigInstructionData> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["params", getConfigParamsDecoder()],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['params', getConfigParamsDecoder()],
   ]);
 }
 
@@ -112,10 +89,7 @@ export function getUpdateConfigInstructionDataCodec(): FixedSizeCodec<
   UpdateConfigInstructionDataArgs,
   UpdateConfigInstructionData
 > {
-  return combineCodec(
-    getUpdateConfigInstructionDataEncoder(),
-    getUpdateConfigInstructionDataDecoder(),
-  );
+  return combineCodec(getUpdateConfigInstructionDataEncoder(), getUpdateConfigInstructionDataDecoder());
 }
 
 export type UpdateConfigAsyncInput<
@@ -128,7 +102,7 @@ export type UpdateConfigAsyncInput<
   config?: Address<TAccountConfig>;
   eventAuthority?: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  params: UpdateConfigInstructionDataArgs["params"];
+  params: UpdateConfigInstructionDataArgs['params'];
 };
 
 export async function getUpdateConfigInstructionAsync<
@@ -138,21 +112,10 @@ export async function getUpdateConfigInstructionAsync<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: UpdateConfigAsyncInput<
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: UpdateConfigAsyncInput<TAccountAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
 ): Promise<
-  UpdateConfigInstruction<
-    TProgramAddress,
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountEventAuthority,
-    TAccountProgram
-  >
+  UpdateConfigInstruction<TProgramAddress, TAccountAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram>
 > {
   // Program address.
   const programAddress = config?.programAddress ?? SPARKS_PROGRAM_ADDRESS;
@@ -164,10 +127,7 @@ export async function getUpdateConfigInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -184,17 +144,15 @@ export async function getUpdateConfigInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getUpdateConfigInstructionDataEncoder().encode(
-      args as UpdateConfigInstructionDataArgs,
-    ),
+    data: getUpdateConfigInstructionDataEncoder().encode(args as UpdateConfigInstructionDataArgs),
     programAddress,
   } as UpdateConfigInstruction<
     TProgramAddress,
@@ -215,7 +173,7 @@ export type UpdateConfigInput<
   config: Address<TAccountConfig>;
   eventAuthority: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  params: UpdateConfigInstructionDataArgs["params"];
+  params: UpdateConfigInstructionDataArgs['params'];
 };
 
 export function getUpdateConfigInstruction<
@@ -225,20 +183,9 @@ export function getUpdateConfigInstruction<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: UpdateConfigInput<
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: UpdateConfigInput<TAccountAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
-): UpdateConfigInstruction<
-  TProgramAddress,
-  TAccountAdmin,
-  TAccountConfig,
-  TAccountEventAuthority,
-  TAccountProgram
-> {
+): UpdateConfigInstruction<TProgramAddress, TAccountAdmin, TAccountConfig, TAccountEventAuthority, TAccountProgram> {
   // Program address.
   const programAddress = config?.programAddress ?? SPARKS_PROGRAM_ADDRESS;
 
@@ -249,10 +196,7 @@ export function getUpdateConfigInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -263,17 +207,15 @@ export function getUpdateConfigInstruction<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getUpdateConfigInstructionDataEncoder().encode(
-      args as UpdateConfigInstructionDataArgs,
-    ),
+    data: getUpdateConfigInstructionDataEncoder().encode(args as UpdateConfigInstructionDataArgs),
     programAddress,
   } as UpdateConfigInstruction<
     TProgramAddress,
@@ -298,22 +240,14 @@ export type ParsedUpdateConfigInstruction<
   data: UpdateConfigInstructionData;
 };
 
-export function parseUpdateConfigInstruction<
-  TProgram extends string,
-  TAccountMetas extends readonly AccountMeta[],
->(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+export function parseUpdateConfigInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedUpdateConfigInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 4) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 4,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 4,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {

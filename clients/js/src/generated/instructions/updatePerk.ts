@@ -43,17 +43,12 @@ import {
   type ReadonlyUint8Array,
   type TransactionSigner,
   type WritableAccount,
-} from "@solana/kit";
-import {
-  getAccountMetaFactory,
-  type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import { findConfigPda, findEventAuthorityPda } from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
+} from '@solana/kit';
+import { getAccountMetaFactory, type ResolvedInstructionAccount } from '@solana/program-client-core';
+import { findConfigPda, findEventAuthorityPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
 
-export const UPDATE_PERK_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  16, 23, 87, 113, 215, 8, 224, 255,
-]);
+export const UPDATE_PERK_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([16, 23, 87, 113, 215, 8, 224, 255]);
 
 export function getUpdatePerkDiscriminatorBytes(): ReadonlyUint8Array {
   return fixEncoderSize(getBytesEncoder(), 8).encode(UPDATE_PERK_DISCRIMINATOR);
@@ -65,29 +60,19 @@ export type UpdatePerkInstruction<
   TAccountConfig extends string | AccountMeta<string> = string,
   TAccountPerk extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountAdmin extends string
-        ? ReadonlySignerAccount<TAccountAdmin> &
-            AccountSignerMeta<TAccountAdmin>
+        ? ReadonlySignerAccount<TAccountAdmin> & AccountSignerMeta<TAccountAdmin>
         : TAccountAdmin,
-      TAccountConfig extends string
-        ? ReadonlyAccount<TAccountConfig>
-        : TAccountConfig,
-      TAccountPerk extends string
-        ? WritableAccount<TAccountPerk>
-        : TAccountPerk,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountConfig extends string ? ReadonlyAccount<TAccountConfig> : TAccountConfig,
+      TAccountPerk extends string ? WritableAccount<TAccountPerk> : TAccountPerk,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
@@ -116,14 +101,14 @@ export type UpdatePerkInstructionDataArgs = {
 export function getUpdatePerkInstructionDataEncoder(): Encoder<UpdatePerkInstructionDataArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["cost", getU64Encoder()],
-      ["maxSupply", getU64Encoder()],
-      ["perWalletLimit", getU32Encoder()],
-      ["startsAt", getI64Encoder()],
-      ["endsAt", getI64Encoder()],
-      ["active", getBooleanEncoder()],
-      ["uri", addEncoderSizePrefix(getUtf8Encoder(), getU32Encoder())],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['cost', getU64Encoder()],
+      ['maxSupply', getU64Encoder()],
+      ['perWalletLimit', getU32Encoder()],
+      ['startsAt', getI64Encoder()],
+      ['endsAt', getI64Encoder()],
+      ['active', getBooleanEncoder()],
+      ['uri', addEncoderSizePrefix(getUtf8Encoder(), getU32Encoder())],
     ]),
     (value) => ({ ...value, discriminator: UPDATE_PERK_DISCRIMINATOR }),
   );
@@ -131,25 +116,19 @@ export function getUpdatePerkInstructionDataEncoder(): Encoder<UpdatePerkInstruc
 
 export function getUpdatePerkInstructionDataDecoder(): Decoder<UpdatePerkInstructionData> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["cost", getU64Decoder()],
-    ["maxSupply", getU64Decoder()],
-    ["perWalletLimit", getU32Decoder()],
-    ["startsAt", getI64Decoder()],
-    ["endsAt", getI64Decoder()],
-    ["active", getBooleanDecoder()],
-    ["uri", addDecoderSizePrefix(getUtf8Decoder(), getU32Decoder())],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['cost', getU64Decoder()],
+    ['maxSupply', getU64Decoder()],
+    ['perWalletLimit', getU32Decoder()],
+    ['startsAt', getI64Decoder()],
+    ['endsAt', getI64Decoder()],
+    ['active', getBooleanDecoder()],
+    ['uri', addDecoderSizePrefix(getUtf8Decoder(), getU32Decoder())],
   ]);
 }
 
-export function getUpdatePerkInstructionDataCodec(): Codec<
-  UpdatePerkInstructionDataArgs,
-  UpdatePerkInstructionData
-> {
-  return combineCodec(
-    getUpdatePerkInstructionDataEncoder(),
-    getUpdatePerkInstructionDataDecoder(),
-  );
+export function getUpdatePerkInstructionDataCodec(): Codec<UpdatePerkInstructionDataArgs, UpdatePerkInstructionData> {
+  return combineCodec(getUpdatePerkInstructionDataEncoder(), getUpdatePerkInstructionDataDecoder());
 }
 
 export type UpdatePerkAsyncInput<
@@ -164,13 +143,13 @@ export type UpdatePerkAsyncInput<
   perk: Address<TAccountPerk>;
   eventAuthority?: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  cost: UpdatePerkInstructionDataArgs["cost"];
-  maxSupply: UpdatePerkInstructionDataArgs["maxSupply"];
-  perWalletLimit: UpdatePerkInstructionDataArgs["perWalletLimit"];
-  startsAt: UpdatePerkInstructionDataArgs["startsAt"];
-  endsAt: UpdatePerkInstructionDataArgs["endsAt"];
-  active: UpdatePerkInstructionDataArgs["active"];
-  uri: UpdatePerkInstructionDataArgs["uri"];
+  cost: UpdatePerkInstructionDataArgs['cost'];
+  maxSupply: UpdatePerkInstructionDataArgs['maxSupply'];
+  perWalletLimit: UpdatePerkInstructionDataArgs['perWalletLimit'];
+  startsAt: UpdatePerkInstructionDataArgs['startsAt'];
+  endsAt: UpdatePerkInstructionDataArgs['endsAt'];
+  active: UpdatePerkInstructionDataArgs['active'];
+  uri: UpdatePerkInstructionDataArgs['uri'];
 };
 
 export async function getUpdatePerkInstructionAsync<
@@ -181,13 +160,7 @@ export async function getUpdatePerkInstructionAsync<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: UpdatePerkAsyncInput<
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountPerk,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: UpdatePerkAsyncInput<TAccountAdmin, TAccountConfig, TAccountPerk, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
 ): Promise<
   UpdatePerkInstruction<
@@ -210,10 +183,7 @@ export async function getUpdatePerkInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -230,18 +200,16 @@ export async function getUpdatePerkInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("perk", accounts.perk),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('perk', accounts.perk),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getUpdatePerkInstructionDataEncoder().encode(
-      args as UpdatePerkInstructionDataArgs,
-    ),
+    data: getUpdatePerkInstructionDataEncoder().encode(args as UpdatePerkInstructionDataArgs),
     programAddress,
   } as UpdatePerkInstruction<
     TProgramAddress,
@@ -265,13 +233,13 @@ export type UpdatePerkInput<
   perk: Address<TAccountPerk>;
   eventAuthority: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  cost: UpdatePerkInstructionDataArgs["cost"];
-  maxSupply: UpdatePerkInstructionDataArgs["maxSupply"];
-  perWalletLimit: UpdatePerkInstructionDataArgs["perWalletLimit"];
-  startsAt: UpdatePerkInstructionDataArgs["startsAt"];
-  endsAt: UpdatePerkInstructionDataArgs["endsAt"];
-  active: UpdatePerkInstructionDataArgs["active"];
-  uri: UpdatePerkInstructionDataArgs["uri"];
+  cost: UpdatePerkInstructionDataArgs['cost'];
+  maxSupply: UpdatePerkInstructionDataArgs['maxSupply'];
+  perWalletLimit: UpdatePerkInstructionDataArgs['perWalletLimit'];
+  startsAt: UpdatePerkInstructionDataArgs['startsAt'];
+  endsAt: UpdatePerkInstructionDataArgs['endsAt'];
+  active: UpdatePerkInstructionDataArgs['active'];
+  uri: UpdatePerkInstructionDataArgs['uri'];
 };
 
 export function getUpdatePerkInstruction<
@@ -282,13 +250,7 @@ export function getUpdatePerkInstruction<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: UpdatePerkInput<
-    TAccountAdmin,
-    TAccountConfig,
-    TAccountPerk,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: UpdatePerkInput<TAccountAdmin, TAccountConfig, TAccountPerk, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
 ): UpdatePerkInstruction<
   TProgramAddress,
@@ -309,10 +271,7 @@ export function getUpdatePerkInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -323,18 +282,16 @@ export function getUpdatePerkInstruction<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("perk", accounts.perk),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('perk', accounts.perk),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getUpdatePerkInstructionDataEncoder().encode(
-      args as UpdatePerkInstructionDataArgs,
-    ),
+    data: getUpdatePerkInstructionDataEncoder().encode(args as UpdatePerkInstructionDataArgs),
     programAddress,
   } as UpdatePerkInstruction<
     TProgramAddress,
@@ -361,22 +318,14 @@ export type ParsedUpdatePerkInstruction<
   data: UpdatePerkInstructionData;
 };
 
-export function parseUpdatePerkInstruction<
-  TProgram extends string,
-  TAccountMetas extends readonly AccountMeta[],
->(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+export function parseUpdatePerkInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedUpdatePerkInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 5) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 5,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 5,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {

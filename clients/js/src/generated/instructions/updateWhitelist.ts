@@ -33,27 +33,21 @@ import {
   type ReadonlyUint8Array,
   type TransactionSigner,
   type WritableAccount,
-} from "@solana/kit";
-import {
-  getAccountMetaFactory,
-  type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import { findEventAuthorityPda } from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
+} from '@solana/kit';
+import { getAccountMetaFactory, type ResolvedInstructionAccount } from '@solana/program-client-core';
+import { findEventAuthorityPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
 import {
   getWhitelistTermsDecoder,
   getWhitelistTermsEncoder,
   type WhitelistTerms,
   type WhitelistTermsArgs,
-} from "../types";
+} from '../types';
 
-export const UPDATE_WHITELIST_DISCRIMINATOR: ReadonlyUint8Array =
-  new Uint8Array([94, 198, 33, 20, 192, 97, 44, 59]);
+export const UPDATE_WHITELIST_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([94, 198, 33, 20, 192, 97, 44, 59]);
 
 export function getUpdateWhitelistDiscriminatorBytes(): ReadonlyUint8Array {
-  return fixEncoderSize(getBytesEncoder(), 8).encode(
-    UPDATE_WHITELIST_DISCRIMINATOR,
-  );
+  return fixEncoderSize(getBytesEncoder(), 8).encode(UPDATE_WHITELIST_DISCRIMINATOR);
 }
 
 export type UpdateWhitelistInstruction<
@@ -61,26 +55,18 @@ export type UpdateWhitelistInstruction<
   TAccountAdmin extends string | AccountMeta<string> = string,
   TAccountWhitelist extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountAdmin extends string
-        ? ReadonlySignerAccount<TAccountAdmin> &
-            AccountSignerMeta<TAccountAdmin>
+        ? ReadonlySignerAccount<TAccountAdmin> & AccountSignerMeta<TAccountAdmin>
         : TAccountAdmin,
-      TAccountWhitelist extends string
-        ? WritableAccount<TAccountWhitelist>
-        : TAccountWhitelist,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountWhitelist extends string ? WritableAccount<TAccountWhitelist> : TAccountWhitelist,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
@@ -91,17 +77,14 @@ export type UpdateWhitelistInstructionData = {
   active: boolean;
 };
 
-export type UpdateWhitelistInstructionDataArgs = {
-  terms: WhitelistTermsArgs;
-  active: boolean;
-};
+export type UpdateWhitelistInstructionDataArgs = { terms: WhitelistTermsArgs; active: boolean };
 
 export function getUpdateWhitelistInstructionDataEncoder(): FixedSizeEncoder<UpdateWhitelistInstructionDataArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["terms", getWhitelistTermsEncoder()],
-      ["active", getBooleanEncoder()],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['terms', getWhitelistTermsEncoder()],
+      ['active', getBooleanEncoder()],
     ]),
     (value) => ({ ...value, discriminator: UPDATE_WHITELIST_DISCRIMINATOR }),
   );
@@ -109,9 +92,9 @@ export function getUpdateWhitelistInstructionDataEncoder(): FixedSizeEncoder<Upd
 
 export function getUpdateWhitelistInstructionDataDecoder(): FixedSizeDecoder<UpdateWhitelistInstructionData> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["terms", getWhitelistTermsDecoder()],
-    ["active", getBooleanDecoder()],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['terms', getWhitelistTermsDecoder()],
+    ['active', getBooleanDecoder()],
   ]);
 }
 
@@ -119,10 +102,7 @@ export function getUpdateWhitelistInstructionDataCodec(): FixedSizeCodec<
   UpdateWhitelistInstructionDataArgs,
   UpdateWhitelistInstructionData
 > {
-  return combineCodec(
-    getUpdateWhitelistInstructionDataEncoder(),
-    getUpdateWhitelistInstructionDataDecoder(),
-  );
+  return combineCodec(getUpdateWhitelistInstructionDataEncoder(), getUpdateWhitelistInstructionDataDecoder());
 }
 
 export type UpdateWhitelistAsyncInput<
@@ -135,8 +115,8 @@ export type UpdateWhitelistAsyncInput<
   whitelist: Address<TAccountWhitelist>;
   eventAuthority?: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  terms: UpdateWhitelistInstructionDataArgs["terms"];
-  active: UpdateWhitelistInstructionDataArgs["active"];
+  terms: UpdateWhitelistInstructionDataArgs['terms'];
+  active: UpdateWhitelistInstructionDataArgs['active'];
 };
 
 export async function getUpdateWhitelistInstructionAsync<
@@ -146,21 +126,10 @@ export async function getUpdateWhitelistInstructionAsync<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: UpdateWhitelistAsyncInput<
-    TAccountAdmin,
-    TAccountWhitelist,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: UpdateWhitelistAsyncInput<TAccountAdmin, TAccountWhitelist, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
 ): Promise<
-  UpdateWhitelistInstruction<
-    TProgramAddress,
-    TAccountAdmin,
-    TAccountWhitelist,
-    TAccountEventAuthority,
-    TAccountProgram
-  >
+  UpdateWhitelistInstruction<TProgramAddress, TAccountAdmin, TAccountWhitelist, TAccountEventAuthority, TAccountProgram>
 > {
   // Program address.
   const programAddress = config?.programAddress ?? SPARKS_PROGRAM_ADDRESS;
@@ -172,10 +141,7 @@ export async function getUpdateWhitelistInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -189,17 +155,15 @@ export async function getUpdateWhitelistInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("whitelist", accounts.whitelist),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('whitelist', accounts.whitelist),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getUpdateWhitelistInstructionDataEncoder().encode(
-      args as UpdateWhitelistInstructionDataArgs,
-    ),
+    data: getUpdateWhitelistInstructionDataEncoder().encode(args as UpdateWhitelistInstructionDataArgs),
     programAddress,
   } as UpdateWhitelistInstruction<
     TProgramAddress,
@@ -220,8 +184,8 @@ export type UpdateWhitelistInput<
   whitelist: Address<TAccountWhitelist>;
   eventAuthority: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  terms: UpdateWhitelistInstructionDataArgs["terms"];
-  active: UpdateWhitelistInstructionDataArgs["active"];
+  terms: UpdateWhitelistInstructionDataArgs['terms'];
+  active: UpdateWhitelistInstructionDataArgs['active'];
 };
 
 export function getUpdateWhitelistInstruction<
@@ -231,12 +195,7 @@ export function getUpdateWhitelistInstruction<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: UpdateWhitelistInput<
-    TAccountAdmin,
-    TAccountWhitelist,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: UpdateWhitelistInput<TAccountAdmin, TAccountWhitelist, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
 ): UpdateWhitelistInstruction<
   TProgramAddress,
@@ -255,10 +214,7 @@ export function getUpdateWhitelistInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -269,17 +225,15 @@ export function getUpdateWhitelistInstruction<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("whitelist", accounts.whitelist),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('whitelist', accounts.whitelist),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getUpdateWhitelistInstructionDataEncoder().encode(
-      args as UpdateWhitelistInstructionDataArgs,
-    ),
+    data: getUpdateWhitelistInstructionDataEncoder().encode(args as UpdateWhitelistInstructionDataArgs),
     programAddress,
   } as UpdateWhitelistInstruction<
     TProgramAddress,
@@ -304,22 +258,14 @@ export type ParsedUpdateWhitelistInstruction<
   data: UpdateWhitelistInstructionData;
 };
 
-export function parseUpdateWhitelistInstruction<
-  TProgram extends string,
-  TAccountMetas extends readonly AccountMeta[],
->(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+export function parseUpdateWhitelistInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedUpdateWhitelistInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 4) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 4,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 4,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {

@@ -37,23 +37,19 @@ import {
   type TransactionSigner,
   type WritableAccount,
   type WritableSignerAccount,
-} from "@solana/kit";
+} from '@solana/kit';
 import {
   getAccountMetaFactory,
   getAddressFromResolvedInstructionAccount,
   type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import { findConfigPda, findEventAuthorityPda, findIssuerPda } from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
+} from '@solana/program-client-core';
+import { findConfigPda, findEventAuthorityPda, findIssuerPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
 
-export const UPSERT_ISSUER_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  230, 97, 227, 146, 169, 6, 172, 161,
-]);
+export const UPSERT_ISSUER_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([230, 97, 227, 146, 169, 6, 172, 161]);
 
 export function getUpsertIssuerDiscriminatorBytes(): ReadonlyUint8Array {
-  return fixEncoderSize(getBytesEncoder(), 8).encode(
-    UPSERT_ISSUER_DISCRIMINATOR,
-  );
+  return fixEncoderSize(getBytesEncoder(), 8).encode(UPSERT_ISSUER_DISCRIMINATOR);
 }
 
 export type UpsertIssuerInstruction<
@@ -62,38 +58,23 @@ export type UpsertIssuerInstruction<
   TAccountConfig extends string | AccountMeta<string> = string,
   TAccountAuthority extends string | AccountMeta<string> = string,
   TAccountIssuer extends string | AccountMeta<string> = string,
-  TAccountSystemProgram extends string | AccountMeta<string> =
-    "11111111111111111111111111111111",
+  TAccountSystemProgram extends string | AccountMeta<string> = '11111111111111111111111111111111',
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountAdmin extends string
-        ? WritableSignerAccount<TAccountAdmin> &
-            AccountSignerMeta<TAccountAdmin>
+        ? WritableSignerAccount<TAccountAdmin> & AccountSignerMeta<TAccountAdmin>
         : TAccountAdmin,
-      TAccountConfig extends string
-        ? ReadonlyAccount<TAccountConfig>
-        : TAccountConfig,
-      TAccountAuthority extends string
-        ? ReadonlyAccount<TAccountAuthority>
-        : TAccountAuthority,
-      TAccountIssuer extends string
-        ? WritableAccount<TAccountIssuer>
-        : TAccountIssuer,
-      TAccountSystemProgram extends string
-        ? ReadonlyAccount<TAccountSystemProgram>
-        : TAccountSystemProgram,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountConfig extends string ? ReadonlyAccount<TAccountConfig> : TAccountConfig,
+      TAccountAuthority extends string ? ReadonlyAccount<TAccountAuthority> : TAccountAuthority,
+      TAccountIssuer extends string ? WritableAccount<TAccountIssuer> : TAccountIssuer,
+      TAccountSystemProgram extends string ? ReadonlyAccount<TAccountSystemProgram> : TAccountSystemProgram,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
@@ -116,10 +97,10 @@ export type UpsertIssuerInstructionDataArgs = {
 export function getUpsertIssuerInstructionDataEncoder(): FixedSizeEncoder<UpsertIssuerInstructionDataArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["allowedSources", getU8Encoder()],
-      ["capPerPeriod", getU64Encoder()],
-      ["periodSecs", getU32Encoder()],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['allowedSources', getU8Encoder()],
+      ['capPerPeriod', getU64Encoder()],
+      ['periodSecs', getU32Encoder()],
     ]),
     (value) => ({ ...value, discriminator: UPSERT_ISSUER_DISCRIMINATOR }),
   );
@@ -127,10 +108,10 @@ export function getUpsertIssuerInstructionDataEncoder(): FixedSizeEncoder<Upsert
 
 export function getUpsertIssuerInstructionDataDecoder(): FixedSizeDecoder<UpsertIssuerInstructionData> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["allowedSources", getU8Decoder()],
-    ["capPerPeriod", getU64Decoder()],
-    ["periodSecs", getU32Decoder()],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['allowedSources', getU8Decoder()],
+    ['capPerPeriod', getU64Decoder()],
+    ['periodSecs', getU32Decoder()],
   ]);
 }
 
@@ -138,10 +119,7 @@ export function getUpsertIssuerInstructionDataCodec(): FixedSizeCodec<
   UpsertIssuerInstructionDataArgs,
   UpsertIssuerInstructionData
 > {
-  return combineCodec(
-    getUpsertIssuerInstructionDataEncoder(),
-    getUpsertIssuerInstructionDataDecoder(),
-  );
+  return combineCodec(getUpsertIssuerInstructionDataEncoder(), getUpsertIssuerInstructionDataDecoder());
 }
 
 export type UpsertIssuerAsyncInput<
@@ -160,9 +138,9 @@ export type UpsertIssuerAsyncInput<
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority?: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  allowedSources: UpsertIssuerInstructionDataArgs["allowedSources"];
-  capPerPeriod: UpsertIssuerInstructionDataArgs["capPerPeriod"];
-  periodSecs: UpsertIssuerInstructionDataArgs["periodSecs"];
+  allowedSources: UpsertIssuerInstructionDataArgs['allowedSources'];
+  capPerPeriod: UpsertIssuerInstructionDataArgs['capPerPeriod'];
+  periodSecs: UpsertIssuerInstructionDataArgs['periodSecs'];
 };
 
 export async function getUpsertIssuerInstructionAsync<
@@ -210,10 +188,7 @@ export async function getUpsertIssuerInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -224,15 +199,11 @@ export async function getUpsertIssuerInstructionAsync<
   }
   if (!accounts.issuer.value) {
     accounts.issuer.value = await findIssuerPda({
-      authority: getAddressFromResolvedInstructionAccount(
-        "authority",
-        accounts.authority.value,
-      ),
+      authority: getAddressFromResolvedInstructionAccount('authority', accounts.authority.value),
     });
   }
   if (!accounts.systemProgram.value) {
-    accounts.systemProgram.value =
-      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+    accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
   }
   if (!accounts.eventAuthority.value) {
     accounts.eventAuthority.value = await findEventAuthorityPda();
@@ -242,20 +213,18 @@ export async function getUpsertIssuerInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("authority", accounts.authority),
-      getAccountMeta("issuer", accounts.issuer),
-      getAccountMeta("systemProgram", accounts.systemProgram),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('authority', accounts.authority),
+      getAccountMeta('issuer', accounts.issuer),
+      getAccountMeta('systemProgram', accounts.systemProgram),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getUpsertIssuerInstructionDataEncoder().encode(
-      args as UpsertIssuerInstructionDataArgs,
-    ),
+    data: getUpsertIssuerInstructionDataEncoder().encode(args as UpsertIssuerInstructionDataArgs),
     programAddress,
   } as UpsertIssuerInstruction<
     TProgramAddress,
@@ -285,9 +254,9 @@ export type UpsertIssuerInput<
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  allowedSources: UpsertIssuerInstructionDataArgs["allowedSources"];
-  capPerPeriod: UpsertIssuerInstructionDataArgs["capPerPeriod"];
-  periodSecs: UpsertIssuerInstructionDataArgs["periodSecs"];
+  allowedSources: UpsertIssuerInstructionDataArgs['allowedSources'];
+  capPerPeriod: UpsertIssuerInstructionDataArgs['capPerPeriod'];
+  periodSecs: UpsertIssuerInstructionDataArgs['periodSecs'];
 };
 
 export function getUpsertIssuerInstruction<
@@ -333,38 +302,32 @@ export function getUpsertIssuerInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
 
   // Resolve default values.
   if (!accounts.systemProgram.value) {
-    accounts.systemProgram.value =
-      "11111111111111111111111111111111" as Address<"11111111111111111111111111111111">;
+    accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
   }
   if (!accounts.program.value) {
     accounts.program.value = programAddress;
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("admin", accounts.admin),
-      getAccountMeta("config", accounts.config),
-      getAccountMeta("authority", accounts.authority),
-      getAccountMeta("issuer", accounts.issuer),
-      getAccountMeta("systemProgram", accounts.systemProgram),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('admin', accounts.admin),
+      getAccountMeta('config', accounts.config),
+      getAccountMeta('authority', accounts.authority),
+      getAccountMeta('issuer', accounts.issuer),
+      getAccountMeta('systemProgram', accounts.systemProgram),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getUpsertIssuerInstructionDataEncoder().encode(
-      args as UpsertIssuerInstructionDataArgs,
-    ),
+    data: getUpsertIssuerInstructionDataEncoder().encode(args as UpsertIssuerInstructionDataArgs),
     programAddress,
   } as UpsertIssuerInstruction<
     TProgramAddress,
@@ -395,22 +358,14 @@ export type ParsedUpsertIssuerInstruction<
   data: UpsertIssuerInstructionData;
 };
 
-export function parseUpsertIssuerInstruction<
-  TProgram extends string,
-  TAccountMetas extends readonly AccountMeta[],
->(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+export function parseUpsertIssuerInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedUpsertIssuerInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 7) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 7,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 7,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {

@@ -35,23 +35,19 @@ import {
   type ReadonlyUint8Array,
   type TransactionSigner,
   type WritableAccount,
-} from "@solana/kit";
+} from '@solana/kit';
 import {
   getAccountMetaFactory,
   getAddressFromResolvedInstructionAccount,
   type ResolvedInstructionAccount,
-} from "@solana/program-client-core";
-import { findEventAuthorityPda, findIssuerPda } from "../pdas";
-import { SPARKS_PROGRAM_ADDRESS } from "../programs";
+} from '@solana/program-client-core';
+import { findEventAuthorityPda, findIssuerPda } from '../pdas';
+import { SPARKS_PROGRAM_ADDRESS } from '../programs';
 
-export const VOID_AWARD_IDS_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([
-  166, 177, 107, 59, 66, 172, 40, 135,
-]);
+export const VOID_AWARD_IDS_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([166, 177, 107, 59, 66, 172, 40, 135]);
 
 export function getVoidAwardIdsDiscriminatorBytes(): ReadonlyUint8Array {
-  return fixEncoderSize(getBytesEncoder(), 8).encode(
-    VOID_AWARD_IDS_DISCRIMINATOR,
-  );
+  return fixEncoderSize(getBytesEncoder(), 8).encode(VOID_AWARD_IDS_DISCRIMINATOR);
 }
 
 export type VoidAwardIdsInstruction<
@@ -59,47 +55,32 @@ export type VoidAwardIdsInstruction<
   TAccountAuthority extends string | AccountMeta<string> = string,
   TAccountIssuer extends string | AccountMeta<string> = string,
   TAccountEventAuthority extends string | AccountMeta<string> = string,
-  TAccountProgram extends string | AccountMeta<string> =
-    "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
+  TAccountProgram extends string | AccountMeta<string> = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC',
   TRemainingAccounts extends readonly AccountMeta<string>[] = [],
 > = Instruction<TProgram> &
   InstructionWithData<ReadonlyUint8Array> &
   InstructionWithAccounts<
     [
       TAccountAuthority extends string
-        ? ReadonlySignerAccount<TAccountAuthority> &
-            AccountSignerMeta<TAccountAuthority>
+        ? ReadonlySignerAccount<TAccountAuthority> & AccountSignerMeta<TAccountAuthority>
         : TAccountAuthority,
-      TAccountIssuer extends string
-        ? WritableAccount<TAccountIssuer>
-        : TAccountIssuer,
-      TAccountEventAuthority extends string
-        ? ReadonlyAccount<TAccountEventAuthority>
-        : TAccountEventAuthority,
-      TAccountProgram extends string
-        ? ReadonlyAccount<TAccountProgram>
-        : TAccountProgram,
+      TAccountIssuer extends string ? WritableAccount<TAccountIssuer> : TAccountIssuer,
+      TAccountEventAuthority extends string ? ReadonlyAccount<TAccountEventAuthority> : TAccountEventAuthority,
+      TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram,
       ...TRemainingAccounts,
     ]
   >;
 
-export type VoidAwardIdsInstructionData = {
-  discriminator: ReadonlyUint8Array;
-  firstAwardId: bigint;
-  count: number;
-};
+export type VoidAwardIdsInstructionData = { discriminator: ReadonlyUint8Array; firstAwardId: bigint; count: number };
 
-export type VoidAwardIdsInstructionDataArgs = {
-  firstAwardId: number | bigint;
-  count: number;
-};
+export type VoidAwardIdsInstructionDataArgs = { firstAwardId: number | bigint; count: number };
 
 export function getVoidAwardIdsInstructionDataEncoder(): FixedSizeEncoder<VoidAwardIdsInstructionDataArgs> {
   return transformEncoder(
     getStructEncoder([
-      ["discriminator", fixEncoderSize(getBytesEncoder(), 8)],
-      ["firstAwardId", getU64Encoder()],
-      ["count", getU16Encoder()],
+      ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
+      ['firstAwardId', getU64Encoder()],
+      ['count', getU16Encoder()],
     ]),
     (value) => ({ ...value, discriminator: VOID_AWARD_IDS_DISCRIMINATOR }),
   );
@@ -107,9 +88,9 @@ export function getVoidAwardIdsInstructionDataEncoder(): FixedSizeEncoder<VoidAw
 
 export function getVoidAwardIdsInstructionDataDecoder(): FixedSizeDecoder<VoidAwardIdsInstructionData> {
   return getStructDecoder([
-    ["discriminator", fixDecoderSize(getBytesDecoder(), 8)],
-    ["firstAwardId", getU64Decoder()],
-    ["count", getU16Decoder()],
+    ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
+    ['firstAwardId', getU64Decoder()],
+    ['count', getU16Decoder()],
   ]);
 }
 
@@ -117,10 +98,7 @@ export function getVoidAwardIdsInstructionDataCodec(): FixedSizeCodec<
   VoidAwardIdsInstructionDataArgs,
   VoidAwardIdsInstructionData
 > {
-  return combineCodec(
-    getVoidAwardIdsInstructionDataEncoder(),
-    getVoidAwardIdsInstructionDataDecoder(),
-  );
+  return combineCodec(getVoidAwardIdsInstructionDataEncoder(), getVoidAwardIdsInstructionDataDecoder());
 }
 
 export type VoidAwardIdsAsyncInput<
@@ -133,8 +111,8 @@ export type VoidAwardIdsAsyncInput<
   issuer?: Address<TAccountIssuer>;
   eventAuthority?: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  firstAwardId: VoidAwardIdsInstructionDataArgs["firstAwardId"];
-  count: VoidAwardIdsInstructionDataArgs["count"];
+  firstAwardId: VoidAwardIdsInstructionDataArgs['firstAwardId'];
+  count: VoidAwardIdsInstructionDataArgs['count'];
 };
 
 export async function getVoidAwardIdsInstructionAsync<
@@ -144,21 +122,10 @@ export async function getVoidAwardIdsInstructionAsync<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: VoidAwardIdsAsyncInput<
-    TAccountAuthority,
-    TAccountIssuer,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: VoidAwardIdsAsyncInput<TAccountAuthority, TAccountIssuer, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
 ): Promise<
-  VoidAwardIdsInstruction<
-    TProgramAddress,
-    TAccountAuthority,
-    TAccountIssuer,
-    TAccountEventAuthority,
-    TAccountProgram
-  >
+  VoidAwardIdsInstruction<TProgramAddress, TAccountAuthority, TAccountIssuer, TAccountEventAuthority, TAccountProgram>
 > {
   // Program address.
   const programAddress = config?.programAddress ?? SPARKS_PROGRAM_ADDRESS;
@@ -170,10 +137,7 @@ export async function getVoidAwardIdsInstructionAsync<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -181,10 +145,7 @@ export async function getVoidAwardIdsInstructionAsync<
   // Resolve default values.
   if (!accounts.issuer.value) {
     accounts.issuer.value = await findIssuerPda({
-      authority: getAddressFromResolvedInstructionAccount(
-        "authority",
-        accounts.authority.value,
-      ),
+      authority: getAddressFromResolvedInstructionAccount('authority', accounts.authority.value),
     });
   }
   if (!accounts.eventAuthority.value) {
@@ -195,17 +156,15 @@ export async function getVoidAwardIdsInstructionAsync<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("authority", accounts.authority),
-      getAccountMeta("issuer", accounts.issuer),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('authority', accounts.authority),
+      getAccountMeta('issuer', accounts.issuer),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getVoidAwardIdsInstructionDataEncoder().encode(
-      args as VoidAwardIdsInstructionDataArgs,
-    ),
+    data: getVoidAwardIdsInstructionDataEncoder().encode(args as VoidAwardIdsInstructionDataArgs),
     programAddress,
   } as VoidAwardIdsInstruction<
     TProgramAddress,
@@ -226,8 +185,8 @@ export type VoidAwardIdsInput<
   issuer: Address<TAccountIssuer>;
   eventAuthority: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
-  firstAwardId: VoidAwardIdsInstructionDataArgs["firstAwardId"];
-  count: VoidAwardIdsInstructionDataArgs["count"];
+  firstAwardId: VoidAwardIdsInstructionDataArgs['firstAwardId'];
+  count: VoidAwardIdsInstructionDataArgs['count'];
 };
 
 export function getVoidAwardIdsInstruction<
@@ -237,12 +196,7 @@ export function getVoidAwardIdsInstruction<
   TAccountProgram extends string,
   TProgramAddress extends Address = typeof SPARKS_PROGRAM_ADDRESS,
 >(
-  input: VoidAwardIdsInput<
-    TAccountAuthority,
-    TAccountIssuer,
-    TAccountEventAuthority,
-    TAccountProgram
-  >,
+  input: VoidAwardIdsInput<TAccountAuthority, TAccountIssuer, TAccountEventAuthority, TAccountProgram>,
   config?: { programAddress?: TProgramAddress },
 ): VoidAwardIdsInstruction<
   TProgramAddress,
@@ -261,10 +215,7 @@ export function getVoidAwardIdsInstruction<
     eventAuthority: { value: input.eventAuthority ?? null, isWritable: false },
     program: { value: input.program ?? null, isWritable: false },
   };
-  const accounts = originalAccounts as Record<
-    keyof typeof originalAccounts,
-    ResolvedInstructionAccount
-  >;
+  const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
   // Original args.
   const args = { ...input };
@@ -275,17 +226,15 @@ export function getVoidAwardIdsInstruction<
     accounts.program.isWritable = false;
   }
 
-  const getAccountMeta = getAccountMetaFactory(programAddress, "programId");
+  const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
     accounts: [
-      getAccountMeta("authority", accounts.authority),
-      getAccountMeta("issuer", accounts.issuer),
-      getAccountMeta("eventAuthority", accounts.eventAuthority),
-      getAccountMeta("program", accounts.program),
+      getAccountMeta('authority', accounts.authority),
+      getAccountMeta('issuer', accounts.issuer),
+      getAccountMeta('eventAuthority', accounts.eventAuthority),
+      getAccountMeta('program', accounts.program),
     ],
-    data: getVoidAwardIdsInstructionDataEncoder().encode(
-      args as VoidAwardIdsInstructionDataArgs,
-    ),
+    data: getVoidAwardIdsInstructionDataEncoder().encode(args as VoidAwardIdsInstructionDataArgs),
     programAddress,
   } as VoidAwardIdsInstruction<
     TProgramAddress,
@@ -310,22 +259,14 @@ export type ParsedVoidAwardIdsInstruction<
   data: VoidAwardIdsInstructionData;
 };
 
-export function parseVoidAwardIdsInstruction<
-  TProgram extends string,
-  TAccountMetas extends readonly AccountMeta[],
->(
-  instruction: Instruction<TProgram> &
-    InstructionWithAccounts<TAccountMetas> &
-    InstructionWithData<ReadonlyUint8Array>,
+export function parseVoidAwardIdsInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(
+  instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>,
 ): ParsedVoidAwardIdsInstruction<TProgram, TAccountMetas> {
   if (instruction.accounts.length < 4) {
-    throw new SolanaError(
-      SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
-      {
-        actualAccountMetas: instruction.accounts.length,
-        expectedAccountMetas: 4,
-      },
-    );
+    throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, {
+      actualAccountMetas: instruction.accounts.length,
+      expectedAccountMetas: 4,
+    });
   }
   let accountIndex = 0;
   const getNextAccount = () => {

@@ -12,7 +12,7 @@ import {
   getProgramDerivedAddress,
   type Address,
   type ProgramDerivedAddress,
-} from "@solana/kit";
+} from '@solana/kit';
 
 export type ClaimSeeds = {
   perk: Address;
@@ -24,7 +24,7 @@ export async function findClaimPda(
   config: { programAddress?: Address | undefined } = {},
 ): Promise<ProgramDerivedAddress> {
   const {
-    programAddress = "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC" as Address<"GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC">,
+    programAddress = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC' as Address<'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC'>,
   } = config;
   return await getProgramDerivedAddress({
     programAddress,

@@ -12,7 +12,7 @@ import {
   getProgramDerivedAddress,
   type Address,
   type ProgramDerivedAddress,
-} from "@solana/kit";
+} from '@solana/kit';
 
 export type EntrySeeds = {
   whitelist: Address;
@@ -24,14 +24,12 @@ export async function findEntryPda(
   config: { programAddress?: Address | undefined } = {},
 ): Promise<ProgramDerivedAddress> {
   const {
-    programAddress = "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC" as Address<"GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC">,
+    programAddress = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC' as Address<'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC'>,
   } = config;
   return await getProgramDerivedAddress({
     programAddress,
     seeds: [
-      getBytesEncoder().encode(
-        new Uint8Array([119, 108, 95, 101, 110, 116, 114, 121]),
-      ),
+      getBytesEncoder().encode(new Uint8Array([119, 108, 95, 101, 110, 116, 114, 121])),
       getAddressEncoder().encode(seeds.whitelist),
       getAddressEncoder().encode(seeds.wallet),
     ],

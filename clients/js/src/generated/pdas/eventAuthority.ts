@@ -6,22 +6,14 @@
  * @see https://github.com/codama-idl/codama
  */
 
-import {
-  getProgramDerivedAddress,
-  getUtf8Encoder,
-  type Address,
-  type ProgramDerivedAddress,
-} from "@solana/kit";
+import { getProgramDerivedAddress, getUtf8Encoder, type Address, type ProgramDerivedAddress } from '@solana/kit';
 
 /** Anchor's emit_cpi signer: the program signs its event self-CPIs as this PDA. */
 export async function findEventAuthorityPda(
   config: { programAddress?: Address | undefined } = {},
 ): Promise<ProgramDerivedAddress> {
   const {
-    programAddress = "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC" as Address<"GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC">,
+    programAddress = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC' as Address<'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC'>,
   } = config;
-  return await getProgramDerivedAddress({
-    programAddress,
-    seeds: [getUtf8Encoder().encode("__event_authority")],
-  });
+  return await getProgramDerivedAddress({ programAddress, seeds: [getUtf8Encoder().encode('__event_authority')] });
 }

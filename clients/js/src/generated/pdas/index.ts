@@ -6,15 +6,15 @@
  * @see https://github.com/codama-idl/codama
  */
 
-export * from "./claim";
-export * from "./config";
-export * from "./entry";
-export * from "./eventAuthority";
-export * from "./inviteeSpark";
-export * from "./issuer";
-export * from "./joinWhitelistEntry";
-export * from "./perk";
-export * from "./recipientSpark";
-export * from "./referrerSpark";
-export * from "./spark";
-export * from "./whitelist";
+export * from './claim';
+export * from './config';
+export * from './entry';
+export * from './eventAuthority';
+export * from './inviteeSpark';
+export * from './issuer';
+export * from './joinWhitelistEntry';
+export * from './perk';
+export * from './recipientSpark';
+export * from './referrerSpark';
+export * from './spark';
+export * from './whitelist';

@@ -12,7 +12,7 @@ import {
   getUtf8Encoder,
   type Address,
   type ProgramDerivedAddress,
-} from "@solana/kit";
+} from '@solana/kit';
 
 export type PerkSeeds = {
   id: number | bigint;
@@ -23,10 +23,10 @@ export async function findPerkPda(
   config: { programAddress?: Address | undefined } = {},
 ): Promise<ProgramDerivedAddress> {
   const {
-    programAddress = "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC" as Address<"GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC">,
+    programAddress = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC' as Address<'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC'>,
   } = config;
   return await getProgramDerivedAddress({
     programAddress,
-    seeds: [getUtf8Encoder().encode("perk"), getU64Encoder().encode(seeds.id)],
+    seeds: [getUtf8Encoder().encode('perk'), getU64Encoder().encode(seeds.id)],
   });
 }

@@ -12,7 +12,7 @@ import {
   getU64Encoder,
   type Address,
   type ProgramDerivedAddress,
-} from "@solana/kit";
+} from '@solana/kit';
 
 export type WhitelistSeeds = {
   id: number | bigint;
@@ -23,14 +23,12 @@ export async function findWhitelistPda(
   config: { programAddress?: Address | undefined } = {},
 ): Promise<ProgramDerivedAddress> {
   const {
-    programAddress = "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC" as Address<"GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC">,
+    programAddress = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC' as Address<'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC'>,
   } = config;
   return await getProgramDerivedAddress({
     programAddress,
     seeds: [
-      getBytesEncoder().encode(
-        new Uint8Array([119, 104, 105, 116, 101, 108, 105, 115, 116]),
-      ),
+      getBytesEncoder().encode(new Uint8Array([119, 104, 105, 116, 101, 108, 105, 115, 116])),
       getU64Encoder().encode(seeds.id),
     ],
   });

@@ -26,13 +26,13 @@ import {
   type Instruction,
   type InstructionWithData,
   type ReadonlyUint8Array,
-} from "@solana/kit";
+} from '@solana/kit';
 import {
   addSelfFetchFunctions,
   addSelfPlanAndSendFunctions,
   type SelfFetchFunctions,
   type SelfPlanAndSendFunctions,
-} from "@solana/program-client-core";
+} from '@solana/program-client-core';
 import {
   getConfigCodec,
   getIssuerCodec,
@@ -55,7 +55,7 @@ import {
   type WhitelistArgs,
   type WhitelistEntry,
   type WhitelistEntryArgs,
-} from "../accounts";
+} from '../accounts';
 import {
   getAcceptAdminInstructionAsync,
   getAcceptWhitelistAdminInstructionAsync,
@@ -149,7 +149,7 @@ import {
   type UpdateWhitelistAsyncInput,
   type UpsertIssuerAsyncInput,
   type VoidAwardIdsAsyncInput,
-} from "../instructions";
+} from '../instructions';
 import {
   findClaimPda,
   findConfigPda,
@@ -163,10 +163,10 @@ import {
   findReferrerSparkPda,
   findSparkPda,
   findWhitelistPda,
-} from "../pdas";
+} from '../pdas';
 
 export const SPARKS_PROGRAM_ADDRESS =
-  "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC" as Address<"GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC">;
+  'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC' as Address<'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC'>;
 
 export enum SparksAccount {
   Config,
@@ -178,16 +178,12 @@ export enum SparksAccount {
   WhitelistEntry,
 }
 
-export function identifySparksAccount(
-  account: { data: ReadonlyUint8Array } | ReadonlyUint8Array,
-): SparksAccount {
-  const data = "data" in account ? account.data : account;
+export function identifySparksAccount(account: { data: ReadonlyUint8Array } | ReadonlyUint8Array): SparksAccount {
+  const data = 'data' in account ? account.data : account;
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([155, 12, 170, 224, 30, 250, 204, 130]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([155, 12, 170, 224, 30, 250, 204, 130])),
       0,
     )
   ) {
@@ -196,9 +192,7 @@ export function identifySparksAccount(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([216, 19, 83, 230, 108, 53, 80, 14]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([216, 19, 83, 230, 108, 53, 80, 14])),
       0,
     )
   ) {
@@ -207,9 +201,7 @@ export function identifySparksAccount(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([2, 34, 178, 63, 67, 155, 249, 194]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([2, 34, 178, 63, 67, 155, 249, 194])),
       0,
     )
   ) {
@@ -218,9 +210,7 @@ export function identifySparksAccount(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([40, 107, 239, 217, 42, 130, 15, 121]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([40, 107, 239, 217, 42, 130, 15, 121])),
       0,
     )
   ) {
@@ -229,9 +219,7 @@ export function identifySparksAccount(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([178, 221, 123, 45, 206, 63, 130, 22]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([178, 221, 123, 45, 206, 63, 130, 22])),
       0,
     )
   ) {
@@ -240,9 +228,7 @@ export function identifySparksAccount(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([204, 176, 52, 79, 146, 121, 54, 247]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([204, 176, 52, 79, 146, 121, 54, 247])),
       0,
     )
   ) {
@@ -251,18 +237,16 @@ export function identifySparksAccount(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([51, 70, 173, 81, 219, 192, 234, 62]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([51, 70, 173, 81, 219, 192, 234, 62])),
       0,
     )
   ) {
     return SparksAccount.WhitelistEntry;
   }
-  throw new SolanaError(
-    SOLANA_ERROR__PROGRAM_CLIENTS__FAILED_TO_IDENTIFY_ACCOUNT,
-    { accountData: data, programName: "sparks" },
-  );
+  throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__FAILED_TO_IDENTIFY_ACCOUNT, {
+    accountData: data,
+    programName: 'sparks',
+  });
 }
 
 export enum SparksInstruction {
@@ -294,13 +278,11 @@ export enum SparksInstruction {
 export function identifySparksInstruction(
   instruction: { data: ReadonlyUint8Array } | ReadonlyUint8Array,
 ): SparksInstruction {
-  const data = "data" in instruction ? instruction.data : instruction;
+  const data = 'data' in instruction ? instruction.data : instruction;
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([112, 42, 45, 90, 116, 181, 13, 170]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([112, 42, 45, 90, 116, 181, 13, 170])),
       0,
     )
   ) {
@@ -309,9 +291,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([58, 222, 166, 178, 114, 232, 83, 71]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([58, 222, 166, 178, 114, 232, 83, 71])),
       0,
     )
   ) {
@@ -320,9 +300,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([180, 74, 165, 67, 179, 135, 27, 202]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([180, 74, 165, 67, 179, 135, 27, 202])),
       0,
     )
   ) {
@@ -331,9 +309,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([241, 96, 191, 38, 247, 226, 42, 131]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([241, 96, 191, 38, 247, 226, 42, 131])),
       0,
     )
   ) {
@@ -342,9 +318,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([152, 137, 105, 20, 135, 144, 72, 212]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([152, 137, 105, 20, 135, 144, 72, 212])),
       0,
     )
   ) {
@@ -353,9 +327,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([48, 204, 67, 28, 230, 199, 6, 245]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([48, 204, 67, 28, 230, 199, 6, 245])),
       0,
     )
   ) {
@@ -364,9 +336,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([89, 182, 231, 206, 68, 173, 60, 6]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([89, 182, 231, 206, 68, 173, 60, 6])),
       0,
     )
   ) {
@@ -375,9 +345,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([52, 10, 163, 187, 247, 22, 150, 37]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([52, 10, 163, 187, 247, 22, 150, 37])),
       0,
     )
   ) {
@@ -386,9 +354,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([19, 17, 210, 224, 219, 141, 182, 234]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([19, 17, 210, 224, 219, 141, 182, 234])),
       0,
     )
   ) {
@@ -397,9 +363,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([175, 175, 109, 31, 13, 152, 155, 237]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([175, 175, 109, 31, 13, 152, 155, 237])),
       0,
     )
   ) {
@@ -408,9 +372,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([201, 105, 165, 126, 175, 191, 67, 170]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([201, 105, 165, 126, 175, 191, 67, 170])),
       0,
     )
   ) {
@@ -419,9 +381,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([211, 22, 221, 251, 74, 121, 193, 47]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([211, 22, 221, 251, 74, 121, 193, 47])),
       0,
     )
   ) {
@@ -430,9 +390,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([121, 214, 199, 212, 87, 39, 117, 234]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([121, 214, 199, 212, 87, 39, 117, 234])),
       0,
     )
   ) {
@@ -441,9 +399,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([46, 228, 66, 56, 46, 74, 232, 207]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([46, 228, 66, 56, 46, 74, 232, 207])),
       0,
     )
   ) {
@@ -452,9 +408,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([246, 154, 17, 49, 124, 164, 97, 104]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([246, 154, 17, 49, 124, 164, 97, 104])),
       0,
     )
   ) {
@@ -463,9 +417,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([170, 23, 31, 34, 133, 173, 93, 242]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([170, 23, 31, 34, 133, 173, 93, 242])),
       0,
     )
   ) {
@@ -474,9 +426,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([115, 251, 55, 0, 166, 189, 25, 74]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([115, 251, 55, 0, 166, 189, 25, 74])),
       0,
     )
   ) {
@@ -485,9 +435,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([169, 144, 4, 38, 10, 141, 188, 255]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([169, 144, 4, 38, 10, 141, 188, 255])),
       0,
     )
   ) {
@@ -496,9 +444,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([29, 158, 252, 191, 10, 83, 219, 99]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([29, 158, 252, 191, 10, 83, 219, 99])),
       0,
     )
   ) {
@@ -507,9 +453,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([16, 23, 87, 113, 215, 8, 224, 255]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([16, 23, 87, 113, 215, 8, 224, 255])),
       0,
     )
   ) {
@@ -518,9 +462,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([94, 198, 33, 20, 192, 97, 44, 59]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([94, 198, 33, 20, 192, 97, 44, 59])),
       0,
     )
   ) {
@@ -529,9 +471,7 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([230, 97, 227, 146, 169, 6, 172, 161]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([230, 97, 227, 146, 169, 6, 172, 161])),
       0,
     )
   ) {
@@ -540,92 +480,42 @@ export function identifySparksInstruction(
   if (
     containsBytes(
       data,
-      fixEncoderSize(getBytesEncoder(), 8).encode(
-        new Uint8Array([166, 177, 107, 59, 66, 172, 40, 135]),
-      ),
+      fixEncoderSize(getBytesEncoder(), 8).encode(new Uint8Array([166, 177, 107, 59, 66, 172, 40, 135])),
       0,
     )
   ) {
     return SparksInstruction.VoidAwardIds;
   }
-  throw new SolanaError(
-    SOLANA_ERROR__PROGRAM_CLIENTS__FAILED_TO_IDENTIFY_INSTRUCTION,
-    { instructionData: data, programName: "sparks" },
-  );
+  throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__FAILED_TO_IDENTIFY_INSTRUCTION, {
+    instructionData: data,
+    programName: 'sparks',
+  });
 }
 
-export type ParsedSparksInstruction<
-  TProgram extends string = "GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC",
-> =
-  | ({
-      instructionType: SparksInstruction.AcceptAdmin;
-    } & ParsedAcceptAdminInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.AcceptWhitelistAdmin;
-    } & ParsedAcceptWhitelistAdminInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.Award;
-    } & ParsedAwardInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.AwardBatch;
-    } & ParsedAwardBatchInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.ConsumeWhitelistSpot;
-    } & ParsedConsumeWhitelistSpotInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.CreatePerk;
-    } & ParsedCreatePerkInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.CreateWhitelist;
-    } & ParsedCreateWhitelistInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.DeactivateIssuer;
-    } & ParsedDeactivateIssuerInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.GrantWhitelist;
-    } & ParsedGrantWhitelistInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.Initialize;
-    } & ParsedInitializeInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.JoinWhitelist;
-    } & ParsedJoinWhitelistInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.Pause;
-    } & ParsedPauseInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.ProposeAdmin;
-    } & ParsedProposeAdminInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.ProposeWhitelistAdmin;
-    } & ParsedProposeWhitelistAdminInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.RedeemPerk;
-    } & ParsedRedeemPerkInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.Revoke;
-    } & ParsedRevokeInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.SetReferrer;
-    } & ParsedSetReferrerInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.Unpause;
-    } & ParsedUnpauseInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.UpdateConfig;
-    } & ParsedUpdateConfigInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.UpdatePerk;
-    } & ParsedUpdatePerkInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.UpdateWhitelist;
-    } & ParsedUpdateWhitelistInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.UpsertIssuer;
-    } & ParsedUpsertIssuerInstruction<TProgram>)
-  | ({
-      instructionType: SparksInstruction.VoidAwardIds;
-    } & ParsedVoidAwardIdsInstruction<TProgram>);
+export type ParsedSparksInstruction<TProgram extends string = 'GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC'> =
+  | ({ instructionType: SparksInstruction.AcceptAdmin } & ParsedAcceptAdminInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.AcceptWhitelistAdmin } & ParsedAcceptWhitelistAdminInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.Award } & ParsedAwardInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.AwardBatch } & ParsedAwardBatchInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.ConsumeWhitelistSpot } & ParsedConsumeWhitelistSpotInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.CreatePerk } & ParsedCreatePerkInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.CreateWhitelist } & ParsedCreateWhitelistInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.DeactivateIssuer } & ParsedDeactivateIssuerInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.GrantWhitelist } & ParsedGrantWhitelistInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.Initialize } & ParsedInitializeInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.JoinWhitelist } & ParsedJoinWhitelistInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.Pause } & ParsedPauseInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.ProposeAdmin } & ParsedProposeAdminInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.ProposeWhitelistAdmin } & ParsedProposeWhitelistAdminInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.RedeemPerk } & ParsedRedeemPerkInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.Revoke } & ParsedRevokeInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.SetReferrer } & ParsedSetReferrerInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.Unpause } & ParsedUnpauseInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.UpdateConfig } & ParsedUpdateConfigInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.UpdatePerk } & ParsedUpdatePerkInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.UpdateWhitelist } & ParsedUpdateWhitelistInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.UpsertIssuer } & ParsedUpsertIssuerInstruction<TProgram>)
+  | ({ instructionType: SparksInstruction.VoidAwardIds } & ParsedVoidAwardIdsInstruction<TProgram>);
 
 export function parseSparksInstruction<TProgram extends string>(
   instruction: Instruction<TProgram> & InstructionWithData<ReadonlyUint8Array>,
@@ -634,10 +524,7 @@ export function parseSparksInstruction<TProgram extends string>(
   switch (instructionType) {
     case SparksInstruction.AcceptAdmin: {
       assertIsInstructionWithAccounts(instruction);
-      return {
-        instructionType: SparksInstruction.AcceptAdmin,
-        ...parseAcceptAdminInstruction(instruction),
-      };
+      return { instructionType: SparksInstruction.AcceptAdmin, ...parseAcceptAdminInstruction(instruction) };
     }
     case SparksInstruction.AcceptWhitelistAdmin: {
       assertIsInstructionWithAccounts(instruction);
@@ -648,17 +535,11 @@ export function parseSparksInstruction<TProgram extends string>(
     }
     case SparksInstruction.Award: {
       assertIsInstructionWithAccounts(instruction);
-      return {
-        instructionType: SparksInstruction.Award,
-        ...parseAwardInstruction(instruction),
-      };
+      return { instructionType: SparksInstruction.Award, ...parseAwardInstruction(instruction) };
     }
     case SparksInstruction.AwardBatch: {
       assertIsInstructionWithAccounts(instruction);
-      return {
-        instructionType: SparksInstruction.AwardBatch,
-        ...parseAwardBatchInstruction(instruction),
-      };
+      return { instructionType: SparksInstruction.AwardBatch, ...parseAwardBatchInstruction(instruction) };
     }
     case SparksInstruction.ConsumeWhitelistSpot: {
       assertIsInstructionWithAccounts(instruction);
@@ -669,59 +550,35 @@ export function parseSparksInstruction<TProgram extends string>(
     }
     case SparksInstruction.CreatePerk: {
       assertIsInstructionWithAccounts(instruction);
-      return {
-        instructionType: SparksInstruction.CreatePerk,
-        ...parseCreatePerkInstruction(instruction),
-      };
+      return { instructionType: SparksInstruction.CreatePerk, ...parseCreatePerkInstruction(instruction) };
     }
     case SparksInstruction.CreateWhitelist: {
       assertIsInstructionWithAccounts(instruction);
-      return {
-        instructionType: SparksInstruction.CreateWhitelist,
-        ...parseCreateWhitelistInstruction(instruction),
-      };
+      return { instructionType: SparksInstruction.CreateWhitelist, ...parseCreateWhitelistInstruction(instruction) };
     }
     case SparksInstruction.DeactivateIssuer: {
       assertIsInstructionWithAccounts(instruction);
-      return {
-        instructionType: SparksInstruction.DeactivateIssuer,
-        ...parseDeactivateIssuerInstruction(instruction),
-      };
+      return { instructionType: SparksInstruction.DeactivateIssuer, ...parseDeactivateIssuerInstruction(instruction) };
     }
     case SparksInstruction.GrantWhitelist: {
       assertIsInstructionWithAccounts(instruction);
-      return {
-        instructionType: SparksInstruction.GrantWhitelist,
-        ...parseGrantWhitelistInstruction(instruction),
-      };
+      return { instructionType: SparksInstruction.GrantWhitelist, ...parseGrantWhitelistInstruction(instruction) };
     }
     case SparksInstruction.Initialize: {
       assertIsInstructionWithAccounts(instruction);
-      return {
-        instructionType: SparksInstruction.Initialize,
-        ...parseInitializeInstruction(instruction),
-      };
+      return { instructionType: SparksInstruction.Initialize, ...parseInitializeInstruction(instruction) };
     }
     case SparksInstruction.JoinWhitelist: {
       assertIsInstructionWithAccounts(instruction);
-      return {
-        instructionType: SparksInstruction.JoinWhitelist,
-        ...parseJoinWhitelistInstruction(instruction),
-      };
+      return { instructionType: SparksInstruction.JoinWhitelist, ...parseJoinWhitelistInstruction(instruction) };
     }
     case SparksInstruction.Pause: {
       assertIsInstructionWithAccounts(instruction);
-      return {
-        instructionType: SparksInstruction.Pause,
-        ...parsePauseInstruction(instruction),
-      };
+      return { instructionType: SparksInstruction.Pause, ...parsePauseInstruction(instruction) };
     }
     case SparksInstruction.ProposeAdmin: {
       assertIsInstructionWithAccounts(instruction);
-      return {
-        instructionType: SparksInstruction.ProposeAdmin,
-        ...parseProposeAdminInstruction(instruction),
-      };
+      return { instructionType: SparksInstruction.ProposeAdmin, ...parseProposeAdminInstruction(instruction) };
     }
     case SparksInstruction.ProposeWhitelistAdmin: {
       assertIsInstructionWithAccounts(instruction);
@@ -732,72 +589,45 @@ export function parseSparksInstruction<TProgram extends string>(
     }
     case SparksInstruction.RedeemPerk: {
       assertIsInstructionWithAccounts(instruction);
-      return {
-        instructionType: SparksInstruction.RedeemPerk,
-        ...parseRedeemPerkInstruction(instruction),
-      };
+      return { instructionType: SparksInstruction.RedeemPerk, ...parseRedeemPerkInstruction(instruction) };
     }
     case SparksInstruction.Revoke: {
       assertIsInstructionWithAccounts(instruction);
-      return {
-        instructionType: SparksInstruction.Revoke,
-        ...parseRevokeInstruction(instruction),
-      };
+      return { instructionType: SparksInstruction.Revoke, ...parseRevokeInstruction(instruction) };
     }
     case SparksInstruction.SetReferrer: {
       assertIsInstructionWithAccounts(instruction);
-      return {
-        instructionType: SparksInstruction.SetReferrer,
-        ...parseSetReferrerInstruction(instruction),
-      };
+      return { instructionType: SparksInstruction.SetReferrer, ...parseSetReferrerInstruction(instruction) };
     }
     case SparksInstruction.Unpause: {
       assertIsInstructionWithAccounts(instruction);
-      return {
-        instructionType: SparksInstruction.Unpause,
-        ...parseUnpauseInstruction(instruction),
-      };
+      return { instructionType: SparksInstruction.Unpause, ...parseUnpauseInstruction(instruction) };
     }
     case SparksInstruction.UpdateConfig: {
       assertIsInstructionWithAccounts(instruction);
-      return {
-        instructionType: SparksInstruction.UpdateConfig,
-        ...parseUpdateConfigInstruction(instruction),
-      };
+      return { instructionType: SparksInstruction.UpdateConfig, ...parseUpdateConfigInstruction(instruction) };
     }
     case SparksInstruction.UpdatePerk: {
       assertIsInstructionWithAccounts(instruction);
-      return {
-        instructionType: SparksInstruction.UpdatePerk,
-        ...parseUpdatePerkInstruction(instruction),
-      };
+      return { instructionType: SparksInstruction.UpdatePerk, ...parseUpdatePerkInstruction(instruction) };
     }
     case SparksInstruction.UpdateWhitelist: {
       assertIsInstructionWithAccounts(instruction);
-      return {
-        instructionType: SparksInstruction.UpdateWhitelist,
-        ...parseUpdateWhitelistInstruction(instruction),
-      };
+      return { instructionType: SparksInstruction.UpdateWhitelist, ...parseUpdateWhitelistInstruction(instruction) };
     }
     case SparksInstruction.UpsertIssuer: {
       assertIsInstructionWithAccounts(instruction);
-      return {
-        instructionType: SparksInstruction.UpsertIssuer,
-        ...parseUpsertIssuerInstruction(instruction),
-      };
+      return { instructionType: SparksInstruction.UpsertIssuer, ...parseUpsertIssuerInstruction(instruction) };
     }
     case SparksInstruction.VoidAwardIds: {
       assertIsInstructionWithAccounts(instruction);
-      return {
-        instructionType: SparksInstruction.VoidAwardIds,
-        ...parseVoidAwardIdsInstruction(instruction),
-      };
+      return { instructionType: SparksInstruction.VoidAwardIds, ...parseVoidAwardIdsInstruction(instruction) };
     }
     default:
-      throw new SolanaError(
-        SOLANA_ERROR__PROGRAM_CLIENTS__UNRECOGNIZED_INSTRUCTION_TYPE,
-        { instructionType: instructionType as string, programName: "sparks" },
-      );
+      throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__UNRECOGNIZED_INSTRUCTION_TYPE, {
+        instructionType: instructionType as string,
+        programName: 'sparks',
+      });
   }
 }
 
@@ -808,110 +638,77 @@ export type SparksPlugin = {
 };
 
 export type SparksPluginAccounts = {
-  config: ReturnType<typeof getConfigCodec> &
-    SelfFetchFunctions<ConfigArgs, Config>;
-  issuer: ReturnType<typeof getIssuerCodec> &
-    SelfFetchFunctions<IssuerArgs, Issuer>;
+  config: ReturnType<typeof getConfigCodec> & SelfFetchFunctions<ConfigArgs, Config>;
+  issuer: ReturnType<typeof getIssuerCodec> & SelfFetchFunctions<IssuerArgs, Issuer>;
   perk: ReturnType<typeof getPerkCodec> & SelfFetchFunctions<PerkArgs, Perk>;
-  perkClaim: ReturnType<typeof getPerkClaimCodec> &
-    SelfFetchFunctions<PerkClaimArgs, PerkClaim>;
-  sparkAccount: ReturnType<typeof getSparkAccountCodec> &
-    SelfFetchFunctions<SparkAccountArgs, SparkAccount>;
-  whitelist: ReturnType<typeof getWhitelistCodec> &
-    SelfFetchFunctions<WhitelistArgs, Whitelist>;
-  whitelistEntry: ReturnType<typeof getWhitelistEntryCodec> &
-    SelfFetchFunctions<WhitelistEntryArgs, WhitelistEntry>;
+  perkClaim: ReturnType<typeof getPerkClaimCodec> & SelfFetchFunctions<PerkClaimArgs, PerkClaim>;
+  sparkAccount: ReturnType<typeof getSparkAccountCodec> & SelfFetchFunctions<SparkAccountArgs, SparkAccount>;
+  whitelist: ReturnType<typeof getWhitelistCodec> & SelfFetchFunctions<WhitelistArgs, Whitelist>;
+  whitelistEntry: ReturnType<typeof getWhitelistEntryCodec> & SelfFetchFunctions<WhitelistEntryArgs, WhitelistEntry>;
 };
 
 export type SparksPluginInstructions = {
   acceptAdmin: (
     input: AcceptAdminAsyncInput,
-  ) => ReturnType<typeof getAcceptAdminInstructionAsync> &
-    SelfPlanAndSendFunctions;
+  ) => ReturnType<typeof getAcceptAdminInstructionAsync> & SelfPlanAndSendFunctions;
   acceptWhitelistAdmin: (
     input: AcceptWhitelistAdminAsyncInput,
-  ) => ReturnType<typeof getAcceptWhitelistAdminInstructionAsync> &
-    SelfPlanAndSendFunctions;
-  award: (
-    input: AwardAsyncInput,
-  ) => ReturnType<typeof getAwardInstructionAsync> & SelfPlanAndSendFunctions;
+  ) => ReturnType<typeof getAcceptWhitelistAdminInstructionAsync> & SelfPlanAndSendFunctions;
+  award: (input: AwardAsyncInput) => ReturnType<typeof getAwardInstructionAsync> & SelfPlanAndSendFunctions;
   awardBatch: (
     input: AwardBatchAsyncInput,
-  ) => ReturnType<typeof getAwardBatchInstructionAsync> &
-    SelfPlanAndSendFunctions;
+  ) => ReturnType<typeof getAwardBatchInstructionAsync> & SelfPlanAndSendFunctions;
   consumeWhitelistSpot: (
     input: ConsumeWhitelistSpotAsyncInput,
-  ) => ReturnType<typeof getConsumeWhitelistSpotInstructionAsync> &
-    SelfPlanAndSendFunctions;
+  ) => ReturnType<typeof getConsumeWhitelistSpotInstructionAsync> & SelfPlanAndSendFunctions;
   createPerk: (
     input: CreatePerkAsyncInput,
-  ) => ReturnType<typeof getCreatePerkInstructionAsync> &
-    SelfPlanAndSendFunctions;
+  ) => ReturnType<typeof getCreatePerkInstructionAsync> & SelfPlanAndSendFunctions;
   createWhitelist: (
     input: CreateWhitelistAsyncInput,
-  ) => ReturnType<typeof getCreateWhitelistInstructionAsync> &
-    SelfPlanAndSendFunctions;
+  ) => ReturnType<typeof getCreateWhitelistInstructionAsync> & SelfPlanAndSendFunctions;
   deactivateIssuer: (
     input: DeactivateIssuerAsyncInput,
-  ) => ReturnType<typeof getDeactivateIssuerInstructionAsync> &
-    SelfPlanAndSendFunctions;
+  ) => ReturnType<typeof getDeactivateIssuerInstructionAsync> & SelfPlanAndSendFunctions;
   grantWhitelist: (
     input: GrantWhitelistAsyncInput,
-  ) => ReturnType<typeof getGrantWhitelistInstructionAsync> &
-    SelfPlanAndSendFunctions;
+  ) => ReturnType<typeof getGrantWhitelistInstructionAsync> & SelfPlanAndSendFunctions;
   initialize: (
     input: InitializeAsyncInput,
-  ) => ReturnType<typeof getInitializeInstructionAsync> &
-    SelfPlanAndSendFunctions;
+  ) => ReturnType<typeof getInitializeInstructionAsync> & SelfPlanAndSendFunctions;
   joinWhitelist: (
-    input: MakeOptional<JoinWhitelistAsyncInput, "payer">,
-  ) => ReturnType<typeof getJoinWhitelistInstructionAsync> &
-    SelfPlanAndSendFunctions;
-  pause: (
-    input: PauseAsyncInput,
-  ) => ReturnType<typeof getPauseInstructionAsync> & SelfPlanAndSendFunctions;
+    input: MakeOptional<JoinWhitelistAsyncInput, 'payer'>,
+  ) => ReturnType<typeof getJoinWhitelistInstructionAsync> & SelfPlanAndSendFunctions;
+  pause: (input: PauseAsyncInput) => ReturnType<typeof getPauseInstructionAsync> & SelfPlanAndSendFunctions;
   proposeAdmin: (
     input: ProposeAdminAsyncInput,
-  ) => ReturnType<typeof getProposeAdminInstructionAsync> &
-    SelfPlanAndSendFunctions;
+  ) => ReturnType<typeof getProposeAdminInstructionAsync> & SelfPlanAndSendFunctions;
   proposeWhitelistAdmin: (
     input: ProposeWhitelistAdminAsyncInput,
-  ) => ReturnType<typeof getProposeWhitelistAdminInstructionAsync> &
-    SelfPlanAndSendFunctions;
+  ) => ReturnType<typeof getProposeWhitelistAdminInstructionAsync> & SelfPlanAndSendFunctions;
   redeemPerk: (
-    input: MakeOptional<RedeemPerkAsyncInput, "payer">,
-  ) => ReturnType<typeof getRedeemPerkInstructionAsync> &
-    SelfPlanAndSendFunctions;
-  revoke: (
-    input: RevokeAsyncInput,
-  ) => ReturnType<typeof getRevokeInstructionAsync> & SelfPlanAndSendFunctions;
+    input: MakeOptional<RedeemPerkAsyncInput, 'payer'>,
+  ) => ReturnType<typeof getRedeemPerkInstructionAsync> & SelfPlanAndSendFunctions;
+  revoke: (input: RevokeAsyncInput) => ReturnType<typeof getRevokeInstructionAsync> & SelfPlanAndSendFunctions;
   setReferrer: (
-    input: MakeOptional<SetReferrerAsyncInput, "payer">,
-  ) => ReturnType<typeof getSetReferrerInstructionAsync> &
-    SelfPlanAndSendFunctions;
-  unpause: (
-    input: UnpauseAsyncInput,
-  ) => ReturnType<typeof getUnpauseInstructionAsync> & SelfPlanAndSendFunctions;
+    input: MakeOptional<SetReferrerAsyncInput, 'payer'>,
+  ) => ReturnType<typeof getSetReferrerInstructionAsync> & SelfPlanAndSendFunctions;
+  unpause: (input: UnpauseAsyncInput) => ReturnType<typeof getUnpauseInstructionAsync> & SelfPlanAndSendFunctions;
   updateConfig: (
     input: UpdateConfigAsyncInput,
-  ) => ReturnType<typeof getUpdateConfigInstructionAsync> &
-    SelfPlanAndSendFunctions;
+  ) => ReturnType<typeof getUpdateConfigInstructionAsync> & SelfPlanAndSendFunctions;
   updatePerk: (
     input: UpdatePerkAsyncInput,
-  ) => ReturnType<typeof getUpdatePerkInstructionAsync> &
-    SelfPlanAndSendFunctions;
+  ) => ReturnType<typeof getUpdatePerkInstructionAsync> & SelfPlanAndSendFunctions;
   updateWhitelist: (
     input: UpdateWhitelistAsyncInput,
-  ) => ReturnType<typeof getUpdateWhitelistInstructionAsync> &
-    SelfPlanAndSendFunctions;
+  ) => ReturnType<typeof getUpdateWhitelistInstructionAsync> & SelfPlanAndSendFunctions;
   upsertIssuer: (
     input: UpsertIssuerAsyncInput,
-  ) => ReturnType<typeof getUpsertIssuerInstructionAsync> &
-    SelfPlanAndSendFunctions;
+  ) => ReturnType<typeof getUpsertIssuerInstructionAsync> & SelfPlanAndSendFunctions;
   voidAwardIds: (
     input: VoidAwardIdsAsyncInput,
-  ) => ReturnType<typeof getVoidAwardIdsInstructionAsync> &
-    SelfPlanAndSendFunctions;
+  ) => ReturnType<typeof getVoidAwardIdsInstructionAsync> & SelfPlanAndSendFunctions;
 };
 
 export type SparksPluginPdas = {
@@ -929,17 +726,13 @@ export type SparksPluginPdas = {
   perk: typeof findPerkPda;
 };
 
-export type SparksPluginRequirements = ClientWithRpc<
-  GetAccountInfoApi & GetMultipleAccountsApi
-> &
+export type SparksPluginRequirements = ClientWithRpc<GetAccountInfoApi & GetMultipleAccountsApi> &
   ClientWithPayer &
   ClientWithTransactionPlanning &
   ClientWithTransactionSending;
 
 export function sparksProgram() {
-  return <T extends SparksPluginRequirements>(
-    client: T,
-  ): Omit<T, "sparks"> & { sparks: SparksPlugin } => {
+  return <T extends SparksPluginRequirements>(client: T): Omit<T, 'sparks'> & { sparks: SparksPlugin } => {
     return extendClient(client, {
       sparks: <SparksPlugin>{
         accounts: {
@@ -949,136 +742,47 @@ export function sparksProgram() {
           perkClaim: addSelfFetchFunctions(client, getPerkClaimCodec()),
           sparkAccount: addSelfFetchFunctions(client, getSparkAccountCodec()),
           whitelist: addSelfFetchFunctions(client, getWhitelistCodec()),
-          whitelistEntry: addSelfFetchFunctions(
-            client,
-            getWhitelistEntryCodec(),
-          ),
+          whitelistEntry: addSelfFetchFunctions(client, getWhitelistEntryCodec()),
         },
         instructions: {
-          acceptAdmin: (input) =>
-            addSelfPlanAndSendFunctions(
-              client,
-              getAcceptAdminInstructionAsync(input),
-            ),
+          acceptAdmin: (input) => addSelfPlanAndSendFunctions(client, getAcceptAdminInstructionAsync(input)),
           acceptWhitelistAdmin: (input) =>
-            addSelfPlanAndSendFunctions(
-              client,
-              getAcceptWhitelistAdminInstructionAsync(input),
-            ),
-          award: (input) =>
-            addSelfPlanAndSendFunctions(
-              client,
-              getAwardInstructionAsync(input),
-            ),
-          awardBatch: (input) =>
-            addSelfPlanAndSendFunctions(
-              client,
-              getAwardBatchInstructionAsync(input),
-            ),
+            addSelfPlanAndSendFunctions(client, getAcceptWhitelistAdminInstructionAsync(input)),
+          award: (input) => addSelfPlanAndSendFunctions(client, getAwardInstructionAsync(input)),
+          awardBatch: (input) => addSelfPlanAndSendFunctions(client, getAwardBatchInstructionAsync(input)),
           consumeWhitelistSpot: (input) =>
-            addSelfPlanAndSendFunctions(
-              client,
-              getConsumeWhitelistSpotInstructionAsync(input),
-            ),
-          createPerk: (input) =>
-            addSelfPlanAndSendFunctions(
-              client,
-              getCreatePerkInstructionAsync(input),
-            ),
-          createWhitelist: (input) =>
-            addSelfPlanAndSendFunctions(
-              client,
-              getCreateWhitelistInstructionAsync(input),
-            ),
-          deactivateIssuer: (input) =>
-            addSelfPlanAndSendFunctions(
-              client,
-              getDeactivateIssuerInstructionAsync(input),
-            ),
-          grantWhitelist: (input) =>
-            addSelfPlanAndSendFunctions(
-              client,
-              getGrantWhitelistInstructionAsync(input),
-            ),
-          initialize: (input) =>
-            addSelfPlanAndSendFunctions(
-              client,
-              getInitializeInstructionAsync(input),
-            ),
+            addSelfPlanAndSendFunctions(client, getConsumeWhitelistSpotInstructionAsync(input)),
+          createPerk: (input) => addSelfPlanAndSendFunctions(client, getCreatePerkInstructionAsync(input)),
+          createWhitelist: (input) => addSelfPlanAndSendFunctions(client, getCreateWhitelistInstructionAsync(input)),
+          deactivateIssuer: (input) => addSelfPlanAndSendFunctions(client, getDeactivateIssuerInstructionAsync(input)),
+          grantWhitelist: (input) => addSelfPlanAndSendFunctions(client, getGrantWhitelistInstructionAsync(input)),
+          initialize: (input) => addSelfPlanAndSendFunctions(client, getInitializeInstructionAsync(input)),
           joinWhitelist: (input) =>
             addSelfPlanAndSendFunctions(
               client,
-              getJoinWhitelistInstructionAsync({
-                ...input,
-                payer: input.payer ?? client.payer,
-              }),
+              getJoinWhitelistInstructionAsync({ ...input, payer: input.payer ?? client.payer }),
             ),
-          pause: (input) =>
-            addSelfPlanAndSendFunctions(
-              client,
-              getPauseInstructionAsync(input),
-            ),
-          proposeAdmin: (input) =>
-            addSelfPlanAndSendFunctions(
-              client,
-              getProposeAdminInstructionAsync(input),
-            ),
+          pause: (input) => addSelfPlanAndSendFunctions(client, getPauseInstructionAsync(input)),
+          proposeAdmin: (input) => addSelfPlanAndSendFunctions(client, getProposeAdminInstructionAsync(input)),
           proposeWhitelistAdmin: (input) =>
-            addSelfPlanAndSendFunctions(
-              client,
-              getProposeWhitelistAdminInstructionAsync(input),
-            ),
+            addSelfPlanAndSendFunctions(client, getProposeWhitelistAdminInstructionAsync(input)),
           redeemPerk: (input) =>
             addSelfPlanAndSendFunctions(
               client,
-              getRedeemPerkInstructionAsync({
-                ...input,
-                payer: input.payer ?? client.payer,
-              }),
+              getRedeemPerkInstructionAsync({ ...input, payer: input.payer ?? client.payer }),
             ),
-          revoke: (input) =>
-            addSelfPlanAndSendFunctions(
-              client,
-              getRevokeInstructionAsync(input),
-            ),
+          revoke: (input) => addSelfPlanAndSendFunctions(client, getRevokeInstructionAsync(input)),
           setReferrer: (input) =>
             addSelfPlanAndSendFunctions(
               client,
-              getSetReferrerInstructionAsync({
-                ...input,
-                payer: input.payer ?? client.payer,
-              }),
+              getSetReferrerInstructionAsync({ ...input, payer: input.payer ?? client.payer }),
             ),
-          unpause: (input) =>
-            addSelfPlanAndSendFunctions(
-              client,
-              getUnpauseInstructionAsync(input),
-            ),
-          updateConfig: (input) =>
-            addSelfPlanAndSendFunctions(
-              client,
-              getUpdateConfigInstructionAsync(input),
-            ),
-          updatePerk: (input) =>
-            addSelfPlanAndSendFunctions(
-              client,
-              getUpdatePerkInstructionAsync(input),
-            ),
-          updateWhitelist: (input) =>
-            addSelfPlanAndSendFunctions(
-              client,
-              getUpdateWhitelistInstructionAsync(input),
-            ),
-          upsertIssuer: (input) =>
-            addSelfPlanAndSendFunctions(
-              client,
-              getUpsertIssuerInstructionAsync(input),
-            ),
-          voidAwardIds: (input) =>
-            addSelfPlanAndSendFunctions(
-              client,
-              getVoidAwardIdsInstructionAsync(input),
-            ),
+          unpause: (input) => addSelfPlanAndSendFunctions(client, getUnpauseInstructionAsync(input)),
+          updateConfig: (input) => addSelfPlanAndSendFunctions(client, getUpdateConfigInstructionAsync(input)),
+          updatePerk: (input) => addSelfPlanAndSendFunctions(client, getUpdatePerkInstructionAsync(input)),
+          updateWhitelist: (input) => addSelfPlanAndSendFunctions(client, getUpdateWhitelistInstructionAsync(input)),
+          upsertIssuer: (input) => addSelfPlanAndSendFunctions(client, getUpsertIssuerInstructionAsync(input)),
+          voidAwardIds: (input) => addSelfPlanAndSendFunctions(client, getVoidAwardIdsInstructionAsync(input)),
         },
         pdas: {
           config: findConfigPda,

@@ -28,7 +28,7 @@ import {
   type Encoder,
   type Option,
   type OptionOrNullable,
-} from "@solana/kit";
+} from '@solana/kit';
 
 /** The `adminAccepted` event's data. */
 export type AdminAccepted = {
@@ -71,18 +71,18 @@ export type AdminAcceptedArgs = {
 
 export function getAdminAcceptedEncoder(): Encoder<AdminAcceptedArgs> {
   return getStructEncoder([
-    ["previousAdmin", getAddressEncoder()],
+    ['previousAdmin', getAddressEncoder()],
     [
-      "config",
+      'config',
       getStructEncoder([
-        ["admin", getAddressEncoder()],
-        ["pendingAdmin", getOptionEncoder(getAddressEncoder())],
-        ["paused", getBooleanEncoder()],
-        ["referralTradeShareBps", getU16Encoder()],
-        ["firstSubscriptionBonus", getU64Encoder()],
-        ["maxAwardPerIx", getU64Encoder()],
-        ["seq", getU64Encoder()],
-        ["bump", getU8Encoder()],
+        ['admin', getAddressEncoder()],
+        ['pendingAdmin', getOptionEncoder(getAddressEncoder())],
+        ['paused', getBooleanEncoder()],
+        ['referralTradeShareBps', getU16Encoder()],
+        ['firstSubscriptionBonus', getU64Encoder()],
+        ['maxAwardPerIx', getU64Encoder()],
+        ['seq', getU64Encoder()],
+        ['bump', getU8Encoder()],
       ]),
     ],
   ]);
@@ -90,26 +90,23 @@ export function getAdminAcceptedEncoder(): Encoder<AdminAcceptedArgs> {
 
 export function getAdminAcceptedDecoder(): Decoder<AdminAccepted> {
   return getStructDecoder([
-    ["previousAdmin", getAddressDecoder()],
+    ['previousAdmin', getAddressDecoder()],
     [
-      "config",
+      'config',
       getStructDecoder([
-        ["admin", getAddressDecoder()],
-        ["pendingAdmin", getOptionDecoder(getAddressDecoder())],
-        ["paused", getBooleanDecoder()],
-        ["referralTradeShareBps", getU16Decoder()],
-        ["firstSubscriptionBonus", getU64Decoder()],
-        ["maxAwardPerIx", getU64Decoder()],
-        ["seq", getU64Decoder()],
-        ["bump", getU8Decoder()],
+        ['admin', getAddressDecoder()],
+        ['pendingAdmin', getOptionDecoder(getAddressDecoder())],
+        ['paused', getBooleanDecoder()],
+        ['referralTradeShareBps', getU16Decoder()],
+        ['firstSubscriptionBonus', getU64Decoder()],
+        ['maxAwardPerIx', getU64Decoder()],
+        ['seq', getU64Decoder()],
+        ['bump', getU8Decoder()],
       ]),
     ],
   ]);
 }
 
-export function getAdminAcceptedCodec(): Codec<
-  AdminAcceptedArgs,
-  AdminAccepted
-> {
+export function getAdminAcceptedCodec(): Codec<AdminAcceptedArgs, AdminAccepted> {
   return combineCodec(getAdminAcceptedEncoder(), getAdminAcceptedDecoder());
 }

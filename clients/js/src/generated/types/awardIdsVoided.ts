@@ -20,7 +20,7 @@ import {
   type FixedSizeCodec,
   type FixedSizeDecoder,
   type FixedSizeEncoder,
-} from "@solana/kit";
+} from '@solana/kit';
 
 /** The `awardIdsVoided` event's data. */
 export type AwardIdsVoided = {
@@ -43,25 +43,22 @@ export type AwardIdsVoidedArgs = {
 
 export function getAwardIdsVoidedEncoder(): FixedSizeEncoder<AwardIdsVoidedArgs> {
   return getStructEncoder([
-    ["issuer", getAddressEncoder()],
-    ["firstAwardId", getU64Encoder()],
-    ["count", getU16Encoder()],
-    ["awardIdFloor", getU64Encoder()],
+    ['issuer', getAddressEncoder()],
+    ['firstAwardId', getU64Encoder()],
+    ['count', getU16Encoder()],
+    ['awardIdFloor', getU64Encoder()],
   ]);
 }
 
 export function getAwardIdsVoidedDecoder(): FixedSizeDecoder<AwardIdsVoided> {
   return getStructDecoder([
-    ["issuer", getAddressDecoder()],
-    ["firstAwardId", getU64Decoder()],
-    ["count", getU16Decoder()],
-    ["awardIdFloor", getU64Decoder()],
+    ['issuer', getAddressDecoder()],
+    ['firstAwardId', getU64Decoder()],
+    ['count', getU16Decoder()],
+    ['awardIdFloor', getU64Decoder()],
   ]);
 }
 
-export function getAwardIdsVoidedCodec(): FixedSizeCodec<
-  AwardIdsVoidedArgs,
-  AwardIdsVoided
-> {
+export function getAwardIdsVoidedCodec(): FixedSizeCodec<AwardIdsVoidedArgs, AwardIdsVoided> {
   return combineCodec(getAwardIdsVoidedEncoder(), getAwardIdsVoidedDecoder());
 }

@@ -17,7 +17,7 @@ import {
   type FixedSizeCodec,
   type FixedSizeDecoder,
   type FixedSizeEncoder,
-} from "@solana/kit";
+} from '@solana/kit';
 
 export type BatchRecipient = {
   amount: bigint;
@@ -41,21 +41,18 @@ export type BatchRecipientArgs = {
 
 export function getBatchRecipientEncoder(): FixedSizeEncoder<BatchRecipientArgs> {
   return getStructEncoder([
-    ["amount", getU64Encoder()],
-    ["withReferrer", getBooleanEncoder()],
+    ['amount', getU64Encoder()],
+    ['withReferrer', getBooleanEncoder()],
   ]);
 }
 
 export function getBatchRecipientDecoder(): FixedSizeDecoder<BatchRecipient> {
   return getStructDecoder([
-    ["amount", getU64Decoder()],
-    ["withReferrer", getBooleanDecoder()],
+    ['amount', getU64Decoder()],
+    ['withReferrer', getBooleanDecoder()],
   ]);
 }
 
-export function getBatchRecipientCodec(): FixedSizeCodec<
-  BatchRecipientArgs,
-  BatchRecipient
-> {
+export function getBatchRecipientCodec(): FixedSizeCodec<BatchRecipientArgs, BatchRecipient> {
   return combineCodec(getBatchRecipientEncoder(), getBatchRecipientDecoder());
 }

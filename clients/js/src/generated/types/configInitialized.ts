@@ -28,7 +28,7 @@ import {
   type Encoder,
   type Option,
   type OptionOrNullable,
-} from "@solana/kit";
+} from '@solana/kit';
 
 /** The `configInitialized` event's data. */
 export type ConfigInitialized = {
@@ -70,16 +70,16 @@ export type ConfigInitializedArgs = {
 export function getConfigInitializedEncoder(): Encoder<ConfigInitializedArgs> {
   return getStructEncoder([
     [
-      "config",
+      'config',
       getStructEncoder([
-        ["admin", getAddressEncoder()],
-        ["pendingAdmin", getOptionEncoder(getAddressEncoder())],
-        ["paused", getBooleanEncoder()],
-        ["referralTradeShareBps", getU16Encoder()],
-        ["firstSubscriptionBonus", getU64Encoder()],
-        ["maxAwardPerIx", getU64Encoder()],
-        ["seq", getU64Encoder()],
-        ["bump", getU8Encoder()],
+        ['admin', getAddressEncoder()],
+        ['pendingAdmin', getOptionEncoder(getAddressEncoder())],
+        ['paused', getBooleanEncoder()],
+        ['referralTradeShareBps', getU16Encoder()],
+        ['firstSubscriptionBonus', getU64Encoder()],
+        ['maxAwardPerIx', getU64Encoder()],
+        ['seq', getU64Encoder()],
+        ['bump', getU8Encoder()],
       ]),
     ],
   ]);
@@ -88,27 +88,21 @@ export function getConfigInitializedEncoder(): Encoder<ConfigInitializedArgs> {
 export function getConfigInitializedDecoder(): Decoder<ConfigInitialized> {
   return getStructDecoder([
     [
-      "config",
+      'config',
       getStructDecoder([
-        ["admin", getAddressDecoder()],
-        ["pendingAdmin", getOptionDecoder(getAddressDecoder())],
-        ["paused", getBooleanDecoder()],
-        ["referralTradeShareBps", getU16Decoder()],
-        ["firstSubscriptionBonus", getU64Decoder()],
-        ["maxAwardPerIx", getU64Decoder()],
-        ["seq", getU64Decoder()],
-        ["bump", getU8Decoder()],
+        ['admin', getAddressDecoder()],
+        ['pendingAdmin', getOptionDecoder(getAddressDecoder())],
+        ['paused', getBooleanDecoder()],
+        ['referralTradeShareBps', getU16Decoder()],
+        ['firstSubscriptionBonus', getU64Decoder()],
+        ['maxAwardPerIx', getU64Decoder()],
+        ['seq', getU64Decoder()],
+        ['bump', getU8Decoder()],
       ]),
     ],
   ]);
 }
 
-export function getConfigInitializedCodec(): Codec<
-  ConfigInitializedArgs,
-  ConfigInitialized
-> {
-  return combineCodec(
-    getConfigInitializedEncoder(),
-    getConfigInitializedDecoder(),
-  );
+export function getConfigInitializedCodec(): Codec<ConfigInitializedArgs, ConfigInitialized> {
+  return combineCodec(getConfigInitializedEncoder(), getConfigInitializedDecoder());
 }

@@ -17,14 +17,10 @@ import {
   type FixedSizeCodec,
   type FixedSizeDecoder,
   type FixedSizeEncoder,
-} from "@solana/kit";
+} from '@solana/kit';
 
 /** The settings an admin chooses; totals and roles are not among them. */
-export type ConfigParams = {
-  referralTradeShareBps: number;
-  firstSubscriptionBonus: bigint;
-  maxAwardPerIx: bigint;
-};
+export type ConfigParams = { referralTradeShareBps: number; firstSubscriptionBonus: bigint; maxAwardPerIx: bigint };
 
 export type ConfigParamsArgs = {
   referralTradeShareBps: number;
@@ -34,23 +30,20 @@ export type ConfigParamsArgs = {
 
 export function getConfigParamsEncoder(): FixedSizeEncoder<ConfigParamsArgs> {
   return getStructEncoder([
-    ["referralTradeShareBps", getU16Encoder()],
-    ["firstSubscriptionBonus", getU64Encoder()],
-    ["maxAwardPerIx", getU64Encoder()],
+    ['referralTradeShareBps', getU16Encoder()],
+    ['firstSubscriptionBonus', getU64Encoder()],
+    ['maxAwardPerIx', getU64Encoder()],
   ]);
 }
 
 export function getConfigParamsDecoder(): FixedSizeDecoder<ConfigParams> {
   return getStructDecoder([
-    ["referralTradeShareBps", getU16Decoder()],
-    ["firstSubscriptionBonus", getU64Decoder()],
-    ["maxAwardPerIx", getU64Decoder()],
+    ['referralTradeShareBps', getU16Decoder()],
+    ['firstSubscriptionBonus', getU64Decoder()],
+    ['maxAwardPerIx', getU64Decoder()],
   ]);
 }
 
-export function getConfigParamsCodec(): FixedSizeCodec<
-  ConfigParamsArgs,
-  ConfigParams
-> {
+export function getConfigParamsCodec(): FixedSizeCodec<ConfigParamsArgs, ConfigParams> {
   return combineCodec(getConfigParamsEncoder(), getConfigParamsDecoder());
 }

@@ -28,7 +28,7 @@ import {
   type Encoder,
   type Option,
   type OptionOrNullable,
-} from "@solana/kit";
+} from '@solana/kit';
 
 /** The `configUpdated` event's data. */
 export type ConfigUpdated = {
@@ -70,16 +70,16 @@ export type ConfigUpdatedArgs = {
 export function getConfigUpdatedEncoder(): Encoder<ConfigUpdatedArgs> {
   return getStructEncoder([
     [
-      "config",
+      'config',
       getStructEncoder([
-        ["admin", getAddressEncoder()],
-        ["pendingAdmin", getOptionEncoder(getAddressEncoder())],
-        ["paused", getBooleanEncoder()],
-        ["referralTradeShareBps", getU16Encoder()],
-        ["firstSubscriptionBonus", getU64Encoder()],
-        ["maxAwardPerIx", getU64Encoder()],
-        ["seq", getU64Encoder()],
-        ["bump", getU8Encoder()],
+        ['admin', getAddressEncoder()],
+        ['pendingAdmin', getOptionEncoder(getAddressEncoder())],
+        ['paused', getBooleanEncoder()],
+        ['referralTradeShareBps', getU16Encoder()],
+        ['firstSubscriptionBonus', getU64Encoder()],
+        ['maxAwardPerIx', getU64Encoder()],
+        ['seq', getU64Encoder()],
+        ['bump', getU8Encoder()],
       ]),
     ],
   ]);
@@ -88,24 +88,21 @@ export function getConfigUpdatedEncoder(): Encoder<ConfigUpdatedArgs> {
 export function getConfigUpdatedDecoder(): Decoder<ConfigUpdated> {
   return getStructDecoder([
     [
-      "config",
+      'config',
       getStructDecoder([
-        ["admin", getAddressDecoder()],
-        ["pendingAdmin", getOptionDecoder(getAddressDecoder())],
-        ["paused", getBooleanDecoder()],
-        ["referralTradeShareBps", getU16Decoder()],
-        ["firstSubscriptionBonus", getU64Decoder()],
-        ["maxAwardPerIx", getU64Decoder()],
-        ["seq", getU64Decoder()],
-        ["bump", getU8Decoder()],
+        ['admin', getAddressDecoder()],
+        ['pendingAdmin', getOptionDecoder(getAddressDecoder())],
+        ['paused', getBooleanDecoder()],
+        ['referralTradeShareBps', getU16Decoder()],
+        ['firstSubscriptionBonus', getU64Decoder()],
+        ['maxAwardPerIx', getU64Decoder()],
+        ['seq', getU64Decoder()],
+        ['bump', getU8Decoder()],
       ]),
     ],
   ]);
 }
 
-export function getConfigUpdatedCodec(): Codec<
-  ConfigUpdatedArgs,
-  ConfigUpdated
-> {
+export function getConfigUpdatedCodec(): Codec<ConfigUpdatedArgs, ConfigUpdated> {
   return combineCodec(getConfigUpdatedEncoder(), getConfigUpdatedDecoder());
 }

@@ -28,7 +28,7 @@ import {
   type FixedSizeCodec,
   type FixedSizeDecoder,
   type FixedSizeEncoder,
-} from "@solana/kit";
+} from '@solana/kit';
 
 /** The `issuerDeactivated` event's data. */
 export type IssuerDeactivated = {
@@ -102,20 +102,20 @@ export type IssuerDeactivatedArgs = {
 export function getIssuerDeactivatedEncoder(): FixedSizeEncoder<IssuerDeactivatedArgs> {
   return getStructEncoder([
     [
-      "issuer",
+      'issuer',
       getStructEncoder([
-        ["authority", getAddressEncoder()],
-        ["allowedSources", getU8Encoder()],
-        ["capPerPeriod", getU64Encoder()],
-        ["periodSecs", getU32Encoder()],
-        ["mintedPerSlice", getArrayEncoder(getU64Encoder(), { size: 9 })],
-        ["currentSlice", getI64Encoder()],
-        ["totalMinted", getU64Encoder()],
-        ["active", getBooleanEncoder()],
-        ["awardIdFloor", getU64Encoder()],
-        ["awardIdsUsed", getArrayEncoder(getU64Encoder(), { size: 64 })],
-        ["seq", getU64Encoder()],
-        ["bump", getU8Encoder()],
+        ['authority', getAddressEncoder()],
+        ['allowedSources', getU8Encoder()],
+        ['capPerPeriod', getU64Encoder()],
+        ['periodSecs', getU32Encoder()],
+        ['mintedPerSlice', getArrayEncoder(getU64Encoder(), { size: 9 })],
+        ['currentSlice', getI64Encoder()],
+        ['totalMinted', getU64Encoder()],
+        ['active', getBooleanEncoder()],
+        ['awardIdFloor', getU64Encoder()],
+        ['awardIdsUsed', getArrayEncoder(getU64Encoder(), { size: 64 })],
+        ['seq', getU64Encoder()],
+        ['bump', getU8Encoder()],
       ]),
     ],
   ]);
@@ -124,31 +124,25 @@ export function getIssuerDeactivatedEncoder(): FixedSizeEncoder<IssuerDeactivate
 export function getIssuerDeactivatedDecoder(): FixedSizeDecoder<IssuerDeactivated> {
   return getStructDecoder([
     [
-      "issuer",
+      'issuer',
       getStructDecoder([
-        ["authority", getAddressDecoder()],
-        ["allowedSources", getU8Decoder()],
-        ["capPerPeriod", getU64Decoder()],
-        ["periodSecs", getU32Decoder()],
-        ["mintedPerSlice", getArrayDecoder(getU64Decoder(), { size: 9 })],
-        ["currentSlice", getI64Decoder()],
-        ["totalMinted", getU64Decoder()],
-        ["active", getBooleanDecoder()],
-        ["awardIdFloor", getU64Decoder()],
-        ["awardIdsUsed", getArrayDecoder(getU64Decoder(), { size: 64 })],
-        ["seq", getU64Decoder()],
-        ["bump", getU8Decoder()],
+        ['authority', getAddressDecoder()],
+        ['allowedSources', getU8Decoder()],
+        ['capPerPeriod', getU64Decoder()],
+        ['periodSecs', getU32Decoder()],
+        ['mintedPerSlice', getArrayDecoder(getU64Decoder(), { size: 9 })],
+        ['currentSlice', getI64Decoder()],
+        ['totalMinted', getU64Decoder()],
+        ['active', getBooleanDecoder()],
+        ['awardIdFloor', getU64Decoder()],
+        ['awardIdsUsed', getArrayDecoder(getU64Decoder(), { size: 64 })],
+        ['seq', getU64Decoder()],
+        ['bump', getU8Decoder()],
       ]),
     ],
   ]);
 }
 
-export function getIssuerDeactivatedCodec(): FixedSizeCodec<
-  IssuerDeactivatedArgs,
-  IssuerDeactivated
-> {
-  return combineCodec(
-    getIssuerDeactivatedEncoder(),
-    getIssuerDeactivatedDecoder(),
-  );
+export function getIssuerDeactivatedCodec(): FixedSizeCodec<IssuerDeactivatedArgs, IssuerDeactivated> {
+  return combineCodec(getIssuerDeactivatedEncoder(), getIssuerDeactivatedDecoder());
 }

@@ -28,7 +28,7 @@ import {
   type Encoder,
   type Option,
   type OptionOrNullable,
-} from "@solana/kit";
+} from '@solana/kit';
 
 /** The `pauseChanged` event's data. */
 export type PauseChanged = {
@@ -70,16 +70,16 @@ export type PauseChangedArgs = {
 export function getPauseChangedEncoder(): Encoder<PauseChangedArgs> {
   return getStructEncoder([
     [
-      "config",
+      'config',
       getStructEncoder([
-        ["admin", getAddressEncoder()],
-        ["pendingAdmin", getOptionEncoder(getAddressEncoder())],
-        ["paused", getBooleanEncoder()],
-        ["referralTradeShareBps", getU16Encoder()],
-        ["firstSubscriptionBonus", getU64Encoder()],
-        ["maxAwardPerIx", getU64Encoder()],
-        ["seq", getU64Encoder()],
-        ["bump", getU8Encoder()],
+        ['admin', getAddressEncoder()],
+        ['pendingAdmin', getOptionEncoder(getAddressEncoder())],
+        ['paused', getBooleanEncoder()],
+        ['referralTradeShareBps', getU16Encoder()],
+        ['firstSubscriptionBonus', getU64Encoder()],
+        ['maxAwardPerIx', getU64Encoder()],
+        ['seq', getU64Encoder()],
+        ['bump', getU8Encoder()],
       ]),
     ],
   ]);
@@ -88,16 +88,16 @@ export function getPauseChangedEncoder(): Encoder<PauseChangedArgs> {
 export function getPauseChangedDecoder(): Decoder<PauseChanged> {
   return getStructDecoder([
     [
-      "config",
+      'config',
       getStructDecoder([
-        ["admin", getAddressDecoder()],
-        ["pendingAdmin", getOptionDecoder(getAddressDecoder())],
-        ["paused", getBooleanDecoder()],
-        ["referralTradeShareBps", getU16Decoder()],
-        ["firstSubscriptionBonus", getU64Decoder()],
-        ["maxAwardPerIx", getU64Decoder()],
-        ["seq", getU64Decoder()],
-        ["bump", getU8Decoder()],
+        ['admin', getAddressDecoder()],
+        ['pendingAdmin', getOptionDecoder(getAddressDecoder())],
+        ['paused', getBooleanDecoder()],
+        ['referralTradeShareBps', getU16Decoder()],
+        ['firstSubscriptionBonus', getU64Decoder()],
+        ['maxAwardPerIx', getU64Decoder()],
+        ['seq', getU64Decoder()],
+        ['bump', getU8Decoder()],
       ]),
     ],
   ]);

@@ -36,13 +36,8 @@ import {
   type Encoder,
   type Option,
   type OptionOrNullable,
-} from "@solana/kit";
-import {
-  getPerkKindDecoder,
-  getPerkKindEncoder,
-  type PerkKind,
-  type PerkKindArgs,
-} from ".";
+} from '@solana/kit';
+import { getPerkKindDecoder, getPerkKindEncoder, type PerkKind, type PerkKindArgs } from '.';
 
 /** The `perkRedeemed` event's data. */
 export type PerkRedeemed = {
@@ -65,13 +60,7 @@ export type PerkRedeemed = {
     seq: bigint;
     bump: number;
   };
-  claim: {
-    perk: Address;
-    owner: Address;
-    timesClaimed: number;
-    seq: bigint;
-    bump: number;
-  };
+  claim: { perk: Address; owner: Address; timesClaimed: number; seq: bigint; bump: number };
   account: {
     owner: Address;
     balance: bigint;
@@ -113,13 +102,7 @@ export type PerkRedeemedArgs = {
     seq: number | bigint;
     bump: number;
   };
-  claim: {
-    perk: Address;
-    owner: Address;
-    timesClaimed: number;
-    seq: number | bigint;
-    bump: number;
-  };
+  claim: { perk: Address; owner: Address; timesClaimed: number; seq: number | bigint; bump: number };
   account: {
     owner: Address;
     balance: number | bigint;
@@ -144,47 +127,47 @@ export type PerkRedeemedArgs = {
 export function getPerkRedeemedEncoder(): Encoder<PerkRedeemedArgs> {
   return getStructEncoder([
     [
-      "perk",
+      'perk',
       getStructEncoder([
-        ["id", getU64Encoder()],
-        ["kind", getPerkKindEncoder()],
-        ["cost", getU64Encoder()],
-        ["maxSupply", getU64Encoder()],
-        ["claimed", getU64Encoder()],
-        ["perWalletLimit", getU32Encoder()],
-        ["startsAt", getI64Encoder()],
-        ["endsAt", getI64Encoder()],
-        ["active", getBooleanEncoder()],
-        ["whitelist", getOptionEncoder(getAddressEncoder())],
-        ["uri", addEncoderSizePrefix(getUtf8Encoder(), getU32Encoder())],
-        ["seq", getU64Encoder()],
-        ["bump", getU8Encoder()],
+        ['id', getU64Encoder()],
+        ['kind', getPerkKindEncoder()],
+        ['cost', getU64Encoder()],
+        ['maxSupply', getU64Encoder()],
+        ['claimed', getU64Encoder()],
+        ['perWalletLimit', getU32Encoder()],
+        ['startsAt', getI64Encoder()],
+        ['endsAt', getI64Encoder()],
+        ['active', getBooleanEncoder()],
+        ['whitelist', getOptionEncoder(getAddressEncoder())],
+        ['uri', addEncoderSizePrefix(getUtf8Encoder(), getU32Encoder())],
+        ['seq', getU64Encoder()],
+        ['bump', getU8Encoder()],
       ]),
     ],
     [
-      "claim",
+      'claim',
       getStructEncoder([
-        ["perk", getAddressEncoder()],
-        ["owner", getAddressEncoder()],
-        ["timesClaimed", getU32Encoder()],
-        ["seq", getU64Encoder()],
-        ["bump", getU8Encoder()],
+        ['perk', getAddressEncoder()],
+        ['owner', getAddressEncoder()],
+        ['timesClaimed', getU32Encoder()],
+        ['seq', getU64Encoder()],
+        ['bump', getU8Encoder()],
       ]),
     ],
     [
-      "account",
+      'account',
       getStructEncoder([
-        ["owner", getAddressEncoder()],
-        ["balance", getU64Encoder()],
-        ["lifetimeEarned", getU64Encoder()],
-        ["lifetimeSpent", getU64Encoder()],
-        ["lifetimeRevoked", getU64Encoder()],
-        ["earnedBySource", getArrayEncoder(getU64Encoder(), { size: 4 })],
-        ["referrer", getOptionEncoder(getAddressEncoder())],
-        ["inviteeCount", getU32Encoder()],
-        ["firstSubscriptionRewarded", getBooleanEncoder()],
-        ["seq", getU64Encoder()],
-        ["bump", getU8Encoder()],
+        ['owner', getAddressEncoder()],
+        ['balance', getU64Encoder()],
+        ['lifetimeEarned', getU64Encoder()],
+        ['lifetimeSpent', getU64Encoder()],
+        ['lifetimeRevoked', getU64Encoder()],
+        ['earnedBySource', getArrayEncoder(getU64Encoder(), { size: 4 })],
+        ['referrer', getOptionEncoder(getAddressEncoder())],
+        ['inviteeCount', getU32Encoder()],
+        ['firstSubscriptionRewarded', getBooleanEncoder()],
+        ['seq', getU64Encoder()],
+        ['bump', getU8Encoder()],
       ]),
     ],
   ]);
@@ -193,47 +176,47 @@ export function getPerkRedeemedEncoder(): Encoder<PerkRedeemedArgs> {
 export function getPerkRedeemedDecoder(): Decoder<PerkRedeemed> {
   return getStructDecoder([
     [
-      "perk",
+      'perk',
       getStructDecoder([
-        ["id", getU64Decoder()],
-        ["kind", getPerkKindDecoder()],
-        ["cost", getU64Decoder()],
-        ["maxSupply", getU64Decoder()],
-        ["claimed", getU64Decoder()],
-        ["perWalletLimit", getU32Decoder()],
-        ["startsAt", getI64Decoder()],
-        ["endsAt", getI64Decoder()],
-        ["active", getBooleanDecoder()],
-        ["whitelist", getOptionDecoder(getAddressDecoder())],
-        ["uri", addDecoderSizePrefix(getUtf8Decoder(), getU32Decoder())],
-        ["seq", getU64Decoder()],
-        ["bump", getU8Decoder()],
+        ['id', getU64Decoder()],
+        ['kind', getPerkKindDecoder()],
+        ['cost', getU64Decoder()],
+        ['maxSupply', getU64Decoder()],
+        ['claimed', getU64Decoder()],
+        ['perWalletLimit', getU32Decoder()],
+        ['startsAt', getI64Decoder()],
+        ['endsAt', getI64Decoder()],
+        ['active', getBooleanDecoder()],
+        ['whitelist', getOptionDecoder(getAddressDecoder())],
+        ['uri', addDecoderSizePrefix(getUtf8Decoder(), getU32Decoder())],
+        ['seq', getU64Decoder()],
+        ['bump', getU8Decoder()],
       ]),
     ],
     [
-      "claim",
+      'claim',
       getStructDecoder([
-        ["perk", getAddressDecoder()],
-        ["owner", getAddressDecoder()],
-        ["timesClaimed", getU32Decoder()],
-        ["seq", getU64Decoder()],
-        ["bump", getU8Decoder()],
+        ['perk', getAddressDecoder()],
+        ['owner', getAddressDecoder()],
+        ['timesClaimed', getU32Decoder()],
+        ['seq', getU64Decoder()],
+        ['bump', getU8Decoder()],
       ]),
     ],
     [
-      "account",
+      'account',
       getStructDecoder([
-        ["owner", getAddressDecoder()],
-        ["balance", getU64Decoder()],
-        ["lifetimeEarned", getU64Decoder()],
-        ["lifetimeSpent", getU64Decoder()],
-        ["lifetimeRevoked", getU64Decoder()],
-        ["earnedBySource", getArrayDecoder(getU64Decoder(), { size: 4 })],
-        ["referrer", getOptionDecoder(getAddressDecoder())],
-        ["inviteeCount", getU32Decoder()],
-        ["firstSubscriptionRewarded", getBooleanDecoder()],
-        ["seq", getU64Decoder()],
-        ["bump", getU8Decoder()],
+        ['owner', getAddressDecoder()],
+        ['balance', getU64Decoder()],
+        ['lifetimeEarned', getU64Decoder()],
+        ['lifetimeSpent', getU64Decoder()],
+        ['lifetimeRevoked', getU64Decoder()],
+        ['earnedBySource', getArrayDecoder(getU64Decoder(), { size: 4 })],
+        ['referrer', getOptionDecoder(getAddressDecoder())],
+        ['inviteeCount', getU32Decoder()],
+        ['firstSubscriptionRewarded', getBooleanDecoder()],
+        ['seq', getU64Decoder()],
+        ['bump', getU8Decoder()],
       ]),
     ],
   ]);

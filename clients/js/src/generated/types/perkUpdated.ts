@@ -34,13 +34,8 @@ import {
   type Encoder,
   type Option,
   type OptionOrNullable,
-} from "@solana/kit";
-import {
-  getPerkKindDecoder,
-  getPerkKindEncoder,
-  type PerkKind,
-  type PerkKindArgs,
-} from ".";
+} from '@solana/kit';
+import { getPerkKindDecoder, getPerkKindEncoder, type PerkKind, type PerkKindArgs } from '.';
 
 /** The `perkUpdated` event's data. */
 export type PerkUpdated = {
@@ -90,21 +85,21 @@ export type PerkUpdatedArgs = {
 export function getPerkUpdatedEncoder(): Encoder<PerkUpdatedArgs> {
   return getStructEncoder([
     [
-      "perk",
+      'perk',
       getStructEncoder([
-        ["id", getU64Encoder()],
-        ["kind", getPerkKindEncoder()],
-        ["cost", getU64Encoder()],
-        ["maxSupply", getU64Encoder()],
-        ["claimed", getU64Encoder()],
-        ["perWalletLimit", getU32Encoder()],
-        ["startsAt", getI64Encoder()],
-        ["endsAt", getI64Encoder()],
-        ["active", getBooleanEncoder()],
-        ["whitelist", getOptionEncoder(getAddressEncoder())],
-        ["uri", addEncoderSizePrefix(getUtf8Encoder(), getU32Encoder())],
-        ["seq", getU64Encoder()],
-        ["bump", getU8Encoder()],
+        ['id', getU64Encoder()],
+        ['kind', getPerkKindEncoder()],
+        ['cost', getU64Encoder()],
+        ['maxSupply', getU64Encoder()],
+        ['claimed', getU64Encoder()],
+        ['perWalletLimit', getU32Encoder()],
+        ['startsAt', getI64Encoder()],
+        ['endsAt', getI64Encoder()],
+        ['active', getBooleanEncoder()],
+        ['whitelist', getOptionEncoder(getAddressEncoder())],
+        ['uri', addEncoderSizePrefix(getUtf8Encoder(), getU32Encoder())],
+        ['seq', getU64Encoder()],
+        ['bump', getU8Encoder()],
       ]),
     ],
   ]);
@@ -113,21 +108,21 @@ export function getPerkUpdatedEncoder(): Encoder<PerkUpdatedArgs> {
 export function getPerkUpdatedDecoder(): Decoder<PerkUpdated> {
   return getStructDecoder([
     [
-      "perk",
+      'perk',
       getStructDecoder([
-        ["id", getU64Decoder()],
-        ["kind", getPerkKindDecoder()],
-        ["cost", getU64Decoder()],
-        ["maxSupply", getU64Decoder()],
-        ["claimed", getU64Decoder()],
-        ["perWalletLimit", getU32Decoder()],
-        ["startsAt", getI64Decoder()],
-        ["endsAt", getI64Decoder()],
-        ["active", getBooleanDecoder()],
-        ["whitelist", getOptionDecoder(getAddressDecoder())],
-        ["uri", addDecoderSizePrefix(getUtf8Decoder(), getU32Decoder())],
-        ["seq", getU64Decoder()],
-        ["bump", getU8Decoder()],
+        ['id', getU64Decoder()],
+        ['kind', getPerkKindDecoder()],
+        ['cost', getU64Decoder()],
+        ['maxSupply', getU64Decoder()],
+        ['claimed', getU64Decoder()],
+        ['perWalletLimit', getU32Decoder()],
+        ['startsAt', getI64Decoder()],
+        ['endsAt', getI64Decoder()],
+        ['active', getBooleanDecoder()],
+        ['whitelist', getOptionDecoder(getAddressDecoder())],
+        ['uri', addDecoderSizePrefix(getUtf8Decoder(), getU32Decoder())],
+        ['seq', getU64Decoder()],
+        ['bump', getU8Decoder()],
       ]),
     ],
   ]);

@@ -35,13 +35,8 @@ import {
   type Option,
   type OptionOrNullable,
   type ReadonlyUint8Array,
-} from "@solana/kit";
-import {
-  getSourceDecoder,
-  getSourceEncoder,
-  type Source,
-  type SourceArgs,
-} from ".";
+} from '@solana/kit';
+import { getSourceDecoder, getSourceEncoder, type Source, type SourceArgs } from '.';
 
 /** The `sparksAwarded` event's data. */
 export type SparksAwarded = {
@@ -118,27 +113,27 @@ export type SparksAwardedArgs = {
 
 export function getSparksAwardedEncoder(): Encoder<SparksAwardedArgs> {
   return getStructEncoder([
-    ["issuer", getAddressEncoder()],
-    ["source", getSourceEncoder()],
-    ["amount", getU64Encoder()],
-    ["reference", fixEncoderSize(getBytesEncoder(), 32)],
-    ["awardId", getU64Encoder()],
-    ["referralFrom", getOptionEncoder(getAddressEncoder())],
-    ["referralUnpaid", getU64Encoder()],
+    ['issuer', getAddressEncoder()],
+    ['source', getSourceEncoder()],
+    ['amount', getU64Encoder()],
+    ['reference', fixEncoderSize(getBytesEncoder(), 32)],
+    ['awardId', getU64Encoder()],
+    ['referralFrom', getOptionEncoder(getAddressEncoder())],
+    ['referralUnpaid', getU64Encoder()],
     [
-      "account",
+      'account',
       getStructEncoder([
-        ["owner", getAddressEncoder()],
-        ["balance", getU64Encoder()],
-        ["lifetimeEarned", getU64Encoder()],
-        ["lifetimeSpent", getU64Encoder()],
-        ["lifetimeRevoked", getU64Encoder()],
-        ["earnedBySource", getArrayEncoder(getU64Encoder(), { size: 4 })],
-        ["referrer", getOptionEncoder(getAddressEncoder())],
-        ["inviteeCount", getU32Encoder()],
-        ["firstSubscriptionRewarded", getBooleanEncoder()],
-        ["seq", getU64Encoder()],
-        ["bump", getU8Encoder()],
+        ['owner', getAddressEncoder()],
+        ['balance', getU64Encoder()],
+        ['lifetimeEarned', getU64Encoder()],
+        ['lifetimeSpent', getU64Encoder()],
+        ['lifetimeRevoked', getU64Encoder()],
+        ['earnedBySource', getArrayEncoder(getU64Encoder(), { size: 4 })],
+        ['referrer', getOptionEncoder(getAddressEncoder())],
+        ['inviteeCount', getU32Encoder()],
+        ['firstSubscriptionRewarded', getBooleanEncoder()],
+        ['seq', getU64Encoder()],
+        ['bump', getU8Encoder()],
       ]),
     ],
   ]);
@@ -146,35 +141,32 @@ export function getSparksAwardedEncoder(): Encoder<SparksAwardedArgs> {
 
 export function getSparksAwardedDecoder(): Decoder<SparksAwarded> {
   return getStructDecoder([
-    ["issuer", getAddressDecoder()],
-    ["source", getSourceDecoder()],
-    ["amount", getU64Decoder()],
-    ["reference", fixDecoderSize(getBytesDecoder(), 32)],
-    ["awardId", getU64Decoder()],
-    ["referralFrom", getOptionDecoder(getAddressDecoder())],
-    ["referralUnpaid", getU64Decoder()],
+    ['issuer', getAddressDecoder()],
+    ['source', getSourceDecoder()],
+    ['amount', getU64Decoder()],
+    ['reference', fixDecoderSize(getBytesDecoder(), 32)],
+    ['awardId', getU64Decoder()],
+    ['referralFrom', getOptionDecoder(getAddressDecoder())],
+    ['referralUnpaid', getU64Decoder()],
     [
-      "account",
+      'account',
       getStructDecoder([
-        ["owner", getAddressDecoder()],
-        ["balance", getU64Decoder()],
-        ["lifetimeEarned", getU64Decoder()],
-        ["lifetimeSpent", getU64Decoder()],
-        ["lifetimeRevoked", getU64Decoder()],
-        ["earnedBySource", getArrayDecoder(getU64Decoder(), { size: 4 })],
-        ["referrer", getOptionDecoder(getAddressDecoder())],
-        ["inviteeCount", getU32Decoder()],
-        ["firstSubscriptionRewarded", getBooleanDecoder()],
-        ["seq", getU64Decoder()],
-        ["bump", getU8Decoder()],
+        ['owner', getAddressDecoder()],
+        ['balance', getU64Decoder()],
+        ['lifetimeEarned', getU64Decoder()],
+        ['lifetimeSpent', getU64Decoder()],
+        ['lifetimeRevoked', getU64Decoder()],
+        ['earnedBySource', getArrayDecoder(getU64Decoder(), { size: 4 })],
+        ['referrer', getOptionDecoder(getAddressDecoder())],
+        ['inviteeCount', getU32Decoder()],
+        ['firstSubscriptionRewarded', getBooleanDecoder()],
+        ['seq', getU64Decoder()],
+        ['bump', getU8Decoder()],
       ]),
     ],
   ]);
 }
 
-export function getSparksAwardedCodec(): Codec<
-  SparksAwardedArgs,
-  SparksAwarded
-> {
+export function getSparksAwardedCodec(): Codec<SparksAwardedArgs, SparksAwarded> {
   return combineCodec(getSparksAwardedEncoder(), getSparksAwardedDecoder());
 }

@@ -32,7 +32,7 @@ import {
   type Encoder,
   type Option,
   type OptionOrNullable,
-} from "@solana/kit";
+} from '@solana/kit';
 
 /** The `sparksRevoked` event's data. */
 export type SparksRevoked = {
@@ -87,23 +87,23 @@ export type SparksRevokedArgs = {
 
 export function getSparksRevokedEncoder(): Encoder<SparksRevokedArgs> {
   return getStructEncoder([
-    ["admin", getAddressEncoder()],
-    ["amount", getU64Encoder()],
-    ["reason", getU16Encoder()],
+    ['admin', getAddressEncoder()],
+    ['amount', getU64Encoder()],
+    ['reason', getU16Encoder()],
     [
-      "account",
+      'account',
       getStructEncoder([
-        ["owner", getAddressEncoder()],
-        ["balance", getU64Encoder()],
-        ["lifetimeEarned", getU64Encoder()],
-        ["lifetimeSpent", getU64Encoder()],
-        ["lifetimeRevoked", getU64Encoder()],
-        ["earnedBySource", getArrayEncoder(getU64Encoder(), { size: 4 })],
-        ["referrer", getOptionEncoder(getAddressEncoder())],
-        ["inviteeCount", getU32Encoder()],
-        ["firstSubscriptionRewarded", getBooleanEncoder()],
-        ["seq", getU64Encoder()],
-        ["bump", getU8Encoder()],
+        ['owner', getAddressEncoder()],
+        ['balance', getU64Encoder()],
+        ['lifetimeEarned', getU64Encoder()],
+        ['lifetimeSpent', getU64Encoder()],
+        ['lifetimeRevoked', getU64Encoder()],
+        ['earnedBySource', getArrayEncoder(getU64Encoder(), { size: 4 })],
+        ['referrer', getOptionEncoder(getAddressEncoder())],
+        ['inviteeCount', getU32Encoder()],
+        ['firstSubscriptionRewarded', getBooleanEncoder()],
+        ['seq', getU64Encoder()],
+        ['bump', getU8Encoder()],
       ]),
     ],
   ]);
@@ -111,31 +111,28 @@ export function getSparksRevokedEncoder(): Encoder<SparksRevokedArgs> {
 
 export function getSparksRevokedDecoder(): Decoder<SparksRevoked> {
   return getStructDecoder([
-    ["admin", getAddressDecoder()],
-    ["amount", getU64Decoder()],
-    ["reason", getU16Decoder()],
+    ['admin', getAddressDecoder()],
+    ['amount', getU64Decoder()],
+    ['reason', getU16Decoder()],
     [
-      "account",
+      'account',
       getStructDecoder([
-        ["owner", getAddressDecoder()],
-        ["balance", getU64Decoder()],
-        ["lifetimeEarned", getU64Decoder()],
-        ["lifetimeSpent", getU64Decoder()],
-        ["lifetimeRevoked", getU64Decoder()],
-        ["earnedBySource", getArrayDecoder(getU64Decoder(), { size: 4 })],
-        ["referrer", getOptionDecoder(getAddressDecoder())],
-        ["inviteeCount", getU32Decoder()],
-        ["firstSubscriptionRewarded", getBooleanDecoder()],
-        ["seq", getU64Decoder()],
-        ["bump", getU8Decoder()],
+        ['owner', getAddressDecoder()],
+        ['balance', getU64Decoder()],
+        ['lifetimeEarned', getU64Decoder()],
+        ['lifetimeSpent', getU64Decoder()],
+        ['lifetimeRevoked', getU64Decoder()],
+        ['earnedBySource', getArrayDecoder(getU64Decoder(), { size: 4 })],
+        ['referrer', getOptionDecoder(getAddressDecoder())],
+        ['inviteeCount', getU32Decoder()],
+        ['firstSubscriptionRewarded', getBooleanDecoder()],
+        ['seq', getU64Decoder()],
+        ['bump', getU8Decoder()],
       ]),
     ],
   ]);
 }
 
-export function getSparksRevokedCodec(): Codec<
-  SparksRevokedArgs,
-  SparksRevoked
-> {
+export function getSparksRevokedCodec(): Codec<SparksRevokedArgs, SparksRevoked> {
   return combineCodec(getSparksRevokedEncoder(), getSparksRevokedDecoder());
 }

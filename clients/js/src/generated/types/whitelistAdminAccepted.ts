@@ -32,7 +32,7 @@ import {
   type Encoder,
   type Option,
   type OptionOrNullable,
-} from "@solana/kit";
+} from '@solana/kit';
 
 /** The `whitelistAdminAccepted` event's data. */
 export type WhitelistAdminAccepted = {
@@ -109,25 +109,25 @@ export type WhitelistAdminAcceptedArgs = {
 
 export function getWhitelistAdminAcceptedEncoder(): Encoder<WhitelistAdminAcceptedArgs> {
   return getStructEncoder([
-    ["previousAdmin", getAddressEncoder()],
+    ['previousAdmin', getAddressEncoder()],
     [
-      "whitelist",
+      'whitelist',
       getStructEncoder([
-        ["id", getU64Encoder()],
-        ["admin", getAddressEncoder()],
-        ["pendingAdmin", getOptionEncoder(getAddressEncoder())],
-        ["consumer", getAddressEncoder()],
-        ["capacity", getU32Encoder()],
-        ["entries", getU32Encoder()],
-        ["spotsGranted", getU32Encoder()],
-        ["spotsUsed", getU32Encoder()],
-        ["spotsPerWallet", getU16Encoder()],
-        ["minLifetimeSparks", getU64Encoder()],
-        ["startsAt", getI64Encoder()],
-        ["endsAt", getI64Encoder()],
-        ["active", getBooleanEncoder()],
-        ["seq", getU64Encoder()],
-        ["bump", getU8Encoder()],
+        ['id', getU64Encoder()],
+        ['admin', getAddressEncoder()],
+        ['pendingAdmin', getOptionEncoder(getAddressEncoder())],
+        ['consumer', getAddressEncoder()],
+        ['capacity', getU32Encoder()],
+        ['entries', getU32Encoder()],
+        ['spotsGranted', getU32Encoder()],
+        ['spotsUsed', getU32Encoder()],
+        ['spotsPerWallet', getU16Encoder()],
+        ['minLifetimeSparks', getU64Encoder()],
+        ['startsAt', getI64Encoder()],
+        ['endsAt', getI64Encoder()],
+        ['active', getBooleanEncoder()],
+        ['seq', getU64Encoder()],
+        ['bump', getU8Encoder()],
       ]),
     ],
   ]);
@@ -135,36 +135,30 @@ export function getWhitelistAdminAcceptedEncoder(): Encoder<WhitelistAdminAccept
 
 export function getWhitelistAdminAcceptedDecoder(): Decoder<WhitelistAdminAccepted> {
   return getStructDecoder([
-    ["previousAdmin", getAddressDecoder()],
+    ['previousAdmin', getAddressDecoder()],
     [
-      "whitelist",
+      'whitelist',
       getStructDecoder([
-        ["id", getU64Decoder()],
-        ["admin", getAddressDecoder()],
-        ["pendingAdmin", getOptionDecoder(getAddressDecoder())],
-        ["consumer", getAddressDecoder()],
-        ["capacity", getU32Decoder()],
-        ["entries", getU32Decoder()],
-        ["spotsGranted", getU32Decoder()],
-        ["spotsUsed", getU32Decoder()],
-        ["spotsPerWallet", getU16Decoder()],
-        ["minLifetimeSparks", getU64Decoder()],
-        ["startsAt", getI64Decoder()],
-        ["endsAt", getI64Decoder()],
-        ["active", getBooleanDecoder()],
-        ["seq", getU64Decoder()],
-        ["bump", getU8Decoder()],
+        ['id', getU64Decoder()],
+        ['admin', getAddressDecoder()],
+        ['pendingAdmin', getOptionDecoder(getAddressDecoder())],
+        ['consumer', getAddressDecoder()],
+        ['capacity', getU32Decoder()],
+        ['entries', getU32Decoder()],
+        ['spotsGranted', getU32Decoder()],
+        ['spotsUsed', getU32Decoder()],
+        ['spotsPerWallet', getU16Decoder()],
+        ['minLifetimeSparks', getU64Decoder()],
+        ['startsAt', getI64Decoder()],
+        ['endsAt', getI64Decoder()],
+        ['active', getBooleanDecoder()],
+        ['seq', getU64Decoder()],
+        ['bump', getU8Decoder()],
       ]),
     ],
   ]);
 }
 
-export function getWhitelistAdminAcceptedCodec(): Codec<
-  WhitelistAdminAcceptedArgs,
-  WhitelistAdminAccepted
-> {
-  return combineCodec(
-    getWhitelistAdminAcceptedEncoder(),
-    getWhitelistAdminAcceptedDecoder(),
-  );
+export function getWhitelistAdminAcceptedCodec(): Codec<WhitelistAdminAcceptedArgs, WhitelistAdminAccepted> {
+  return combineCodec(getWhitelistAdminAcceptedEncoder(), getWhitelistAdminAcceptedDecoder());
 }

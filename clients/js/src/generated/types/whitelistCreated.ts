@@ -32,7 +32,7 @@ import {
   type Encoder,
   type Option,
   type OptionOrNullable,
-} from "@solana/kit";
+} from '@solana/kit';
 
 /** The `whitelistCreated` event's data. */
 export type WhitelistCreated = {
@@ -108,23 +108,23 @@ export type WhitelistCreatedArgs = {
 export function getWhitelistCreatedEncoder(): Encoder<WhitelistCreatedArgs> {
   return getStructEncoder([
     [
-      "whitelist",
+      'whitelist',
       getStructEncoder([
-        ["id", getU64Encoder()],
-        ["admin", getAddressEncoder()],
-        ["pendingAdmin", getOptionEncoder(getAddressEncoder())],
-        ["consumer", getAddressEncoder()],
-        ["capacity", getU32Encoder()],
-        ["entries", getU32Encoder()],
-        ["spotsGranted", getU32Encoder()],
-        ["spotsUsed", getU32Encoder()],
-        ["spotsPerWallet", getU16Encoder()],
-        ["minLifetimeSparks", getU64Encoder()],
-        ["startsAt", getI64Encoder()],
-        ["endsAt", getI64Encoder()],
-        ["active", getBooleanEncoder()],
-        ["seq", getU64Encoder()],
-        ["bump", getU8Encoder()],
+        ['id', getU64Encoder()],
+        ['admin', getAddressEncoder()],
+        ['pendingAdmin', getOptionEncoder(getAddressEncoder())],
+        ['consumer', getAddressEncoder()],
+        ['capacity', getU32Encoder()],
+        ['entries', getU32Encoder()],
+        ['spotsGranted', getU32Encoder()],
+        ['spotsUsed', getU32Encoder()],
+        ['spotsPerWallet', getU16Encoder()],
+        ['minLifetimeSparks', getU64Encoder()],
+        ['startsAt', getI64Encoder()],
+        ['endsAt', getI64Encoder()],
+        ['active', getBooleanEncoder()],
+        ['seq', getU64Encoder()],
+        ['bump', getU8Encoder()],
       ]),
     ],
   ]);
@@ -133,34 +133,28 @@ export function getWhitelistCreatedEncoder(): Encoder<WhitelistCreatedArgs> {
 export function getWhitelistCreatedDecoder(): Decoder<WhitelistCreated> {
   return getStructDecoder([
     [
-      "whitelist",
+      'whitelist',
       getStructDecoder([
-        ["id", getU64Decoder()],
-        ["admin", getAddressDecoder()],
-        ["pendingAdmin", getOptionDecoder(getAddressDecoder())],
-        ["consumer", getAddressDecoder()],
-        ["capacity", getU32Decoder()],
-        ["entries", getU32Decoder()],
-        ["spotsGranted", getU32Decoder()],
-        ["spotsUsed", getU32Decoder()],
-        ["spotsPerWallet", getU16Decoder()],
-        ["minLifetimeSparks", getU64Decoder()],
-        ["startsAt", getI64Decoder()],
-        ["endsAt", getI64Decoder()],
-        ["active", getBooleanDecoder()],
-        ["seq", getU64Decoder()],
-        ["bump", getU8Decoder()],
+        ['id', getU64Decoder()],
+        ['admin', getAddressDecoder()],
+        ['pendingAdmin', getOptionDecoder(getAddressDecoder())],
+        ['consumer', getAddressDecoder()],
+        ['capacity', getU32Decoder()],
+        ['entries', getU32Decoder()],
+        ['spotsGranted', getU32Decoder()],
+        ['spotsUsed', getU32Decoder()],
+        ['spotsPerWallet', getU16Decoder()],
+        ['minLifetimeSparks', getU64Decoder()],
+        ['startsAt', getI64Decoder()],
+        ['endsAt', getI64Decoder()],
+        ['active', getBooleanDecoder()],
+        ['seq', getU64Decoder()],
+        ['bump', getU8Decoder()],
       ]),
     ],
   ]);
 }
 
-export function getWhitelistCreatedCodec(): Codec<
-  WhitelistCreatedArgs,
-  WhitelistCreated
-> {
-  return combineCodec(
-    getWhitelistCreatedEncoder(),
-    getWhitelistCreatedDecoder(),
-  );
+export function getWhitelistCreatedCodec(): Codec<WhitelistCreatedArgs, WhitelistCreated> {
+  return combineCodec(getWhitelistCreatedEncoder(), getWhitelistCreatedDecoder());
 }

@@ -32,7 +32,7 @@ import {
   type Encoder,
   type Option,
   type OptionOrNullable,
-} from "@solana/kit";
+} from '@solana/kit';
 
 /** The `whitelistSpotConsumed` event's data. */
 export type WhitelistSpotConsumed = {
@@ -129,37 +129,37 @@ export type WhitelistSpotConsumedArgs = {
 
 export function getWhitelistSpotConsumedEncoder(): Encoder<WhitelistSpotConsumedArgs> {
   return getStructEncoder([
-    ["consumer", getAddressEncoder()],
+    ['consumer', getAddressEncoder()],
     [
-      "whitelist",
+      'whitelist',
       getStructEncoder([
-        ["id", getU64Encoder()],
-        ["admin", getAddressEncoder()],
-        ["pendingAdmin", getOptionEncoder(getAddressEncoder())],
-        ["consumer", getAddressEncoder()],
-        ["capacity", getU32Encoder()],
-        ["entries", getU32Encoder()],
-        ["spotsGranted", getU32Encoder()],
-        ["spotsUsed", getU32Encoder()],
-        ["spotsPerWallet", getU16Encoder()],
-        ["minLifetimeSparks", getU64Encoder()],
-        ["startsAt", getI64Encoder()],
-        ["endsAt", getI64Encoder()],
-        ["active", getBooleanEncoder()],
-        ["seq", getU64Encoder()],
-        ["bump", getU8Encoder()],
+        ['id', getU64Encoder()],
+        ['admin', getAddressEncoder()],
+        ['pendingAdmin', getOptionEncoder(getAddressEncoder())],
+        ['consumer', getAddressEncoder()],
+        ['capacity', getU32Encoder()],
+        ['entries', getU32Encoder()],
+        ['spotsGranted', getU32Encoder()],
+        ['spotsUsed', getU32Encoder()],
+        ['spotsPerWallet', getU16Encoder()],
+        ['minLifetimeSparks', getU64Encoder()],
+        ['startsAt', getI64Encoder()],
+        ['endsAt', getI64Encoder()],
+        ['active', getBooleanEncoder()],
+        ['seq', getU64Encoder()],
+        ['bump', getU8Encoder()],
       ]),
     ],
     [
-      "entry",
+      'entry',
       getStructEncoder([
-        ["whitelist", getAddressEncoder()],
-        ["wallet", getAddressEncoder()],
-        ["spotsGranted", getU16Encoder()],
-        ["spotsUsed", getU16Encoder()],
-        ["obtainedVia", getU8Encoder()],
-        ["seq", getU64Encoder()],
-        ["bump", getU8Encoder()],
+        ['whitelist', getAddressEncoder()],
+        ['wallet', getAddressEncoder()],
+        ['spotsGranted', getU16Encoder()],
+        ['spotsUsed', getU16Encoder()],
+        ['obtainedVia', getU8Encoder()],
+        ['seq', getU64Encoder()],
+        ['bump', getU8Encoder()],
       ]),
     ],
   ]);
@@ -167,48 +167,42 @@ export function getWhitelistSpotConsumedEncoder(): Encoder<WhitelistSpotConsumed
 
 export function getWhitelistSpotConsumedDecoder(): Decoder<WhitelistSpotConsumed> {
   return getStructDecoder([
-    ["consumer", getAddressDecoder()],
+    ['consumer', getAddressDecoder()],
     [
-      "whitelist",
+      'whitelist',
       getStructDecoder([
-        ["id", getU64Decoder()],
-        ["admin", getAddressDecoder()],
-        ["pendingAdmin", getOptionDecoder(getAddressDecoder())],
-        ["consumer", getAddressDecoder()],
-        ["capacity", getU32Decoder()],
-        ["entries", getU32Decoder()],
-        ["spotsGranted", getU32Decoder()],
-        ["spotsUsed", getU32Decoder()],
-        ["spotsPerWallet", getU16Decoder()],
-        ["minLifetimeSparks", getU64Decoder()],
-        ["startsAt", getI64Decoder()],
-        ["endsAt", getI64Decoder()],
-        ["active", getBooleanDecoder()],
-        ["seq", getU64Decoder()],
-        ["bump", getU8Decoder()],
+        ['id', getU64Decoder()],
+        ['admin', getAddressDecoder()],
+        ['pendingAdmin', getOptionDecoder(getAddressDecoder())],
+        ['consumer', getAddressDecoder()],
+        ['capacity', getU32Decoder()],
+        ['entries', getU32Decoder()],
+        ['spotsGranted', getU32Decoder()],
+        ['spotsUsed', getU32Decoder()],
+        ['spotsPerWallet', getU16Decoder()],
+        ['minLifetimeSparks', getU64Decoder()],
+        ['startsAt', getI64Decoder()],
+        ['endsAt', getI64Decoder()],
+        ['active', getBooleanDecoder()],
+        ['seq', getU64Decoder()],
+        ['bump', getU8Decoder()],
       ]),
     ],
     [
-      "entry",
+      'entry',
       getStructDecoder([
-        ["whitelist", getAddressDecoder()],
-        ["wallet", getAddressDecoder()],
-        ["spotsGranted", getU16Decoder()],
-        ["spotsUsed", getU16Decoder()],
-        ["obtainedVia", getU8Decoder()],
-        ["seq", getU64Decoder()],
-        ["bump", getU8Decoder()],
+        ['whitelist', getAddressDecoder()],
+        ['wallet', getAddressDecoder()],
+        ['spotsGranted', getU16Decoder()],
+        ['spotsUsed', getU16Decoder()],
+        ['obtainedVia', getU8Decoder()],
+        ['seq', getU64Decoder()],
+        ['bump', getU8Decoder()],
       ]),
     ],
   ]);
 }
 
-export function getWhitelistSpotConsumedCodec(): Codec<
-  WhitelistSpotConsumedArgs,
-  WhitelistSpotConsumed
-> {
-  return combineCodec(
-    getWhitelistSpotConsumedEncoder(),
-    getWhitelistSpotConsumedDecoder(),
-  );
+export function getWhitelistSpotConsumedCodec(): Codec<WhitelistSpotConsumedArgs, WhitelistSpotConsumed> {
+  return combineCodec(getWhitelistSpotConsumedEncoder(), getWhitelistSpotConsumedDecoder());
 }

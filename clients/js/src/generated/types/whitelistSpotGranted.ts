@@ -32,13 +32,8 @@ import {
   type Encoder,
   type Option,
   type OptionOrNullable,
-} from "@solana/kit";
-import {
-  getGrantViaDecoder,
-  getGrantViaEncoder,
-  type GrantVia,
-  type GrantViaArgs,
-} from ".";
+} from '@solana/kit';
+import { getGrantViaDecoder, getGrantViaEncoder, type GrantVia, type GrantViaArgs } from '.';
 
 /** The `whitelistSpotGranted` event's data. */
 export type WhitelistSpotGranted = {
@@ -137,38 +132,38 @@ export type WhitelistSpotGrantedArgs = {
 
 export function getWhitelistSpotGrantedEncoder(): Encoder<WhitelistSpotGrantedArgs> {
   return getStructEncoder([
-    ["via", getGrantViaEncoder()],
-    ["spots", getU16Encoder()],
+    ['via', getGrantViaEncoder()],
+    ['spots', getU16Encoder()],
     [
-      "whitelist",
+      'whitelist',
       getStructEncoder([
-        ["id", getU64Encoder()],
-        ["admin", getAddressEncoder()],
-        ["pendingAdmin", getOptionEncoder(getAddressEncoder())],
-        ["consumer", getAddressEncoder()],
-        ["capacity", getU32Encoder()],
-        ["entries", getU32Encoder()],
-        ["spotsGranted", getU32Encoder()],
-        ["spotsUsed", getU32Encoder()],
-        ["spotsPerWallet", getU16Encoder()],
-        ["minLifetimeSparks", getU64Encoder()],
-        ["startsAt", getI64Encoder()],
-        ["endsAt", getI64Encoder()],
-        ["active", getBooleanEncoder()],
-        ["seq", getU64Encoder()],
-        ["bump", getU8Encoder()],
+        ['id', getU64Encoder()],
+        ['admin', getAddressEncoder()],
+        ['pendingAdmin', getOptionEncoder(getAddressEncoder())],
+        ['consumer', getAddressEncoder()],
+        ['capacity', getU32Encoder()],
+        ['entries', getU32Encoder()],
+        ['spotsGranted', getU32Encoder()],
+        ['spotsUsed', getU32Encoder()],
+        ['spotsPerWallet', getU16Encoder()],
+        ['minLifetimeSparks', getU64Encoder()],
+        ['startsAt', getI64Encoder()],
+        ['endsAt', getI64Encoder()],
+        ['active', getBooleanEncoder()],
+        ['seq', getU64Encoder()],
+        ['bump', getU8Encoder()],
       ]),
     ],
     [
-      "entry",
+      'entry',
       getStructEncoder([
-        ["whitelist", getAddressEncoder()],
-        ["wallet", getAddressEncoder()],
-        ["spotsGranted", getU16Encoder()],
-        ["spotsUsed", getU16Encoder()],
-        ["obtainedVia", getU8Encoder()],
-        ["seq", getU64Encoder()],
-        ["bump", getU8Encoder()],
+        ['whitelist', getAddressEncoder()],
+        ['wallet', getAddressEncoder()],
+        ['spotsGranted', getU16Encoder()],
+        ['spotsUsed', getU16Encoder()],
+        ['obtainedVia', getU8Encoder()],
+        ['seq', getU64Encoder()],
+        ['bump', getU8Encoder()],
       ]),
     ],
   ]);
@@ -176,49 +171,43 @@ export function getWhitelistSpotGrantedEncoder(): Encoder<WhitelistSpotGrantedAr
 
 export function getWhitelistSpotGrantedDecoder(): Decoder<WhitelistSpotGranted> {
   return getStructDecoder([
-    ["via", getGrantViaDecoder()],
-    ["spots", getU16Decoder()],
+    ['via', getGrantViaDecoder()],
+    ['spots', getU16Decoder()],
     [
-      "whitelist",
+      'whitelist',
       getStructDecoder([
-        ["id", getU64Decoder()],
-        ["admin", getAddressDecoder()],
-        ["pendingAdmin", getOptionDecoder(getAddressDecoder())],
-        ["consumer", getAddressDecoder()],
-        ["capacity", getU32Decoder()],
-        ["entries", getU32Decoder()],
-        ["spotsGranted", getU32Decoder()],
-        ["spotsUsed", getU32Decoder()],
-        ["spotsPerWallet", getU16Decoder()],
-        ["minLifetimeSparks", getU64Decoder()],
-        ["startsAt", getI64Decoder()],
-        ["endsAt", getI64Decoder()],
-        ["active", getBooleanDecoder()],
-        ["seq", getU64Decoder()],
-        ["bump", getU8Decoder()],
+        ['id', getU64Decoder()],
+        ['admin', getAddressDecoder()],
+        ['pendingAdmin', getOptionDecoder(getAddressDecoder())],
+        ['consumer', getAddressDecoder()],
+        ['capacity', getU32Decoder()],
+        ['entries', getU32Decoder()],
+        ['spotsGranted', getU32Decoder()],
+        ['spotsUsed', getU32Decoder()],
+        ['spotsPerWallet', getU16Decoder()],
+        ['minLifetimeSparks', getU64Decoder()],
+        ['startsAt', getI64Decoder()],
+        ['endsAt', getI64Decoder()],
+        ['active', getBooleanDecoder()],
+        ['seq', getU64Decoder()],
+        ['bump', getU8Decoder()],
       ]),
     ],
     [
-      "entry",
+      'entry',
       getStructDecoder([
-        ["whitelist", getAddressDecoder()],
-        ["wallet", getAddressDecoder()],
-        ["spotsGranted", getU16Decoder()],
-        ["spotsUsed", getU16Decoder()],
-        ["obtainedVia", getU8Decoder()],
-        ["seq", getU64Decoder()],
-        ["bump", getU8Decoder()],
+        ['whitelist', getAddressDecoder()],
+        ['wallet', getAddressDecoder()],
+        ['spotsGranted', getU16Decoder()],
+        ['spotsUsed', getU16Decoder()],
+        ['obtainedVia', getU8Decoder()],
+        ['seq', getU64Decoder()],
+        ['bump', getU8Decoder()],
       ]),
     ],
   ]);
 }
 
-export function getWhitelistSpotGrantedCodec(): Codec<
-  WhitelistSpotGrantedArgs,
-  WhitelistSpotGranted
-> {
-  return combineCodec(
-    getWhitelistSpotGrantedEncoder(),
-    getWhitelistSpotGrantedDecoder(),
-  );
+export function getWhitelistSpotGrantedCodec(): Codec<WhitelistSpotGrantedArgs, WhitelistSpotGranted> {
+  return combineCodec(getWhitelistSpotGrantedEncoder(), getWhitelistSpotGrantedDecoder());
 }

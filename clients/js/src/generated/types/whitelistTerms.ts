@@ -24,7 +24,7 @@ import {
   type FixedSizeCodec,
   type FixedSizeDecoder,
   type FixedSizeEncoder,
-} from "@solana/kit";
+} from '@solana/kit';
 
 /**
  * The terms of a whitelist, set at creation and changeable by its admin.
@@ -60,29 +60,26 @@ export type WhitelistTermsArgs = {
 
 export function getWhitelistTermsEncoder(): FixedSizeEncoder<WhitelistTermsArgs> {
   return getStructEncoder([
-    ["consumer", getAddressEncoder()],
-    ["capacity", getU32Encoder()],
-    ["spotsPerWallet", getU16Encoder()],
-    ["minLifetimeSparks", getU64Encoder()],
-    ["startsAt", getI64Encoder()],
-    ["endsAt", getI64Encoder()],
+    ['consumer', getAddressEncoder()],
+    ['capacity', getU32Encoder()],
+    ['spotsPerWallet', getU16Encoder()],
+    ['minLifetimeSparks', getU64Encoder()],
+    ['startsAt', getI64Encoder()],
+    ['endsAt', getI64Encoder()],
   ]);
 }
 
 export function getWhitelistTermsDecoder(): FixedSizeDecoder<WhitelistTerms> {
   return getStructDecoder([
-    ["consumer", getAddressDecoder()],
-    ["capacity", getU32Decoder()],
-    ["spotsPerWallet", getU16Decoder()],
-    ["minLifetimeSparks", getU64Decoder()],
-    ["startsAt", getI64Decoder()],
-    ["endsAt", getI64Decoder()],
+    ['consumer', getAddressDecoder()],
+    ['capacity', getU32Decoder()],
+    ['spotsPerWallet', getU16Decoder()],
+    ['minLifetimeSparks', getU64Decoder()],
+    ['startsAt', getI64Decoder()],
+    ['endsAt', getI64Decoder()],
   ]);
 }
 
-export function getWhitelistTermsCodec(): FixedSizeCodec<
-  WhitelistTermsArgs,
-  WhitelistTerms
-> {
+export function getWhitelistTermsCodec(): FixedSizeCodec<WhitelistTermsArgs, WhitelistTerms> {
   return combineCodec(getWhitelistTermsEncoder(), getWhitelistTermsDecoder());
 }
