@@ -6,6 +6,8 @@
 //! - [`store`]: Postgres (events, projections, cursor), exactly once.
 //! - [`indexer`]: runs the three together (catch-up, live, finality).
 //! - [`verify`]: compares the projections with the accounts on chain.
+//! - [`webhooks`]: the app's subscriptions, an outbox written with the
+//!   events, and the worker that delivers them.
 
 pub mod api;
 pub mod decoder;
@@ -13,3 +15,4 @@ pub mod indexer;
 pub mod source;
 pub mod store;
 pub mod verify;
+pub mod webhooks;

@@ -4,6 +4,8 @@
 //! or a slot range), `migrate`, `verify`. Every flag has an environment
 //! variable; logs go to stderr through tracing (`RUST_LOG`, `--log-format json`).
 
+mod webhooks_cli;
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -16,6 +18,7 @@ use sparks_indexer::api::{self, ApiConfig, AppState};
 use sparks_indexer::indexer::{Indexer, IndexerConfig};
 use sparks_indexer::source::{Source, SourceConfig};
 use sparks_indexer::store::{Selection, Store};
+use sparks_indexer::webhooks::worker::{Deliverer, DeliveryConfig};
 use tokio::sync::watch;
 
 #[derive(Parser)]
@@ -53,6 +56,13 @@ enum Command {
     Reindex(ReindexArgs),
     /// Serve the HTTP API (and the settings page) from the database only.
     Serve(ServeArgs),
+    /// Manage webhook subscriptions (delivered by `run`).
+    Webhooks {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(subcommand)]
+        command: webhooks_cli::WebhooksCommand,
+    },
 }
 
 #[derive(Args)]
@@ -163,6 +173,16 @@ struct RunArgs {
     /// Index only; do not serve the HTTP API.
     #[arg(long)]
     no_api: bool,
+    /// Do not deliver webhooks (another process does, or none are wanted).
+    #[arg(long)]
+    no_webhooks: bool,
+    /// Webhook deliveries in flight across all subscriptions.
+    #[arg(long, env = "SPARKS_WEBHOOK_CONCURRENCY", default_value_t = 32,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    webhook_concurrency: u16,
+    /// Seconds one webhook request may take.
+    #[arg(long, env = "SPARKS_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
+    webhook_timeout_secs: u64,
 }
 
 #[derive(Args)]
@@ -269,10 +289,24 @@ async fn execute(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 );
                 Some(spawn_api(&args.api, state, shutdown.clone()).await?)
             };
+            let webhooks = if args.no_webhooks {
+                None
+            } else {
+                let config = DeliveryConfig {
+                    concurrency: usize::from(args.webhook_concurrency),
+                    timeout: Duration::from_secs(args.webhook_timeout_secs.max(1)),
+                    ..DeliveryConfig::default()
+                };
+                let deliverer = Deliverer::new(reader_pool(&args.database).await?, config)?;
+                Some(tokio::spawn(deliverer.run(shutdown.clone())))
+            };
             tracing::info!(rpc = %args.chain.rpc_url, ws = %ws_url, "indexing");
             indexer.run(Some(ws_url), shutdown).await?;
             if let Some(api) = api {
                 api.await??;
+            }
+            if let Some(webhooks) = webhooks {
+                webhooks.await??;
             }
             tracing::info!("stopped");
         }
@@ -324,6 +358,10 @@ async fn execute(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 events = progress.events,
                 "reindex done"
             );
+        }
+        Command::Webhooks { database, command } => {
+            let store = connect(&database).await?;
+            webhooks_cli::run(store.pool(), command).await?;
         }
         Command::Serve(args) => {
             let pool = reader_pool(&args.database).await?;

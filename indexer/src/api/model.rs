@@ -222,6 +222,22 @@ pub struct Health {
     pub lag_slots: Option<i64>,
     /// Seconds since the mirror was last complete.
     pub lag_seconds: Option<f64>,
+    /// Each webhook subscription's state and deliveries.
+    pub webhooks: Vec<WebhookHealth>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookHealth {
+    pub subscription: i64,
+    /// active, or disabled (by an operator, or by the receiver's 410).
+    pub state: &'static str,
+    pub disabled_reason: Option<String>,
+    pub pending: i64,
+    /// Pending after a failed attempt.
+    pub retrying: i64,
+    /// Dead-lettered (`sparks-indexer webhooks list --failed`).
+    pub dead: i64,
+    pub oldest_pending_seconds: Option<f64>,
 }
 
 /// Awards the issuer service accepted for a wallet that the index does not

@@ -740,7 +740,22 @@ pub async fn health(State(app): State<AppState>) -> Api<Health> {
     let lagging = cursor
         .lag_seconds
         .is_none_or(|s| s > app.config.max_lag_seconds);
+    let webhooks = crate::webhooks::subscriptions::stats(&app.pool)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("database unreachable: {e}")))?
+        .into_iter()
+        .map(|s| WebhookHealth {
+            subscription: s.id,
+            state: if s.disabled { "disabled" } else { "active" },
+            disabled_reason: s.disabled_reason,
+            pending: s.pending,
+            retrying: s.retrying,
+            dead: s.dead,
+            oldest_pending_seconds: s.oldest_pending_seconds,
+        })
+        .collect();
     Ok(Json(Health {
+        webhooks,
         status: if lagging { "lagging" } else { "ok" },
         database: true,
         last_indexed_slot: cursor.slot,

@@ -285,6 +285,8 @@ impl Store {
         let mut db = self.pool.begin().await?;
         let rolled_back =
             rollback::roll_back(&mut db, signatures, rollback::Cursor::MoveBack).await?;
+        // Undelivered notices are cancelled; delivered ones get a rollback notice.
+        crate::webhooks::outbox::roll_back(&mut db, signatures).await?;
         notify_changed(&mut db).await?;
         db.commit().await?;
         Ok(rolled_back)
@@ -497,6 +499,9 @@ async fn write_appends(
     .execute(&mut *db)
     .await?
     .rows_affected();
+
+    // The outbox: deliveries commit (or not) with their events.
+    crate::webhooks::outbox::insert(&mut *db, &rows.notices, only).await?;
 
     let p = &rows.problems;
     if !p.signature.is_empty() {

@@ -187,6 +187,8 @@ pub struct BatchRows {
     pub claims: Latest<Pubkey, PerkClaim>,
     pub whitelists: Latest<Pubkey, Whitelist>,
     pub entries: Latest<Pubkey, WhitelistEntry>,
+    /// What webhook subscriptions may be told of (the outbox's rows).
+    pub notices: crate::webhooks::outbox::NoticeRows,
 }
 
 pub(crate) fn int(value: u64, field: &'static str, signature: &str) -> Result<i64, RowError> {
@@ -303,6 +305,8 @@ impl BatchRows {
                 .push(event_wallet(&decoded.event).map(|key| key.to_string()));
             e.origin.push(origin_name(decoded.origin).to_owned());
             e.payload.push(decoded.event.to_log_data());
+            self.notices
+                .add(&tx.signature, slot, tx.block_time, decoded);
             self.project(tx, decoded)?;
         }
         Ok(())

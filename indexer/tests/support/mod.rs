@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 pub mod faults;
 pub mod lagging;
+pub mod receiver;
 
 use futures::StreamExt;
 use solana_keypair::Keypair;

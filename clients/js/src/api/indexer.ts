@@ -325,6 +325,8 @@ export interface components {
             last_indexed_slot: number;
             /** @description ok, or lagging when the mirror is behind by more than the threshold. */
             status: string;
+            /** @description Each webhook subscription's state and deliveries. */
+            webhooks: components["schemas"]["WebhookHealth"][];
         };
         HistoryPage: {
             entries: components["schemas"]["LedgerEntry"][];
@@ -482,6 +484,27 @@ export interface components {
             /** Format: int64 */
             seq: number;
             wallet: string;
+        };
+        WebhookHealth: {
+            /**
+             * Format: int64
+             * @description Dead-lettered (`sparks-indexer webhooks list --failed`).
+             */
+            dead: number;
+            disabled_reason?: string | null;
+            /** Format: double */
+            oldest_pending_seconds?: number | null;
+            /** Format: int64 */
+            pending: number;
+            /**
+             * Format: int64
+             * @description Pending after a failed attempt.
+             */
+            retrying: number;
+            /** @description active, or disabled (by an operator, or by the receiver's 410). */
+            state: string;
+            /** Format: int64 */
+            subscription: number;
         };
         WhitelistList: {
             whitelists: components["schemas"]["WhitelistView"][];

@@ -1,0 +1,16 @@
+//! Webhooks: the app learns of the program's events it subscribed to
+//! (`perk.redeemed`, `sparks.awarded`, …), signed the Standard Webhooks way,
+//! delivered at least once, in order per wallet.
+//!
+//! - `events`: which events, and the JSON each is delivered as;
+//! - `outbox`: delivery rows written in the same database transaction as
+//!   their events, and the notices a rollback owes;
+//! - `subscriptions`: what `sparks-indexer webhooks …` manages;
+//! - `signing`: Standard Webhooks signatures and secrets;
+//! - `worker`: claims due deliveries, sends, retries, dead-letters.
+
+pub mod events;
+pub mod outbox;
+pub mod signing;
+pub mod subscriptions;
+pub mod worker;

@@ -1,0 +1,456 @@
+//! The delivery worker: claims due deliveries from the outbox and sends them
+//! to their subscriptions, signed the Standard Webhooks way.
+//!
+//! - **Order per wallet**: a delivery is claimed only when no older one of
+//!   its (subscription, wallet) is still pending, so a receiver sees one
+//!   wallet's events in chain order; different wallets go in parallel.
+//! - **Bounded**: at most `max_in_flight` per subscription, and
+//!   `concurrency` in all.
+//! - **At least once**: a claim is a lease (the delivery stays `pending`,
+//!   due again when the lease ends), so a killed worker's deliveries are
+//!   sent again, under the same `webhook-id`.
+//! - **Retries**: exponential backoff with jitter, or the receiver's
+//!   `Retry-After`, for the subscription's `retry_for_seconds` (24 h by
+//!   default); then the delivery is dead-lettered (`webhooks list --failed`).
+//!   2xx is done; 410 disables the subscription.
+//! - **Commitment**: a `finalized` subscription's deliveries wait until
+//!   their transaction is final.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rand::Rng;
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::signing::{signature_header, SigningError};
+use crate::store::CHANGED_CHANNEL;
+
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Deliveries in flight across all subscriptions.
+    pub concurrency: usize,
+    /// How long one request may take.
+    pub timeout: Duration,
+    /// How often due deliveries are looked for without a notification.
+    pub poll_interval: Duration,
+    /// A claimed delivery is due again after this (a worker died with it).
+    pub lease: Duration,
+    /// The longest wait between two attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            timeout: Duration::from_secs(10),
+            poll_interval: Duration::from_secs(1),
+            lease: Duration::from_secs(60),
+            max_backoff: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A claimed delivery, with what sending it needs.
+#[derive(Debug, sqlx::FromRow)]
+struct Claimed {
+    id: i64,
+    subscription_id: i64,
+    message_id: String,
+    event_type: String,
+    body: String,
+    attempts: i32,
+    url: String,
+    secret: String,
+    previous_secret: Option<String>,
+    /// Seconds left in the retry window (negative: past it).
+    retry_left: f64,
+}
+
+/// Candidates in order: pending and due, their transaction final where the
+/// subscription asks for it, no older pending delivery of the same
+/// (subscription, wallet), and within each subscription's free room
+/// (`$2`/`$3`: subscriptions with deliveries in flight, and how many).
+/// Then the claim itself takes a lease on those still free.
+const CLAIM: &str = "
+    WITH busy AS (
+        SELECT * FROM UNNEST($2::int8[], $3::int4[]) AS b(subscription_id, in_flight)
+    ), candidates AS (
+        SELECT d.id,
+               row_number() OVER (PARTITION BY d.subscription_id ORDER BY d.id) AS n,
+               s.max_in_flight - coalesce(b.in_flight, 0) AS room
+        FROM webhook_deliveries d
+        JOIN webhook_subscriptions s ON s.id = d.subscription_id AND s.disabled_at IS NULL
+        LEFT JOIN transactions t ON t.signature = d.signature
+        LEFT JOIN busy b ON b.subscription_id = d.subscription_id
+        WHERE d.state = 'pending' AND d.next_attempt_at <= now()
+          AND (s.commitment = 'confirmed' OR t.finalized OR d.event_type LIKE '%.rolled_back')
+          AND NOT EXISTS (
+              SELECT 1 FROM webhook_deliveries e
+              WHERE e.subscription_id = d.subscription_id AND e.state = 'pending'
+                AND e.wallet IS NOT DISTINCT FROM d.wallet AND e.id < d.id)
+        ORDER BY d.id
+        LIMIT 1000
+    ), chosen AS (
+        SELECT d.id FROM webhook_deliveries d
+        WHERE d.id IN (SELECT id FROM candidates WHERE n <= room ORDER BY id LIMIT $1)
+          AND d.state = 'pending' AND d.next_attempt_at <= now()
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE webhook_deliveries d
+    SET attempts = d.attempts + 1, next_attempt_at = now() + make_interval(secs => $4)
+    FROM chosen, webhook_subscriptions s
+    WHERE d.id = chosen.id AND s.id = d.subscription_id
+    RETURNING d.id, d.subscription_id, d.message_id, d.event_type, d.body, d.attempts, s.url, s.secret,
+              CASE WHEN s.previous_secret_until > now() THEN s.previous_secret END AS previous_secret,
+              extract(epoch FROM d.created_at + make_interval(secs => s.retry_for_seconds) - now())::float8
+                  AS retry_left";
+
+const DELIVERED: &str = "UPDATE webhook_deliveries
+    SET state = 'delivered', delivered_at = now(), last_status = $2, last_error = NULL WHERE id = $1";
+const RETRY: &str = "UPDATE webhook_deliveries
+    SET next_attempt_at = now() + make_interval(secs => $2), last_status = $3, last_error = $4 WHERE id = $1";
+const DEAD: &str = "UPDATE webhook_deliveries
+    SET state = 'dead', last_status = $2, last_error = $3 WHERE id = $1";
+/// 410 Gone: the receiver wants no more. The delivery stays pending (a
+/// re-enabled subscription would send it); the subscription stops.
+const GONE: &str = "WITH d AS (
+        UPDATE webhook_deliveries SET next_attempt_at = now(), last_status = 410, last_error = $3
+        WHERE id = $1)
+    UPDATE webhook_subscriptions SET disabled_at = now(), disabled_reason = $3
+    WHERE id = $2 AND disabled_at IS NULL";
+
+/// A finished attempt: the delivery, its subscription, and how it went.
+type Settled = (i64, i64, Result<(Outcome, Claimed), SigningError>);
+
+/// What one attempt came to.
+#[derive(Debug)]
+enum Outcome {
+    Delivered(u16),
+    Gone,
+    /// Try again; the receiver may say when.
+    Failed {
+        status: Option<u16>,
+        error: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("building the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+pub struct Deliverer {
+    pool: PgPool,
+    http: reqwest::Client,
+    config: DeliveryConfig,
+}
+
+impl Deliverer {
+    pub fn new(pool: PgPool, config: DeliveryConfig) -> Result<Self, DeliveryError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .user_agent(concat!("sparks-webhooks/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self { pool, http, config })
+    }
+
+    /// Delivers until `shutdown` turns true; deliveries in flight then are
+    /// left to their lease (sent again later, under the same id).
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), DeliveryError> {
+        let mut listener = PgListener::connect_with(&self.pool).await.ok();
+        if let Some(listener) = listener.as_mut() {
+            if listener.listen(CHANGED_CHANNEL).await.is_err() {
+                tracing::warn!("webhooks: LISTEN failed; polling only");
+            }
+        }
+        let mut in_flight: JoinSet<Settled> = JoinSet::new();
+        let mut per_subscription: HashMap<i64, i32> = HashMap::new();
+        let mut tick = tokio::time::interval(self.config.poll_interval);
+        let mut gauges = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let room = self.config.concurrency.saturating_sub(in_flight.len());
+            if room > 0 {
+                match self.claim(room, &per_subscription).await {
+                    Ok(claimed) => {
+                        for delivery in claimed {
+                            *per_subscription
+                                .entry(delivery.subscription_id)
+                                .or_default() += 1;
+                            let http = self.http.clone();
+                            in_flight.spawn(async move {
+                                let outcome = send(&http, &delivery).await;
+                                (
+                                    delivery.id,
+                                    delivery.subscription_id,
+                                    outcome.map(|o| (o, delivery)),
+                                )
+                            });
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "webhooks: claiming deliveries failed"),
+                }
+            }
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                _ = tick.tick() => {}
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    if let Ok((id, subscription, result)) = done {
+                        if let Some(n) = per_subscription.get_mut(&subscription) {
+                            *n -= 1;
+                            if *n <= 0 {
+                                per_subscription.remove(&subscription);
+                            }
+                        }
+                        if let Err(error) = self.settle(id, subscription, result).await {
+                            // The lease brings it back: sent again, same id.
+                            tracing::warn!(%error, id, "webhooks: recording a delivery failed");
+                        }
+                    }
+                }
+                _ = notified(listener.as_mut()) => {}
+                _ = gauges.tick() => self.publish_gauges().await,
+            }
+        }
+    }
+
+    /// Per subscription on /metrics: pending, retrying, dead, oldest pending age.
+    async fn publish_gauges(&self) {
+        let stats = match super::subscriptions::stats(&self.pool).await {
+            Ok(stats) => stats,
+            Err(error) => return tracing::warn!(%error, "webhooks: reading delivery stats failed"),
+        };
+        for s in stats {
+            let sub = s.id.to_string();
+            metrics::gauge!("sparks_webhook_pending", "subscription" => sub.clone())
+                .set(s.pending as f64);
+            metrics::gauge!("sparks_webhook_retrying", "subscription" => sub.clone())
+                .set(s.retrying as f64);
+            metrics::gauge!("sparks_webhook_dead", "subscription" => sub.clone())
+                .set(s.dead as f64);
+            metrics::gauge!("sparks_webhook_oldest_pending_seconds", "subscription" => sub.clone())
+                .set(s.oldest_pending_seconds.unwrap_or(0.0));
+            metrics::gauge!("sparks_webhook_disabled", "subscription" => sub)
+                .set(f64::from(u8::from(s.disabled)));
+        }
+    }
+
+    async fn claim(
+        &self,
+        room: usize,
+        busy: &HashMap<i64, i32>,
+    ) -> Result<Vec<Claimed>, sqlx::Error> {
+        let (ids, counts): (Vec<i64>, Vec<i32>) = busy.iter().map(|(k, v)| (*k, *v)).unzip();
+        sqlx::query_as::<_, Claimed>(CLAIM)
+            .bind(room as i64)
+            .bind(&ids)
+            .bind(&counts)
+            .bind(self.config.lease.as_secs_f64())
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    async fn settle(
+        &self,
+        id: i64,
+        subscription: i64,
+        result: Result<(Outcome, Claimed), SigningError>,
+    ) -> Result<(), sqlx::Error> {
+        let sub = subscription.to_string();
+        let (outcome, delivery) = match result {
+            Ok(done) => done,
+            Err(error) => {
+                // A secret that cannot sign: nothing can be sent until it is
+                // rotated; dead-letter it so it is visible.
+                metrics::counter!("sparks_webhook_deliveries_total", "subscription" => sub, "outcome" => "dead")
+                    .increment(1);
+                sqlx::query(DEAD)
+                    .bind(id)
+                    .bind(None::<i32>)
+                    .bind(error.to_string())
+                    .execute(&self.pool)
+                    .await?;
+                return Ok(());
+            }
+        };
+        match outcome {
+            Outcome::Delivered(status) => {
+                metrics::counter!("sparks_webhook_deliveries_total", "subscription" => sub, "outcome" => "delivered")
+                    .increment(1);
+                sqlx::query(DELIVERED)
+                    .bind(id)
+                    .bind(i32::from(status))
+                    .execute(&self.pool)
+                    .await?;
+            }
+            Outcome::Gone => {
+                tracing::warn!(subscription, url = %delivery.url, "webhooks: 410 Gone; subscription disabled");
+                metrics::counter!("sparks_webhook_deliveries_total", "subscription" => sub, "outcome" => "gone")
+                    .increment(1);
+                sqlx::query(GONE)
+                    .bind(id)
+                    .bind(subscription)
+                    .bind("the receiver answered 410 Gone")
+                    .execute(&self.pool)
+                    .await?;
+            }
+            Outcome::Failed {
+                status,
+                error,
+                retry_after,
+            } => {
+                let wait = retry_after
+                    .unwrap_or_else(|| backoff(delivery.attempts, self.config.max_backoff));
+                let status = status.map(i32::from);
+                if delivery.retry_left <= wait.as_secs_f64() {
+                    tracing::warn!(subscription, message = %delivery.message_id, %error,
+                        "webhooks: retries exhausted; dead-lettered");
+                    metrics::counter!("sparks_webhook_deliveries_total", "subscription" => sub, "outcome" => "dead")
+                        .increment(1);
+                    sqlx::query(DEAD)
+                        .bind(id)
+                        .bind(status)
+                        .bind(error)
+                        .execute(&self.pool)
+                        .await?;
+                } else {
+                    metrics::counter!("sparks_webhook_deliveries_total", "subscription" => sub, "outcome" => "retry")
+                        .increment(1);
+                    sqlx::query(RETRY)
+                        .bind(id)
+                        .bind(wait.as_secs_f64())
+                        .bind(status)
+                        .bind(error)
+                        .execute(&self.pool)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Resolves on the next notification (a batch with deliveries committed);
+/// never, without a listener.
+async fn notified(listener: Option<&mut PgListener>) {
+    match listener {
+        Some(listener) => {
+            if listener.try_recv().await.is_err() {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// 1 s, 2 s, 4 s … up to `max`, each between half and one and a half of
+/// itself so receivers coming back are not hit by every sender at once.
+fn backoff(attempts: i32, max: Duration) -> Duration {
+    let exponent = attempts.clamp(1, 30) - 1;
+    let base = Duration::from_secs(1u64 << exponent).min(max);
+    base.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
+        .min(max)
+}
+
+/// `Retry-After` in seconds or as an HTTP date.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    if let Ok(seconds) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value.trim()).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
+async fn send(http: &reqwest::Client, delivery: &Claimed) -> Result<Outcome, SigningError> {
+    let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let signature = signature_header(
+        &delivery.secret,
+        delivery.previous_secret.as_deref(),
+        &delivery.message_id,
+        timestamp,
+        delivery.body.as_bytes(),
+    )?;
+    let response = http
+        .post(&delivery.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &delivery.message_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .header("sparks-event-type", &delivery.event_type)
+        .body(delivery.body.clone())
+        .send()
+        .await;
+    Ok(match response {
+        Ok(response) => {
+            let status = response.status();
+            if status.is_success() {
+                Outcome::Delivered(status.as_u16())
+            } else if status == reqwest::StatusCode::GONE {
+                Outcome::Gone
+            } else {
+                Outcome::Failed {
+                    status: Some(status.as_u16()),
+                    error: format!("the receiver answered {status}"),
+                    retry_after: retry_after(response.headers()),
+                }
+            }
+        }
+        Err(error) => Outcome::Failed {
+            status: None,
+            error: format!("no answer: {error}"),
+            retry_after: None,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_up_to_its_cap() {
+        let max = Duration::from_secs(3600);
+        for attempts in 1..40 {
+            let wait = backoff(attempts, max);
+            let base = Duration::from_secs(1u64 << (attempts.clamp(1, 30) - 1)).min(max);
+            assert!(
+                wait >= base.mul_f64(0.5) && wait <= max,
+                "{attempts}: {wait:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("retry-after", "7".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        let later = std::time::SystemTime::now() + Duration::from_secs(120);
+        headers.insert(
+            "retry-after",
+            httpdate::fmt_http_date(later).parse().unwrap(),
+        );
+        let wait = retry_after(&headers).unwrap();
+        assert!(
+            wait > Duration::from_secs(100) && wait <= Duration::from_secs(120),
+            "{wait:?}"
+        );
+        headers.insert("retry-after", "soon".parse().unwrap());
+        assert_eq!(retry_after(&headers), None);
+    }
+}
