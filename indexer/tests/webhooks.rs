@@ -682,3 +682,113 @@ async fn bad_input_to_the_webhooks_cli_gets_a_clear_error() {
         "{out}"
     );
 }
+
+/// Kill points (`SPARKS_CRASH_KILLS`; at least 20).
+fn kills_wanted() -> usize {
+    std::env::var("SPARKS_CRASH_KILLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_indexer_sigkilled_while_delivering_loses_no_delivery_and_repeats_only_ids() {
+    use rand::{Rng, SeedableRng};
+    let seed: u64 = std::env::var("SPARKS_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    println!("SPARKS_CRASH_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let chain = sparks_localnet::Localnet::start(sparks_localnet::LocalnetConfig::default()).unwrap();
+    let rpc = sparks_client::rpc::SparksRpc::new(chain.rpc_url());
+    let (admin, issuer) = (Keypair::new(), Keypair::new());
+    scenario::deploy(&rpc, &admin, &issuer).await.unwrap();
+    let pg = sparks_pglocal::PgServer::start().unwrap();
+    let store = sparks_indexer::store::Store::connect(&pg.url()).await.unwrap();
+    store.migrate().await.unwrap();
+    let receiver = Receiver::start().await;
+    let (_, secret) = subscriptions::add(store.pool(), &new_subscription(&receiver.url, &["sparks.awarded"]))
+        .await
+        .unwrap();
+
+    // Awards keep landing, five wallets in turn (so order per wallet matters).
+    let awards = 8 * kills_wanted();
+    let wallets: Vec<_> = (0..5).map(|_| Keypair::new().pubkey()).collect();
+    let sender = tokio::spawn(async move {
+        for i in 0..awards {
+            rpc.award(&issuer, &wallets[i % 5], Source::Trading, 1 + i as u64, [(i % 251) as u8; 32])
+                .await
+                .unwrap();
+        }
+    });
+    let run = |chain: &sparks_localnet::Localnet| {
+        Command::new(env!("CARGO_BIN_EXE_sparks-indexer"))
+            .args(["run", "--no-api", "--poll-ms", "200"])
+            .env("DATABASE_URL", pg.url())
+            .env("SPARKS_RPC_URL", chain.rpc_url())
+            .env("SPARKS_WS_URL", chain.ws_url())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut kills = 0;
+    let mut delivered_at_kills = Vec::new();
+    while !sender.is_finished() || kills < kills_wanted() {
+        let mut child = run(&chain);
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(50..800))).await;
+        child.kill().unwrap(); // SIGKILL
+        let _ = child.wait();
+        kills += 1;
+        delivered_at_kills.push(receiver.applied().len());
+    }
+    sender.await.unwrap();
+    // One last run until every delivery is done.
+    let mut child = run(&chain);
+    let expected = awards;
+    until("every award delivered", Duration::from_secs(90), || receiver.applied().len() >= expected).await;
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    // No event without its delivery, and no delivery without its event.
+    let (events, deliveries, orphans): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM events WHERE kind = 'SparksAwarded'),
+                (SELECT count(*) FROM webhook_deliveries),
+                (SELECT count(*) FROM events e WHERE kind = 'SparksAwarded' AND NOT EXISTS (
+                     SELECT 1 FROM webhook_deliveries d
+                     WHERE d.signature = e.signature AND d.event_index = e.event_index))",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!((events, deliveries, orphans), (awards as i64, awards as i64, 0));
+    // None lost; repeats only as the same webhook-id; each effect once, in order per wallet.
+    let stored = stored_notices_of(&store).await;
+    let applied = receiver.applied();
+    let mut applied_ids: Vec<String> = applied.iter().map(|(id, _)| id.clone()).collect();
+    applied_ids.sort();
+    assert_eq!(applied_ids, stored);
+    let received = receiver.received();
+    assert!(received.iter().all(|r| stored.binary_search(&r.id).is_ok()), "an unknown webhook-id");
+    assert_in_order_per_wallet(&applied);
+    assert_eq!(verify_independently(&received, &secret).unwrap(), received.len());
+    println!(
+        "{kills} kills while {awards} awards were delivered ({} requests, {} repeats of an id); \
+         delivered at the kills: {delivered_at_kills:?}",
+        received.len(),
+        received.len() - applied.len()
+    );
+}
+
+async fn stored_notices_of(store: &sparks_indexer::store::Store) -> Vec<String> {
+    let mut ids: Vec<String> = sqlx::query_scalar(
+        "SELECT 'evt_' || signature || '_' || event_index FROM events WHERE kind = 'SparksAwarded'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    ids.sort();
+    ids
+}
