@@ -35,7 +35,10 @@ CREATE TABLE webhook_deliveries (
     -- so receivers deduplicate on it.
     message_id      text NOT NULL,
     event_type      text NOT NULL,
-    wallet          text,
+    -- Whose event it is ('' for none, e.g. perk.created): deliveries of
+    -- one (subscription, wallet) go in order. Not NULL, so the order check
+    -- is an index lookup (an IS NOT DISTINCT FROM is not).
+    wallet          text NOT NULL,
     signature       text NOT NULL,
     event_index     integer NOT NULL,
     slot            bigint NOT NULL,
@@ -54,6 +57,6 @@ CREATE TABLE webhook_deliveries (
 -- The worker's claim: the oldest due deliveries, and per (subscription,
 -- wallet) whether an older one is still pending (order per wallet).
 CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (subscription_id, wallet, id) WHERE state = 'pending';
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at, id) WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_pending_id ON webhook_deliveries (id) WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_signature ON webhook_deliveries (signature);
 CREATE INDEX webhook_deliveries_slot ON webhook_deliveries (subscription_id, slot);

@@ -6,6 +6,9 @@
 //! a trickle of live trades going until Ctrl-C; then stops everything and
 //! deletes the database.
 
+mod fulfilment;
+
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -19,6 +22,8 @@ use sparks_indexer::api::{self, ApiConfig, AppState};
 use sparks_indexer::indexer::{Indexer, IndexerConfig};
 use sparks_indexer::source::{Source as ChainSource, SourceConfig};
 use sparks_indexer::store::Store;
+use sparks_indexer::webhooks::subscriptions::{self, NewSubscription};
+use sparks_indexer::webhooks::worker::{Deliverer, DeliveryConfig};
 use sparks_localnet::{Localnet, LocalnetConfig};
 use sparks_pglocal::PgServer;
 use tokio::sync::watch;
@@ -99,6 +104,32 @@ async fn main() -> anyhow::Result<()> {
         }
     }));
 
+    // The app's fulfilment: a receiver subscribed to what must be granted.
+    let fulfilment = fulfilment::Fulfilment::start().await?;
+    let (_, secret) = subscriptions::add(
+        store.pool(),
+        &NewSubscription {
+            url: fulfilment.url.clone(),
+            event_types: [
+                "perk.redeemed",
+                "whitelist.spot_granted",
+                "whitelist.spot_consumed",
+            ]
+            .map(String::from)
+            .to_vec(),
+            perk_kinds: Vec::new(),
+            perk_ids: Vec::new(),
+            commitment: "confirmed".into(),
+            retry_for: Duration::from_secs(86_400),
+            max_in_flight: 8,
+        },
+    )
+    .await?;
+    fulfilment.set_secret(&secret)?;
+    let delivering = tokio::spawn(
+        Deliverer::new(store.pool().clone(), DeliveryConfig::default())?.run(shutdown.clone()),
+    );
+
     say(&format!("driving activity for {} wallets (trades, subscriptions, referrals, a campaign, perks, NFT mints)", args.wallets));
     let rpc = SparksRpc::new(chain.rpc_url());
     let demo = scenario::demo_activity(&rpc, args.wallets)
@@ -106,6 +137,18 @@ async fn main() -> anyhow::Result<()> {
         .context("demo activity")?;
     // Wait until the indexer has everything the chain has.
     while store.cursor().await?.caught_up_slot < rpc.client().get_slot().await? {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // …and until the app has been told of every redemption.
+    let waiting = Instant::now();
+    while waiting.elapsed() < Duration::from_secs(20) {
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'")
+                .fetch_one(store.pool())
+                .await?;
+        if pending == 0 {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let featured = demo.featured;
@@ -126,6 +169,11 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("  Postgres      : {}", pg.url());
     println!(
+        "  webhooks      : {} perks and spots fulfilled by the app's receiver ({}), signatures checked",
+        fulfilment.granted.load(Ordering::SeqCst),
+        fulfilment.url
+    );
+    println!(
         "Live trades every {} ms. Ctrl-C to stop.",
         args.live_interval_ms
     );
@@ -142,6 +190,7 @@ async fn main() -> anyhow::Result<()> {
     stop.send(true).ok();
     indexing.await??;
     serving.await??;
+    delivering.await??;
     drop(pg);
     chain.stop();
     say("stopped; the database is deleted");

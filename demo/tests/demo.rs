@@ -29,15 +29,26 @@ async fn the_demo_starts_serves_indexed_sparks_and_stops() {
         }
     });
     let started = Instant::now();
+    let mut fulfilled = Vec::new();
     let page = loop {
         let line = found
             .recv_timeout(Duration::from_secs(180))
             .expect("demo prints its URLs");
+        if let Some(grant) = line.trim().strip_prefix("fulfilled     : ") {
+            fulfilled.push(grant.to_owned());
+        }
         if let Some(url) = line.trim().strip_prefix("settings page : ") {
             break url.to_owned();
         }
         assert!(started.elapsed() < Duration::from_secs(180));
     };
+    // The app's receiver verified and granted what was redeemed (webhooks).
+    for perk in ["Discord role", "whitelist #", "NFT minted"] {
+        assert!(
+            fulfilled.iter().any(|g| g.contains(perk)),
+            "no {perk:?} among the fulfilled perks: {fulfilled:?}"
+        );
+    }
     let http = reqwest::Client::new();
     let html = http.get(&page).send().await.unwrap();
     assert_eq!(html.status().as_u16(), 200);

@@ -9,7 +9,13 @@
 //! `COPY` into the same tables of a second database, for the ratio; and
 //! where the store path's database time went (pg_stat_statements).
 //!
-//! cargo bench -p sparks-indexer --bench ingest -- [transactions] [batch] [wallets] [depth]
+//! With `subscriptions` = 1, one webhook subscription for every event type
+//! is added first: the outbox's cost on ingest (compare events/s with a run
+//! without), then the delivery worker sends everything to a local receiver
+//! (deliveries/s). With 2, the worker delivers during the store path (both
+//! rates in the same run, sharing the machine).
+//!
+//! cargo bench -p sparks-indexer --bench ingest -- [transactions] [batch] [wallets] [depth] [subscriptions]
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -82,6 +88,7 @@ fn main() {
     let batch = common::arg(1, 1_000) as usize;
     let pool = common::arg(2, 20_000);
     let depth = common::arg(3, 2) as usize;
+    let subscribed = common::arg(4, 0);
 
     let award = fixture("award");
     let referral = fixture("award_with_referral");
@@ -147,6 +154,14 @@ fn main() {
             .execute(store.pool())
             .await
             .unwrap();
+        let received = (subscribed > 0).then(|| std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)));
+        let mut stop = None;
+        if let Some(received) = &received {
+            subscribe(&store, received.clone()).await;
+            if subscribed == 2 {
+                stop = Some(deliver(&store));
+            }
+        }
         let started = Instant::now();
         let mut pipeline = Pipeline::new(store.clone(), depth, Some(None));
         for chunk in generated.chunks(batch) {
@@ -162,6 +177,27 @@ fn main() {
             events as f64 / store_secs,
             transactions as f64 / store_secs
         );
+        if let Some(received) = received {
+            let deliveries: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            let during = received.load(std::sync::atomic::Ordering::SeqCst);
+            let delivering = Instant::now();
+            let stop = stop.unwrap_or_else(|| deliver(&store));
+            while (received.load(std::sync::atomic::Ordering::SeqCst) as i64) < deliveries {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            let secs = delivering.elapsed().as_secs_f64();
+            let _ = stop.send(true);
+            println!(
+                "webhooks: 1 subscription to every event type, {deliveries} deliveries (outbox rows written \
+                 with the events); {during} delivered during the store path ({:.0}/s), the rest in {secs:.2} s \
+                 ({:.0}/s)",
+                during as f64 / store_secs,
+                (deliveries as f64 - during as f64) / secs
+            );
+        }
         print_breakdown(&store).await;
 
         // 2. The same rows with COPY into the same (empty, indexed) tables:
@@ -194,6 +230,49 @@ fn main() {
             100.0 * copy_secs / store_secs
         );
     });
+}
+
+/// A receiver answering 204 on a local port (counting into `received`),
+/// and a subscription of it to every event type.
+async fn subscribe(store: &Store, received: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use sparks_indexer::webhooks::subscriptions::{self, NewSubscription};
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move || {
+            let received = received.clone();
+            async move {
+                received.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let subscription = NewSubscription {
+        url,
+        event_types: sparks_indexer::webhooks::events::EVENT_TYPES
+            .iter()
+            .map(|t| t.to_string())
+            .collect(),
+        perk_kinds: Vec::new(),
+        perk_ids: Vec::new(),
+        commitment: "confirmed".into(),
+        retry_for: std::time::Duration::from_secs(86_400),
+        max_in_flight: 32,
+    };
+    subscriptions::add(store.pool(), &subscription)
+        .await
+        .unwrap();
+}
+
+/// The delivery worker, running until the returned switch is set.
+fn deliver(store: &Store) -> tokio::sync::watch::Sender<bool> {
+    use sparks_indexer::webhooks::worker::{Deliverer, DeliveryConfig};
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let deliverer = Deliverer::new(store.pool().clone(), DeliveryConfig::default()).unwrap();
+    tokio::spawn(deliverer.run(shutdown));
+    stop
 }
 
 /// Where the store path's database time went (pg_stat_statements).

@@ -700,26 +700,38 @@ async fn the_indexer_sigkilled_while_delivering_loses_no_delivery_and_repeats_on
         .unwrap_or_else(rand::random);
     println!("SPARKS_CRASH_SEED={seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let chain = sparks_localnet::Localnet::start(sparks_localnet::LocalnetConfig::default()).unwrap();
+    let chain =
+        sparks_localnet::Localnet::start(sparks_localnet::LocalnetConfig::default()).unwrap();
     let rpc = sparks_client::rpc::SparksRpc::new(chain.rpc_url());
     let (admin, issuer) = (Keypair::new(), Keypair::new());
     scenario::deploy(&rpc, &admin, &issuer).await.unwrap();
     let pg = sparks_pglocal::PgServer::start().unwrap();
-    let store = sparks_indexer::store::Store::connect(&pg.url()).await.unwrap();
-    store.migrate().await.unwrap();
-    let receiver = Receiver::start().await;
-    let (_, secret) = subscriptions::add(store.pool(), &new_subscription(&receiver.url, &["sparks.awarded"]))
+    let store = sparks_indexer::store::Store::connect(&pg.url())
         .await
         .unwrap();
+    store.migrate().await.unwrap();
+    let receiver = Receiver::start().await;
+    let (_, secret) = subscriptions::add(
+        store.pool(),
+        &new_subscription(&receiver.url, &["sparks.awarded"]),
+    )
+    .await
+    .unwrap();
 
     // Awards keep landing, five wallets in turn (so order per wallet matters).
     let awards = 8 * kills_wanted();
     let wallets: Vec<_> = (0..5).map(|_| Keypair::new().pubkey()).collect();
     let sender = tokio::spawn(async move {
         for i in 0..awards {
-            rpc.award(&issuer, &wallets[i % 5], Source::Trading, 1 + i as u64, [(i % 251) as u8; 32])
-                .await
-                .unwrap();
+            rpc.award(
+                &issuer,
+                &wallets[i % 5],
+                Source::Trading,
+                1 + i as u64,
+                [(i % 251) as u8; 32],
+            )
+            .await
+            .unwrap();
         }
     });
     let run = |chain: &sparks_localnet::Localnet| {
@@ -748,7 +760,10 @@ async fn the_indexer_sigkilled_while_delivering_loses_no_delivery_and_repeats_on
     // One last run until every delivery is done.
     let mut child = run(&chain);
     let expected = awards;
-    until("every award delivered", Duration::from_secs(90), || receiver.applied().len() >= expected).await;
+    until("every award delivered", Duration::from_secs(90), || {
+        receiver.applied().len() >= expected
+    })
+    .await;
     child.kill().unwrap();
     let _ = child.wait();
 
@@ -763,7 +778,10 @@ async fn the_indexer_sigkilled_while_delivering_loses_no_delivery_and_repeats_on
     .fetch_one(store.pool())
     .await
     .unwrap();
-    assert_eq!((events, deliveries, orphans), (awards as i64, awards as i64, 0));
+    assert_eq!(
+        (events, deliveries, orphans),
+        (awards as i64, awards as i64, 0)
+    );
     // None lost; repeats only as the same webhook-id; each effect once, in order per wallet.
     let stored = stored_notices_of(&store).await;
     let applied = receiver.applied();
@@ -771,9 +789,15 @@ async fn the_indexer_sigkilled_while_delivering_loses_no_delivery_and_repeats_on
     applied_ids.sort();
     assert_eq!(applied_ids, stored);
     let received = receiver.received();
-    assert!(received.iter().all(|r| stored.binary_search(&r.id).is_ok()), "an unknown webhook-id");
+    assert!(
+        received.iter().all(|r| stored.binary_search(&r.id).is_ok()),
+        "an unknown webhook-id"
+    );
     assert_in_order_per_wallet(&applied);
-    assert_eq!(verify_independently(&received, &secret).unwrap(), received.len());
+    assert_eq!(
+        verify_independently(&received, &secret).unwrap(),
+        received.len()
+    );
     println!(
         "{kills} kills while {awards} awards were delivered ({} requests, {} repeats of an id); \
          delivered at the kills: {delivered_at_kills:?}",

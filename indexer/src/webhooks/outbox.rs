@@ -57,7 +57,7 @@ impl NoticeRows {
 const INSERT_DELIVERIES: &str = "
     INSERT INTO webhook_deliveries
         (subscription_id, message_id, event_type, wallet, signature, event_index, slot, body)
-    SELECT s.id, 'evt_' || r.signature || '_' || r.event_index, r.event_type, r.wallet,
+    SELECT s.id, 'evt_' || r.signature || '_' || r.event_index, r.event_type, coalesce(r.wallet, ''),
            r.signature, r.event_index, r.slot, r.body
     FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[])
          AS r(signature, event_index, slot, event_type, wallet, perk_kind, perk_id, body)
@@ -77,7 +77,7 @@ const INSERT_DELIVERIES: &str = "
 const REPLAY_DELIVERIES: &str = "
     INSERT INTO webhook_deliveries
         (subscription_id, message_id, event_type, wallet, signature, event_index, slot, body)
-    SELECT s.id, 'evt_' || r.signature || '_' || r.event_index, r.event_type, r.wallet,
+    SELECT s.id, 'evt_' || r.signature || '_' || r.event_index, r.event_type, coalesce(r.wallet, ''),
            r.signature, r.event_index, r.slot, r.body
     FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[])
          AS r(signature, event_index, slot, event_type, wallet, perk_kind, perk_id, body)

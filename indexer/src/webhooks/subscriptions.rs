@@ -74,7 +74,8 @@ pub struct FailedDelivery {
     pub subscription_id: i64,
     pub message_id: String,
     pub event_type: String,
-    pub wallet: Option<String>,
+    /// '' for events of no wallet.
+    pub wallet: String,
     pub slot: i64,
     pub attempts: i32,
     pub last_status: Option<i32>,

@@ -78,22 +78,28 @@ struct Claimed {
 const CLAIM: &str = "
     WITH busy AS (
         SELECT * FROM UNNEST($2::int8[], $3::int4[]) AS b(subscription_id, in_flight)
-    ), candidates AS (
-        SELECT d.id,
-               row_number() OVER (PARTITION BY d.subscription_id ORDER BY d.id) AS n,
-               s.max_in_flight - coalesce(b.in_flight, 0) AS room
+    ), eligible AS (
+        -- Walks pending rows in id order (webhook_deliveries_pending_id)
+        -- and stops at the first 1000 that may go now.
+        SELECT d.id, d.subscription_id
         FROM webhook_deliveries d
         JOIN webhook_subscriptions s ON s.id = d.subscription_id AND s.disabled_at IS NULL
         LEFT JOIN transactions t ON t.signature = d.signature
-        LEFT JOIN busy b ON b.subscription_id = d.subscription_id
         WHERE d.state = 'pending' AND d.next_attempt_at <= now()
           AND (s.commitment = 'confirmed' OR t.finalized OR d.event_type LIKE '%.rolled_back')
           AND NOT EXISTS (
               SELECT 1 FROM webhook_deliveries e
               WHERE e.subscription_id = d.subscription_id AND e.state = 'pending'
-                AND e.wallet IS NOT DISTINCT FROM d.wallet AND e.id < d.id)
+                AND e.wallet = d.wallet AND e.id < d.id)
         ORDER BY d.id
         LIMIT 1000
+    ), candidates AS (
+        SELECT e.id,
+               row_number() OVER (PARTITION BY e.subscription_id ORDER BY e.id) AS n,
+               s.max_in_flight - coalesce(b.in_flight, 0) AS room
+        FROM eligible e
+        JOIN webhook_subscriptions s ON s.id = e.subscription_id
+        LEFT JOIN busy b ON b.subscription_id = e.subscription_id
     ), chosen AS (
         SELECT d.id FROM webhook_deliveries d
         WHERE d.id IN (SELECT id FROM candidates WHERE n <= room ORDER BY id LIMIT $1)
@@ -176,14 +182,22 @@ impl Deliverer {
         let mut per_subscription: HashMap<i64, i32> = HashMap::new();
         let mut tick = tokio::time::interval(self.config.poll_interval);
         let mut gauges = tokio::time::interval(Duration::from_secs(10));
+        let mut claim_now = true;
         loop {
             if *shutdown.borrow() {
                 return Ok(());
             }
             let room = self.config.concurrency.saturating_sub(in_flight.len());
-            if room > 0 {
+            // One claim per half of the room freed, not per finished
+            // delivery: a claim is a query, a delivery a request.
+            if room > 0
+                && (in_flight.is_empty() || room * 2 >= self.config.concurrency)
+                && claim_now
+            {
                 match self.claim(room, &per_subscription).await {
                     Ok(claimed) => {
+                        // A full claim: more may be due at once.
+                        claim_now = claimed.len() == room;
                         for delivery in claimed {
                             *per_subscription
                                 .entry(delivery.subscription_id)
@@ -199,13 +213,18 @@ impl Deliverer {
                             });
                         }
                     }
-                    Err(error) => tracing::warn!(%error, "webhooks: claiming deliveries failed"),
+                    Err(error) => {
+                        claim_now = false;
+                        tracing::warn!(%error, "webhooks: claiming deliveries failed");
+                    }
                 }
             }
             tokio::select! {
                 _ = shutdown.changed() => {}
-                _ = tick.tick() => {}
+                _ = tick.tick() => claim_now = true,
                 Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    // The one that finished frees room for the same wallet's next.
+                    claim_now = true;
                     if let Ok((id, subscription, result)) = done {
                         if let Some(n) = per_subscription.get_mut(&subscription) {
                             *n -= 1;
@@ -219,7 +238,7 @@ impl Deliverer {
                         }
                     }
                 }
-                _ = notified(listener.as_mut()) => {}
+                _ = notified(listener.as_mut()) => claim_now = true,
                 _ = gauges.tick() => self.publish_gauges().await,
             }
         }
