@@ -369,10 +369,7 @@ async fn execute(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 .migrate()
                 .await
                 .context("applying migrations")?;
-            let program = match &args.program_id {
-                Some(id) => Pubkey::from_str(id).with_context(|| format!("--program-id {id}"))?,
-                None => sparks::ID,
-            };
+            let program = parse_program_id(args.program_id.as_deref())?;
             let config = api_config(&args.api, args.rpc_url.clone(), program);
             let state = AppState::new(pool, config);
             spawn_api(&args.api, state, shutdown_signal())
@@ -459,7 +456,12 @@ async fn reader_pool(args: &DatabaseArgs) -> anyhow::Result<sqlx::PgPool> {
 }
 
 fn program_id(chain: &ChainArgs) -> anyhow::Result<Pubkey> {
-    match &chain.program_id {
+    parse_program_id(chain.program_id.as_deref())
+}
+
+/// `--program-id`, or this build's id.
+fn parse_program_id(text: Option<&str>) -> anyhow::Result<Pubkey> {
+    match text {
         None => Ok(sparks::ID),
         Some(text) => Pubkey::from_str(text)
             .with_context(|| format!("--program-id {text:?} is not a public key")),

@@ -3,11 +3,12 @@
 //! and of live indexing (`SPARKS_CRASH_KILLS`, `SPARKS_CRASH_TXS`,
 //! `SPARKS_CRASH_SEED` scale and replay them).
 
+mod support;
+
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use sparks::state::Source;
@@ -16,6 +17,7 @@ use sparks_client::scenario;
 use sparks_indexer::source::{ListingStop, Source as ChainSource, SourceConfig};
 use sparks_localnet::{Localnet, LocalnetConfig};
 use sparks_pglocal::PgServer;
+use support::{crash_rng, kills_wanted};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sparks-indexer");
 
@@ -137,23 +139,6 @@ async fn run_stops_gracefully_on_sigterm() {
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "exit after SIGTERM: {stderr}");
-}
-
-/// Kill points per crash test (`SPARKS_CRASH_KILLS`; at least 20).
-fn kills_wanted() -> usize {
-    std::env::var("SPARKS_CRASH_KILLS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(20)
-}
-
-fn crash_rng() -> StdRng {
-    let seed = std::env::var("SPARKS_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    println!("SPARKS_CRASH_SEED={seed}");
-    StdRng::seed_from_u64(seed)
 }
 
 /// After the last restart: the store equals the chain, every program

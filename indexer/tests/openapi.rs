@@ -4,6 +4,8 @@
 //! parameters in the query and optional, wallets with their pattern, limits
 //! with their bounds, sources and perk kinds as enums, errors described.
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -20,21 +22,7 @@ fn issuer_doc() -> Value {
 
 /// The validator scripts/test installed (`SPARKS_OPENAPI_VALIDATOR`).
 fn validator() -> PathBuf {
-    let path = std::env::var_os("SPARKS_OPENAPI_VALIDATOR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-            target.join("../venv/bin/openapi-spec-validator")
-        });
-    assert!(
-        path.exists(),
-        "no openapi-spec-validator at {}: ./scripts/test installs it (scripts/requirements.txt), \
-         or set SPARKS_OPENAPI_VALIDATOR",
-        path.display()
-    );
-    path
+    support::venv_tool("SPARKS_OPENAPI_VALIDATOR", "openapi-spec-validator")
 }
 
 fn assert_valid(name: &str, doc: &Value) {

@@ -21,25 +21,12 @@ use sparks_client::scenario;
 use sparks_indexer::webhooks::subscriptions::{self, NewSubscription};
 use sparks_indexer::webhooks::worker::{Deliverer, DeliveryConfig};
 use support::receiver::{Mode, Received, Receiver};
-use support::{run_live, Env};
+use support::{kills_wanted, run_live, Env};
 use tokio::sync::watch;
 
-/// The venv's Python (scripts/test exports it).
+/// The venv's Python (scripts/test exports it as `SPARKS_PYTHON`).
 fn python() -> PathBuf {
-    let path = std::env::var_os("SPARKS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-            target.join("../venv/bin/python")
-        });
-    assert!(
-        path.exists(),
-        "no Python venv at {}: ./scripts/test installs it (scripts/requirements.txt), or set SPARKS_PYTHON",
-        path.display()
-    );
-    path
+    support::venv_tool("SPARKS_PYTHON", "python")
 }
 
 /// Verifies every request's signature with `secret` using the reference
@@ -683,23 +670,10 @@ async fn bad_input_to_the_webhooks_cli_gets_a_clear_error() {
     );
 }
 
-/// Kill points (`SPARKS_CRASH_KILLS`; at least 20).
-fn kills_wanted() -> usize {
-    std::env::var("SPARKS_CRASH_KILLS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(20)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_indexer_sigkilled_while_delivering_loses_no_delivery_and_repeats_only_ids() {
-    use rand::{Rng, SeedableRng};
-    let seed: u64 = std::env::var("SPARKS_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    println!("SPARKS_CRASH_SEED={seed}");
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    use rand::Rng;
+    let mut rng = support::crash_rng();
     let chain =
         sparks_localnet::Localnet::start(sparks_localnet::LocalnetConfig::default()).unwrap();
     let rpc = sparks_client::rpc::SparksRpc::new(chain.rpc_url());

@@ -8,6 +8,7 @@ use sparks::state::{GrantVia, Perk, PerkClaim, Source, SparkAccount, Whitelist, 
 use sparks_client::events::SparksEvent;
 
 use crate::store::rows::perk_kind_name;
+use crate::store::RANKINGS;
 
 /// Every event type a subscription may name.
 pub const EVENT_TYPES: [&str; 8] = [
@@ -51,13 +52,9 @@ fn key(key: &Pubkey) -> String {
     key.to_string()
 }
 
+/// The store's and the API's name for `source`.
 fn source_name(source: Source) -> &'static str {
-    match source {
-        Source::Trading => "trading",
-        Source::Subscription => "subscription",
-        Source::Campaign => "campaign",
-        Source::Referral => "referral",
-    }
+    RANKINGS[1 + source.index()]
 }
 
 fn via_name(via: GrantVia) -> &'static str {

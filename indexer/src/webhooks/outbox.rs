@@ -51,43 +51,68 @@ impl NoticeRows {
     }
 }
 
-/// One delivery per notice and live subscription that wants it (its event
-/// types, perk kinds and ids). `only`: just these signatures (a batch
-/// stored again keeps the deliveries it already has).
-const INSERT_DELIVERIES: &str = "
-    INSERT INTO webhook_deliveries
-        (subscription_id, message_id, event_type, wallet, signature, event_index, slot, body)
-    SELECT s.id, 'evt_' || r.signature || '_' || r.event_index, r.event_type, coalesce(r.wallet, ''),
-           r.signature, r.event_index, r.slot, r.body
-    FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[])
-         AS r(signature, event_index, slot, event_type, wallet, perk_kind, perk_id, body)
-    JOIN webhook_subscriptions s
-      ON s.disabled_at IS NULL
-     AND r.event_type = ANY (s.event_types)
-     AND (s.perk_kinds IS NULL OR r.perk_kind = ANY (s.perk_kinds))
-     AND (s.perk_ids IS NULL OR r.perk_id = ANY (s.perk_ids))
-    WHERE $9::text[] IS NULL OR r.signature = ANY ($9::text[])
-    ON CONFLICT (subscription_id, message_id) DO UPDATE
-        SET state = 'pending', next_attempt_at = now()
-        WHERE webhook_deliveries.state = 'cancelled'";
+/// The start both inserts share: each notice of `$1..$8` (a [`NoticeRows`]
+/// as arrays) joined to the subscriptions that want it (its event types,
+/// perk kinds and ids); each use adds which subscriptions and what a
+/// conflict does.
+macro_rules! deliveries_of_notices {
+    ($subscriptions:literal) => {
+        concat!(
+            "INSERT INTO webhook_deliveries
+                 (subscription_id, message_id, event_type, wallet, signature, event_index, slot, body)
+             SELECT s.id, 'evt_' || r.signature || '_' || r.event_index, r.event_type, coalesce(r.wallet, ''),
+                    r.signature, r.event_index, r.slot, r.body
+             FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::text[], $5::text[], $6::text[],
+                         $7::int8[], $8::text[])
+                  AS r(signature, event_index, slot, event_type, wallet, perk_kind, perk_id, body)
+             JOIN webhook_subscriptions s
+               ON ",
+            $subscriptions,
+            "
+              AND r.event_type = ANY (s.event_types)
+              AND (s.perk_kinds IS NULL OR r.perk_kind = ANY (s.perk_kinds))
+              AND (s.perk_ids IS NULL OR r.perk_id = ANY (s.perk_ids))"
+        )
+    };
+}
 
-/// A replay: the notices of one subscription's range, due again whatever
+/// One delivery per notice and live subscription that wants it. `$9`
+/// (`only`): just these signatures (a batch stored again keeps the
+/// deliveries it already has; a cancelled one comes back).
+const INSERT_DELIVERIES: &str = concat!(
+    deliveries_of_notices!("s.disabled_at IS NULL"),
+    "
+     WHERE $9::text[] IS NULL OR r.signature = ANY ($9::text[])
+     ON CONFLICT (subscription_id, message_id) DO UPDATE
+         SET state = 'pending', next_attempt_at = now()
+         WHERE webhook_deliveries.state = 'cancelled'"
+);
+
+/// A replay: the notices of one subscription (`$9`), due again whatever
 /// they came to before (delivered, dead-lettered, never created because the
 /// subscription was disabled then).
-const REPLAY_DELIVERIES: &str = "
-    INSERT INTO webhook_deliveries
-        (subscription_id, message_id, event_type, wallet, signature, event_index, slot, body)
-    SELECT s.id, 'evt_' || r.signature || '_' || r.event_index, r.event_type, coalesce(r.wallet, ''),
-           r.signature, r.event_index, r.slot, r.body
-    FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[])
-         AS r(signature, event_index, slot, event_type, wallet, perk_kind, perk_id, body)
-    JOIN webhook_subscriptions s
-      ON s.id = $9
-     AND r.event_type = ANY (s.event_types)
-     AND (s.perk_kinds IS NULL OR r.perk_kind = ANY (s.perk_kinds))
-     AND (s.perk_ids IS NULL OR r.perk_id = ANY (s.perk_ids))
-    ON CONFLICT (subscription_id, message_id) DO UPDATE
-        SET state = 'pending', next_attempt_at = now(), attempts = 0, created_at = now()";
+const REPLAY_DELIVERIES: &str = concat!(
+    deliveries_of_notices!("s.id = $9"),
+    "
+     ON CONFLICT (subscription_id, message_id) DO UPDATE
+         SET state = 'pending', next_attempt_at = now(), attempts = 0, created_at = now()"
+);
+
+/// `statement` with `rows` bound as `$1..$8`.
+fn with_rows<'q>(
+    statement: &'q str,
+    rows: &'q NoticeRows,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(statement)
+        .bind(&rows.signature)
+        .bind(&rows.event_index)
+        .bind(&rows.slot)
+        .bind(&rows.event_type)
+        .bind(&rows.wallet)
+        .bind(&rows.perk_kind)
+        .bind(&rows.perk_id)
+        .bind(&rows.body)
+}
 
 /// Makes `rows` due again for `subscription` (see [`REPLAY_DELIVERIES`]);
 /// returns how many.
@@ -99,15 +124,7 @@ pub async fn replay(
     if rows.signature.is_empty() {
         return Ok(0);
     }
-    Ok(sqlx::query(REPLAY_DELIVERIES)
-        .bind(&rows.signature)
-        .bind(&rows.event_index)
-        .bind(&rows.slot)
-        .bind(&rows.event_type)
-        .bind(&rows.wallet)
-        .bind(&rows.perk_kind)
-        .bind(&rows.perk_id)
-        .bind(&rows.body)
+    Ok(with_rows(REPLAY_DELIVERIES, rows)
         .bind(subscription)
         .execute(db)
         .await?
@@ -123,15 +140,7 @@ pub async fn insert(
     if rows.signature.is_empty() {
         return Ok(());
     }
-    sqlx::query(INSERT_DELIVERIES)
-        .bind(&rows.signature)
-        .bind(&rows.event_index)
-        .bind(&rows.slot)
-        .bind(&rows.event_type)
-        .bind(&rows.wallet)
-        .bind(&rows.perk_kind)
-        .bind(&rows.perk_id)
-        .bind(&rows.body)
+    with_rows(INSERT_DELIVERIES, rows)
         .bind(only)
         .execute(db)
         .await?;

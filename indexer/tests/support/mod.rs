@@ -180,6 +180,38 @@ pub fn logs() {
 
 /// The seed in the environment variable `var`, or a fresh one; printed, so
 /// a run's random choices can be replayed.
+/// A tool of the Python venv ./scripts/test installs beside the build
+/// cache (scripts/requirements.txt): `$var` if set, else
+/// `$CARGO_TARGET_DIR/../venv/bin/<name>`.
+pub fn venv_tool(var: &str, name: &str) -> std::path::PathBuf {
+    use std::path::PathBuf;
+    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        target.join("../venv/bin").join(name)
+    });
+    assert!(
+        path.exists(),
+        "no {name} at {}: ./scripts/test installs it (scripts/requirements.txt), or set {var}",
+        path.display()
+    );
+    path
+}
+
+/// Kill points per crash test (`SPARKS_CRASH_KILLS`; at least 20).
+pub fn kills_wanted() -> usize {
+    std::env::var("SPARKS_CRASH_KILLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20)
+}
+
+/// The crash tests' randomness, replayable with `SPARKS_CRASH_SEED`.
+pub fn crash_rng() -> rand::rngs::StdRng {
+    rand::SeedableRng::seed_from_u64(seed_from("SPARKS_CRASH_SEED"))
+}
+
 pub fn seed_from(var: &str) -> u64 {
     let seed = std::env::var(var)
         .ok()
