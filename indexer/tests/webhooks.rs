@@ -729,6 +729,20 @@ async fn the_indexer_sigkilled_while_delivering_loses_no_delivery_and_repeats_on
         let _ = child.wait();
         kills += 1;
         delivered_at_kills.push(receiver.applied().len());
+        // At every kill, each stored event is in the outbox or has its delivery.
+        let uncovered: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM events e WHERE kind = 'SparksAwarded'
+               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                               WHERE d.signature = e.signature AND d.event_index = e.event_index)
+               AND NOT EXISTS (SELECT 1 FROM webhook_outbox o WHERE e.signature = ANY (o.signatures))",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            uncovered, 0,
+            "stored events without outbox row or delivery at kill {kills}"
+        );
     }
     sender.await.unwrap();
     // One last run until every delivery is done.
@@ -789,4 +803,197 @@ async fn stored_notices_of(store: &sparks_indexer::store::Store) -> Vec<String> 
     .unwrap();
     ids.sort();
     ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_back_transaction_is_rolled_back_where_told_and_finalized_waits_for_finality() {
+    // Arrange: every instruction's transactions stored unfinalized; one
+    // subscription at `confirmed`, one at `finalized`, both to everything.
+    let env = Env::start().await;
+    let outcome = scenario::every_instruction(&env.rpc).await.unwrap();
+    let mut transactions = env.transactions().await;
+    for t in &mut transactions {
+        t.finalized = false;
+    }
+    let all_types = sparks_indexer::webhooks::events::EVENT_TYPES;
+    let confirmed = Receiver::start().await;
+    let finalized = Receiver::start().await;
+    let (_, confirmed_secret) = subscriptions::add(
+        env.store.pool(),
+        &new_subscription(&confirmed.url, &all_types),
+    )
+    .await
+    .unwrap();
+    let mut at_finality = new_subscription(&finalized.url, &all_types);
+    at_finality.commitment = "finalized".into();
+    let (finalized_id, _) = subscriptions::add(env.store.pool(), &at_finality)
+        .await
+        .unwrap();
+    // A third receiver starts failing (500) just before the last
+    // transaction: it was sent that one's notices, and may have acted.
+    let failing = Receiver::start().await;
+    let (failing_id, failing_secret) = subscriptions::add(
+        env.store.pool(),
+        &new_subscription(&failing.url, &all_types),
+    )
+    .await
+    .unwrap();
+    let (stop_delivering, delivering) = deliver(&env, quick_delivery());
+    let dropped = outcome.signatures.last().unwrap().to_string();
+    let (last, before): (Vec<_>, Vec<_>) = transactions
+        .iter()
+        .cloned()
+        .partition(|t| t.signature == dropped);
+    env.store.apply(&before, None).await.unwrap();
+    let stored_before = stored_notices(&env).await.into_values().flatten().count();
+    until(
+        "the failing receiver's notices before",
+        Duration::from_secs(30),
+        || failing.applied().len() >= stored_before,
+    )
+    .await;
+    failing.set_mode(Mode::Error500);
+    env.store.apply(&last, None).await.unwrap();
+    let stored: Vec<String> = stored_notices(&env).await.into_values().flatten().collect();
+    until("every notice at confirmed", Duration::from_secs(30), || {
+        confirmed.applied().len() >= stored.len()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        finalized.received().is_empty(),
+        "nothing is final yet: {:?}",
+        finalized.received()
+    );
+
+    // Act: the last redemption's fork is dropped, once the failing
+    // receiver was sent its first notice (the wallet's next waits behind it).
+    let told: Vec<Received> = confirmed
+        .received()
+        .into_iter()
+        .filter(|r| r.json()["data"]["transaction"]["signature"] == dropped.as_str())
+        .collect();
+    assert!(
+        told.iter().any(|r| r.json()["type"] == "perk.redeemed"),
+        "{told:?}"
+    );
+    support::wait_for(
+        &env.store,
+        &format!(
+            "SELECT count(*) FROM webhook_deliveries WHERE subscription_id = {failing_id} \
+             AND signature = '{dropped}' AND attempts > 0"
+        ),
+        1,
+        Duration::from_secs(30),
+    )
+    .await;
+    let attempted: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT message_id FROM webhook_deliveries WHERE subscription_id = {failing_id} \
+         AND signature = '{dropped}' AND attempts > 0"
+    ))
+    .fetch_all(env.store.pool())
+    .await
+    .unwrap();
+    env.store
+        .roll_back(std::slice::from_ref(&dropped))
+        .await
+        .unwrap();
+
+    // Assert: each notice the confirmed receiver had gets its rollback:
+    // its own id plus `_rolled_back`, the same data, signed.
+    until("the rollback notices", Duration::from_secs(30), || {
+        confirmed.received().len() >= stored.len() + told.len()
+    })
+    .await;
+    let received = confirmed.received();
+    let notices: Vec<&Received> = received[stored.len()..].iter().collect();
+    assert_eq!(notices.len(), told.len(), "{notices:?}");
+    for original in &told {
+        let notice = notices
+            .iter()
+            .find(|n| n.id == format!("{}_rolled_back", original.id))
+            .unwrap_or_else(|| panic!("no rollback notice for {}", original.id));
+        let (was, now) = (original.json(), notice.json());
+        assert_eq!(
+            now["type"],
+            format!("{}.rolled_back", was["type"].as_str().unwrap())
+        );
+        assert_eq!(now["data"], was["data"]);
+        assert_eq!(now["timestamp"], was["timestamp"]);
+    }
+    assert_eq!(
+        verify_independently(&received, &confirmed_secret).unwrap(),
+        received.len()
+    );
+
+    // The finalized subscription: its dropped deliveries are cancelled, and
+    // the rest go once the chain finalizes them; no rollback notice.
+    let kept: Vec<String> = transactions
+        .iter()
+        .map(|t| t.signature.clone())
+        .filter(|s| *s != dropped)
+        .collect();
+    env.store.mark_finalized(&kept, u64::MAX / 2).await.unwrap();
+    let want: Vec<String> = stored
+        .iter()
+        .filter(|id| !id.contains(&dropped))
+        .cloned()
+        .collect();
+    until(
+        "every kept notice at finalized",
+        Duration::from_secs(30),
+        || finalized.applied().len() >= want.len(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut ids: Vec<String> = finalized.received().into_iter().map(|r| r.id).collect();
+    ids.sort();
+    let mut want = want;
+    want.sort();
+    assert_eq!(ids, want);
+    let cancelled = support::count(
+        &env.store,
+        &format!(
+            "SELECT count(*) FROM webhook_deliveries WHERE subscription_id = {finalized_id} \
+             AND signature = '{dropped}' AND state = 'cancelled'"
+        ),
+    )
+    .await;
+    assert_eq!(cancelled as usize, told.len());
+
+    // The failing receiver recovers: it gets a rollback notice for each
+    // dropped notice it was sent, and never one of the dropped ones.
+    failing.set_mode(Mode::Ok);
+    let want_failing = stored_before + attempted.len();
+    until(
+        "the failing receiver's rollback notices",
+        Duration::from_secs(30),
+        || failing.applied().len() >= want_failing,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut got: Vec<String> = failing.applied().into_iter().map(|(id, _)| id).collect();
+    got.sort();
+    let mut want_back: Vec<String> = stored
+        .iter()
+        .filter(|id| !id.contains(&dropped))
+        .cloned()
+        .chain(attempted.iter().map(|id| format!("{id}_rolled_back")))
+        .collect();
+    want_back.sort();
+    assert_eq!(got, want_back);
+    let from_failing = failing.received();
+    assert_eq!(
+        verify_independently(&from_failing, &failing_secret).unwrap(),
+        from_failing.len()
+    );
+    println!(
+        "{} notices; {} rolled back to the confirmed receiver; {cancelled} cancelled for the \
+         finalized one, which got the {} kept once final",
+        stored.len(),
+        told.len(),
+        ids.len()
+    );
+    stop_delivering.send(true).unwrap();
+    delivering.await.unwrap();
 }

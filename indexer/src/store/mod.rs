@@ -283,10 +283,11 @@ impl Store {
     /// (see [`rollback`]); nothing else is rewritten.
     pub async fn roll_back(&self, signatures: &[String]) -> Result<RolledBack, StoreError> {
         let mut db = self.pool.begin().await?;
+        // Undelivered notices are cancelled; delivered ones get a rollback
+        // notice, built from their events before those are removed.
+        crate::webhooks::outbox::roll_back(&mut db, signatures).await?;
         let rolled_back =
             rollback::roll_back(&mut db, signatures, rollback::Cursor::MoveBack).await?;
-        // Undelivered notices are cancelled; delivered ones get a rollback notice.
-        crate::webhooks::outbox::roll_back(&mut db, signatures).await?;
         notify_changed(&mut db).await?;
         db.commit().await?;
         Ok(rolled_back)
@@ -361,13 +362,16 @@ async fn write_in_order(
     cursor: Option<CursorMove<'_>>,
     earlier: Option<watch::Receiver<Outcome>>,
 ) -> Result<Applied, StoreError> {
-    let applied = write_own_rows(db, rows).await?;
+    let (applied, written) = write_own_rows(db, rows).await?;
     if let Some(earlier) = earlier {
         if Outcome::of(earlier).await != Outcome::Committed {
             return Err(StoreError::EarlierBatchFailed);
         }
     }
     write_shared_rows(db, rows).await?;
+    // After the batch before it committed: the outbox's order is the
+    // order batches commit in, so a wallet's notices go out in that order.
+    crate::webhooks::outbox::enqueue(&mut *db, &rows.notifiable, written.as_deref()).await?;
     if let Some(oldest) = rows.oldest_unfinalized_slot() {
         // Not final yet, so nothing from its slot on may be reported final.
         sqlx::query!(
@@ -403,7 +407,11 @@ async fn write_in_order(
 /// transactions row, so only the transactions that row insert found new get
 /// theirs, with plain inserts (no `ON CONFLICT` arbitration, ~1/3 cheaper),
 /// and a replayed or raced transaction is skipped whole.
-async fn write_own_rows(db: &mut PgConnection, rows: &BatchRows) -> Result<Applied, StoreError> {
+/// Returns what was written, and which transactions (`None`: all of them).
+async fn write_own_rows(
+    db: &mut PgConnection,
+    rows: &BatchRows,
+) -> Result<(Applied, Option<Vec<String>>), StoreError> {
     let t = &rows.transactions;
     let new: Vec<String> = sqlx::query_scalar!(
         "INSERT INTO transactions (signature, slot, block_time, failed, event_count, finalized)
@@ -423,10 +431,10 @@ async fn write_own_rows(db: &mut PgConnection, rows: &BatchRows) -> Result<Appli
     // `None`: every transaction is new, no filter needed.
     let only: Option<&[String]> = (new.len() != t.signature.len()).then_some(&new);
     let mut fast = Connection::begin(&mut *db).await?; // a savepoint
-    let events = match write_appends(&mut fast, rows, only).await {
+    let (events, written) = match write_appends(&mut fast, rows, only).await {
         Ok(events) => {
             fast.commit().await?;
-            events
+            (events, only.map(<[String]>::to_vec))
         }
         // Rows without their transactions row (deleted by hand): write only
         // the transactions that have none at all.
@@ -441,14 +449,15 @@ async fn write_own_rows(db: &mut PgConnection, rows: &BatchRows) -> Result<Appli
             )
             .fetch_all(&mut *db)
             .await?;
-            write_appends(db, rows, Some(&bare)).await?
+            (write_appends(db, rows, Some(&bare)).await?, Some(bare))
         }
         Err(other) => return Err(other),
     };
-    Ok(Applied {
+    let applied = Applied {
         transactions,
         events,
-    })
+    };
+    Ok((applied, written))
 }
 
 /// Writes the rows other batches may write too: referrals and projections
@@ -499,9 +508,6 @@ async fn write_appends(
     .execute(&mut *db)
     .await?
     .rows_affected();
-
-    // The outbox: deliveries commit (or not) with their events.
-    crate::webhooks::outbox::insert(&mut *db, &rows.notices, only).await?;
 
     let p = &rows.problems;
     if !p.signature.is_empty() {

@@ -187,8 +187,9 @@ pub struct BatchRows {
     pub claims: Latest<Pubkey, PerkClaim>,
     pub whitelists: Latest<Pubkey, Whitelist>,
     pub entries: Latest<Pubkey, WhitelistEntry>,
-    /// What webhook subscriptions may be told of (the outbox's rows).
-    pub notices: crate::webhooks::outbox::NoticeRows,
+    /// The transactions with an event webhook subscriptions may name, in
+    /// batch order (the outbox's row; see `webhooks::outbox`).
+    pub notifiable: Vec<String>,
 }
 
 pub(crate) fn int(value: u64, field: &'static str, signature: &str) -> Result<i64, RowError> {
@@ -305,8 +306,11 @@ impl BatchRows {
                 .push(event_wallet(&decoded.event).map(|key| key.to_string()));
             e.origin.push(origin_name(decoded.origin).to_owned());
             e.payload.push(decoded.event.to_log_data());
-            self.notices
-                .add(&tx.signature, slot, tx.block_time, decoded);
+            if crate::webhooks::events::is_notifiable(&decoded.event)
+                && self.notifiable.last() != Some(&tx.signature)
+            {
+                self.notifiable.push(tx.signature.clone());
+            }
             self.project(tx, decoded)?;
         }
         Ok(())

@@ -36,7 +36,8 @@ pub const PERK_KINDS: [&str; 6] = [
     "custom",
 ];
 
-/// An event the app can be told about.
+/// An event the app can be told about: what the outbox needs to route and
+/// order it. Its JSON is built at delivery, from the stored event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notice {
     pub event_type: &'static str,
@@ -44,8 +45,6 @@ pub struct Notice {
     pub wallet: Option<String>,
     pub perk_kind: Option<&'static str>,
     pub perk_id: Option<i64>,
-    /// The event's figures, without the transaction (added at delivery).
-    pub data: Value,
 }
 
 fn key(key: &Pubkey) -> String {
@@ -136,126 +135,137 @@ fn perk_id(perk: &Perk) -> Option<i64> {
     i64::try_from(perk.id).ok()
 }
 
+/// Whether a subscription can name `event` (checked for every event the
+/// indexer stores, so it builds nothing).
+pub fn is_notifiable(event: &SparksEvent) -> bool {
+    matches!(
+        event,
+        SparksEvent::SparksAwarded(_)
+            | SparksEvent::SparksRevoked(_)
+            | SparksEvent::ReferrerSet(_)
+            | SparksEvent::PerkRedeemed(_)
+            | SparksEvent::PerkCreated(_)
+            | SparksEvent::PerkUpdated(_)
+            | SparksEvent::WhitelistSpotGranted(_)
+            | SparksEvent::WhitelistSpotConsumed(_)
+    )
+}
+
 /// The notice for `event`, if it is one the app can subscribe to.
 pub fn notice(event: &SparksEvent) -> Option<Notice> {
-    let plain = |event_type, wallet: &Pubkey, data| Notice {
+    let plain = |event_type, wallet: &Pubkey| Notice {
         event_type,
         wallet: Some(key(wallet)),
         perk_kind: None,
         perk_id: None,
-        data,
+    };
+    let of_perk = |event_type, wallet: Option<&Pubkey>, changed: &Perk| Notice {
+        event_type,
+        wallet: wallet.map(key),
+        perk_kind: Some(perk_kind_name(changed.kind)),
+        perk_id: perk_id(changed),
     };
     Some(match event {
-        SparksEvent::SparksAwarded(e) => plain(
-            "sparks.awarded",
-            &e.account.owner,
-            json!({
-                "wallet": key(&e.account.owner),
-                "issuer": key(&e.issuer),
-                "source": source_name(e.source),
-                "amount": q(e.amount),
-                "award_id": q(e.award_id),
-                "reference": hex(&e.reference),
-                "referral_from": e.referral_from.as_ref().map(key),
-                "referral_unpaid": q(e.referral_unpaid),
-                "account": spark(&e.account),
-            }),
-        ),
-        SparksEvent::SparksRevoked(e) => plain(
-            "sparks.revoked",
-            &e.account.owner,
-            json!({
-                "wallet": key(&e.account.owner),
-                "amount": q(e.amount),
-                "reason": e.reason,
-                "account": spark(&e.account),
-            }),
-        ),
-        SparksEvent::ReferrerSet(e) => plain(
-            "referrer.set",
-            &e.invitee.owner,
-            json!({
-                "wallet": key(&e.invitee.owner),
-                "referrer": key(&e.referrer.owner),
-                "account": spark(&e.invitee),
-                "referrer_account": spark(&e.referrer),
-            }),
-        ),
-        SparksEvent::PerkRedeemed(e) => Notice {
-            event_type: "perk.redeemed",
-            wallet: Some(key(&e.account.owner)),
-            perk_kind: Some(perk_kind_name(e.perk.kind)),
-            perk_id: perk_id(&e.perk),
-            data: json!({
-                "wallet": key(&e.account.owner),
-                "perk": perk(&e.perk),
-                "claim": claim(&e.claim),
-                "account": spark(&e.account),
-            }),
-        },
-        SparksEvent::PerkCreated(e) => perk_notice("perk.created", &e.perk),
-        SparksEvent::PerkUpdated(e) => perk_notice("perk.updated", &e.perk),
-        SparksEvent::WhitelistSpotGranted(e) => plain(
-            "whitelist.spot_granted",
-            &e.entry.wallet,
-            json!({
-                "wallet": key(&e.entry.wallet),
-                "via": via_name(e.via),
-                "spots": e.spots,
-                "whitelist": whitelist(&e.whitelist),
-                "entry": entry(&e.entry),
-            }),
-        ),
-        SparksEvent::WhitelistSpotConsumed(e) => plain(
-            "whitelist.spot_consumed",
-            &e.entry.wallet,
-            json!({
-                "wallet": key(&e.entry.wallet),
-                "consumer": key(&e.consumer),
-                "whitelist": whitelist(&e.whitelist),
-                "entry": entry(&e.entry),
-            }),
-        ),
+        SparksEvent::SparksAwarded(e) => plain("sparks.awarded", &e.account.owner),
+        SparksEvent::SparksRevoked(e) => plain("sparks.revoked", &e.account.owner),
+        SparksEvent::ReferrerSet(e) => plain("referrer.set", &e.invitee.owner),
+        SparksEvent::PerkRedeemed(e) => of_perk("perk.redeemed", Some(&e.account.owner), &e.perk),
+        SparksEvent::PerkCreated(e) => of_perk("perk.created", None, &e.perk),
+        SparksEvent::PerkUpdated(e) => of_perk("perk.updated", None, &e.perk),
+        SparksEvent::WhitelistSpotGranted(e) => plain("whitelist.spot_granted", &e.entry.wallet),
+        SparksEvent::WhitelistSpotConsumed(e) => plain("whitelist.spot_consumed", &e.entry.wallet),
         _ => return None,
     })
 }
 
-fn perk_notice(event_type: &'static str, changed: &Perk) -> Notice {
-    Notice {
-        event_type,
-        wallet: None,
-        perk_kind: Some(perk_kind_name(changed.kind)),
-        perk_id: perk_id(changed),
-        data: json!({ "perk": perk(changed) }),
-    }
+/// The figures delivered for `event`: its own, and the accounts after it.
+fn data(event: &SparksEvent) -> Option<Value> {
+    Some(match event {
+        SparksEvent::SparksAwarded(e) => json!({
+            "wallet": key(&e.account.owner),
+            "issuer": key(&e.issuer),
+            "source": source_name(e.source),
+            "amount": q(e.amount),
+            "award_id": q(e.award_id),
+            "reference": hex(&e.reference),
+            "referral_from": e.referral_from.as_ref().map(key),
+            "referral_unpaid": q(e.referral_unpaid),
+            "account": spark(&e.account),
+        }),
+        SparksEvent::SparksRevoked(e) => json!({
+            "wallet": key(&e.account.owner),
+            "amount": q(e.amount),
+            "reason": e.reason,
+            "account": spark(&e.account),
+        }),
+        SparksEvent::ReferrerSet(e) => json!({
+            "wallet": key(&e.invitee.owner),
+            "referrer": key(&e.referrer.owner),
+            "account": spark(&e.invitee),
+            "referrer_account": spark(&e.referrer),
+        }),
+        SparksEvent::PerkRedeemed(e) => json!({
+            "wallet": key(&e.account.owner),
+            "perk": perk(&e.perk),
+            "claim": claim(&e.claim),
+            "account": spark(&e.account),
+        }),
+        SparksEvent::PerkCreated(e) => json!({ "perk": perk(&e.perk) }),
+        SparksEvent::PerkUpdated(e) => json!({ "perk": perk(&e.perk) }),
+        SparksEvent::WhitelistSpotGranted(e) => json!({
+            "wallet": key(&e.entry.wallet),
+            "via": via_name(e.via),
+            "spots": e.spots,
+            "whitelist": whitelist(&e.whitelist),
+            "entry": entry(&e.entry),
+        }),
+        SparksEvent::WhitelistSpotConsumed(e) => json!({
+            "wallet": key(&e.entry.wallet),
+            "consumer": key(&e.consumer),
+            "whitelist": whitelist(&e.whitelist),
+            "entry": entry(&e.entry),
+        }),
+        _ => return None,
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The body delivered: the envelope around `data`, with the transaction.
-pub fn body(
-    event_type: &str,
-    data: &Value,
-    signature: &str,
-    event_index: i32,
-    slot: i64,
-    block_time: Option<i64>,
-) -> String {
-    let mut data = data.clone();
+/// Where an event is on chain, as its body tells the receiver.
+#[derive(Debug, Clone, Copy)]
+pub struct Placement<'a> {
+    pub signature: &'a str,
+    pub event_index: i32,
+    pub slot: i64,
+    pub block_time: Option<i64>,
+}
+
+/// The body delivered for `event` as `event_type` (its own type, or its
+/// `.rolled_back` notice's): the envelope around its data, with the
+/// transaction. None for an event no subscription can name.
+pub fn body(event: &SparksEvent, event_type: &str, at: Placement<'_>) -> Option<String> {
+    let mut data = data(event)?;
     if let Value::Object(map) = &mut data {
         map.insert(
             "transaction".into(),
-            json!({ "signature": signature, "event_index": event_index, "slot": slot, "block_time": block_time }),
+            json!({
+                "signature": at.signature,
+                "event_index": at.event_index,
+                "slot": at.slot,
+                "block_time": at.block_time,
+            }),
         );
     }
-    json!({
-        "type": event_type,
-        "timestamp": block_time.map(rfc3339),
-        "data": data,
-    })
-    .to_string()
+    Some(
+        json!({
+            "type": event_type,
+            "timestamp": at.block_time.map(rfc3339),
+            "data": data,
+        })
+        .to_string(),
+    )
 }
 
 fn rfc3339(unix: i64) -> String {
@@ -288,14 +298,19 @@ mod tests {
         let notice = notice(&awarded).unwrap();
         assert_eq!(notice.event_type, "sparks.awarded");
         assert_eq!(notice.wallet, Some(account.owner.to_string()));
-        // u64 quantities survive JSON intact.
-        assert_eq!(notice.data["amount"], "18446744073709551615");
+        let at = Placement {
+            signature: "sig",
+            event_index: 2,
+            slot: 9,
+            block_time: Some(0),
+        };
         let body: Value =
-            serde_json::from_str(&body(notice.event_type, &notice.data, "sig", 2, 9, Some(0)))
-                .unwrap();
+            serde_json::from_str(&body(&awarded, notice.event_type, at).unwrap()).unwrap();
         assert_eq!(body["type"], "sparks.awarded");
         assert_eq!(body["timestamp"], "1970-01-01T00:00:00Z");
         assert_eq!(body["data"]["transaction"]["event_index"], 2);
+        // u64 quantities survive JSON intact.
+        assert_eq!(body["data"]["amount"], "18446744073709551615");
         let voided = SparksEvent::AwardIdsVoided(sparks::events::AwardIdsVoided {
             issuer: Pubkey::new_unique(),
             first_award_id: 0,
@@ -303,5 +318,7 @@ mod tests {
             award_id_floor: 1,
         });
         assert!(super::notice(&voided).is_none());
+        assert!(!is_notifiable(&voided) && is_notifiable(&awarded));
+        assert!(super::body(&voided, "x", at).is_none());
     }
 }

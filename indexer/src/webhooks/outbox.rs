@@ -1,11 +1,17 @@
-//! The outbox: delivery rows written inside the database transaction that
-//! stores their events (so an event is never stored without its deliveries,
-//! nor delivered before it is stored), and the notices a rollback owes.
+//! The outbox: one row per stored batch with notifiable events, written in
+//! the database transaction that stores them (so an event is never stored
+//! without its notices, nor notified before it is stored), in the order
+//! batches commit. The delivery worker expands each row into deliveries,
+//! one per event and subscription that wants it, from the stored events,
+//! and builds each body from its stored event when it sends it: storing a
+//! batch costs one narrow row, whatever the subscriptions. Rollback notices
+//! carry their body, as their event is gone.
 
-use sqlx::PgConnection;
+use sparks_client::events::SparksEvent;
+use sqlx::{PgConnection, PgPool};
 
-use super::events::{body, notice, ROLLED_BACK};
-use crate::decoder::DecodedEvent;
+use super::events::{body, notice, Placement, ROLLED_BACK};
+use crate::decoder::{DecodedEvent, Origin};
 
 /// The notifiable events of a batch, column by column (one UNNEST insert).
 #[derive(Default)]
@@ -17,18 +23,11 @@ pub struct NoticeRows {
     pub wallet: Vec<Option<String>>,
     pub perk_kind: Vec<Option<String>>,
     pub perk_id: Vec<Option<i64>>,
-    pub body: Vec<String>,
 }
 
 impl NoticeRows {
     /// Adds `decoded` if the app can subscribe to it.
-    pub fn add(
-        &mut self,
-        signature: &str,
-        slot: i64,
-        block_time: Option<i64>,
-        decoded: &DecodedEvent,
-    ) {
+    pub fn add(&mut self, signature: &str, slot: i64, decoded: &DecodedEvent) {
         let Some(notice) = notice(&decoded.event) else {
             return;
         };
@@ -40,18 +39,10 @@ impl NoticeRows {
         self.wallet.push(notice.wallet);
         self.perk_kind.push(notice.perk_kind.map(str::to_owned));
         self.perk_id.push(notice.perk_id);
-        self.body.push(body(
-            notice.event_type,
-            &notice.data,
-            signature,
-            index,
-            slot,
-            block_time,
-        ));
     }
 }
 
-/// The start both inserts share: each notice of `$1..$8` (a [`NoticeRows`]
+/// The start both inserts share: each notice of `$1..$7` (a [`NoticeRows`]
 /// as arrays) joined to the subscriptions that want it (its event types,
 /// perk kinds and ids); each use adds which subscriptions and what a
 /// conflict does.
@@ -59,12 +50,12 @@ macro_rules! deliveries_of_notices {
     ($subscriptions:literal) => {
         concat!(
             "INSERT INTO webhook_deliveries
-                 (subscription_id, message_id, event_type, wallet, signature, event_index, slot, body)
+                 (subscription_id, message_id, event_type, wallet, signature, event_index, slot)
              SELECT s.id, 'evt_' || r.signature || '_' || r.event_index, r.event_type, coalesce(r.wallet, ''),
-                    r.signature, r.event_index, r.slot, r.body
+                    r.signature, r.event_index, r.slot
              FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::text[], $5::text[], $6::text[],
-                         $7::int8[], $8::text[])
-                  AS r(signature, event_index, slot, event_type, wallet, perk_kind, perk_id, body)
+                         $7::int8[])
+                  AS r(signature, event_index, slot, event_type, wallet, perk_kind, perk_id)
              JOIN webhook_subscriptions s
                ON ",
             $subscriptions,
@@ -76,29 +67,28 @@ macro_rules! deliveries_of_notices {
     };
 }
 
-/// One delivery per notice and live subscription that wants it. `$9`
-/// (`only`): just these signatures (a batch stored again keeps the
-/// deliveries it already has; a cancelled one comes back).
+/// One delivery per notice and live subscription that wants it (a batch
+/// stored again keeps the deliveries it already has; a cancelled one comes
+/// back).
 const INSERT_DELIVERIES: &str = concat!(
     deliveries_of_notices!("s.disabled_at IS NULL"),
     "
-     WHERE $9::text[] IS NULL OR r.signature = ANY ($9::text[])
-     ON CONFLICT (subscription_id, message_id) DO UPDATE
+     ON CONFLICT (signature, event_index, subscription_id, event_type) DO UPDATE
          SET state = 'pending', next_attempt_at = now()
          WHERE webhook_deliveries.state = 'cancelled'"
 );
 
-/// A replay: the notices of one subscription (`$9`), due again whatever
+/// A replay: the notices of one subscription (`$8`), due again whatever
 /// they came to before (delivered, dead-lettered, never created because the
 /// subscription was disabled then).
 const REPLAY_DELIVERIES: &str = concat!(
-    deliveries_of_notices!("s.id = $9"),
+    deliveries_of_notices!("s.id = $8"),
     "
-     ON CONFLICT (subscription_id, message_id) DO UPDATE
+     ON CONFLICT (signature, event_index, subscription_id, event_type) DO UPDATE
          SET state = 'pending', next_attempt_at = now(), attempts = 0, created_at = now()"
 );
 
-/// `statement` with `rows` bound as `$1..$8`.
+/// `statement` with `rows` bound as `$1..$7`.
 fn with_rows<'q>(
     statement: &'q str,
     rows: &'q NoticeRows,
@@ -111,7 +101,6 @@ fn with_rows<'q>(
         .bind(&rows.wallet)
         .bind(&rows.perk_kind)
         .bind(&rows.perk_id)
-        .bind(&rows.body)
 }
 
 /// Makes `rows` due again for `subscription` (see [`REPLAY_DELIVERIES`]);
@@ -131,45 +120,228 @@ pub async fn replay(
         .rows_affected())
 }
 
-/// Writes the deliveries of `rows` inside the caller's transaction.
-pub async fn insert(
+/// Inside a batch's transaction, once the batch before it committed: the
+/// transactions of `notifiable` that were written (`None`: all) go into
+/// one outbox row.
+pub async fn enqueue(
     db: &mut PgConnection,
-    rows: &NoticeRows,
-    only: Option<&[String]>,
+    notifiable: &[String],
+    written: Option<&[String]>,
 ) -> Result<(), sqlx::Error> {
-    if rows.signature.is_empty() {
+    let signatures: Vec<&String> = match written {
+        None => notifiable.iter().collect(),
+        Some(written) => {
+            let written: std::collections::HashSet<&String> = written.iter().collect();
+            notifiable.iter().filter(|s| written.contains(s)).collect()
+        }
+    };
+    if signatures.is_empty() {
         return Ok(());
     }
-    with_rows(INSERT_DELIVERIES, rows)
-        .bind(only)
+    sqlx::query("INSERT INTO webhook_outbox (signatures) VALUES ($1)")
+        .bind(signatures)
         .execute(db)
         .await?;
     Ok(())
 }
 
-/// Deliveries not sent yet are cancelled; each one already delivered (at
-/// `confirmed`: a `finalized` subscription never had it) owes its receiver
-/// a `<type>.rolled_back` notice carrying the same data.
-const ROLL_BACK_DELIVERIES: &str = "
-    WITH cancelled AS (
-        UPDATE webhook_deliveries SET state = 'cancelled'
-        WHERE signature = ANY ($1::text[]) AND state = 'pending' AND event_type NOT LIKE '%' || $2
-    )
+/// Only one expansion at a time (any number of workers), so deliveries
+/// are numbered in the outbox's order.
+const EXPANDING_LOCK: i64 = 0x5350_4b57_4f42; // "SPKWOB"
+
+/// The stored events of `$1`'s transactions, in their order.
+const EVENTS_OF: &str = "
+    SELECT e.signature, e.event_index, e.slot, e.payload
+    FROM UNNEST($1::text[]) WITH ORDINALITY AS b(signature, n)
+    JOIN events e ON e.signature = b.signature
+    ORDER BY b.n, e.event_index";
+
+/// A stored event: signature, index, slot, payload.
+pub type StoredEvent = (String, i32, i64, Vec<u8>);
+
+/// The notices of stored events (an event that no longer decodes, an older
+/// program's, has none).
+pub fn notices_of(events: Vec<StoredEvent>) -> NoticeRows {
+    let mut notices = NoticeRows::default();
+    for (signature, index, slot, payload) in events {
+        let Ok(event) = SparksEvent::from_log_data(&payload) else {
+            continue;
+        };
+        let decoded = DecodedEvent {
+            index: index as u32,
+            origin: Origin::InnerInstruction,
+            event,
+        };
+        notices.add(&signature, slot, &decoded);
+    }
+    notices
+}
+
+/// Turns up to `max_rows` of the oldest outbox rows into deliveries, in one
+/// transaction. Returns how many rows it expanded.
+pub async fn expand(pool: &PgPool, max_rows: i64) -> Result<usize, sqlx::Error> {
+    let mut db = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(EXPANDING_LOCK)
+        .execute(&mut *db)
+        .await?;
+    let rows: Vec<(i64, Vec<String>)> =
+        sqlx::query_as("SELECT id, signatures FROM webhook_outbox ORDER BY id LIMIT $1")
+            .bind(max_rows)
+            .fetch_all(&mut *db)
+            .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    // A transaction stored twice (a rollback's fork came back) once.
+    let mut seen = std::collections::HashSet::new();
+    let signatures: Vec<&String> = rows
+        .iter()
+        .flat_map(|(_, signatures)| signatures)
+        .filter(|s| seen.insert(*s))
+        .collect();
+    let events: Vec<StoredEvent> = sqlx::query_as(EVENTS_OF)
+        .bind(signatures)
+        .fetch_all(&mut *db)
+        .await?;
+    let notices = notices_of(events);
+    if !notices.signature.is_empty() {
+        with_rows(INSERT_DELIVERIES, &notices)
+            .execute(&mut *db)
+            .await?;
+    }
+    let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+    sqlx::query("DELETE FROM webhook_outbox WHERE id = ANY($1)")
+        .bind(&ids)
+        .execute(&mut *db)
+        .await?;
+    db.commit().await?;
+    Ok(rows.len())
+}
+
+/// Deliveries not delivered yet are cancelled (an attempt in flight then
+/// stays cancelled when it ends).
+const CANCEL_DELIVERIES: &str = "
+    UPDATE webhook_deliveries SET state = 'cancelled'
+    WHERE signature = ANY ($1::text[]) AND state = 'pending' AND event_type NOT LIKE '%' || $2";
+
+/// Those the receiver may have acted on, with their stored events: the
+/// delivered ones, and those attempted at all (an attempt that timed out or
+/// is in flight may have reached it). A `finalized` subscription never had
+/// an attempt before finality.
+const TOLD_OF: &str = "
+    SELECT d.subscription_id, d.message_id, d.event_type, d.wallet, d.signature, d.event_index,
+           d.slot, e.block_time, e.payload
+    FROM webhook_deliveries d
+    JOIN events e ON e.signature = d.signature AND e.event_index = d.event_index
+    WHERE d.signature = ANY ($1::text[]) AND d.event_type NOT LIKE '%' || $2
+      AND (d.state = 'delivered' OR (d.state = 'pending' AND d.attempts > 0))
+    ORDER BY d.id";
+
+/// A delivered one's rollback notice, with its body (its event is about to go).
+const INSERT_ROLLED_BACK: &str = "
     INSERT INTO webhook_deliveries
         (subscription_id, message_id, event_type, wallet, signature, event_index, slot, body)
-    SELECT subscription_id, message_id || '_rolled_back', event_type || $2, wallet,
-           signature, event_index, slot,
-           jsonb_set(body::jsonb, '{type}', to_jsonb(event_type || $2))::text
-    FROM webhook_deliveries
-    WHERE signature = ANY ($1::text[]) AND state = 'delivered' AND event_type NOT LIKE '%' || $2
-    ON CONFLICT (subscription_id, message_id) DO NOTHING";
+    SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[],
+                         $7::int8[], $8::text[])
+    ON CONFLICT (signature, event_index, subscription_id, event_type) DO NOTHING";
 
-/// Inside a rollback's transaction (a dropped fork, not a reindex).
+/// A notice the receiver may have acted on: subscription, message id, type,
+/// wallet, signature, index, slot, block time, payload.
+type Told = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i32,
+    i64,
+    Option<i64>,
+    Vec<u8>,
+);
+
+/// Inside a rollback's transaction (a dropped fork, not a reindex), before
+/// its events are removed: each notice the receiver may have acted on owes
+/// it a `<type>.rolled_back` notice with the same data, and those not
+/// delivered are cancelled. Holds the expansion lock, so an outbox row
+/// expanded meanwhile is either seen here or finds its events gone.
 pub async fn roll_back(db: &mut PgConnection, signatures: &[String]) -> Result<(), sqlx::Error> {
-    sqlx::query(ROLL_BACK_DELIVERIES)
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(EXPANDING_LOCK)
+        .execute(&mut *db)
+        .await?;
+    let told: Vec<Told> = sqlx::query_as(TOLD_OF)
         .bind(signatures)
         .bind(ROLLED_BACK)
-        .execute(db)
+        .fetch_all(&mut *db)
+        .await?;
+    sqlx::query(CANCEL_DELIVERIES)
+        .bind(signatures)
+        .bind(ROLLED_BACK)
+        .execute(&mut *db)
+        .await?;
+    let mut rows = RolledBackRows::default();
+    for (
+        subscription,
+        message_id,
+        event_type,
+        wallet,
+        signature,
+        index,
+        slot,
+        block_time,
+        payload,
+    ) in told
+    {
+        // Stored events were decoded once already.
+        let Ok(event) = SparksEvent::from_log_data(&payload) else {
+            continue;
+        };
+        let event_type = format!("{event_type}{ROLLED_BACK}");
+        let at = Placement {
+            signature: &signature,
+            event_index: index,
+            slot,
+            block_time,
+        };
+        let Some(body) = body(&event, &event_type, at) else {
+            continue;
+        };
+        rows.subscription.push(subscription);
+        rows.message_id.push(format!("{message_id}_rolled_back"));
+        rows.event_type.push(event_type);
+        rows.wallet.push(wallet);
+        rows.signature.push(signature);
+        rows.event_index.push(index);
+        rows.slot.push(slot);
+        rows.body.push(body);
+    }
+    if rows.subscription.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(INSERT_ROLLED_BACK)
+        .bind(&rows.subscription)
+        .bind(&rows.message_id)
+        .bind(&rows.event_type)
+        .bind(&rows.wallet)
+        .bind(&rows.signature)
+        .bind(&rows.event_index)
+        .bind(&rows.slot)
+        .bind(&rows.body)
+        .execute(&mut *db)
         .await?;
     Ok(())
+}
+
+/// Rollback notices, column by column.
+#[derive(Default)]
+struct RolledBackRows {
+    subscription: Vec<i64>,
+    message_id: Vec<String>,
+    event_type: Vec<String>,
+    wallet: Vec<String>,
+    signature: Vec<String>,
+    event_index: Vec<i32>,
+    slot: Vec<i64>,
+    body: Vec<String>,
 }

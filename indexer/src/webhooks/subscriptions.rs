@@ -5,12 +5,9 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-use sparks_client::events::SparksEvent;
-
 use super::events::{EVENT_TYPES, PERK_KINDS};
-use super::outbox::{self, NoticeRows};
+use super::outbox;
 use super::signing::new_secret;
-use crate::decoder::{DecodedEvent, Origin};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubscriptionError {
@@ -264,9 +261,6 @@ pub async fn rotate_secret(
     Ok(secret)
 }
 
-/// A stored event as a replay reads it: signature, index, slot, block time, payload.
-type StoredEvent = (String, i32, i64, Option<i64>, Vec<u8>);
-
 /// Sends the subscription's notices of slots `from..=to` again, built from
 /// the stored events: delivered and dead-lettered ones under their own
 /// ids, and those it never had (it was disabled then, or created later).
@@ -288,28 +282,15 @@ pub async fn replay(
     if found == 0 {
         return Err(SubscriptionError::NotFound(id));
     }
-    let events: Vec<StoredEvent> = sqlx::query_as(
-        "SELECT signature, event_index, slot, block_time, payload FROM events
+    let events: Vec<outbox::StoredEvent> = sqlx::query_as(
+        "SELECT signature, event_index, slot, payload FROM events
          WHERE slot BETWEEN $1 AND $2 ORDER BY slot, signature, event_index",
     )
     .bind(from_slot)
     .bind(to_slot)
     .fetch_all(&mut *db)
     .await?;
-    let mut notices = NoticeRows::default();
-    for (signature, index, slot, block_time, payload) in events {
-        // Stored events were decoded once already; one that no longer
-        // decodes (an older program's) has nothing to notify.
-        let Ok(event) = SparksEvent::from_log_data(&payload) else {
-            continue;
-        };
-        let decoded = DecodedEvent {
-            index: index as u32,
-            origin: Origin::InnerInstruction,
-            event,
-        };
-        notices.add(&signature, slot, block_time, &decoded);
-    }
+    let notices = outbox::notices_of(events);
     let due = outbox::replay(&mut db, &notices, id).await?;
     db.commit().await?;
     Ok(due)
