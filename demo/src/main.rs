@@ -142,10 +142,12 @@ async fn main() -> anyhow::Result<()> {
     // …and until the app has been told of every redemption.
     let waiting = Instant::now();
     while waiting.elapsed() < Duration::from_secs(20) {
-        let pending: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'")
-                .fetch_one(store.pool())
-                .await?;
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM webhook_outbox)
+                      + (SELECT count(*) FROM webhook_deliveries WHERE state = 'pending')",
+        )
+        .fetch_one(store.pool())
+        .await?;
         if pending == 0 {
             break;
         }

@@ -997,3 +997,95 @@ async fn a_rolled_back_transaction_is_rolled_back_where_told_and_finalized_waits
     stop_delivering.send(true).unwrap();
     delivering.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_queued_without_a_subscription_and_a_new_one_starts_with_later_events() {
+    // Arrange: the scenario's transactions in three parts: the first stored
+    // with no subscription, the second with one, the third with two.
+    let env = Env::start().await;
+    scenario::every_instruction(&env.rpc).await.unwrap();
+    let transactions = env.transactions().await;
+    // Split so each part has notices.
+    let with_notices: Vec<usize> = (0..transactions.len())
+        .filter(|&n| {
+            transactions[n]
+                .events
+                .iter()
+                .any(|e| sparks_indexer::webhooks::events::is_notifiable(&e.event))
+        })
+        .collect();
+    let third = with_notices.len() / 3;
+    let (first, rest) = transactions.split_at(with_notices[third]);
+    let (second, last) = rest.split_at(with_notices[2 * third] - with_notices[third]);
+    let queued = |env: &Env| {
+        let store = env.store.clone();
+        async move { support::count(&store, "SELECT count(*) FROM webhook_outbox").await }
+    };
+    let notices = |env: &Env| {
+        let env_store = env.store.clone();
+        async move {
+            let ids: Vec<String> = sqlx::query_scalar(
+                "SELECT 'evt_' || signature || '_' || event_index FROM events
+                 WHERE kind IN ('SparksAwarded', 'SparksRevoked', 'ReferrerSet', 'PerkRedeemed',
+                                'PerkCreated', 'PerkUpdated', 'WhitelistSpotGranted',
+                                'WhitelistSpotConsumed')",
+            )
+            .fetch_all(env_store.pool())
+            .await
+            .unwrap();
+            ids
+        }
+    };
+    let all_types = sparks_indexer::webhooks::events::EVENT_TYPES;
+    env.store.apply(first, None).await.unwrap();
+    assert_eq!(queued(&env).await, 0, "no subscription, nothing queued");
+    let in_first = notices(&env).await;
+    let early = Receiver::start().await;
+    subscriptions::add(env.store.pool(), &new_subscription(&early.url, &all_types))
+        .await
+        .unwrap();
+    env.store.apply(second, None).await.unwrap();
+    let in_first_two = notices(&env).await;
+    let late = Receiver::start().await;
+    subscriptions::add(env.store.pool(), &new_subscription(&late.url, &all_types))
+        .await
+        .unwrap();
+    env.store.apply(last, None).await.unwrap();
+    assert_eq!(
+        queued(&env).await,
+        2,
+        "one outbox row per batch stored while subscribed"
+    );
+
+    // Act: the worker starts only now, with both rows waiting.
+    let (stop_delivering, delivering) = deliver(&env, quick_delivery());
+
+    // Assert: each subscription gets the notices stored since it began.
+    let all = notices(&env).await;
+    let since = |before: &[String]| {
+        let mut ids: Vec<String> = all
+            .iter()
+            .filter(|id| !before.contains(id))
+            .cloned()
+            .collect();
+        ids.sort();
+        ids
+    };
+    let (want_early, want_late) = (since(&in_first), since(&in_first_two));
+    assert!(!in_first.is_empty() && want_late.len() < want_early.len() && !want_late.is_empty());
+    until(
+        "both subscriptions' notices",
+        Duration::from_secs(30),
+        || early.applied().len() >= want_early.len() && late.applied().len() >= want_late.len(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for (receiver, want) in [(&early, want_early), (&late, want_late)] {
+        let mut got: Vec<String> = receiver.received().into_iter().map(|r| r.id).collect();
+        got.sort();
+        assert_eq!(got, want);
+    }
+    assert_eq!(queued(&env).await, 0, "the outbox is emptied");
+    stop_delivering.send(true).unwrap();
+    delivering.await.unwrap();
+}

@@ -283,8 +283,9 @@ impl Store {
     /// (see [`rollback`]); nothing else is rewritten.
     pub async fn roll_back(&self, signatures: &[String]) -> Result<RolledBack, StoreError> {
         let mut db = self.pool.begin().await?;
-        // Undelivered notices are cancelled; delivered ones get a rollback
-        // notice, built from their events before those are removed.
+        // Notices not delivered are cancelled; those a receiver may have
+        // acted on get a rollback notice, built from their events before
+        // those are removed.
         crate::webhooks::outbox::roll_back(&mut db, signatures).await?;
         let rolled_back =
             rollback::roll_back(&mut db, signatures, rollback::Cursor::MoveBack).await?;

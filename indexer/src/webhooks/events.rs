@@ -22,8 +22,9 @@ pub const EVENT_TYPES: [&str; 8] = [
     "whitelist.spot_consumed",
 ];
 
-/// The suffix of the notice sent when an event already delivered at
-/// `confirmed` was rolled back (its fork was dropped).
+/// The suffix of the notice sent when an event a receiver may have acted
+/// on (delivered, or attempted, at `confirmed`) was rolled back (its fork
+/// was dropped).
 pub const ROLLED_BACK: &str = ".rolled_back";
 
 /// Perk kinds as subscriptions filter them (the API's names).

@@ -3,11 +3,12 @@
 //! delivered at least once, in order per wallet.
 //!
 //! - `events`: which events, and the JSON each is delivered as;
-//! - `outbox`: delivery rows written in the same database transaction as
-//!   their events, and the notices a rollback owes;
+//! - `outbox`: a row per stored batch, written in its database transaction,
+//!   expanded into deliveries; and the notices a rollback owes;
 //! - `subscriptions`: what `sparks-indexer webhooks …` manages;
 //! - `signing`: Standard Webhooks signatures and secrets;
-//! - `worker`: claims due deliveries, sends, retries, dead-letters.
+//! - `worker`: expands the outbox, claims due deliveries, sends, retries,
+//!   dead-letters.
 
 pub mod events;
 pub mod outbox;

@@ -67,11 +67,15 @@ macro_rules! deliveries_of_notices {
     };
 }
 
-/// One delivery per notice and live subscription that wants it (a batch
-/// stored again keeps the deliveries it already has; a cancelled one comes
-/// back).
+/// One delivery per notice and live subscription that wants it, among
+/// those that existed when the outbox row `$8` was written (a later one
+/// starts with later events; `replay` sends earlier ones). A batch stored
+/// again keeps the deliveries it already has; a cancelled one comes back.
 const INSERT_DELIVERIES: &str = concat!(
-    deliveries_of_notices!("s.disabled_at IS NULL"),
+    deliveries_of_notices!(
+        "s.disabled_at IS NULL
+         AND s.created_at <= (SELECT max(created_at) FROM webhook_outbox WHERE id = ANY ($8::int8[]))"
+    ),
     "
      ON CONFLICT (signature, event_index, subscription_id, event_type) DO UPDATE
          SET state = 'pending', next_attempt_at = now()
@@ -138,16 +142,20 @@ pub async fn enqueue(
     if signatures.is_empty() {
         return Ok(());
     }
-    sqlx::query("INSERT INTO webhook_outbox (signatures) VALUES ($1)")
-        .bind(signatures)
-        .execute(db)
-        .await?;
+    // Nothing to tell while no subscription is live.
+    sqlx::query(
+        "INSERT INTO webhook_outbox (signatures)
+         SELECT $1 WHERE EXISTS (SELECT 1 FROM webhook_subscriptions WHERE disabled_at IS NULL)",
+    )
+    .bind(signatures)
+    .execute(db)
+    .await?;
     Ok(())
 }
 
 /// Only one expansion at a time (any number of workers), so deliveries
-/// are numbered in the outbox's order.
-const EXPANDING_LOCK: i64 = 0x5350_4b57_4f42; // "SPKWOB"
+/// are numbered in the outbox's order; rollbacks and replays take it too.
+pub const EXPANDING_LOCK: i64 = 0x5350_4b57_4f42; // "SPKWOB"
 
 /// The stored events of `$1`'s transactions, in their order.
 const EVENTS_OF: &str = "
@@ -193,22 +201,22 @@ pub async fn expand(pool: &PgPool, max_rows: i64) -> Result<usize, sqlx::Error> 
     if rows.is_empty() {
         return Ok(0);
     }
-    // A transaction stored twice (a rollback's fork came back) once.
+    // Row by row: each goes to the subscriptions that existed when it was
+    // written. A transaction in two rows (a rollback's fork came back) once.
     let mut seen = std::collections::HashSet::new();
-    let signatures: Vec<&String> = rows
-        .iter()
-        .flat_map(|(_, signatures)| signatures)
-        .filter(|s| seen.insert(*s))
-        .collect();
-    let events: Vec<StoredEvent> = sqlx::query_as(EVENTS_OF)
-        .bind(signatures)
-        .fetch_all(&mut *db)
-        .await?;
-    let notices = notices_of(events);
-    if !notices.signature.is_empty() {
-        with_rows(INSERT_DELIVERIES, &notices)
-            .execute(&mut *db)
+    for (id, signatures) in &rows {
+        let signatures: Vec<&String> = signatures.iter().filter(|s| seen.insert(*s)).collect();
+        let events: Vec<StoredEvent> = sqlx::query_as(EVENTS_OF)
+            .bind(signatures)
+            .fetch_all(&mut *db)
             .await?;
+        let notices = notices_of(events);
+        if !notices.signature.is_empty() {
+            with_rows(INSERT_DELIVERIES, &notices)
+                .bind([*id].as_slice())
+                .execute(&mut *db)
+                .await?;
+        }
     }
     let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
     sqlx::query("DELETE FROM webhook_outbox WHERE id = ANY($1)")
@@ -220,45 +228,58 @@ pub async fn expand(pool: &PgPool, max_rows: i64) -> Result<usize, sqlx::Error> 
 }
 
 /// Deliveries not delivered yet are cancelled (an attempt in flight then
-/// stays cancelled when it ends).
+/// stays cancelled when it ends). Waits for a claim in progress on any of
+/// them, so `attempts` is what was sent.
 const CANCEL_DELIVERIES: &str = "
     UPDATE webhook_deliveries SET state = 'cancelled'
-    WHERE signature = ANY ($1::text[]) AND state = 'pending' AND event_type NOT LIKE '%' || $2";
+    WHERE signature = ANY ($1::text[]) AND state = 'pending' AND event_type NOT LIKE '%' || $2
+    RETURNING id, attempts";
 
 /// Those the receiver may have acted on, with their stored events: the
-/// delivered ones, and those attempted at all (an attempt that timed out or
-/// is in flight may have reached it). A `finalized` subscription never had
-/// an attempt before finality.
+/// delivered ones, and those attempted at all (`$3`: the ones just
+/// cancelled after an attempt; dead letters), as an attempt that failed or
+/// is in flight may have reached it. A `finalized` subscription never had
+/// an attempt before finality. `wait`: a notice for an attempt that may
+/// still be in flight waits for it (at most a default lease, 60 s), so it
+/// does not overtake it.
 const TOLD_OF: &str = "
     SELECT d.subscription_id, d.message_id, d.event_type, d.wallet, d.signature, d.event_index,
-           d.slot, e.block_time, e.payload
+           d.slot, e.block_time, e.payload,
+           CASE WHEN d.state = 'cancelled'
+                THEN least(greatest(extract(epoch FROM d.next_attempt_at - now()), 0), 60)::float8
+                ELSE 0 END AS wait
     FROM webhook_deliveries d
     JOIN events e ON e.signature = d.signature AND e.event_index = d.event_index
     WHERE d.signature = ANY ($1::text[]) AND d.event_type NOT LIKE '%' || $2
-      AND (d.state = 'delivered' OR (d.state = 'pending' AND d.attempts > 0))
+      AND (d.state = 'delivered' OR (d.state = 'dead' AND d.attempts > 0) OR d.id = ANY ($3::int8[]))
     ORDER BY d.id";
 
-/// A delivered one's rollback notice, with its body (its event is about to go).
+/// Rollback notices, with their bodies (their events are about to go).
 const INSERT_ROLLED_BACK: &str = "
     INSERT INTO webhook_deliveries
-        (subscription_id, message_id, event_type, wallet, signature, event_index, slot, body)
-    SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[],
-                         $7::int8[], $8::text[])
+        (subscription_id, message_id, event_type, wallet, signature, event_index, slot, body,
+         next_attempt_at)
+    SELECT r.subscription_id, r.message_id, r.event_type, r.wallet, r.signature, r.event_index,
+           r.slot, r.body, now() + make_interval(secs => r.wait)
+    FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[],
+                $7::int8[], $8::text[], $9::float8[])
+         AS r(subscription_id, message_id, event_type, wallet, signature, event_index, slot, body, wait)
     ON CONFLICT (signature, event_index, subscription_id, event_type) DO NOTHING";
 
-/// A notice the receiver may have acted on: subscription, message id, type,
-/// wallet, signature, index, slot, block time, payload.
-type Told = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    i32,
-    i64,
-    Option<i64>,
-    Vec<u8>,
-);
+/// A notice the receiver may have acted on.
+#[derive(sqlx::FromRow)]
+struct Told {
+    subscription_id: i64,
+    message_id: String,
+    event_type: String,
+    wallet: String,
+    signature: String,
+    event_index: i32,
+    slot: i64,
+    block_time: Option<i64>,
+    payload: Vec<u8>,
+    wait: f64,
+}
 
 /// Inside a rollback's transaction (a dropped fork, not a reindex), before
 /// its events are removed: each notice the receiver may have acted on owes
@@ -270,51 +291,48 @@ pub async fn roll_back(db: &mut PgConnection, signatures: &[String]) -> Result<(
         .bind(EXPANDING_LOCK)
         .execute(&mut *db)
         .await?;
-    let told: Vec<Told> = sqlx::query_as(TOLD_OF)
+    let cancelled: Vec<(i64, i32)> = sqlx::query_as(CANCEL_DELIVERIES)
         .bind(signatures)
         .bind(ROLLED_BACK)
         .fetch_all(&mut *db)
         .await?;
-    sqlx::query(CANCEL_DELIVERIES)
+    let attempted: Vec<i64> = cancelled
+        .into_iter()
+        .filter(|(_, attempts)| *attempts > 0)
+        .map(|(id, _)| id)
+        .collect();
+    let told: Vec<Told> = sqlx::query_as(TOLD_OF)
         .bind(signatures)
         .bind(ROLLED_BACK)
-        .execute(&mut *db)
+        .bind(&attempted)
+        .fetch_all(&mut *db)
         .await?;
     let mut rows = RolledBackRows::default();
-    for (
-        subscription,
-        message_id,
-        event_type,
-        wallet,
-        signature,
-        index,
-        slot,
-        block_time,
-        payload,
-    ) in told
-    {
+    for told in told {
         // Stored events were decoded once already.
-        let Ok(event) = SparksEvent::from_log_data(&payload) else {
+        let Ok(event) = SparksEvent::from_log_data(&told.payload) else {
             continue;
         };
-        let event_type = format!("{event_type}{ROLLED_BACK}");
+        let event_type = format!("{}{ROLLED_BACK}", told.event_type);
         let at = Placement {
-            signature: &signature,
-            event_index: index,
-            slot,
-            block_time,
+            signature: &told.signature,
+            event_index: told.event_index,
+            slot: told.slot,
+            block_time: told.block_time,
         };
         let Some(body) = body(&event, &event_type, at) else {
             continue;
         };
-        rows.subscription.push(subscription);
-        rows.message_id.push(format!("{message_id}_rolled_back"));
+        rows.subscription.push(told.subscription_id);
+        rows.message_id
+            .push(format!("{}_rolled_back", told.message_id));
         rows.event_type.push(event_type);
-        rows.wallet.push(wallet);
-        rows.signature.push(signature);
-        rows.event_index.push(index);
-        rows.slot.push(slot);
+        rows.wallet.push(told.wallet);
+        rows.signature.push(told.signature);
+        rows.event_index.push(told.event_index);
+        rows.slot.push(told.slot);
         rows.body.push(body);
+        rows.wait.push(told.wait);
     }
     if rows.subscription.is_empty() {
         return Ok(());
@@ -328,6 +346,7 @@ pub async fn roll_back(db: &mut PgConnection, signatures: &[String]) -> Result<(
         .bind(&rows.event_index)
         .bind(&rows.slot)
         .bind(&rows.body)
+        .bind(&rows.wait)
         .execute(&mut *db)
         .await?;
     Ok(())
@@ -344,4 +363,5 @@ struct RolledBackRows {
     event_index: Vec<i32>,
     slot: Vec<i64>,
     body: Vec<String>,
+    wait: Vec<f64>,
 }

@@ -83,8 +83,9 @@ struct Claimed {
 }
 
 impl Claimed {
-    /// The JSON sent: the same bytes on every attempt, as the stored event
-    /// does not change.
+    /// The JSON sent, from the stored event: the same bytes on every
+    /// attempt unless a `reindex` rewrote the event meanwhile (then the
+    /// corrected one, under the same id, if it is still the same type).
     fn body(&self) -> Result<String, Unsendable> {
         if let Some(body) = &self.body {
             return Ok(body.clone());
@@ -94,6 +95,9 @@ impl Claimed {
             .payload
             .as_deref()
             .and_then(|payload| SparksEvent::from_log_data(payload).ok())
+            .filter(|event| {
+                super::events::notice(event).is_some_and(|n| n.event_type == self.event_type)
+            })
             .ok_or_else(missing)?;
         let at = Placement {
             signature: &self.signature,
@@ -110,7 +114,7 @@ impl Claimed {
 enum Unsendable {
     #[error(transparent)]
     Signing(#[from] SigningError),
-    #[error("its event ({0}) is not stored or does not decode")]
+    #[error("its event ({0}) is not stored, does not decode, or is no longer of its type")]
     Event(String),
 }
 
@@ -330,6 +334,21 @@ impl Deliverer {
 
     /// Per subscription on /metrics: pending, retrying, dead, oldest pending age.
     async fn publish_gauges(&self) {
+        // Stored batches not yet expanded into deliveries (a failing
+        // expansion shows here, not in any subscription's pending).
+        match sqlx::query_as::<_, (i64, f64)>(
+            "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+             FROM webhook_outbox",
+        )
+        .fetch_one(&self.pool)
+        .await
+        {
+            Ok((rows, oldest)) => {
+                metrics::gauge!("sparks_webhook_outbox_rows").set(rows as f64);
+                metrics::gauge!("sparks_webhook_outbox_oldest_seconds").set(oldest);
+            }
+            Err(error) => tracing::warn!(%error, "webhooks: reading the outbox failed"),
+        }
         let stats = match super::subscriptions::stats(&self.pool).await {
             Ok(stats) => stats,
             Err(error) => return tracing::warn!(%error, "webhooks: reading delivery stats failed"),
@@ -388,7 +407,10 @@ impl Deliverer {
                 .await?;
         }
         for (id, subscription, result) in others {
-            self.settle_one(id, subscription, result).await?;
+            if let Err(error) = self.settle_one(id, subscription, result).await {
+                // The lease brings it back: sent again, same id.
+                tracing::warn!(%error, id, "webhooks: recording a delivery failed");
+            }
         }
         Ok(())
     }
@@ -503,7 +525,7 @@ async fn expand_outbox(
     }
 }
 
-/// Resolves on the next notification (a batch with deliveries committed);
+/// Resolves on the next notification (a batch committed);
 /// never, without a listener.
 async fn notified(listener: Option<&mut PgListener>) {
     match listener {
