@@ -260,6 +260,11 @@ async fn stored_notices(env: &Env) -> BTreeMap<String, Vec<String>> {
     by_type
 }
 
+/// Every notifiable event's `webhook-id`, of whatever type.
+async fn stored_ids(env: &Env) -> Vec<String> {
+    stored_notices(env).await.into_values().flatten().collect()
+}
+
 /// Per wallet, the (slot, event_index) of its applied deliveries never goes back.
 fn assert_in_order_per_wallet(applied: &[(String, String)]) {
     let mut last: HashMap<String, (i64, i64)> = HashMap::new();
@@ -845,7 +850,7 @@ async fn a_rolled_back_transaction_is_rolled_back_where_told_and_finalized_waits
         .cloned()
         .partition(|t| t.signature == dropped);
     env.store.apply(&before, None).await.unwrap();
-    let stored_before = stored_notices(&env).await.into_values().flatten().count();
+    let stored_before = stored_ids(&env).await.len();
     until(
         "the failing receiver's notices before",
         Duration::from_secs(30),
@@ -854,7 +859,7 @@ async fn a_rolled_back_transaction_is_rolled_back_where_told_and_finalized_waits
     .await;
     failing.set_mode(Mode::Error500);
     env.store.apply(&last, None).await.unwrap();
-    let stored: Vec<String> = stored_notices(&env).await.into_values().flatten().collect();
+    let stored: Vec<String> = stored_ids(&env).await;
     until("every notice at confirmed", Duration::from_secs(30), || {
         confirmed.applied().len() >= stored.len()
     })
@@ -1021,31 +1026,16 @@ async fn nothing_is_queued_without_a_subscription_and_a_new_one_starts_with_late
         let store = env.store.clone();
         async move { support::count(&store, "SELECT count(*) FROM webhook_outbox").await }
     };
-    let notices = |env: &Env| {
-        let env_store = env.store.clone();
-        async move {
-            let ids: Vec<String> = sqlx::query_scalar(
-                "SELECT 'evt_' || signature || '_' || event_index FROM events
-                 WHERE kind IN ('SparksAwarded', 'SparksRevoked', 'ReferrerSet', 'PerkRedeemed',
-                                'PerkCreated', 'PerkUpdated', 'WhitelistSpotGranted',
-                                'WhitelistSpotConsumed')",
-            )
-            .fetch_all(env_store.pool())
-            .await
-            .unwrap();
-            ids
-        }
-    };
     let all_types = sparks_indexer::webhooks::events::EVENT_TYPES;
     env.store.apply(first, None).await.unwrap();
     assert_eq!(queued(&env).await, 0, "no subscription, nothing queued");
-    let in_first = notices(&env).await;
+    let in_first = stored_ids(&env).await;
     let early = Receiver::start().await;
     subscriptions::add(env.store.pool(), &new_subscription(&early.url, &all_types))
         .await
         .unwrap();
     env.store.apply(second, None).await.unwrap();
-    let in_first_two = notices(&env).await;
+    let in_first_two = stored_ids(&env).await;
     let late = Receiver::start().await;
     subscriptions::add(env.store.pool(), &new_subscription(&late.url, &all_types))
         .await
@@ -1061,7 +1051,7 @@ async fn nothing_is_queued_without_a_subscription_and_a_new_one_starts_with_late
     let (stop_delivering, delivering) = deliver(&env, quick_delivery());
 
     // Assert: each subscription gets the notices stored since it began.
-    let all = notices(&env).await;
+    let all = stored_ids(&env).await;
     let since = |before: &[String]| {
         let mut ids: Vec<String> = all
             .iter()

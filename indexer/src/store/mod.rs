@@ -435,7 +435,7 @@ async fn write_own_rows(
     let (events, written) = match write_appends(&mut fast, rows, only).await {
         Ok(events) => {
             fast.commit().await?;
-            (events, only.map(<[String]>::to_vec))
+            (events, only.is_some().then_some(new))
         }
         // Rows without their transactions row (deleted by hand): write only
         // the transactions that have none at all.

@@ -11,7 +11,6 @@ use sparks_client::events::SparksEvent;
 use sqlx::{PgConnection, PgPool};
 
 use super::events::{body, notice, Placement, ROLLED_BACK};
-use crate::decoder::{DecodedEvent, Origin};
 
 /// The notifiable events of a batch, column by column (one UNNEST insert).
 #[derive(Default)]
@@ -26,12 +25,11 @@ pub struct NoticeRows {
 }
 
 impl NoticeRows {
-    /// Adds `decoded` if the app can subscribe to it.
-    pub fn add(&mut self, signature: &str, slot: i64, decoded: &DecodedEvent) {
-        let Some(notice) = notice(&decoded.event) else {
+    /// Adds `event` if the app can subscribe to it.
+    pub fn add(&mut self, signature: &str, index: i32, slot: i64, event: &SparksEvent) {
+        let Some(notice) = notice(event) else {
             return;
         };
-        let index = decoded.index as i32;
         self.signature.push(signature.to_owned());
         self.event_index.push(index);
         self.slot.push(slot);
@@ -74,7 +72,7 @@ macro_rules! deliveries_of_notices {
 const INSERT_DELIVERIES: &str = concat!(
     deliveries_of_notices!(
         "s.disabled_at IS NULL
-         AND s.created_at <= (SELECT max(created_at) FROM webhook_outbox WHERE id = ANY ($8::int8[]))"
+         AND s.created_at <= (SELECT created_at FROM webhook_outbox WHERE id = $8)"
     ),
     "
      ON CONFLICT (signature, event_index, subscription_id, event_type) DO UPDATE
@@ -155,7 +153,16 @@ pub async fn enqueue(
 
 /// Only one expansion at a time (any number of workers), so deliveries
 /// are numbered in the outbox's order; rollbacks and replays take it too.
-pub const EXPANDING_LOCK: i64 = 0x5350_4b57_4f42; // "SPKWOB"
+const EXPANDING_LOCK: i64 = 0x5350_4b57_4f42; // "SPKWOB"
+
+/// Takes [`EXPANDING_LOCK`] until the caller's transaction ends.
+pub async fn lock_expansion(db: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(EXPANDING_LOCK)
+        .execute(db)
+        .await?;
+    Ok(())
+}
 
 /// The stored events of `$1`'s transactions, in their order.
 const EVENTS_OF: &str = "
@@ -172,15 +179,9 @@ pub type StoredEvent = (String, i32, i64, Vec<u8>);
 pub fn notices_of(events: Vec<StoredEvent>) -> NoticeRows {
     let mut notices = NoticeRows::default();
     for (signature, index, slot, payload) in events {
-        let Ok(event) = SparksEvent::from_log_data(&payload) else {
-            continue;
-        };
-        let decoded = DecodedEvent {
-            index: index as u32,
-            origin: Origin::InnerInstruction,
-            event,
-        };
-        notices.add(&signature, slot, &decoded);
+        if let Ok(event) = SparksEvent::from_log_data(&payload) {
+            notices.add(&signature, index, slot, &event);
+        }
     }
     notices
 }
@@ -189,10 +190,7 @@ pub fn notices_of(events: Vec<StoredEvent>) -> NoticeRows {
 /// transaction. Returns how many rows it expanded.
 pub async fn expand(pool: &PgPool, max_rows: i64) -> Result<usize, sqlx::Error> {
     let mut db = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(EXPANDING_LOCK)
-        .execute(&mut *db)
-        .await?;
+    lock_expansion(&mut db).await?;
     let rows: Vec<(i64, Vec<String>)> =
         sqlx::query_as("SELECT id, signatures FROM webhook_outbox ORDER BY id LIMIT $1")
             .bind(max_rows)
@@ -213,7 +211,7 @@ pub async fn expand(pool: &PgPool, max_rows: i64) -> Result<usize, sqlx::Error> 
         let notices = notices_of(events);
         if !notices.signature.is_empty() {
             with_rows(INSERT_DELIVERIES, &notices)
-                .bind([*id].as_slice())
+                .bind(*id)
                 .execute(&mut *db)
                 .await?;
         }
@@ -287,10 +285,7 @@ struct Told {
 /// delivered are cancelled. Holds the expansion lock, so an outbox row
 /// expanded meanwhile is either seen here or finds its events gone.
 pub async fn roll_back(db: &mut PgConnection, signatures: &[String]) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(EXPANDING_LOCK)
-        .execute(&mut *db)
-        .await?;
+    lock_expansion(db).await?;
     let cancelled: Vec<(i64, i32)> = sqlx::query_as(CANCEL_DELIVERIES)
         .bind(signatures)
         .bind(ROLLED_BACK)

@@ -273,10 +273,7 @@ pub async fn replay(
 ) -> Result<u64, SubscriptionError> {
     let mut db = pool.begin().await?;
     // Not beside a rollback: a notice it cancels stays cancelled.
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(outbox::EXPANDING_LOCK)
-        .execute(&mut *db)
-        .await?;
+    outbox::lock_expansion(&mut db).await?;
     let found = sqlx::query(
         "UPDATE webhook_subscriptions SET disabled_at = NULL, disabled_reason = NULL WHERE id = $1",
     )

@@ -265,7 +265,6 @@ impl Deliverer {
             if *shutdown.borrow() {
                 return Ok(());
             }
-
             let room = self.config.concurrency.saturating_sub(in_flight.len());
             // One claim per half of the room freed, not per finished
             // delivery: a claim is a query, a delivery a request.
@@ -383,20 +382,19 @@ impl Deliverer {
             .await
     }
 
-    /// Records how each finished attempt went: the delivered ones first, in
-    /// one statement, then the rest one by one (retries, dead letters, 410s).
+    /// Records how each finished attempt went: retries, dead letters and
+    /// 410s one by one, the delivered ones together in one statement.
     async fn settle(&self, finished: Vec<Settled>) -> Result<(), sqlx::Error> {
-        let (mut ids, mut statuses, mut others) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut ids, mut statuses) = (Vec::new(), Vec::new());
         for (id, subscription, result) in finished {
-            match result {
-                Ok((Outcome::Delivered(status), _)) => {
-                    metrics::counter!("sparks_webhook_deliveries_total",
-                        "subscription" => subscription.to_string(), "outcome" => "delivered")
-                    .increment(1);
+            match self.settle_one(id, subscription, result).await {
+                Ok(Some(status)) => {
                     ids.push(id);
-                    statuses.push(i32::from(status));
+                    statuses.push(status);
                 }
-                other => others.push((id, subscription, other)),
+                Ok(None) => {}
+                // The lease brings it back: sent again, same id.
+                Err(error) => tracing::warn!(%error, id, "webhooks: recording a delivery failed"),
             }
         }
         if !ids.is_empty() {
@@ -406,21 +404,17 @@ impl Deliverer {
                 .execute(&self.pool)
                 .await?;
         }
-        for (id, subscription, result) in others {
-            if let Err(error) = self.settle_one(id, subscription, result).await {
-                // The lease brings it back: sent again, same id.
-                tracing::warn!(%error, id, "webhooks: recording a delivery failed");
-            }
-        }
         Ok(())
     }
 
+    /// Records one attempt, except a delivered one: its status is returned
+    /// for `settle` to record with the others.
     async fn settle_one(
         &self,
         id: i64,
         subscription: i64,
         result: Result<(Outcome, Claimed), Unsendable>,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<Option<i32>, sqlx::Error> {
         let sub = subscription.to_string();
         let (outcome, delivery) = match result {
             Ok(done) => done,
@@ -435,17 +429,14 @@ impl Deliverer {
                     .bind(error.to_string())
                     .execute(&self.pool)
                     .await?;
-                return Ok(());
+                return Ok(None);
             }
         };
         match outcome {
-            // `settle` records these together; one alone is the same statement.
             Outcome::Delivered(status) => {
-                sqlx::query(DELIVERED)
-                    .bind([id].as_slice())
-                    .bind([i32::from(status)].as_slice())
-                    .execute(&self.pool)
-                    .await?;
+                metrics::counter!("sparks_webhook_deliveries_total", "subscription" => sub, "outcome" => "delivered")
+                    .increment(1);
+                return Ok(Some(i32::from(status)));
             }
             Outcome::Gone => {
                 tracing::warn!(subscription, url = %delivery.url, "webhooks: 410 Gone; subscription disabled");
@@ -490,7 +481,7 @@ impl Deliverer {
                 }
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 
