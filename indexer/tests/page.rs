@@ -643,6 +643,125 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         .unwrap()
         .unwrap();
     assert_eq!((entry.spots_granted, entry.spots_used), (1, 1));
+    // The mint used the spot elsewhere (another tab, another site); the page
+    // shows it used once it is looked at again (once indexed), without a
+    // reload.
+    support::wait_for(
+        &env.store,
+        &format!("SELECT count(*) FROM whitelist_entries WHERE wallet = '{user_address}' AND spots_used = 1"),
+        1,
+        Duration::from_secs(20),
+    )
+    .await;
+    browser.js("window.sparksNotReloaded = true").await;
+    browser
+        .js("document.dispatchEvent(new Event('visibilitychange'))")
+        .await;
+    browser
+        .until(
+            "the spot used",
+            &format!("const r = document.querySelector(\"tr[data-whitelist='{WHITELIST}']\"); return [r.cells[1].textContent, r.cells[2].textContent];"),
+            |v| *v == json!(["0", "1"]),
+        )
+        .await;
+
+    // Live, without a reload: the app's back end awards Sparks through the
+    // issuer service. The page shows them pending; once the worker lands
+    // them and the indexer stores them, the stream brings the new balance
+    // and history rows, and the pending mark goes.
+    let issuer_store = sparks_issuer::store::Store::connect(&env.pg.url())
+        .await
+        .unwrap();
+    let (_, token) = issuer_store
+        .create_token("app", &issuer.pubkey().to_string(), &["trading".into()])
+        .await
+        .unwrap();
+    let issuer_api = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let router = sparks_issuer::routes::router(Arc::new(sparks_issuer::routes::AppState {
+            store: issuer_store.clone(),
+            max_amount: 1_000_000,
+            metrics: None,
+            sender: Some(issuer.pubkey().to_string()),
+        }));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        url
+    };
+    let requests: Vec<Value> = [7, 8, 9]
+        .into_iter()
+        .map(|amount| json!({"key": format!("page-{amount}"), "wallet": user_address, "source": "trading", "amount": amount}))
+        .collect();
+    let accepted = reqwest::Client::new()
+        .post(format!("{issuer_api}/v1/awards"))
+        .bearer_auth(&token)
+        .json(&requests)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 202);
+    browser
+        .until(
+            "the awards pending",
+            "const p = document.getElementById('pending'); return [p.hidden, p.textContent, p.dataset.count ?? null];",
+            |v| *v == json!([false, "+24 pending", "3"]),
+        )
+        .await;
+    browser.screenshot("account-pending.png").await;
+    let (stop_worker, worker_shutdown) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(
+        sparks_issuer::worker::Worker::new(
+            issuer_store.clone(),
+            sparks_client::rpc::SparksRpc::new(env.chain.rpc_url()),
+            issuer.insecure_clone(),
+            sparks_issuer::worker::WorkerConfig::default(),
+        )
+        .run(worker_shutdown),
+    );
+    browser
+        .until(
+            "the awards in the balance",
+            "return document.getElementById('balance').textContent",
+            |v| v == "724",
+        )
+        .await;
+    let fresh = browser
+        .until(
+            "the new history rows",
+            "return [...document.querySelectorAll('#history tbody tr.new')].filter(r => r.cells[1].textContent === 'award').map(r => r.cells[3].textContent)",
+            |v| v.as_array().is_some_and(|rows| rows.len() == 3),
+        )
+        .await;
+    let mut amounts: Vec<&str> = fresh
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    amounts.sort();
+    assert_eq!(amounts, ["+7", "+8", "+9"]);
+    browser
+        .until(
+            "no awards pending",
+            "return document.getElementById('pending').hidden",
+            |v| v == true,
+        )
+        .await;
+    browser
+        .until(
+            "verified after the awards",
+            VERIFICATION,
+            state_is("verified"),
+        )
+        .await;
+    assert_eq!(
+        browser.js("return window.sparksNotReloaded === true").await,
+        json!(true),
+        "the page was reloaded"
+    );
+    assert_eq!(on_chain(&env, &user).await.0, 724);
+    stop_worker.send(true).unwrap();
+    worker.await.unwrap();
 
     // A node behind the others answers with the account as it was: the page
     // says it asks again, never that the index is wrong, and verifies once
@@ -725,7 +844,7 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         lagging[2]
             .as_str()
             .unwrap()
-            .contains("The chain says your balance is 705 Sparks"),
+            .contains("The chain says your balance is 729 Sparks"),
         "{lagging}"
     );
 

@@ -647,6 +647,12 @@ async function start() {
   // Verify again now and then: a change the stream did not bring still shows.
   setInterval(() => void verify(), 10_000);
   setInterval(() => state.wallet && void loadPending(), 5_000);
+  // The stream follows this wallet's Sparks. What others change (a mint
+  // using one of its spots, a perk selling out) is read again whenever the
+  // page is looked at again, e.g. back from the mint's own site.
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible' && state.summary && !state.busy) void refresh().catch(() => {});
+  });
   const initial = new URLSearchParams(location.search).get('wallet');
   if (initial) await show(initial);
   else message('Enter a wallet address, or connect a wallet.');
