@@ -71,12 +71,38 @@ ensure_python_tools() {
 # their tools; one npm workspace at the root), exactly as the committed
 # lockfile pins them (reinstalled when the lockfile changes).
 ensure_node_packages() {
-    apt_install_if_missing node nodejs
-    apt_install_if_missing npm npm
+    ensure_node
     if [ -f node_modules/.package-lock.json ] && cmp -s package-lock.json node_modules/.sparks-lock; then
         return 0
     fi
     step "installing the Node packages (npm ci)"
     npm ci --no-audit --no-fund --loglevel=error
     cp package-lock.json node_modules/.sparks-lock
+}
+
+# Node for the TypeScript tools: Vite needs ^20.19 or >= 22.12, and Debian's
+# own nodejs is 18. Without a recent enough one, the official binary comes
+# from the npm registry (node-linux-<arch>), kept beside the build cache and
+# put first on PATH for this run.
+SPARKS_NODE_VERSION=20.20.2
+ensure_node() {
+    apt_install_if_missing node nodejs
+    apt_install_if_missing npm npm
+    if node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+                process.exit(a > 22 || (a === 22 && b >= 12) || (a === 20 && b >= 19) || a === 21 ? 0 : 1)'; then
+        return 0
+    fi
+    local arch
+    case "$(uname -m)" in
+        x86_64) arch=x64 ;;
+        aarch64 | arm64) arch=arm64 ;;
+        *) echo "no Node binary for $(uname -m) in the npm registry; install Node >= 20.19" >&2; return 1 ;;
+    esac
+    local dir="${CARGO_TARGET_DIR:-$HOME/.cache/sparks/target}/../node-$SPARKS_NODE_VERSION"
+    if [ ! -x "$dir/node_modules/node-linux-$arch/bin/node" ]; then
+        step "installing Node $SPARKS_NODE_VERSION from the npm registry (this machine has $(node --version))"
+        npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "node-linux-$arch@$SPARKS_NODE_VERSION"
+    fi
+    export PATH="$dir/node_modules/node-linux-$arch/bin:$PATH"
+    node --version >/dev/null
 }

@@ -493,6 +493,30 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         .execute(env.store.pool())
         .await
         .unwrap();
+    // An index holding a change the chain has not (seq ahead, as after a
+    // dropped fork kept or the wrong cluster): a mismatch once the node is
+    // past the index's slot, not a node behind asked forever.
+    sqlx::query("UPDATE spark_accounts SET seq = seq + 1 WHERE wallet = $1")
+        .bind(&user_address)
+        .execute(env.store.pool())
+        .await
+        .unwrap();
+    browser.client.refresh().await.unwrap();
+    let ahead = browser
+        .until("the index ahead", VERIFICATION, state_is("mismatch"))
+        .await;
+    assert!(
+        ahead[2]
+            .as_str()
+            .unwrap()
+            .contains("the index has 2 changes to this account"),
+        "{ahead}"
+    );
+    sqlx::query("UPDATE spark_accounts SET seq = seq - 1 WHERE wallet = $1")
+        .bind(&user_address)
+        .execute(env.store.pool())
+        .await
+        .unwrap();
     browser.client.refresh().await.unwrap();
     browser
         .until("verified again", VERIFICATION, state_is("verified"))
@@ -760,6 +784,13 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         "the page was reloaded"
     );
     assert_eq!(on_chain(&env, &user).await.0, 724);
+    assert_eq!(
+        browser
+            .js("const s = [...document.querySelectorAll('#history tbody tr[data-seq]')].map(r => r.dataset.seq); return [s.length, new Set(s).size];")
+            .await,
+        json!([5, 5]),
+        "each change once in the history"
+    );
     stop_worker.send(true).unwrap();
     worker.await.unwrap();
 
@@ -901,4 +932,27 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
             .await,
         json!(0)
     );
+
+    // A page opened with no wallet named: connecting shows the wallet's own Sparks.
+    browser
+        .client
+        .goto(&format!("{base}/account"))
+        .await
+        .unwrap();
+    inject_wallet(&browser, &wallet_script, &user).await;
+    browser
+        .until(
+            "an enabled Connect",
+            "return document.getElementById('connect').disabled",
+            |v| v == false,
+        )
+        .await;
+    browser.click("#connect").await;
+    browser
+        .until(
+            "the connected wallet's balance",
+            "return [document.getElementById('wallet-account').title, document.getElementById('balance').textContent, document.querySelectorAll('button[data-action=redeem]').length]",
+            |v| *v == json!([user_address, "724", 4]),
+        )
+        .await;
 }

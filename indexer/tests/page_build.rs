@@ -47,6 +47,17 @@ fn the_served_page_is_the_build_of_its_sources() {
         fresh == committed,
         "indexer/static/account.html is stale: run `npm run build` in indexer/web and commit it"
     );
+    // The browser tests' wallet lives with the tests, never in what users get.
+    for test_only in [
+        "sparksTestWallet",
+        "Sparks Test Wallet",
+        "SparksTestWalletInstaller",
+    ] {
+        assert!(
+            !committed.contains(test_only),
+            "the served page contains the test wallet ({test_only})"
+        );
+    }
 }
 
 #[test]

@@ -7,8 +7,9 @@
  * `{ InstructionError: [0, { Custom: 6017 }] }`. {@link sparksErrorOf}
  * reads them all.
  */
-import { isSolanaError, SOLANA_ERROR__INSTRUCTION_ERROR__CUSTOM } from '@solana/kit';
+import { isSolanaError, SOLANA_ERROR__INSTRUCTION_ERROR__CUSTOM, type Address } from '@solana/kit';
 import { SPARKS_ERRORS, type SparksErrorCode, type SparksErrorName } from './generated/errorNames';
+import { SPARKS_PROGRAM_ADDRESS } from './generated/programs';
 
 export { SPARKS_ERRORS, type SparksErrorCode, type SparksErrorName } from './generated/errorNames';
 
@@ -55,27 +56,38 @@ export function sparksRefusal(code: number): SparksRefusal | null {
   };
 }
 
-/** The custom code in a raw transaction error (`{ InstructionError: [i, { Custom: n }] }`). */
-function customCodeOfRaw(err: unknown): number | null {
+/** The failing instruction and custom code in a raw transaction error (`{ InstructionError: [i, { Custom: n }] }`). */
+function customCodeOfRaw(err: unknown): { index: number; code: number } | null {
   if (!err || typeof err !== 'object') return null;
   const instruction = (err as { InstructionError?: unknown }).InstructionError;
   if (!Array.isArray(instruction) || instruction.length < 2) return null;
   const custom = (instruction[1] as { Custom?: unknown } | null)?.Custom;
-  return typeof custom === 'number' || typeof custom === 'bigint' ? Number(custom) : null;
+  return typeof custom === 'number' || typeof custom === 'bigint'
+    ? { index: Number(instruction[0]), code: Number(custom) }
+    : null;
 }
 
 /**
  * The program's refusal in `error`, wherever it sits: a `SolanaError` (or
  * its causes), or a raw transaction error. `null` when the failure is not
  * the program's (network, wallet, fees...).
+ *
+ * Every Anchor program numbers its errors from 6000: given the
+ * transaction's `instructions`, a custom code is read as Sparks' only when
+ * the instruction that failed is one of Sparks' (`programAddress`).
  */
-export function sparksErrorOf(error: unknown): SparksRefusal | null {
+export function sparksErrorOf(
+  error: unknown,
+  instructions?: readonly { readonly programAddress: Address }[],
+  programAddress: Address = SPARKS_PROGRAM_ADDRESS,
+): SparksRefusal | null {
+  const ours = (index: number) => !instructions || instructions[index]?.programAddress === programAddress;
   for (let e: unknown = error, depth = 0; e && depth < 8; depth++) {
     if (isSolanaError(e, SOLANA_ERROR__INSTRUCTION_ERROR__CUSTOM)) {
-      return sparksRefusal(Number(e.context.code));
+      return ours(e.context.index) ? sparksRefusal(Number(e.context.code)) : null;
     }
     const raw = customCodeOfRaw(e);
-    if (raw !== null) return sparksRefusal(raw);
+    if (raw !== null) return ours(raw.index) ? sparksRefusal(raw.code) : null;
     e = (e as { cause?: unknown }).cause;
   }
   return null;

@@ -6,9 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { isSome, unwrapOption, type Address, type Instruction, type KeyPairSigner } from '@solana/kit';
+import { address, isSome, unwrapOption, type Address, type Instruction, type KeyPairSigner } from '@solana/kit';
 import {
   PerkKind,
+  SPARKS_ERRORS,
+  SPARKS_PROGRAM_ADDRESS,
   Source,
   fetchConfig,
   fetchIssuer,
@@ -41,6 +43,7 @@ import {
 import { funded, rpc, send, transaction } from './chain';
 
 const FOREVER = 2n ** 63n - 1n;
+const SYSTEM_PROGRAM = address('11111111111111111111111111111111');
 const WHITELIST = 7n;
 const SOLD_OUT_PERK = 1n;
 const DEAR_PERK = 2n;
@@ -219,8 +222,10 @@ describe('the Sparks client on a real chain', () => {
       try {
         await send(alice, [instruction], { skipPreflight });
       } catch (error) {
-        const refused = sparksErrorOf(error);
+        // Named as Sparks' because the instruction that failed is Sparks'.
+        const refused = sparksErrorOf(error, [instruction]);
         assert.ok(refused, `a program refusal in ${String(error)}`);
+        assert.equal(sparksErrorOf(error, [{ programAddress: SYSTEM_PROGRAM }]), null);
         assert.ok(refused.words.length > 0);
         return refused.name;
       }
@@ -237,5 +242,17 @@ describe('the Sparks client on a real chain', () => {
       'AlreadyJoined',
     );
     assert.deepEqual(await sparkOf(alice.address), before);
+  });
+
+  test("another program's custom code is not named as Sparks'", () => {
+    // Every Anchor program numbers its errors from 6000.
+    const code = Number(Object.keys(SPARKS_ERRORS)[0]);
+    const raw = { InstructionError: [1, { Custom: code }] };
+    const sparks = { programAddress: SPARKS_PROGRAM_ADDRESS };
+    const other = { programAddress: SYSTEM_PROGRAM };
+    assert.equal(sparksErrorOf(raw, [sparks, other]), null);
+    assert.equal(sparksErrorOf(raw, [other, sparks])?.code, code);
+    // Without the instructions, any custom code is read as Sparks'.
+    assert.equal(sparksErrorOf(raw)?.code, code);
   });
 });

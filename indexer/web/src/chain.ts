@@ -7,8 +7,9 @@
 import {
   appendTransactionMessageInstructions,
   compileTransaction,
+  createDefaultRpcTransport,
   createNoopSigner,
-  createSolanaRpc,
+  createSolanaRpcFromTransport,
   createTransactionMessage,
   getBase64Encoder,
   getBase64EncodedWireTransaction,
@@ -23,6 +24,7 @@ import {
   type Address,
   type Instruction,
   type Rpc,
+  type RpcTransport,
   type Signature,
   type SolanaRpcApi,
 } from '@solana/kit';
@@ -41,8 +43,16 @@ import {
 
 export type Chain = { rpc: Rpc<SolanaRpcApi>; program: Address };
 
+/** A request the node has not answered by then is given up (and asked again later), never waited on forever. */
+const RPC_TIMEOUT_MS = 15_000;
+
 export function connectChain(url: string, program: string): Chain {
-  return { rpc: createSolanaRpc(url), program: program as Address };
+  const transport = createDefaultRpcTransport({ url });
+  const timed: RpcTransport = (request) => {
+    const timeout = AbortSignal.timeout(RPC_TIMEOUT_MS);
+    return transport({ ...request, signal: request.signal ? AbortSignal.any([request.signal, timeout]) : timeout });
+  };
+  return { rpc: createSolanaRpcFromTransport(timed), program: program as Address };
 }
 
 /**
@@ -100,12 +110,15 @@ export const joinInstruction = async (chain: Chain, wallet: Address, whitelistId
   return getJoinWhitelistInstructionAsync({ owner, payer: owner, whitelist }, { programAddress: chain.program });
 };
 
-/** The unsigned transaction's wire bytes, for the wallet to sign; the wallet pays. */
+/**
+ * The unsigned transaction's wire bytes, for the wallet to sign (the wallet
+ * pays), and the last block height at which it can land.
+ */
 export async function unsignedTransaction(
   chain: Chain,
   payer: Address,
   instructions: Instruction[],
-): Promise<Uint8Array> {
+): Promise<{ bytes: Uint8Array; lastValidBlockHeight: bigint }> {
   const { value: blockhash } = await chain.rpc.getLatestBlockhash({ commitment: 'confirmed' }).send();
   const message = pipe(
     createTransactionMessage({ version: 0 }),
@@ -113,19 +126,40 @@ export async function unsignedTransaction(
     (m) => setTransactionMessageLifetimeUsingBlockhash(blockhash, m),
     (m) => appendTransactionMessageInstructions(instructions, m),
   );
-  return new Uint8Array(getTransactionEncoder().encode(compileTransaction(message)));
+  const bytes = new Uint8Array(getTransactionEncoder().encode(compileTransaction(message)));
+  return { bytes, lastValidBlockHeight: blockhash.lastValidBlockHeight };
 }
 
-/** Sends the wallet-signed bytes (a failed simulation throws, with the program's error in its causes). */
-export async function sendSigned(chain: Chain, signed: Uint8Array): Promise<Signature> {
-  const transaction = getTransactionDecoder().decode(signed);
-  await chain.rpc
-    .sendTransaction(getBase64EncodedWireTransaction(transaction), {
-      encoding: 'base64',
-      preflightCommitment: 'confirmed',
-    })
-    .send();
-  return getSignatureFromTransaction(transaction);
+/** The signed transaction's signature: known before it is sent, so it can be followed whatever the send says. */
+export const signatureOf = (signed: Uint8Array): Signature =>
+  getSignatureFromTransaction(getTransactionDecoder().decode(signed));
+
+const wire = (signed: Uint8Array) => getBase64EncodedWireTransaction(getTransactionDecoder().decode(signed));
+
+/**
+ * Sends the wallet-signed bytes after a simulation (a refusal throws, with
+ * the program's error in its causes).
+ */
+export async function sendSigned(chain: Chain, signed: Uint8Array): Promise<void> {
+  await chain.rpc.sendTransaction(wire(signed), { encoding: 'base64', preflightCommitment: 'confirmed' }).send();
+}
+
+/**
+ * Whether the node answered a call with a JSON-RPC error (-32768..-32000):
+ * for a send, the transaction was refused, not forwarded. A transport
+ * failure (timeout, 429, 5xx, the network) leaves it unknown.
+ */
+export function answeredWithError(error: unknown): boolean {
+  if (!isSolanaError(error)) return false;
+  const code = error.context.__code as number;
+  return code >= -32768 && code <= -32000;
+}
+
+/** The transaction's blockhash expired before it landed: it never will, and nothing of it happened. */
+export class Expired extends Error {
+  constructor(readonly signature: Signature) {
+    super(`it expired before landing; nothing was spent`);
+  }
 }
 
 /**
@@ -144,18 +178,54 @@ export async function eventsOf(chain: Chain, signature: Signature): Promise<Spar
   return null;
 }
 
-/** Waits for `confirmed`; the slot it landed in, or the transaction's error. */
+/** How often a transaction not seen yet is sent again: busy leaders drop transactions. */
+const RESEND_EVERY_MS = 2_000;
+
+/**
+ * Waits for `confirmed`: the slot it landed in, or the transaction's error.
+ * Until then the same signed bytes are sent again now and then (no
+ * simulation), a failed status read (a 429, a node restarting) is retried,
+ * and once the chain is past the blockhash's last valid height without it,
+ * it throws {@link Expired}.
+ */
 export async function confirmation(
   chain: Chain,
-  signature: Signature,
-  within_ms = 60_000,
+  signed: Uint8Array,
+  lastValidBlockHeight: bigint,
+  within_ms = 120_000,
 ): Promise<{ slot: bigint; err: unknown }> {
+  const signature = signatureOf(signed);
   const deadline = Date.now() + within_ms;
+  let resent = Date.now();
   while (Date.now() < deadline) {
-    const { value } = await chain.rpc.getSignatureStatuses([signature]).send();
-    const status = value[0];
+    const status = await chain.rpc
+      .getSignatureStatuses([signature])
+      .send()
+      .then(
+        ({ value }) => value[0],
+        () => undefined,
+      );
     if (status && (status.confirmationStatus === 'confirmed' || status.confirmationStatus === 'finalized')) {
       return { slot: status.slot, err: status.err };
+    }
+    if (status === null) {
+      const height = await chain.rpc
+        .getBlockHeight({ commitment: 'confirmed' })
+        .send()
+        .catch(() => null);
+      if (height !== null && height > lastValidBlockHeight) {
+        // Seen by no node before its blockhash expired: one last look, then it never lands.
+        const last = await chain.rpc.getSignatureStatuses([signature], { searchTransactionHistory: true }).send();
+        if (!last.value[0]) throw new Expired(signature);
+        continue;
+      }
+      if (Date.now() - resent >= RESEND_EVERY_MS) {
+        resent = Date.now();
+        await chain.rpc
+          .sendTransaction(wire(signed), { encoding: 'base64', skipPreflight: true, maxRetries: 0n })
+          .send()
+          .catch(() => {});
+      }
     }
     await new Promise((resolve) => setTimeout(resolve, 400));
   }

@@ -9,13 +9,16 @@ import type { IdentifierString } from '@wallet-standard/base';
 import { sparksErrorOf, type SparksEvent } from '@sparks/client';
 import * as api from './api';
 import {
+  answeredWithError,
   confirmation,
   connectChain,
   eventsOf,
+  Expired,
   joinInstruction,
   readSpark,
   redeemInstruction,
   sendSigned,
+  signatureOf,
   unsignedTransaction,
   type Chain,
 } from './chain';
@@ -46,6 +49,8 @@ const state = {
   whitelists: [] as api.Whitelist[],
   nextCursor: null as string | null,
   stream: null as EventSource | null,
+  /** The wait before the stream is opened again after the server closed it. */
+  streamRetryMs: 1_000,
   /** When the chain was first seen ahead of the index (ms), while it is. */
   behindSince: null as number | null,
   connected: null as { wallet: wallets.Wallet; account: wallets.WalletAccount; off: () => void } | null,
@@ -178,13 +183,18 @@ function historyRow(body: HTMLTableSectionElement, e: api.HistoryEntry, at?: num
   return r;
 }
 
+/** The `seq`s of the history rows shown. */
+const shownSeqs = (body: HTMLTableSectionElement) =>
+  new Set([...body.querySelectorAll<HTMLTableRowElement>('tr[data-seq]')].map((r) => Number(r.dataset.seq)));
+
 async function loadHistory() {
   const wallet = state.wallet!;
   const page = await api.wallets(wallet).history(state.nextCursor);
   if (wallet !== state.wallet) return;
   const body = $('history').querySelector('tbody')!;
   body.querySelector('tr.empty')?.remove();
-  for (const e of page.entries) historyRow(body, e);
+  const shown = shownSeqs(body);
+  for (const e of page.entries) if (!shown.has(e.seq)) historyRow(body, e);
   if (!body.rows.length) {
     const r = body.insertRow();
     r.className = 'empty';
@@ -194,17 +204,42 @@ async function loadHistory() {
   $('older').hidden = !state.nextCursor;
 }
 
-/** New history rows (above the newest shown) without reloading the page. */
-async function loadNewHistory() {
+/** The newest history rows' loader: one at a time (the stream and a spend may both ask). */
+let newHistory: Promise<void> = Promise.resolve();
+const loadNewHistory = () => (newHistory = newHistory.then(fetchNewHistory, fetchNewHistory));
+
+/** How many pages of new rows are fetched before the history is started again from the top. */
+const NEW_HISTORY_PAGES = 10;
+
+/**
+ * New history rows (above the newest shown) without reloading the page:
+ * pages back until they meet a row already shown, so however many arrived
+ * none is skipped; past {@link NEW_HISTORY_PAGES} the table starts again
+ * from the newest rows, its "older" cursor where they end.
+ */
+async function fetchNewHistory() {
   const wallet = state.wallet!;
   const body = $('history').querySelector('tbody')!;
-  const newest = Number(body.querySelector<HTMLTableRowElement>('tr[data-seq]')?.dataset.seq ?? -1);
-  const page = await api.wallets(wallet).history();
-  if (wallet !== state.wallet) return;
-  const fresh = page.entries.filter((e) => e.seq > newest);
+  const newest = Math.max(-1, ...shownSeqs(body));
+  const fresh: api.HistoryEntry[] = [];
+  let cursor: string | null = null;
+  let met = false;
+  for (let pages = 0; pages < NEW_HISTORY_PAGES && !met; pages++) {
+    const page = await api.wallets(wallet).history(cursor);
+    if (wallet !== state.wallet) return;
+    fresh.push(...page.entries.filter((e) => e.seq > newest));
+    cursor = page.next_cursor ?? null;
+    met = !cursor || page.entries.some((e) => e.seq <= newest);
+  }
   if (!fresh.length) return;
   body.querySelector('tr.empty')?.remove();
-  fresh.forEach((e, i) => (historyRow(body, e, i).className = 'new'));
+  if (!met) {
+    body.replaceChildren();
+    state.nextCursor = cursor;
+    $('older').hidden = !cursor;
+  }
+  const shown = shownSeqs(body);
+  fresh.filter((e) => !shown.has(e.seq)).forEach((e, i) => (historyRow(body, e, i).className = 'new'));
 }
 
 /** The API's event stream: the summary each time it changes. */
@@ -219,12 +254,25 @@ function follow(wallet: string) {
     const changed = summary.seq !== state.summary?.seq;
     state.summary = summary;
     renderSummary();
+    // New figures are not the ones verified: say so until they are.
+    if (changed) verification('checking', 'Checking the new figures against the chain…');
     void verify();
     if (changed) void Promise.all([refresh(), loadNewHistory()]).catch(() => {});
   });
   stream.addEventListener('unavailable', () => {
     if (state.wallet === wallet) message('The index cannot be read right now; the page updates when it can.', true);
   });
+  // The browser retries a dropped stream by itself, but not one answered
+  // with an error (a proxy's 502 during a deploy): open it again, later.
+  stream.addEventListener('error', () => {
+    if (stream.readyState !== EventSource.CLOSED || state.stream !== stream) return;
+    state.stream = null;
+    state.streamRetryMs = Math.min(30_000, state.streamRetryMs * 2);
+    setTimeout(() => {
+      if (state.wallet === wallet) follow(wallet);
+    }, state.streamRetryMs);
+  });
+  stream.addEventListener('open', () => (state.streamRetryMs = 1_000));
 }
 
 // ----------------------------------------------------------- verification
@@ -294,7 +342,18 @@ async function verify() {
     }
     state.behindSince = null;
     if (chainSeq < indexSeq) {
-      // The node is at or past every slot seen, yet older than the index.
+      if (slot >= BigInt(summary.last_update_slot ?? 0)) {
+        // The node has seen the slot of the index's latest change and has
+        // not got it: the index holds changes the chain does not (another
+        // cluster or program, a dropped fork it kept, a tampered row).
+        verification(
+          'mismatch',
+          `The index does not match the chain at slot ${slot}: the index has ${indexSeq} change${indexSeq === 1n ? '' : 's'} to this account (the last at slot ${summary.last_update_slot}), the chain ${chainSeq}.`,
+          { slot: String(slot) },
+        );
+        return;
+      }
+      // The node is at or past every slot seen, yet before the index's change.
       verification(
         'node-behind',
         `The chain node answered from slot ${slot}, before the index's state; checking again…`,
@@ -336,9 +395,10 @@ async function verify() {
 // ----------------------------------------------------------------- spending
 
 function renderPerks() {
+  const s = state.summary;
+  if (!s) return;
   const body = $('perks').querySelector('tbody')!;
   body.replaceChildren();
-  const s = state.summary!;
   for (const p of state.perks) {
     const r = body.insertRow();
     r.dataset.perk = String(p.id);
@@ -393,8 +453,12 @@ function renderPerks() {
 }
 
 function renderSpots() {
+  const summary = state.summary;
+  if (!summary) return;
   const body = $('whitelists').querySelector('tbody')!;
   body.replaceChildren();
+  const terms = new Map(state.whitelists.map((w) => [w.id, w]));
+  const net = summary.lifetime_earned - summary.lifetime_revoked;
   const held = new Set(state.spots.map((s) => s.whitelist_id));
   for (const s of state.spots) {
     const r = body.insertRow();
@@ -403,10 +467,14 @@ function renderSpots() {
     cell(r, String(s.spots_left), 'num');
     cell(r, String(s.spots_used), 'num');
     cell(r, windowText(s.window));
-    r.insertCell();
+    const action = r.insertCell();
+    // Spots from a perk or the admin still leave the join open (once, within
+    // the whitelist's spots per wallet), as the program allows.
+    const w = terms.get(s.whitelist_id);
+    if (w && w.min_lifetime_sparks_to_join > 0 && !s.obtained_via.includes('join')) {
+      if (s.spots_granted < w.spots_per_wallet) joinCell(action, w, net);
+    }
   }
-  const s = state.summary!;
-  const net = s.lifetime_earned - s.lifetime_revoked;
   for (const w of state.whitelists) {
     if (held.has(w.id) || w.min_lifetime_sparks_to_join === 0) continue;
     const r = body.insertRow();
@@ -416,35 +484,39 @@ function renderSpots() {
     cell(r, '–', 'num');
     cell(r, '–', 'num');
     cell(r, windowText(w.window));
-    const action = r.insertCell();
-    const qualifies = net >= w.min_lifetime_sparks_to_join;
-    if (canSpend() && w.open && qualifies) {
-      const button = document.createElement('button');
-      button.className = 'small primary';
-      button.dataset.action = 'join';
-      button.textContent = 'Join';
-      button.disabled = state.busy;
-      button.addEventListener('click', () =>
-        act(
-          `Join whitelist #${w.id}`,
-          (chain, wallet) => joinInstruction(chain, wallet, w.id),
-          async (_chain, wallet) => async () => {
-            const spots = await api.wallets(wallet).spots();
-            return spots.whitelists.some((s) => s.whitelist_id === w.id);
-          },
-        ),
-      );
-      action.append(button);
-    } else {
-      action.className = 'muted';
-      action.textContent = !w.open
-        ? 'closed'
-        : qualifies
-          ? 'you qualify: connect this wallet to join'
-          : `needs ${fmt(w.min_lifetime_sparks_to_join)} lifetime Sparks`;
-    }
+    joinCell(r.insertCell(), w, net);
   }
   if (!body.rows.length) cell(body.insertRow(), 'No spots yet.').colSpan = 5;
+}
+
+/** A whitelist's Join button, or why there is none. */
+function joinCell(action: HTMLTableCellElement, w: api.Whitelist, net: number) {
+  const qualifies = net >= w.min_lifetime_sparks_to_join;
+  if (!(canSpend() && w.open && qualifies)) {
+    action.className = 'muted';
+    action.textContent = !w.open
+      ? 'closed'
+      : qualifies
+        ? 'you qualify: connect this wallet to join'
+        : `needs ${fmt(w.min_lifetime_sparks_to_join)} lifetime Sparks`;
+    return;
+  }
+  const button = document.createElement('button');
+  button.className = 'small primary';
+  button.dataset.action = 'join';
+  button.textContent = 'Join';
+  button.disabled = state.busy;
+  button.addEventListener('click', () =>
+    act(
+      `Join whitelist #${w.id}`,
+      (chain, wallet) => joinInstruction(chain, wallet, w.id),
+      async (_chain, wallet) => async () => {
+        const spots = await api.wallets(wallet).spots();
+        return spots.whitelists.some((s) => s.whitelist_id === w.id && s.obtained_via.includes('join'));
+      },
+    ),
+  );
+  action.append(button);
 }
 
 /**
@@ -465,12 +537,14 @@ async function sparkIndexed(
   } else {
     // No node could return the transaction: read the account as of its slot.
     const read = await readSpark(chain, wallet, landed);
-    target = read.stale ? BigInt(state.summary?.seq ?? 0) + 1n : (read.spark?.seq ?? 0n);
+    const shown = state.wallet === wallet ? BigInt(state.summary?.seq ?? 0) : 0n;
+    target = read.stale ? shown + 1n : (read.spark?.seq ?? 0n);
   }
   return async () => {
-    if (BigInt(state.summary?.seq ?? 0) >= target) return true;
-    state.summary = await api.wallets(wallet).summary();
-    return BigInt(state.summary.seq) >= target;
+    if (state.wallet === wallet && BigInt(state.summary?.seq ?? 0) >= target) return true;
+    const summary = await api.wallets(wallet).summary();
+    if (state.wallet === wallet) state.summary = summary;
+    return BigInt(summary.seq) >= target;
   };
 }
 
@@ -515,16 +589,25 @@ async function act(
   let current = step('Waiting for your wallet to sign…');
   // Once sent, a failure to follow it does not mean it did not land.
   let sent: string | null = null;
+  const instructions: Instruction[] = [];
   try {
-    const unsigned = await unsignedTransaction(chain, wallet, [await build(chain, wallet)]);
-    const signed = await wallets.signTransaction(connected.wallet, connected.account, cluster, unsigned);
+    instructions.push(await build(chain, wallet));
+    const unsigned = await unsignedTransaction(chain, wallet, instructions);
+    const signed = await wallets.signTransaction(connected.wallet, connected.account, cluster, unsigned.bytes);
+    const signature = signatureOf(signed);
     current('Signed in your wallet');
     current = step('Sending…');
-    const signature = await sendSigned(chain, signed);
+    try {
+      await sendSigned(chain, signed);
+    } catch (error) {
+      // Refused by the node (a failed simulation): it was never forwarded.
+      if (answeredWithError(error)) throw error;
+      // No answer: it may have reached the node. Followed as sent.
+    }
     sent = signature;
     current(`Sent: ${short(signature)}`);
     current = step('Waiting for confirmation…');
-    const { slot, err } = await confirmation(chain, signature);
+    const { slot, err } = await confirmation(chain, signed, unsigned.lastValidBlockHeight);
     if (err) {
       // Refused by the chain itself: nothing of it happened.
       sent = null;
@@ -539,6 +622,10 @@ async function act(
     if (!(await isIndexed())) {
       current('Landed on chain, not indexed yet: the page shows it when the index catches up', 'failed');
       $('progress').dataset.outcome = 'unindexed';
+    } else if (state.wallet !== wallet) {
+      // The wallet switched accounts meanwhile: the page shows another one.
+      current('Indexed');
+      $('progress').dataset.outcome = 'done';
     } else {
       // The figures first, then "done": what the step says is on the page.
       await Promise.all([refresh(), loadNewHistory()]).catch(() => {});
@@ -546,12 +633,15 @@ async function act(
       $('progress').dataset.outcome = 'done';
     }
   } catch (e) {
-    const refusal = sparksErrorOf(e);
+    const refusal = sparksErrorOf(e, instructions, chain.program);
+    if (e instanceof Expired) sent = null;
     const text = refusal
       ? `Refused by the program: ${refusal.name}. ${refusal.words}`
       : sent
         ? `Could not follow it: ${(e as Error).message}. It may have landed: check ${sent} before trying again.`
-        : `Failed: ${(e as Error).message}. Nothing was spent.`;
+        : e instanceof Expired
+          ? `It expired before landing (the network was too busy, or the wallet took too long): nothing was spent. Try again.`
+          : `Failed: ${(e as Error).message}. Nothing was spent.`;
     current(text, 'failed');
     $('progress').dataset.outcome = refusal || !sent ? 'failed' : 'unknown';
     if (refusal) $('progress').dataset.error = refusal.name;
