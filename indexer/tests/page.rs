@@ -578,6 +578,40 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         .js("const r = document.querySelector('#history tbody tr'); return [r.cells[1].textContent, r.cells[3].textContent];")
         .await;
     assert_eq!(newest, json!(["redeem", "-300"]));
+    // What the page sent: a compute-unit limit first (SBF meters units; a
+    // busy cluster drops transactions without a budget), then the redeem.
+    let signature = browser
+        .js("return document.querySelector('#history tbody tr').cells[5].title")
+        .await;
+    let sent: Value = reqwest::Client::new()
+        .post(env.chain.rpc_url())
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "getTransaction",
+            "params": [signature, {"encoding": "json", "commitment": "confirmed", "maxSupportedTransactionVersion": 0}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let message = &sent["result"]["transaction"]["message"];
+    let programs: Vec<&str> = message["instructions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("the redeem's transaction: {sent}"))
+        .iter()
+        .map(|i| {
+            message["accountKeys"][i["programIdIndex"].as_u64().unwrap() as usize]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        (programs.first(), programs.last()),
+        (
+            Some(&"ComputeBudget111111111111111111111111111111"),
+            Some(&sparks::ID.to_string().as_str())
+        ),
+        "{programs:?}"
+    );
     assert!(
         took < Duration::from_secs(10),
         "redeem to indexed took {took:?} (1.5 s of it signing)"

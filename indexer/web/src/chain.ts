@@ -17,6 +17,7 @@ import {
   getTransactionDecoder,
   getTransactionEncoder,
   isSolanaError,
+  isWritableRole,
   pipe,
   SOLANA_ERROR__JSON_RPC__SERVER_ERROR_MIN_CONTEXT_SLOT_NOT_REACHED,
   setTransactionMessageFeePayer,
@@ -28,6 +29,7 @@ import {
   type Signature,
   type SolanaRpcApi,
 } from '@solana/kit';
+import { getSetComputeUnitLimitInstruction, getSetComputeUnitPriceInstruction } from '@solana-program/compute-budget';
 import {
   findEntryPda,
   findPerkPda,
@@ -111,23 +113,66 @@ export const joinInstruction = async (chain: Chain, wallet: Address, whitelistId
 };
 
 /**
+ * Compute units a redeem or a join may use: the Rust client's figure for
+ * instructions other than awards (client/src/budget.rs, OTHER_UNITS). The
+ * local chain does not meter units; an SBF build's `unitsConsumed` is what
+ * may lower it.
+ */
+export const USER_INSTRUCTION_UNITS = 60_000;
+/** The most the page offers per compute unit: 60,000 units at this cost 0.000003 SOL. */
+export const MAX_MICRO_LAMPORTS_PER_UNIT = 50_000n;
+
+/**
+ * What recent transactions writing the same accounts paid per compute unit
+ * (the 75th percentile of the node's recent slots, capped): on a busy
+ * cluster a transaction without a priority fee waits behind those with one.
+ * 0 when the node cannot say.
+ */
+export async function priorityFee(chain: Chain, instructions: readonly Instruction[]): Promise<bigint> {
+  const writable = [
+    ...new Set(
+      instructions.flatMap((i) => (i.accounts ?? []).filter((a) => isWritableRole(a.role)).map((a) => a.address)),
+    ),
+  ];
+  const fees = await chain.rpc
+    .getRecentPrioritizationFees(writable.slice(0, 128))
+    .send()
+    .catch(() => []);
+  const paid = fees.map((f) => f.prioritizationFee).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  if (!paid.length) return 0n;
+  const p75 = paid[Math.floor(paid.length * 0.75)]!;
+  return p75 < MAX_MICRO_LAMPORTS_PER_UNIT ? p75 : MAX_MICRO_LAMPORTS_PER_UNIT;
+}
+
+/**
  * The unsigned transaction's wire bytes, for the wallet to sign (the wallet
- * pays), and the last block height at which it can land.
+ * pays), and the last block height at which it can land. The user's
+ * `instructions` come after a compute-unit limit and, when recent
+ * transactions paid one, a priority fee: `all` is what was sent, in order
+ * (a failing instruction is named by its index in it).
  */
 export async function unsignedTransaction(
   chain: Chain,
   payer: Address,
   instructions: Instruction[],
-): Promise<{ bytes: Uint8Array; lastValidBlockHeight: bigint }> {
-  const { value: blockhash } = await chain.rpc.getLatestBlockhash({ commitment: 'confirmed' }).send();
+): Promise<{ bytes: Uint8Array; lastValidBlockHeight: bigint; all: Instruction[] }> {
+  const [{ value: blockhash }, price] = await Promise.all([
+    chain.rpc.getLatestBlockhash({ commitment: 'confirmed' }).send(),
+    priorityFee(chain, instructions),
+  ]);
+  const all: Instruction[] = [
+    getSetComputeUnitLimitInstruction({ units: USER_INSTRUCTION_UNITS * instructions.length }),
+    ...(price > 0n ? [getSetComputeUnitPriceInstruction({ microLamports: price })] : []),
+    ...instructions,
+  ];
   const message = pipe(
     createTransactionMessage({ version: 0 }),
     (m) => setTransactionMessageFeePayer(payer, m),
     (m) => setTransactionMessageLifetimeUsingBlockhash(blockhash, m),
-    (m) => appendTransactionMessageInstructions(instructions, m),
+    (m) => appendTransactionMessageInstructions(all, m),
   );
   const bytes = new Uint8Array(getTransactionEncoder().encode(compileTransaction(message)));
-  return { bytes, lastValidBlockHeight: blockhash.lastValidBlockHeight };
+  return { bytes, lastValidBlockHeight: blockhash.lastValidBlockHeight, all };
 }
 
 /** The signed transaction's signature: known before it is sent, so it can be followed whatever the send says. */

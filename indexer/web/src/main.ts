@@ -589,10 +589,11 @@ async function act(
   let current = step('Waiting for your wallet to sign…');
   // Once sent, a failure to follow it does not mean it did not land.
   let sent: string | null = null;
-  const instructions: Instruction[] = [];
+  // What the transaction holds, in order: a refusal is read by the failing instruction's index.
+  let instructions: Instruction[] = [];
   try {
-    instructions.push(await build(chain, wallet));
-    const unsigned = await unsignedTransaction(chain, wallet, instructions);
+    const unsigned = await unsignedTransaction(chain, wallet, [await build(chain, wallet)]);
+    instructions = unsigned.all;
     const signed = await wallets.signTransaction(connected.wallet, connected.account, cluster, unsigned.bytes);
     const signature = signatureOf(signed);
     current('Signed in your wallet');
