@@ -416,6 +416,22 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
     let browser = Browser::start().await;
     let user_address = user.pubkey().to_string();
 
+    // Someone sent lamports to a newcomer's SparkAccount address before the
+    // program created the account there (the program allows for it): no
+    // SparkAccount yet, verified as such, not a failed read.
+    let newcomer = Keypair::new().pubkey();
+    scenario::fund(&env.rpc, &[pda::spark(&newcomer)], 1_000_000)
+        .await
+        .unwrap();
+    browser
+        .client
+        .goto(&format!("{base}/account?wallet={newcomer}"))
+        .await
+        .unwrap();
+    browser
+        .until("the newcomer verified", VERIFICATION, state_is("verified"))
+        .await;
+
     // No wallet in the browser: the page still shows a wallet, read-only.
     browser
         .client

@@ -74,7 +74,9 @@ export async function readSpark(
       .getAccountInfo(address, { commitment: 'confirmed', encoding: 'base64', minContextSlot })
       .send();
     if (minContextSlot !== undefined && context.slot < minContextSlot) return { stale: true, slot: context.slot };
-    if (!value) return { stale: false, slot: context.slot, spark: null };
+    // Anyone may send lamports to the address before the program creates the
+    // account there (it allows for that): a system account is no SparkAccount.
+    if (!value || value.owner !== chain.program) return { stale: false, slot: context.slot, spark: null };
     const spark = getSparkAccountDecoder().decode(getBase64Encoder().encode(value.data[0]));
     return { stale: false, slot: context.slot, spark };
   } catch (error) {
@@ -165,8 +167,10 @@ export async function unsignedTransaction(
     ...(price > 0n ? [getSetComputeUnitPriceInstruction({ microLamports: price })] : []),
     ...instructions,
   ];
+  // Legacy: every wallet signs it (a version-0 message gains nothing
+  // without lookup tables, and some wallets sign only legacy ones).
   const message = pipe(
-    createTransactionMessage({ version: 0 }),
+    createTransactionMessage({ version: 'legacy' }),
     (m) => setTransactionMessageFeePayer(payer, m),
     (m) => setTransactionMessageLifetimeUsingBlockhash(blockhash, m),
     (m) => appendTransactionMessageInstructions(all, m),

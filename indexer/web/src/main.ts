@@ -679,7 +679,8 @@ async function connectTo(wallet: wallets.Wallet) {
     const account = await wallets.connect(wallet, cluster);
     if (!account) throw new Error('the wallet shared no account');
     const off = wallets.onAccountsChanged(wallet, (accounts) => {
-      const next = accounts.find((a) => a.chains.includes(cluster)) ?? accounts[0];
+      // An account that cannot sign on this cluster is as good as none.
+      const next = accounts.find((a) => a.chains.includes(cluster));
       if (!next) return void disconnected();
       if (state.connected) state.connected.account = next;
       renderWalletBar();
@@ -736,8 +737,9 @@ async function start() {
   wallets.onWalletsChanged(renderWalletBar);
   renderWalletBar();
   // Verify again now and then: a change the stream did not bring still shows.
-  setInterval(() => void verify(), 10_000);
-  setInterval(() => state.wallet && void loadPending(), 5_000);
+  // Neither this nor the pending awards are asked for while the tab is hidden.
+  setInterval(() => !document.hidden && void verify(), 10_000);
+  setInterval(() => state.wallet && !document.hidden && void loadPending(), 5_000);
   // The stream follows this wallet's Sparks. What others change (a mint
   // using one of its spots, a perk selling out) is read again whenever the
   // page is looked at again, e.g. back from the mint's own site.
