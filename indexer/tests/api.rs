@@ -230,6 +230,27 @@ async fn every_endpoint_answers_from_the_mirror() {
     let (status, page) = env.get("/account").await;
     assert_eq!(status, 200);
     assert!(page.as_str().unwrap().contains("id=\"balance\""));
+    // Not framed by other sites (its buttons ask a wallet to sign); the
+    // wallet in its URL is not sent on as a referrer.
+    let response = env
+        .http
+        .get(format!("{}/account", env.base))
+        .send()
+        .await
+        .unwrap();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        header("content-security-policy").as_deref(),
+        Some("frame-ancestors 'none'")
+    );
+    assert_eq!(header("x-frame-options").as_deref(), Some("DENY"));
+    assert_eq!(header("referrer-policy").as_deref(), Some("no-referrer"));
     // CORS for the configured origin only.
     let response = env
         .http

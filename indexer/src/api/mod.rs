@@ -231,7 +231,10 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .route("/metrics", get(move || async move { handle.render() }))
         .route("/", get(|| async { Redirect::temporary("/account") }))
-        .route("/account", get(|| async { Html(ACCOUNT_PAGE) }))
+        .route(
+            "/account",
+            get(|| async { (PAGE_HEADERS, Html(ACCOUNT_PAGE)) }),
+        )
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             (
@@ -250,6 +253,17 @@ pub fn router(state: AppState) -> Router {
 /// The Settings → Account page: one HTML file with its script and styles
 /// inlined, built by Vite from `indexer/web` (committed; a test rebuilds it).
 pub const ACCOUNT_PAGE: &str = include_str!("../../static/account.html");
+
+/// The page's buttons ask a wallet to sign: no other site may frame it (and
+/// trick a click); its URL names a wallet, which no request it makes passes
+/// on (to the RPC provider) as a referrer. No `script-src`: wallet
+/// extensions inject their scripts into the page.
+const PAGE_HEADERS: [(header::HeaderName, &str); 4] = [
+    (header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+];
 
 fn cors(origins: &[String]) -> CorsLayer {
     let layer = CorsLayer::new()
