@@ -340,7 +340,7 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
     let terms = WhitelistTerms {
         consumer: example_mint::minter_address().0,
         capacity: 100,
-        spots_per_wallet: 1,
+        spots_per_wallet: 2,
         min_lifetime_sparks: 500,
         starts_at: 0,
         ends_at: i64::MAX,
@@ -381,6 +381,21 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         );
         env.rpc.send(&[award], &issuer, &[]).await.unwrap();
     }
+    // The whitelist's admin grants the user a spot; joining stays open to
+    // it (spots per wallet: 2), as the program allows.
+    env.rpc
+        .send(
+            &[ix::grant_whitelist(
+                &admin.pubkey(),
+                WHITELIST,
+                &user.pubkey(),
+                1,
+            )],
+            &admin,
+            &[],
+        )
+        .await
+        .unwrap();
     // Someone else takes the only meetup ticket.
     env.rpc
         .send(
@@ -680,7 +695,8 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         "700"
     );
 
-    // Join the whitelist from the page; then the example mint mints for the wallet.
+    // Join the whitelist from the page beside the granted spot; then the
+    // example mint mints for the wallet.
     browser
         .click(&format!(
             "tr[data-whitelist='{WHITELIST}'] button[data-action='join']"
@@ -691,7 +707,7 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         .await;
     assert_eq!(outcome[0], "done", "{outcome}");
     browser
-        .until("the spot", &format!("return document.querySelector(\"tr[data-whitelist='{WHITELIST}']\").cells[1].textContent"), |v| v == "1")
+        .until("the spot", &format!("return document.querySelector(\"tr[data-whitelist='{WHITELIST}']\").cells[1].textContent"), |v| v == "2")
         .await;
     let (mint, token_account) = (Keypair::new(), Keypair::new());
     env.rpc
@@ -716,7 +732,7 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((entry.spots_granted, entry.spots_used), (1, 1));
+    assert_eq!((entry.spots_granted, entry.spots_used), (2, 1));
     // The mint used the spot elsewhere (another tab, another site); the page
     // shows it used once it is looked at again (once indexed), without a
     // reload.
@@ -735,7 +751,7 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         .until(
             "the spot used",
             &format!("const r = document.querySelector(\"tr[data-whitelist='{WHITELIST}']\"); return [r.cells[1].textContent, r.cells[2].textContent];"),
-            |v| *v == json!(["0", "1"]),
+            |v| *v == json!(["1", "1"]),
         )
         .await;
 
