@@ -32,24 +32,28 @@ const OPEN: Perk = Perk {
     id: 1,
     cost: 300,
     supply: 0,
+    per_wallet: 1,
     window: (0, i64::MAX),
 };
 const SOLD_OUT: Perk = Perk {
     id: 2,
     cost: 10,
     supply: 1,
+    per_wallet: 0,
     window: (0, i64::MAX),
 };
 const DEAR: Perk = Perk {
     id: 3,
     cost: 1_000_000,
     supply: 0,
+    per_wallet: 0,
     window: (0, i64::MAX),
 };
 const OVER: Perk = Perk {
     id: 4,
     cost: 5,
     supply: 0,
+    per_wallet: 0,
     window: (0, 1_000),
 };
 const WHITELIST: u64 = 5;
@@ -58,6 +62,7 @@ struct Perk {
     id: u64,
     cost: u64,
     supply: u64,
+    per_wallet: u32,
     window: (i64, i64),
 }
 
@@ -270,7 +275,7 @@ async fn create_perk(env: &Env, admin: &Keypair, perk: &Perk, kind: PerkKind, ur
         kind,
         cost: perk.cost,
         max_supply: perk.supply,
-        per_wallet_limit: 0,
+        per_wallet_limit: perk.per_wallet,
         starts_at: perk.window.0,
         ends_at: perk.window.1,
         uri: uri.into(),
@@ -658,7 +663,18 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
 
     // Refusals: by name, in words, and nothing changes.
     let before = on_chain(&env, &user).await;
+    // The once-per-wallet perk shows it was claimed.
+    assert_eq!(
+        browser
+            .js(&format!(
+                "return document.querySelector(\"tr[data-perk='{}']\").cells[4].textContent",
+                OPEN.id
+            ))
+            .await,
+        "1/1"
+    );
     for (perk, name) in [
+        (&OPEN, "PerkWalletLimitReached"),
         (&SOLD_OUT, "PerkSupplyExhausted"),
         (&DEAR, "InsufficientBalance"),
         (&OVER, "OutsideWindow"),
