@@ -134,6 +134,13 @@ impl Browser {
         }
     }
 
+    /// Reloads the page and waits for its verification to be `state`, saying `says`.
+    async fn reloaded_until(&self, what: &str, state: &'static str, says: &str) {
+        self.client.refresh().await.unwrap();
+        let shown = self.until(what, VERIFICATION, state_is(state)).await;
+        assert!(shown[2].as_str().unwrap().contains(says), "{shown}");
+    }
+
     async fn click(&self, css: &str) {
         self.client
             .wait()
@@ -262,6 +269,19 @@ async fn inject_wallet(browser: &Browser, script: &str, key: &Keypair) {
     assert_eq!(done, json!(true));
 }
 
+/// Registers the test wallet holding `key` and connects it from the page.
+async fn connect_wallet(browser: &Browser, script: &str, key: &Keypair) {
+    inject_wallet(browser, script, key).await;
+    browser
+        .until(
+            "an enabled Connect",
+            "return document.getElementById('connect').disabled",
+            |v| v == false,
+        )
+        .await;
+    browser.click("#connect").await;
+}
+
 const VERIFICATION: &str = "const v = document.getElementById('verification'); return [v.dataset.state, v.dataset.slot ?? null, v.textContent];";
 const OUTCOME: &str = "const p = document.getElementById('progress'); return [p.dataset.outcome ?? null, p.dataset.error ?? null, p.innerText];";
 
@@ -288,6 +308,17 @@ async fn create_perk(env: &Env, admin: &Keypair, perk: &Perk, kind: PerkKind, ur
         )
         .await
         .unwrap();
+}
+
+/// Tampers with the wallet's projection row in the index: `UPDATE spark_accounts SET {set}`.
+async fn tamper(env: &Env, set: &str, wallet: &str) {
+    sqlx::query(&format!(
+        "UPDATE spark_accounts SET {set} WHERE wallet = $1"
+    ))
+    .bind(wallet)
+    .execute(env.store.pool())
+    .await
+    .unwrap();
 }
 
 /// The wallet's balance and seq on chain.
@@ -479,15 +510,7 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
     );
 
     // Connect: the wallet's account, and its figures verified on chain.
-    inject_wallet(&browser, &wallet_script, &user).await;
-    browser
-        .until(
-            "an enabled Connect",
-            "return document.getElementById('connect').disabled",
-            |v| v == false,
-        )
-        .await;
-    browser.click("#connect").await;
+    connect_wallet(&browser, &wallet_script, &user).await;
     browser
         .until(
             "the connected account",
@@ -508,64 +531,32 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
     browser.screenshot("account-connected-verified.png").await;
 
     // One projection row tampered with: the page shows the mismatch.
-    sqlx::query("UPDATE spark_accounts SET balance = balance + 5 WHERE wallet = $1")
-        .bind(&user_address)
-        .execute(env.store.pool())
-        .await
-        .unwrap();
-    browser.client.refresh().await.unwrap();
-    let mismatch = browser
-        .until("the mismatch", VERIFICATION, state_is("mismatch"))
+    tamper(&env, "balance = balance + 5", &user_address).await;
+    browser
+        .reloaded_until(
+            "the mismatch",
+            "mismatch",
+            "balance: index 1,005, chain 1,000",
+        )
         .await;
-    assert!(
-        mismatch[2]
-            .as_str()
-            .unwrap()
-            .contains("balance: index 1,005, chain 1,000"),
-        "{mismatch}"
-    );
-    sqlx::query("UPDATE spark_accounts SET balance = balance - 5 WHERE wallet = $1")
-        .bind(&user_address)
-        .execute(env.store.pool())
-        .await
-        .unwrap();
+    tamper(&env, "balance = balance - 5", &user_address).await;
     // An index holding a change the chain has not (seq ahead, as after a
     // dropped fork kept or the wrong cluster): a mismatch once the node is
     // past the index's slot, not a node behind asked forever.
-    sqlx::query("UPDATE spark_accounts SET seq = seq + 1 WHERE wallet = $1")
-        .bind(&user_address)
-        .execute(env.store.pool())
-        .await
-        .unwrap();
-    browser.client.refresh().await.unwrap();
-    let ahead = browser
-        .until("the index ahead", VERIFICATION, state_is("mismatch"))
+    tamper(&env, "seq = seq + 1", &user_address).await;
+    browser
+        .reloaded_until(
+            "the index ahead",
+            "mismatch",
+            "the index has 2 changes to this account",
+        )
         .await;
-    assert!(
-        ahead[2]
-            .as_str()
-            .unwrap()
-            .contains("the index has 2 changes to this account"),
-        "{ahead}"
-    );
-    sqlx::query("UPDATE spark_accounts SET seq = seq - 1 WHERE wallet = $1")
-        .bind(&user_address)
-        .execute(env.store.pool())
-        .await
-        .unwrap();
+    tamper(&env, "seq = seq - 1", &user_address).await;
     browser.client.refresh().await.unwrap();
     browser
         .until("verified again", VERIFICATION, state_is("verified"))
         .await;
-    inject_wallet(&browser, &wallet_script, &user).await;
-    browser
-        .until(
-            "an enabled Connect",
-            "return document.getElementById('connect').disabled",
-            |v| v == false,
-        )
-        .await;
-    browser.click("#connect").await;
+    connect_wallet(&browser, &wallet_script, &user).await;
 
     // Redeem: the wallet signs (slowly, to see it in progress), the page sends
     // and follows it to the index.
@@ -775,25 +766,7 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
     // issuer service. The page shows them pending; once the worker lands
     // them and the indexer stores them, the stream brings the new balance
     // and history rows, and the pending mark goes.
-    let issuer_store = sparks_issuer::store::Store::connect(&env.pg.url())
-        .await
-        .unwrap();
-    let (_, token) = issuer_store
-        .create_token("app", &issuer.pubkey().to_string(), &["trading".into()])
-        .await
-        .unwrap();
-    let issuer_api = {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let router = sparks_issuer::routes::router(Arc::new(sparks_issuer::routes::AppState {
-            store: issuer_store.clone(),
-            max_amount: 1_000_000,
-            metrics: None,
-            sender: Some(issuer.pubkey().to_string()),
-        }));
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        url
-    };
+    let (issuer_store, issuer_api, token) = support::issuer_service(&env, &issuer).await;
     let requests: Vec<Value> = [7, 8, 9]
         .into_iter()
         .map(|amount| json!({"key": format!("page-{amount}"), "wallet": user_address, "source": "trading", "amount": amount}))
@@ -962,15 +935,7 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
     );
 
     // The wallet switches accounts: the page follows; disconnect leaves it read-only.
-    inject_wallet(&browser, &wallet_script, &user).await;
-    browser
-        .until(
-            "an enabled Connect",
-            "return document.getElementById('connect').disabled",
-            |v| v == false,
-        )
-        .await;
-    browser.click("#connect").await;
+    connect_wallet(&browser, &wallet_script, &user).await;
     browser
         .until(
             "the connected account",
@@ -1021,15 +986,7 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         .goto(&format!("{base}/account"))
         .await
         .unwrap();
-    inject_wallet(&browser, &wallet_script, &user).await;
-    browser
-        .until(
-            "an enabled Connect",
-            "return document.getElementById('connect').disabled",
-            |v| v == false,
-        )
-        .await;
-    browser.click("#connect").await;
+    connect_wallet(&browser, &wallet_script, &user).await;
     browser
         .until(
             "the connected wallet's balance",

@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -16,13 +15,6 @@ use sparks_indexer::api::{self, ApiConfig, AppState};
 use sparks_indexer::indexer::IndexerConfig;
 use sparks_issuer::worker::{Worker, WorkerConfig};
 use support::Env;
-
-async fn serve(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    url
-}
 
 async fn get(http: &reqwest::Client, url: String) -> Value {
     let response = http.get(url).send().await.unwrap();
@@ -54,22 +46,7 @@ async fn accepted_awards_show_as_pending_until_indexed() {
     );
 
     // The issuer service accepts 40 awards of 1..=40 Sparks; no worker yet.
-    let store = sparks_issuer::store::Store::connect(&env.pg.url())
-        .await
-        .unwrap();
-    let (_, token) = store
-        .create_token("app", &issuer.pubkey().to_string(), &["trading".into()])
-        .await
-        .unwrap();
-    let issuer_api = serve(sparks_issuer::routes::router(Arc::new(
-        sparks_issuer::routes::AppState {
-            store: store.clone(),
-            max_amount: 1_000_000,
-            metrics: None,
-            sender: Some(issuer.pubkey().to_string()),
-        },
-    )))
-    .await;
+    let (store, issuer_api, token) = support::issuer_service(&env, &issuer).await;
     let requests: Vec<Value> = (1..=40)
         .map(|i| json!({"key": format!("t-{i}"), "wallet": wallet, "source": "trading", "amount": i}))
         .collect();

@@ -378,3 +378,29 @@ pub async fn award_more(env: &Env, issuer: &Keypair, awards: usize, spacing: Dur
         .collect::<Vec<()>>()
         .await;
 }
+
+/// The issuer service's API on the test's Postgres (its schema migrated),
+/// as the app's back end reaches it: its store, URL, and a token for
+/// `issuer`'s trading awards. No worker: the test starts one when it wants.
+pub async fn issuer_service(
+    env: &Env,
+    issuer: &Keypair,
+) -> (sparks_issuer::store::Store, String, String) {
+    let store = sparks_issuer::store::Store::connect(&env.pg.url())
+        .await
+        .unwrap();
+    let (_, token) = store
+        .create_token("app", &issuer.pubkey().to_string(), &["trading".into()])
+        .await
+        .unwrap();
+    let router = sparks_issuer::routes::router(Arc::new(sparks_issuer::routes::AppState {
+        store: store.clone(),
+        max_amount: 1_000_000,
+        metrics: None,
+        sender: Some(issuer.pubkey().to_string()),
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (store, url, token)
+}
