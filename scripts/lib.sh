@@ -89,7 +89,7 @@ ensure_node() {
     apt_install_if_missing node nodejs
     apt_install_if_missing npm npm
     if node -e 'const [a, b] = process.versions.node.split(".").map(Number);
-                process.exit(a > 22 || (a === 22 && b >= 12) || (a === 20 && b >= 19) || a === 21 ? 0 : 1)'; then
+                process.exit(a > 22 || (a === 22 && b >= 12) || (a === 20 && b >= 19) ? 0 : 1)'; then
         return 0
     fi
     local arch
@@ -98,7 +98,9 @@ ensure_node() {
         aarch64 | arm64) arch=arm64 ;;
         *) echo "no Node binary for $(uname -m) in the npm registry; install Node >= 20.19" >&2; return 1 ;;
     esac
-    local dir="${CARGO_TARGET_DIR:-$HOME/.cache/sparks/target}/../node-$SPARKS_NODE_VERSION"
+    # Absolute: tests run node from their own folders.
+    local dir
+    dir="$(mkdir -p "${CARGO_TARGET_DIR:-$HOME/.cache/sparks/target}" && cd "${CARGO_TARGET_DIR:-$HOME/.cache/sparks/target}/.." && pwd)/node-$SPARKS_NODE_VERSION"
     if [ ! -x "$dir/node_modules/node-linux-$arch/bin/node" ]; then
         step "installing Node $SPARKS_NODE_VERSION from the npm registry (this machine has $(node --version))"
         npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "node-linux-$arch@$SPARKS_NODE_VERSION"

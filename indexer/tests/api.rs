@@ -231,7 +231,7 @@ async fn every_endpoint_answers_from_the_mirror() {
     assert_eq!(status, 200);
     assert!(page.as_str().unwrap().contains("id=\"balance\""));
     // Not framed by other sites (its buttons ask a wallet to sign); the
-    // wallet in its URL is not sent on as a referrer.
+    // wallet in its URL is not sent to other origins as a referrer.
     let response = env
         .http
         .get(format!("{}/account", env.base))
@@ -250,7 +250,10 @@ async fn every_endpoint_answers_from_the_mirror() {
         Some("frame-ancestors 'none'")
     );
     assert_eq!(header("x-frame-options").as_deref(), Some("DENY"));
-    assert_eq!(header("referrer-policy").as_deref(), Some("no-referrer"));
+    assert_eq!(
+        header("referrer-policy").as_deref(),
+        Some("strict-origin-when-cross-origin")
+    );
     // CORS for the configured origin only.
     let response = env
         .http

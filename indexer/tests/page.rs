@@ -765,10 +765,11 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
     // Live, without a reload: the app's back end awards Sparks through the
     // issuer service. The page shows them pending; once the worker lands
     // them and the indexer stores them, the stream brings the new balance
-    // and history rows, and the pending mark goes.
+    // and history rows (12: more than the page of 10 the page first asks
+    // for, so it pages back to the newest row it shows), and the pending
+    // mark goes.
     let (issuer_store, issuer_api, token) = support::issuer_service(&env, &issuer).await;
-    let requests: Vec<Value> = [7, 8, 9]
-        .into_iter()
+    let requests: Vec<Value> = (1..=12)
         .map(|amount| json!({"key": format!("page-{amount}"), "wallet": user_address, "source": "trading", "amount": amount}))
         .collect();
     let accepted = reqwest::Client::new()
@@ -783,7 +784,7 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         .until(
             "the awards pending",
             "const p = document.getElementById('pending'); return [p.hidden, p.textContent, p.dataset.count ?? null];",
-            |v| *v == json!([false, "+24 pending", "3"]),
+            |v| *v == json!([false, "+78 pending", "12"]),
         )
         .await;
     browser.screenshot("account-pending.png").await;
@@ -801,24 +802,24 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         .until(
             "the awards in the balance",
             "return document.getElementById('balance').textContent",
-            |v| v == "724",
+            |v| v == "778",
         )
         .await;
     let fresh = browser
         .until(
             "the new history rows",
             "return [...document.querySelectorAll('#history tbody tr.new')].filter(r => r.cells[1].textContent === 'award').map(r => r.cells[3].textContent)",
-            |v| v.as_array().is_some_and(|rows| rows.len() == 3),
+            |v| v.as_array().is_some_and(|rows| rows.len() == 12),
         )
         .await;
-    let mut amounts: Vec<&str> = fresh
+    let mut amounts: Vec<i64> = fresh
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| a.as_str().unwrap())
+        .map(|a| a.as_str().unwrap().trim_start_matches('+').parse().unwrap())
         .collect();
     amounts.sort();
-    assert_eq!(amounts, ["+7", "+8", "+9"]);
+    assert_eq!(amounts, (1..=12).collect::<Vec<i64>>());
     browser
         .until(
             "no awards pending",
@@ -838,12 +839,12 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         json!(true),
         "the page was reloaded"
     );
-    assert_eq!(on_chain(&env, &user).await.0, 724);
+    assert_eq!(on_chain(&env, &user).await.0, 778);
     assert_eq!(
         browser
             .js("const s = [...document.querySelectorAll('#history tbody tr[data-seq]')].map(r => r.dataset.seq); return [s.length, new Set(s).size];")
             .await,
-        json!([5, 5]),
+        json!([14, 14]),
         "each change once in the history"
     );
     stop_worker.send(true).unwrap();
@@ -930,7 +931,7 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         lagging[2]
             .as_str()
             .unwrap()
-            .contains("The chain says your balance is 729 Sparks"),
+            .contains("The chain says your balance is 783 Sparks"),
         "{lagging}"
     );
 
@@ -991,7 +992,7 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         .until(
             "the connected wallet's balance",
             "return [document.getElementById('wallet-account').title, document.getElementById('balance').textContent, document.querySelectorAll('button[data-action=redeem]').length]",
-            |v| *v == json!([user_address, "724", 4]),
+            |v| *v == json!([user_address, "778", 4]),
         )
         .await;
 }

@@ -255,13 +255,14 @@ pub fn router(state: AppState) -> Router {
 pub const ACCOUNT_PAGE: &str = include_str!("../../static/account.html");
 
 /// The page's buttons ask a wallet to sign: no other site may frame it (and
-/// trick a click); its URL names a wallet, which no request it makes passes
-/// on (to the RPC provider) as a referrer. No `script-src`: wallet
-/// extensions inject their scripts into the page.
+/// trick a click). Its URL names a wallet: requests to other origins (the
+/// RPC provider) carry only the page's origin as referrer, which providers
+/// may check a key against. No `script-src`: wallet extensions inject their
+/// scripts into the page.
 const PAGE_HEADERS: [(header::HeaderName, &str); 4] = [
     (header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
     (header::X_FRAME_OPTIONS, "DENY"),
-    (header::REFERRER_POLICY, "no-referrer"),
+    (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
 ];
 

@@ -11,8 +11,10 @@ import {
   createNoopSigner,
   createSolanaRpcFromTransport,
   createTransactionMessage,
+  decompileTransactionMessage,
   getBase64Encoder,
   getBase64EncodedWireTransaction,
+  getCompiledTransactionMessageDecoder,
   getSignatureFromTransaction,
   getTransactionDecoder,
   getTransactionEncoder,
@@ -179,6 +181,17 @@ export async function unsignedTransaction(
   return { bytes, lastValidBlockHeight: blockhash.lastValidBlockHeight, all };
 }
 
+/**
+ * The program each instruction of the signed transaction calls, in order: a
+ * wallet may add instructions (its own priority fee) before signing, so a
+ * failing instruction's index is read against what was signed.
+ */
+export function signedPrograms(signed: Uint8Array): { programAddress: Address }[] {
+  const compiled = getCompiledTransactionMessageDecoder().decode(getTransactionDecoder().decode(signed).messageBytes);
+  const instructions: readonly { programAddress: Address }[] = decompileTransactionMessage(compiled).instructions;
+  return instructions.map((i) => ({ programAddress: i.programAddress }));
+}
+
 /** The signed transaction's signature: known before it is sent, so it can be followed whatever the send says. */
 export const signatureOf = (signed: Uint8Array): Signature =>
   getSignatureFromTransaction(getTransactionDecoder().decode(signed));
@@ -258,17 +271,26 @@ export async function confirmation(
       return { slot: status.slot, err: status.err };
     }
     if (status === null) {
-      const height = await chain.rpc
-        .getBlockHeight({ commitment: 'confirmed' })
+      // Height and slot from one node: past the last valid height there, the
+      // blockhash has expired. Then one last look, from a node at least as
+      // far on (one behind the others may not have the transaction yet).
+      const epoch = await chain.rpc
+        .getEpochInfo({ commitment: 'confirmed' })
         .send()
         .catch(() => null);
-      if (height !== null && height > lastValidBlockHeight) {
-        // Seen by no node before its blockhash expired: one last look, then it never lands.
-        const last = await chain.rpc.getSignatureStatuses([signature], { searchTransactionHistory: true }).send();
-        if (!last.value[0]) throw new Expired(signature);
-        continue;
-      }
-      if (Date.now() - resent >= RESEND_EVERY_MS) {
+      if (epoch && epoch.blockHeight > lastValidBlockHeight) {
+        const last = await chain.rpc
+          .getSignatureStatuses([signature], { searchTransactionHistory: true })
+          .send()
+          .catch(() => null);
+        if (last && last.context.slot >= epoch.absoluteSlot) {
+          const seen = last.value[0];
+          if (!seen) throw new Expired(signature);
+          if (seen.confirmationStatus === 'confirmed' || seen.confirmationStatus === 'finalized') {
+            return { slot: seen.slot, err: seen.err };
+          }
+        }
+      } else if (Date.now() - resent >= RESEND_EVERY_MS) {
         resent = Date.now();
         await chain.rpc
           .sendTransaction(wire(signed), { encoding: 'base64', skipPreflight: true, maxRetries: 0n })

@@ -19,6 +19,7 @@ import {
   redeemInstruction,
   sendSigned,
   signatureOf,
+  signedPrograms,
   unsignedTransaction,
   type Chain,
 } from './chain';
@@ -99,9 +100,11 @@ async function show(address: string) {
   try {
     await refresh();
     if (generation !== state.generation) return;
-    $('history').querySelector('tbody')!.replaceChildren();
-    state.nextCursor = null;
-    await loadHistory();
+    await queued(async () => {
+      $('history').querySelector('tbody')!.replaceChildren();
+      state.nextCursor = null;
+      await loadHistory();
+    });
     if (generation !== state.generation) return;
     $('content').hidden = false;
     message('');
@@ -118,7 +121,7 @@ async function show(address: string) {
 async function refresh() {
   const wallet = state.wallet!;
   const w = api.wallets(wallet);
-  const [summary, spots, claims, perks, whitelists] = await Promise.all([
+  const [fresh, spots, claims, perks, whitelists] = await Promise.all([
     w.summary(),
     w.spots(),
     w.claims(),
@@ -127,7 +130,8 @@ async function refresh() {
   ]);
   // Another wallet was asked for meanwhile: these figures are not its.
   if (wallet !== state.wallet) return;
-  state.summary = summary;
+  // The stream may have brought newer figures while these were read.
+  state.summary = state.summary && fresh.seq < state.summary.seq ? state.summary : fresh;
   state.spots = spots.whitelists;
   state.claims = new Map(claims.claims.map((c) => [c.perk_id, c.times_claimed]));
   state.perks = perks.perks;
@@ -204,9 +208,15 @@ async function loadHistory() {
   $('older').hidden = !state.nextCursor;
 }
 
-/** The newest history rows' loader: one at a time (the stream and a spend may both ask). */
-let newHistory: Promise<void> = Promise.resolve();
-const loadNewHistory = () => (newHistory = newHistory.then(fetchNewHistory, fetchNewHistory));
+/**
+ * The history table's loads, one at a time: new rows (the stream and a
+ * spend may both ask), older pages and a fresh start all move the table
+ * and its cursor.
+ */
+let historyLoads: Promise<void> = Promise.resolve();
+const queued = (load: () => Promise<void>) => (historyLoads = historyLoads.then(load, load));
+const loadNewHistory = () => queued(fetchNewHistory);
+const loadOlderHistory = () => queued(loadHistory);
 
 /** How many pages of new rows are fetched before the history is started again from the top. */
 const NEW_HISTORY_PAGES = 10;
@@ -529,6 +539,7 @@ async function sparkIndexed(
   wallet: Address,
   events: SparksEvent[] | null,
   landed: bigint,
+  before: bigint,
 ): Promise<() => Promise<boolean>> {
   const redeemed = events?.find((e) => e.name === 'perkRedeemed');
   let target: bigint;
@@ -537,8 +548,7 @@ async function sparkIndexed(
   } else {
     // No node could return the transaction: read the account as of its slot.
     const read = await readSpark(chain, wallet, landed);
-    const shown = state.wallet === wallet ? BigInt(state.summary?.seq ?? 0) : 0n;
-    target = read.stale ? shown + 1n : (read.spark?.seq ?? 0n);
+    target = read.stale ? before + 1n : (read.spark?.seq ?? 0n);
   }
   return async () => {
     if (state.wallet === wallet && BigInt(state.summary?.seq ?? 0) >= target) return true;
@@ -571,6 +581,8 @@ async function act(
     wallet: Address,
     events: SparksEvent[] | null,
     landed: bigint,
+    /** The account's `seq` the page showed when the spend began. */
+    before: bigint,
   ) => Promise<() => Promise<boolean>>,
 ) {
   const connected = state.connected;
@@ -585,16 +597,18 @@ async function act(
   delete $('progress').dataset.error;
   $('progress-title').textContent = title;
   const wallet = connected.account.address as Address;
+  const before = BigInt(state.summary?.seq ?? 0);
   const cluster = state.config!.cluster as IdentifierString;
   let current = step('Waiting for your wallet to sign…');
   // Once sent, a failure to follow it does not mean it did not land.
   let sent: string | null = null;
   // What the transaction holds, in order: a refusal is read by the failing instruction's index.
-  let instructions: Instruction[] = [];
+  let instructions: readonly { programAddress: Address }[] = [];
   try {
     const unsigned = await unsignedTransaction(chain, wallet, [await build(chain, wallet)]);
     instructions = unsigned.all;
     const signed = await wallets.signTransaction(connected.wallet, connected.account, cluster, unsigned.bytes);
+    instructions = signedPrograms(signed);
     const signature = signatureOf(signed);
     current('Signed in your wallet');
     current = step('Sending…');
@@ -617,7 +631,7 @@ async function act(
     current(`Confirmed at slot ${slot}`);
     if (slot > state.highestSlot) state.highestSlot = slot;
     current = step('Waiting for the index…');
-    const isIndexed = await indexed(chain, wallet, await eventsOf(chain, signature), slot);
+    const isIndexed = await indexed(chain, wallet, await eventsOf(chain, signature), slot, before);
     const deadline = Date.now() + 30_000;
     while (!(await isIndexed()) && Date.now() < deadline) await sleep(300);
     if (!(await isIndexed())) {
@@ -729,7 +743,7 @@ $('wallet-form').addEventListener('submit', (e) => {
   e.preventDefault();
   void show($<HTMLInputElement>('wallet-input').value);
 });
-$('older').addEventListener('click', () => void loadHistory());
+$('older').addEventListener('click', () => void loadOlderHistory().catch(() => {}));
 
 async function start() {
   state.config = await api.clientConfig().catch(() => null);
