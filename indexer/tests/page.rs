@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::response::IntoResponse;
 use axum::Json;
 
 use fantoccini::{Client, Locator};
@@ -178,22 +179,27 @@ impl Drop for Browser {
 /// The page's JSON-RPC endpoint as a provider with a node behind the others:
 /// while `stale` is on, `getAccountInfo` is answered *successfully* with the
 /// first answer seen for that account, at its old context slot, the way a
-/// node that has not caught up answers. Everything else goes to the chain.
+/// node that has not caught up answers. While `lost_send_answers` is on, a
+/// `sendTransaction` reaches the chain but its answer is lost (a 502 from
+/// the provider's gateway). Everything else goes to the chain.
 struct StaleNode {
     url: String,
     stale: Arc<AtomicBool>,
+    lost_send_answers: Arc<AtomicBool>,
 }
 
 impl StaleNode {
     async fn start(upstream: String) -> Self {
         let stale = Arc::new(AtomicBool::new(false));
+        let lost_send_answers = Arc::new(AtomicBool::new(false));
         let first_answers: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
         let http = reqwest::Client::new();
         let handler = {
-            let stale = stale.clone();
+            let (stale, lost) = (stale.clone(), lost_send_answers.clone());
             move |Json(request): Json<Value>| {
-                let (stale, first_answers, http, upstream) = (
+                let (stale, lost, first_answers, http, upstream) = (
                     stale.clone(),
+                    lost.clone(),
                     first_answers.clone(),
                     http.clone(),
                     upstream.clone(),
@@ -206,7 +212,7 @@ impl StaleNode {
                             if let Some(old) = first_answers.lock().unwrap().get(account) {
                                 let mut old = old.clone();
                                 old["id"] = request["id"].clone();
-                                return Json(old);
+                                return Json(old).into_response();
                             }
                         }
                     }
@@ -226,7 +232,10 @@ impl StaleNode {
                             .entry(account)
                             .or_insert_with(|| answer.clone());
                     }
-                    Json(answer)
+                    if request["method"] == "sendTransaction" && lost.load(Ordering::SeqCst) {
+                        return axum::http::StatusCode::BAD_GATEWAY.into_response();
+                    }
+                    Json(answer).into_response()
                 }
             }
         };
@@ -236,7 +245,11 @@ impl StaleNode {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { url, stale }
+        Self {
+            url,
+            stale,
+            lost_send_answers,
+        }
     }
 }
 
@@ -702,8 +715,11 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         "700"
     );
 
-    // Join the whitelist from the page beside the granted spot; then the
+    // Join the whitelist from the page beside the granted spot, the send's
+    // answer lost on the way back (it reached the chain): the page follows
+    // it as sent, to the index, and never says nothing happened. Then the
     // example mint mints for the wallet.
+    node.lost_send_answers.store(true, Ordering::SeqCst);
     browser
         .click(&format!(
             "tr[data-whitelist='{WHITELIST}'] button[data-action='join']"
@@ -713,6 +729,7 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         .until("the join done", OUTCOME, |v| v[0] != "running")
         .await;
     assert_eq!(outcome[0], "done", "{outcome}");
+    node.lost_send_answers.store(false, Ordering::SeqCst);
     browser
         .until("the spot", &format!("return document.querySelector(\"tr[data-whitelist='{WHITELIST}']\").cells[1].textContent"), |v| v == "2")
         .await;
