@@ -786,17 +786,7 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
     // for, so it pages back to the newest row it shows), and the pending
     // mark goes.
     let (issuer_store, issuer_api, token) = support::issuer_service(&env, &issuer).await;
-    let requests: Vec<Value> = (1..=12)
-        .map(|amount| json!({"key": format!("page-{amount}"), "wallet": user_address, "source": "trading", "amount": amount}))
-        .collect();
-    let accepted = reqwest::Client::new()
-        .post(format!("{issuer_api}/v1/awards"))
-        .bearer_auth(&token)
-        .json(&requests)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(accepted.status(), 202);
+    support::post_awards(&issuer_api, &token, &user_address, "page", 1..=12).await;
     browser
         .until(
             "the awards pending",

@@ -47,17 +47,7 @@ async fn accepted_awards_show_as_pending_until_indexed() {
 
     // The issuer service accepts 40 awards of 1..=40 Sparks; no worker yet.
     let (store, issuer_api, token) = support::issuer_service(&env, &issuer).await;
-    let requests: Vec<Value> = (1..=40)
-        .map(|i| json!({"key": format!("t-{i}"), "wallet": wallet, "source": "trading", "amount": i}))
-        .collect();
-    let accepted = http
-        .post(format!("{issuer_api}/v1/awards"))
-        .bearer_auth(&token)
-        .json(&requests)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(accepted.status(), 202);
+    support::post_awards(&issuer_api, &token, &wallet, "t", 1..=40).await;
     let pending = get(&http, pending_url.clone()).await;
     assert_eq!(pending["issuer_service"], json!(true));
     assert_eq!(pending["count"], json!(40));

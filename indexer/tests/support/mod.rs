@@ -404,3 +404,26 @@ pub async fn issuer_service(
     tokio::spawn(async move { axum::serve(listener, router).await });
     (store, url, token)
 }
+
+/// The app's back end asks the issuer service at `url` for one trading award
+/// of each of `amounts` to `wallet` (keys `{key_prefix}-{amount}`); all are
+/// accepted.
+pub async fn post_awards(
+    url: &str,
+    token: &str,
+    wallet: &str,
+    key_prefix: &str,
+    amounts: std::ops::RangeInclusive<u64>,
+) {
+    let requests: Vec<serde_json::Value> = amounts
+        .map(|amount| serde_json::json!({"key": format!("{key_prefix}-{amount}"), "wallet": wallet, "source": "trading", "amount": amount}))
+        .collect();
+    let accepted = reqwest::Client::new()
+        .post(format!("{url}/v1/awards"))
+        .bearer_auth(token)
+        .json(&requests)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 202);
+}

@@ -152,14 +152,13 @@ export async function priorityFee(chain: Chain, instructions: readonly Instructi
  * The unsigned transaction's wire bytes, for the wallet to sign (the wallet
  * pays), and the last block height at which it can land. The user's
  * `instructions` come after a compute-unit limit and, when recent
- * transactions paid one, a priority fee: `all` is what was sent, in order
- * (a failing instruction is named by its index in it).
+ * transactions paid one, a priority fee.
  */
 export async function unsignedTransaction(
   chain: Chain,
   payer: Address,
   instructions: Instruction[],
-): Promise<{ bytes: Uint8Array; lastValidBlockHeight: bigint; all: Instruction[] }> {
+): Promise<{ bytes: Uint8Array; lastValidBlockHeight: bigint }> {
   const [{ value: blockhash }, price] = await Promise.all([
     chain.rpc.getLatestBlockhash({ commitment: 'confirmed' }).send(),
     priorityFee(chain, instructions),
@@ -178,7 +177,7 @@ export async function unsignedTransaction(
     (m) => appendTransactionMessageInstructions(all, m),
   );
   const bytes = new Uint8Array(getTransactionEncoder().encode(compileTransaction(message)));
-  return { bytes, lastValidBlockHeight: blockhash.lastValidBlockHeight, all };
+  return { bytes, lastValidBlockHeight: blockhash.lastValidBlockHeight };
 }
 
 /**
@@ -243,6 +242,10 @@ export async function eventsOf(chain: Chain, signature: Signature): Promise<Spar
 /** How often a transaction not seen yet is sent again: busy leaders drop transactions. */
 const RESEND_EVERY_MS = 2_000;
 
+type Status = { slot: bigint; err: unknown; confirmationStatus: string | null };
+const isConfirmed = (status: Status | null | undefined): status is Status =>
+  status?.confirmationStatus === 'confirmed' || status?.confirmationStatus === 'finalized';
+
 /**
  * Waits for `confirmed`: the slot it landed in, or the transaction's error.
  * Until then the same signed bytes are sent again now and then (no
@@ -267,9 +270,7 @@ export async function confirmation(
         ({ value }) => value[0],
         () => undefined,
       );
-    if (status && (status.confirmationStatus === 'confirmed' || status.confirmationStatus === 'finalized')) {
-      return { slot: status.slot, err: status.err };
-    }
+    if (isConfirmed(status)) return { slot: status.slot, err: status.err };
     if (status === null) {
       // Height and slot from one node: past the last valid height there, the
       // blockhash has expired. Then one last look, from a node at least as
@@ -286,9 +287,7 @@ export async function confirmation(
         if (last && last.context.slot >= epoch.absoluteSlot) {
           const seen = last.value[0];
           if (!seen) throw new Expired(signature);
-          if (seen.confirmationStatus === 'confirmed' || seen.confirmationStatus === 'finalized') {
-            return { slot: seen.slot, err: seen.err };
-          }
+          if (isConfirmed(seen)) return { slot: seen.slot, err: seen.err };
         }
       } else if (Date.now() - resent >= RESEND_EVERY_MS) {
         resent = Date.now();

@@ -481,9 +481,8 @@ function renderSpots() {
     // Spots from a perk or the admin still leave the join open (once, within
     // the whitelist's spots per wallet), as the program allows.
     const w = terms.get(s.whitelist_id);
-    if (w && w.min_lifetime_sparks_to_join > 0 && !s.obtained_via.includes('join')) {
-      if (s.spots_granted < w.spots_per_wallet) joinCell(action, w, net);
-    }
+    const joinable = w && w.min_lifetime_sparks_to_join > 0 && s.spots_granted < w.spots_per_wallet;
+    if (joinable && !s.obtained_via.includes('join')) joinCell(action, w, net);
   }
   for (const w of state.whitelists) {
     if (held.has(w.id) || w.min_lifetime_sparks_to_join === 0) continue;
@@ -602,11 +601,10 @@ async function act(
   let current = step('Waiting for your wallet to sign…');
   // Once sent, a failure to follow it does not mean it did not land.
   let sent: string | null = null;
-  // What the transaction holds, in order: a refusal is read by the failing instruction's index.
+  // What the signed transaction holds, in order: a refusal is read by the failing instruction's index.
   let instructions: readonly { programAddress: Address }[] = [];
   try {
     const unsigned = await unsignedTransaction(chain, wallet, [await build(chain, wallet)]);
-    instructions = unsigned.all;
     const signed = await wallets.signTransaction(connected.wallet, connected.account, cluster, unsigned.bytes);
     instructions = signedPrograms(signed);
     const signature = signatureOf(signed);
