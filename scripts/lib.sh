@@ -2,6 +2,13 @@
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# The folder holding the build cache (CARGO_TARGET_DIR), where the tools the
+# scripts install live too; absolute, since tests run them from their own folders.
+beside_build_cache() {
+    local target="${CARGO_TARGET_DIR:-$HOME/.cache/sparks/target}"
+    mkdir -p "$target" && (cd "$target/.." && pwd)
+}
+
 # Installs a Debian package when one of its commands is missing.
 apt_install_if_missing() {
     local command=$1 package=$2
@@ -51,7 +58,7 @@ cargo_install_if_missing() {
 # A Python venv (in the build cache, outside the clone) with the pinned
 # tools of scripts/requirements.txt; prints nothing, sets SPARKS_VENV.
 ensure_python_tools() {
-    export SPARKS_VENV="${SPARKS_VENV:-${CARGO_TARGET_DIR:-$HOME/.cache/sparks/target}/../venv}"
+    export SPARKS_VENV="${SPARKS_VENV:-$(beside_build_cache)/venv}"
     local stamp="$SPARKS_VENV/.requirements"
     if [ -f "$stamp" ] && cmp -s scripts/requirements.txt "$stamp"; then return 0; fi
     step "installing the Python test tools in $SPARKS_VENV"
@@ -98,9 +105,8 @@ ensure_node() {
         aarch64 | arm64) arch=arm64 ;;
         *) echo "no Node binary for $(uname -m) in the npm registry; install Node >= 20.19" >&2; return 1 ;;
     esac
-    # Absolute: tests run node from their own folders.
     local dir
-    dir="$(mkdir -p "${CARGO_TARGET_DIR:-$HOME/.cache/sparks/target}" && cd "${CARGO_TARGET_DIR:-$HOME/.cache/sparks/target}/.." && pwd)/node-$SPARKS_NODE_VERSION"
+    dir="$(beside_build_cache)/node-$SPARKS_NODE_VERSION"
     if [ ! -x "$dir/node_modules/node-linux-$arch/bin/node" ]; then
         step "installing Node $SPARKS_NODE_VERSION from the npm registry (this machine has $(node --version))"
         npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "node-linux-$arch@$SPARKS_NODE_VERSION"
