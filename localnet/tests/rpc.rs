@@ -470,9 +470,15 @@ async fn a_refused_award_logs_like_a_validator() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_websocket_port_is_the_rpc_port_plus_one_by_default() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let rpc_port = listener.local_addr().unwrap().port();
-    drop(listener);
+    // A free port whose next one is free too: other tests of this binary
+    // take ports meanwhile (CI once found port + 1 taken).
+    let rpc_port = loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            break port;
+        }
+    };
     let chain = Localnet::start(LocalnetConfig {
         rpc_port: Some(rpc_port),
         ..LocalnetConfig::default()
