@@ -1,78 +1,288 @@
 //! Compute budget: every transaction the client builds says how many compute
 //! units it may use and, optionally, what it pays per unit (the priority fee).
 //!
-//! Natively (the program tests, the local chain) compute units are not
-//! metered, so the limits come from an estimate of the work each instruction
-//! does, not from a measurement: a base per instruction, and per award row
-//! its account load and store, its event (a self-CPI), the account it may
-//! create (a system CPI and a PDA derivation) and the referral credit's
-//! event; voiding award ids by their count. Each figure is rounded up generously; confirm them against
-//! `simulateTransaction`'s `unitsConsumed` on an SBF build before lowering
-//! them (a transaction that runs out of units fails, and its award ids stay
-//! open for a re-send).
+//! The limits come from measurement: `idl/compute-units.json` holds what the
+//! SBF VM metered for the committed bytecode (`sbf/deploy/sparks.so`), per
+//! instruction in its worst measured case, and for `award` and
+//! `award_batch` per part (a row, an account created, a bump tried). The
+//! program tests measure them anew and fail when a figure moved or an
+//! instruction used more than the limit this module sets
+//! (`tests/tests/sparks/sbf/test_compute_units.rs`; `SPARKS_BLESS=1`
+//! rewrites the file). A limit is the figure plus [`ComputeUnits::margin_percent`],
+//! for what the measured cases do not cover: a platform-tools build of the
+//! program makes different code, and PDAs whose bump takes more tries than
+//! the measured ones cost more (`find_program_address` hashes once per
+//! try). Where the client knows the wallet behind a PDA the program derives
+//! by search (an award's SparkAccount), it counts that PDA's tries exactly.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
 use anchor_lang::{AnchorDeserialize, Discriminator};
+use serde::{Deserialize, Serialize};
 use solana_compute_budget_interface::ComputeBudgetInstruction;
+use sparks::instruction as ixs;
+use sparks::state::{Issuer, Perk, PerkClaim, SparkAccount, Whitelist, WhitelistEntry};
 
-/// Anchor's dispatch, account checks, and (de)serializing Config and Issuer.
-pub const INSTRUCTION_UNITS: u32 = 30_000;
-/// Loading, checking and storing one SparkAccount.
-pub const ROW_UNITS: u32 = 6_000;
-/// One event: a self-CPI (1,000 units to invoke, the callee's dispatch) and
-/// the event's serialization.
-pub const EVENT_UNITS: u32 = 6_000;
-/// Creating an account: a PDA derivation (1,500 units per bump tried) and a
-/// `create_account` CPI (three system CPIs on a prefunded address).
-pub const CREATE_UNITS: u32 = 12_000;
-/// Voiding award ids: per id, its check, its bit, and moving the floor.
-pub const VOID_UNITS_PER_ID: u32 = 60;
-/// Instructions other than awards (they create at most two accounts).
-pub const OTHER_UNITS: u32 = 60_000;
 /// A transaction may not ask for more.
 pub const MAX_UNITS: u32 = 1_400_000;
 
-/// Units an award row may need: `creates` its account, `pays_referral`.
-pub fn row_units(creates: bool, pays_referral: bool) -> u32 {
-    ROW_UNITS
-        + EVENT_UNITS
-        + if creates { CREATE_UNITS } else { 0 }
-        + if pays_referral { EVENT_UNITS } else { 0 }
+/// What the SBF VM metered (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComputeUnits {
+    /// What the file is (it is JSON: no comments).
+    pub about: String,
+    /// The bytecode the figures are for (`sbf/deploy/sparks.so`'s sha256).
+    pub bytecode_sha256: String,
+    /// Added to every figure to make a limit.
+    pub margin_percent: u32,
+    /// One more bump tried by `find_program_address`.
+    pub bump_try: u32,
+    pub award: AwardUnits,
+    pub award_batch: BatchUnits,
+    pub void_award_ids: VoidUnits,
+    /// Every other instruction at its worst measured case (its searched PDAs
+    /// at one try each), by its IDL name (`example_mint.mint_nft` for the
+    /// example mint's).
+    pub instructions: BTreeMap<String, u32>,
 }
 
-/// Units `instruction` may need, from its data alone (so rows are assumed to
-/// create their accounts, and a passed referrer to be paid).
-pub fn units_for(instruction: &Instruction) -> u32 {
+/// `award`, with a recipient whose SparkAccount's bump takes one try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwardUnits {
+    pub existing_account: u32,
+    pub new_account: u32,
+    /// A new account whose address someone funded first (three system CPIs).
+    pub new_account_prefunded: u32,
+    /// An existing account whose referrer is paid a share.
+    pub paying_referrer: u32,
+}
+
+/// `award_batch`: a base and each row, bumps taking one try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchUnits {
+    pub base: u32,
+    pub new_account_row: u32,
+    pub existing_account_row: u32,
+    /// A row paying the recipient's referrer (its account exists).
+    pub referrer_row: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoidUnits {
+    pub base: u32,
+    pub per_id: u32,
+}
+
+/// The committed figures.
+pub fn measured() -> &'static ComputeUnits {
+    static MEASURED: OnceLock<ComputeUnits> = OnceLock::new();
+    MEASURED.get_or_init(|| {
+        serde_json::from_str(include_str!("../../idl/compute-units.json"))
+            .expect("idl/compute-units.json is the committed ComputeUnits")
+    })
+}
+
+/// The name the figures use for a Sparks instruction, by its discriminator.
+pub fn instruction_name(data: &[u8]) -> Option<&'static str> {
+    NAMES
+        .iter()
+        .find(|(discriminator, _)| data.starts_with(discriminator))
+        .map(|(_, name)| *name)
+}
+
+const NAMES: &[(&[u8], &str)] = &[
+    (ixs::Initialize::DISCRIMINATOR, "initialize"),
+    (ixs::UpdateConfig::DISCRIMINATOR, "update_config"),
+    (ixs::Pause::DISCRIMINATOR, "pause"),
+    (ixs::Unpause::DISCRIMINATOR, "unpause"),
+    (ixs::ProposeAdmin::DISCRIMINATOR, "propose_admin"),
+    (ixs::AcceptAdmin::DISCRIMINATOR, "accept_admin"),
+    (ixs::UpsertIssuer::DISCRIMINATOR, "upsert_issuer"),
+    (ixs::DeactivateIssuer::DISCRIMINATOR, "deactivate_issuer"),
+    (ixs::SetReferrer::DISCRIMINATOR, "set_referrer"),
+    (ixs::Award::DISCRIMINATOR, "award"),
+    (ixs::AwardBatch::DISCRIMINATOR, "award_batch"),
+    (ixs::VoidAwardIds::DISCRIMINATOR, "void_award_ids"),
+    (ixs::Revoke::DISCRIMINATOR, "revoke"),
+    (ixs::CreatePerk::DISCRIMINATOR, "create_perk"),
+    (ixs::UpdatePerk::DISCRIMINATOR, "update_perk"),
+    (ixs::RedeemPerk::DISCRIMINATOR, "redeem_perk"),
+    (ixs::CreateWhitelist::DISCRIMINATOR, "create_whitelist"),
+    (ixs::UpdateWhitelist::DISCRIMINATOR, "update_whitelist"),
+    (
+        ixs::ProposeWhitelistAdmin::DISCRIMINATOR,
+        "propose_whitelist_admin",
+    ),
+    (
+        ixs::AcceptWhitelistAdmin::DISCRIMINATOR,
+        "accept_whitelist_admin",
+    ),
+    (ixs::GrantWhitelist::DISCRIMINATOR, "grant_whitelist"),
+    (ixs::JoinWhitelist::DISCRIMINATOR, "join_whitelist"),
+    (
+        ixs::ConsumeWhitelistSpot::DISCRIMINATOR,
+        "consume_whitelist_spot",
+    ),
+];
+
+/// The example mint's instruction, as the figures name it.
+pub const EXAMPLE_MINT_NFT: &str = "example_mint.mint_nft";
+
+/// Bump tries `find_program_address` takes for `seeds` under the Sparks
+/// program: one hash per try, from bump 255 down.
+pub fn bump_tries(seeds: &[&[u8]]) -> u32 {
+    let (_, bump) = Pubkey::find_program_address(seeds, &sparks::ID);
+    256 - u32::from(bump)
+}
+
+/// Bump tries `find_program_address` takes for `wallet`'s SparkAccount.
+pub fn spark_bump_tries(wallet: &Pubkey) -> u32 {
+    bump_tries(&[SparkAccount::SEED, wallet.as_ref()])
+}
+
+/// Tries beyond the first taken by the PDAs `instruction` makes the program
+/// search for (Anchor's `seeds` constraints without a stored bump, and the
+/// accounts it creates), read from its accounts and data. Addresses fixed
+/// for the program (Config, the event authority) cost the same every time
+/// and are in the figures. An award's recipient is the one a stranger can
+/// pick to be costly; the others are the signer's own choice.
+pub fn extra_bump_tries(instruction: &Instruction) -> u32 {
     if instruction.program_id != sparks::ID {
-        return OTHER_UNITS * 2;
+        return 0;
+    }
+    let key = |index: usize| instruction.accounts.get(index).map(|meta| meta.pubkey);
+    let extra = |seeds: &[&[u8]]| bump_tries(seeds) - 1;
+    let spark = |wallet: Option<Pubkey>| wallet.map_or(0, |w| spark_bump_tries(&w) - 1);
+    let entry = |whitelist: Option<Pubkey>, wallet: Option<Pubkey>| match (whitelist, wallet) {
+        (Some(whitelist), Some(wallet)) if whitelist != sparks::ID => {
+            extra(&[WhitelistEntry::SEED, whitelist.as_ref(), wallet.as_ref()])
+        }
+        _ => 0,
+    };
+    let data = instruction.data.as_slice();
+    let args = data.get(8..).unwrap_or_default();
+    match instruction_name(data) {
+        Some("award") => spark(key(3)),
+        Some("award_batch") => {
+            let Ok(batch) = ixs::AwardBatch::deserialize(&mut &args[..]) else {
+                return 0;
+            };
+            // Remaining accounts after the six named ones: per row its
+            // wallet, its SparkAccount, and its referrer's when passed. A
+            // row with a referrer has its account already: no search.
+            let mut accounts = instruction.accounts.iter().skip(6);
+            let mut tries = 0;
+            for row in &batch.args.recipients {
+                let wallet = accounts.next().map(|meta| meta.pubkey);
+                accounts.next();
+                if row.with_referrer {
+                    accounts.next();
+                } else {
+                    tries += spark(wallet);
+                }
+            }
+            tries
+        }
+        Some("set_referrer") => spark(key(0)) + spark(key(4)),
+        Some("upsert_issuer") => key(2).map_or(0, |a| extra(&[Issuer::SEED, a.as_ref()])),
+        Some("redeem_perk") => {
+            let claim = match (key(3), key(0)) {
+                (Some(perk), Some(owner)) => {
+                    extra(&[PerkClaim::SEED, perk.as_ref(), owner.as_ref()])
+                }
+                _ => 0,
+            };
+            claim + entry(key(6), key(0))
+        }
+        Some("grant_whitelist") => entry(key(1), key(2)),
+        Some("join_whitelist") => entry(key(3), key(0)),
+        Some("create_perk") => match ixs::CreatePerk::deserialize(&mut &args[..]) {
+            Ok(create) => extra(&[Perk::SEED, &create.params.id.to_le_bytes()]),
+            Err(_) => 0,
+        },
+        Some("create_whitelist") => match ixs::CreateWhitelist::deserialize(&mut &args[..]) {
+            Ok(create) => extra(&[Whitelist::SEED, &create.id.to_le_bytes()]),
+            Err(_) => 0,
+        },
+        _ => 0,
+    }
+}
+
+/// `figure` plus the margin, rounded up.
+fn with_margin(figure: u32) -> u32 {
+    let margin = measured().margin_percent;
+    figure.saturating_mul(100 + margin).div_ceil(100)
+}
+
+/// The figure an instruction's limit is made from: the worst case its data
+/// allows (an award's recipient assumed new and its address prefunded; every
+/// batch row that can create its account assumed to), its searched PDAs at
+/// one try each, plus the tries they take beyond one.
+pub fn figure_for(instruction: &Instruction) -> u32 {
+    let m = measured();
+    let tries = m.bump_try.saturating_mul(extra_bump_tries(instruction));
+    base_figure(instruction).saturating_add(tries)
+}
+
+/// [`figure_for`] with every searched PDA at one try.
+pub fn base_figure(instruction: &Instruction) -> u32 {
+    let m = measured();
+    if instruction.program_id == example_mint::ID {
+        return m
+            .instructions
+            .get(EXAMPLE_MINT_NFT)
+            .copied()
+            .unwrap_or(MAX_UNITS);
+    }
+    if instruction.program_id != sparks::ID {
+        return MAX_UNITS;
     }
     let data = instruction.data.as_slice();
-    if data.starts_with(sparks::instruction::AwardBatch::DISCRIMINATOR) {
-        let mut args = &data[8..];
-        if let Ok(batch) = sparks::instructions::AwardBatchArgs::deserialize(&mut args) {
-            return batch
+    let args = data.get(8..).unwrap_or_default();
+    match instruction_name(data) {
+        Some("award") => {
+            let referrer_passed = instruction
+                .accounts
+                .get(5)
+                .is_some_and(|meta| meta.pubkey != sparks::ID);
+            let referral = if referrer_passed {
+                m.award.paying_referrer - m.award.existing_account
+            } else {
+                0
+            };
+            m.award.new_account_prefunded + referral
+        }
+        Some("award_batch") => match ixs::AwardBatch::deserialize(&mut &args[..]) {
+            Ok(batch) => batch
+                .args
                 .recipients
                 .iter()
-                .fold(INSTRUCTION_UNITS, |units, row| {
-                    units.saturating_add(row_units(true, row.with_referrer))
-                });
-        }
+                .fold(m.award_batch.base, |units, row| {
+                    // A recipient with a referrer has an account already.
+                    units
+                        + if row.with_referrer {
+                            m.award_batch.referrer_row
+                        } else {
+                            m.award_batch.new_account_row
+                        }
+                }),
+            Err(_) => MAX_UNITS,
+        },
+        Some("void_award_ids") => match ixs::VoidAwardIds::deserialize(&mut &args[..]) {
+            Ok(void) => m.void_award_ids.base + m.void_award_ids.per_id * u32::from(void.count),
+            Err(_) => MAX_UNITS,
+        },
+        Some(name) => m.instructions.get(name).copied().unwrap_or(MAX_UNITS),
+        None => MAX_UNITS,
     }
-    if data.starts_with(sparks::instruction::VoidAwardIds::DISCRIMINATOR) {
-        let mut args = &data[8..];
-        if let Ok(void) = sparks::instruction::VoidAwardIds::deserialize(&mut args) {
-            return INSTRUCTION_UNITS + VOID_UNITS_PER_ID * u32::from(void.count);
-        }
-    }
-    if data.starts_with(sparks::instruction::Award::DISCRIMINATOR) {
-        let referrer_passed = instruction
-            .accounts
-            .get(5)
-            .is_some_and(|meta| meta.pubkey != sparks::ID);
-        return INSTRUCTION_UNITS + row_units(true, referrer_passed);
-    }
-    OTHER_UNITS
+}
+
+/// Units `instruction` may use: its figure plus the margin.
+pub fn units_for(instruction: &Instruction) -> u32 {
+    with_margin(figure_for(instruction)).min(MAX_UNITS)
 }
 
 /// `instructions` behind a compute-unit limit that covers them and, when
@@ -122,14 +332,51 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_asks_for_its_rows_and_nothing_for_free() {
+    fn every_instruction_of_the_idl_has_a_figure() {
+        let idl: serde_json::Value =
+            serde_json::from_str(include_str!("../../idl/sparks.json")).unwrap();
+        let m = measured();
+        for instruction in idl["instructions"].as_array().unwrap() {
+            let name = instruction["name"].as_str().unwrap();
+            let discriminator: Vec<u8> = instruction["discriminator"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b.as_u64().unwrap() as u8)
+                .collect();
+            assert_eq!(instruction_name(&discriminator), Some(name));
+            let modelled = ["award", "award_batch", "void_award_ids"].contains(&name);
+            // consume_whitelist_spot only runs inside a mint program's
+            // instruction, which carries its figure.
+            let inner = name == "consume_whitelist_spot";
+            assert!(
+                modelled || inner || m.instructions.contains_key(name),
+                "{name} has no figure"
+            );
+        }
+        assert!(m.instructions.contains_key(EXAMPLE_MINT_NFT));
+    }
+
+    #[test]
+    fn a_batch_asks_for_its_rows_and_its_bump_tries() {
+        let m = measured();
         let issuer = Pubkey::new_unique();
         let rows: Vec<BatchRow> = (0..20).map(|i| row(i % 2 == 0)).collect();
         let batch = ix::award_batch(&issuer, Source::Trading, [0; 32], 0, &rows);
+        let tries: u32 = rows
+            .iter()
+            .filter(|r| r.referrer.is_none())
+            .map(|r| (spark_bump_tries(&r.wallet) - 1) * m.bump_try)
+            .sum();
+        assert_eq!(extra_bump_tries(&batch) * m.bump_try, tries);
         assert_eq!(
-            units_for(&batch),
-            INSTRUCTION_UNITS + 10 * row_units(true, true) + 10 * row_units(true, false)
+            figure_for(&batch),
+            m.award_batch.base
+                + 10 * m.award_batch.referrer_row
+                + 10 * m.award_batch.new_account_row
+                + tries
         );
+        assert_eq!(units_for(&batch), with_margin(figure_for(&batch)));
         let with = with_compute_budget(std::slice::from_ref(&batch), 0);
         assert_eq!(with.len(), 2, "no price instruction without a fee");
         assert!(is_budget_instruction(&with[0]));
@@ -139,7 +386,8 @@ mod tests {
     }
 
     #[test]
-    fn a_single_award_with_a_referrer_asks_for_its_second_event() {
+    fn an_award_counts_its_referrer_and_its_recipients_bump() {
+        let m = measured();
         let issuer = Pubkey::new_unique();
         let args = sparks::instructions::AwardArgs {
             source: Source::Trading,
@@ -148,15 +396,13 @@ mod tests {
             award_id: 0,
         };
         let wallet = Pubkey::new_unique();
+        let tries = (spark_bump_tries(&wallet) - 1) * m.bump_try;
         let plain = ix::award(&issuer, &wallet, None, args);
         let referred = ix::award(&issuer, &wallet, Some(&Pubkey::new_unique()), args);
+        assert_eq!(figure_for(&plain), m.award.new_account_prefunded + tries);
         assert_eq!(
-            units_for(&plain),
-            INSTRUCTION_UNITS + row_units(true, false)
-        );
-        assert_eq!(
-            units_for(&referred),
-            INSTRUCTION_UNITS + row_units(true, true)
+            figure_for(&referred) - figure_for(&plain),
+            m.award.paying_referrer - m.award.existing_account
         );
     }
 }

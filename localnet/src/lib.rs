@@ -1,15 +1,18 @@
 //! A local Solana chain with the Sparks programs deployed, reachable over
 //! standard JSON-RPC and websocket PubSub: this project's `solana-test-validator`.
 //!
-//! The SBF toolchain is not available on our machines, so the programs run as
-//! native builtins inside surfpool's SVM (LiteSVM underneath), which serves the
-//! validator's RPC and PubSub APIs. Start it in-process with [`Localnet::start`]
-//! or from the `sparks-localnet` binary.
-
-#![allow(deprecated)] // solana-program-test marks its native-builtin API "unstable"
+//! surfpool's SVM (LiteSVM underneath, agave 4.2's runtime) serves the
+//! validator's RPC and PubSub APIs. By default the programs run as their
+//! committed SBF bytecode (`sbf/deploy`, SBPF v3) in the SBF VM, metered as on
+//! a validator; [`ProgramRuntime::Native`] runs them as native builtins
+//! instead. Start it in-process with [`Localnet::start`] or from the
+//! `sparks-localnet` binary.
 
 mod builtins;
 mod native_runtime;
+mod programs;
+
+pub use programs::{features, ProgramRuntime};
 
 use std::net::TcpListener;
 use std::thread::JoinHandle;
@@ -36,6 +39,11 @@ pub enum LocalnetError {
     },
     #[error("could not build the SVM: {0}")]
     Svm(String),
+    #[error("could not deploy {program}: {message}")]
+    Deploy {
+        program: &'static str,
+        message: String,
+    },
     #[error("the chain did not report ready within {0:?}")]
     StartTimeout(Duration),
     #[error("the chain stopped while starting: {0}")]
@@ -69,6 +77,8 @@ pub struct LocalnetConfig {
     /// Wallets funded at start.
     pub airdrop: Vec<Pubkey>,
     pub airdrop_lamports: u64,
+    /// How the programs run: their SBF bytecode (the default) or native builtins.
+    pub runtime: ProgramRuntime,
 }
 
 impl Default for LocalnetConfig {
@@ -81,6 +91,7 @@ impl Default for LocalnetConfig {
             block_production: BlockProduction::Transaction,
             airdrop: Vec::new(),
             airdrop_lamports: 1_000_000_000_000,
+            runtime: ProgramRuntime::Bytecode,
         }
     }
 }
@@ -98,22 +109,22 @@ impl Localnet {
     /// once it answers RPC.
     pub fn start(config: LocalnetConfig) -> Result<Self, LocalnetError> {
         let started = Instant::now();
-        native_runtime::install();
 
         let (rpc_port, ws_port) = ports(&config.host, config.rpc_port, config.ws_port)?;
 
         // Instruction profiling re-executes every transaction; it is on by
         // default and costs ~5x throughput, so it is off here. No database:
         // surfpool's garbage collection with one rebuilds LiteSVM and would
-        // drop the native builtins.
+        // drop the programs deployed here.
         let svm_config = SurfnetSvmConfig {
             slot_time: config.slot_time_ms,
             instruction_profiling_enabled: false,
+            feature_config: programs::feature_config(),
             ..SurfnetSvmConfig::default()
         };
         let (mut svm, events, geyser_events) =
             SurfnetSvm::new(svm_config).map_err(|e| LocalnetError::Svm(e.to_string()))?;
-        builtins::register(&mut svm.inner.svm);
+        programs::deploy(&mut svm.inner.svm, config.runtime)?;
 
         let surfpool_config = SurfpoolConfig {
             simnets: vec![SimnetConfig {
@@ -237,8 +248,9 @@ fn wait_until_ready(events: &Receiver<SimnetEvent>) -> Result<(), LocalnetError>
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match events.recv_timeout(left) {
-            // Offline mode sends no `Connected`; `Ready` means RPC is up.
-            Ok(SimnetEvent::Ready(_)) => return Ok(()),
+            // Offline mode sends no `Connected`; `CoreStarted` means RPC is
+            // up and (with no startup plan) the surfnet is ready.
+            Ok(SimnetEvent::CoreStarted(_)) => return Ok(()),
             Ok(SimnetEvent::Aborted(reason)) => return Err(LocalnetError::Stopped(reason)),
             Ok(SimnetEvent::Shutdown) => return Err(LocalnetError::Stopped("shutdown".into())),
             Ok(_) => continue,

@@ -3,12 +3,12 @@
 
 use anyhow::Context;
 use clap::Parser;
-use sparks_localnet::{BlockProduction, Localnet, LocalnetConfig};
+use sparks_localnet::{BlockProduction, Localnet, LocalnetConfig, ProgramRuntime};
 
 #[derive(Parser, Debug)]
 #[command(
     version,
-    about = "A local Solana chain with the Sparks programs (native builtins)"
+    about = "A local Solana chain with the Sparks programs (their SBF bytecode, or native builtins with --native)"
 )]
 struct Args {
     /// Interface to bind.
@@ -27,6 +27,10 @@ struct Args {
     /// slot per transaction (the default: fastest confirmations).
     #[arg(long, env = "SPARKS_LOCALNET_CLOCK", default_value_t = false)]
     clock: bool,
+    /// Run the programs as native builtins instead of their committed SBF
+    /// bytecode (no compute metering; for debugging the program natively).
+    #[arg(long, env = "SPARKS_LOCALNET_NATIVE", default_value_t = false)]
+    native: bool,
     /// Wallets to fund at start (base58), repeatable.
     #[arg(long = "airdrop", value_parser = parse_pubkey)]
     airdrop: Vec<anchor_lang::prelude::Pubkey>,
@@ -44,6 +48,11 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    let runtime = if args.native {
+        "native builtins"
+    } else {
+        "SBF bytecode (sbf/deploy, SBPF v3)"
+    };
     let chain = Localnet::start(LocalnetConfig {
         host: args.host,
         rpc_port: args.rpc_port,
@@ -55,6 +64,11 @@ fn main() -> anyhow::Result<()> {
             BlockProduction::Transaction
         },
         airdrop: args.airdrop,
+        runtime: if args.native {
+            ProgramRuntime::Native
+        } else {
+            ProgramRuntime::Bytecode
+        },
         ..LocalnetConfig::default()
     })
     .context("starting the local chain")?;
@@ -62,6 +76,7 @@ fn main() -> anyhow::Result<()> {
     println!("Websocket URL: {}", chain.ws_url());
     println!("Sparks:        {}", sparks::ID);
     println!("Example mint:  {}", example_mint::ID);
+    println!("Programs run:  {runtime}");
     println!("Ctrl-C to stop.");
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

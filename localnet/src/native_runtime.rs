@@ -38,7 +38,7 @@ use solana_sbpf::vm::ContextObject;
 use solana_svm_log_collector::ic_msg;
 use solana_svm_timings::ExecuteTimings;
 use solana_sysvar::program_stubs::{set_syscall_stubs, SyscallStubs};
-use solana_sysvar::SysvarSerialize;
+use solana_sysvar_v4::SysvarSerialize;
 
 thread_local! {
     /// The invoke context of the builtin running on this thread; null
@@ -100,13 +100,13 @@ pub fn invoke_native(
         (0..instruction_context.get_number_of_instruction_accounts()).collect();
 
     // A builtin must consume units; an SBF program would consume many more.
-    invoke_context.consume_checked(1)?;
+    invoke_context.compute_meter.consume_checked(1)?;
 
-    let mask_out_rent_epoch = invoke_context
+    let direct_account_pointers = invoke_context
         .get_feature_set()
-        .mask_out_rent_epoch_in_vm_serialization;
+        .direct_account_pointers_in_program_input;
     let (mut parameters, _regions, _lengths, _data_offset) =
-        serialize_parameters(&instruction_context, false, false, mask_out_rent_epoch)?;
+        serialize_parameters(&instruction_context, false, false, direct_account_pointers)?;
     // SAFETY: `parameters` was serialized in the layout `deserialize` reads.
     let (program_id, account_infos, input) =
         unsafe { deserialize(&mut parameters.as_slice_mut()[0] as *mut u8) };
@@ -157,7 +157,7 @@ fn get_sysvar<T: Default + SysvarSerialize + Sized + serde::de::DeserializeOwned
         return UNSUPPORTED_SYSVAR;
     };
     let cost = context.get_execution_cost().sysvar_base_cost + T::size_of() as u64;
-    if context.consume_checked(cost).is_err() {
+    if context.compute_meter.consume_checked(cost).is_err() {
         panic!("Exceeded compute budget");
     }
     match sysvar {
@@ -222,7 +222,7 @@ impl SyscallStubs for NativeStubs {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| ProgramError::InvalidSeeds)?;
         context
-            .prepare_next_instruction(instruction.clone(), &signers)
+            .prepare_next_cpi_instruction(instruction.clone(), &signers)
             .map_err(|error| {
                 // A privilege escalation, a missing account…: as on SBF, the
                 // transaction fails with this error.
@@ -317,21 +317,27 @@ impl SyscallStubs for NativeStubs {
 
     fn sol_get_clock_sysvar(&self, var_addr: *mut u8) -> u64 {
         match invoke_context() {
-            Some(c) => get_sysvar(c.get_sysvar_cache().get_clock(), var_addr),
+            Some(c) => get_sysvar(c.environment_config.sysvar_cache().get_clock(), var_addr),
             None => UNSUPPORTED_SYSVAR,
         }
     }
 
     fn sol_get_epoch_schedule_sysvar(&self, var_addr: *mut u8) -> u64 {
         match invoke_context() {
-            Some(c) => get_sysvar(c.get_sysvar_cache().get_epoch_schedule(), var_addr),
+            Some(c) => get_sysvar(
+                c.environment_config.sysvar_cache().get_epoch_schedule(),
+                var_addr,
+            ),
             None => UNSUPPORTED_SYSVAR,
         }
     }
 
     fn sol_get_epoch_rewards_sysvar(&self, var_addr: *mut u8) -> u64 {
         match invoke_context() {
-            Some(c) => get_sysvar(c.get_sysvar_cache().get_epoch_rewards(), var_addr),
+            Some(c) => get_sysvar(
+                c.environment_config.sysvar_cache().get_epoch_rewards(),
+                var_addr,
+            ),
             None => UNSUPPORTED_SYSVAR,
         }
     }
@@ -339,21 +345,24 @@ impl SyscallStubs for NativeStubs {
     #[allow(deprecated)]
     fn sol_get_fees_sysvar(&self, var_addr: *mut u8) -> u64 {
         match invoke_context() {
-            Some(c) => get_sysvar(c.get_sysvar_cache().get_fees(), var_addr),
+            Some(c) => get_sysvar(c.environment_config.sysvar_cache().get_fees(), var_addr),
             None => UNSUPPORTED_SYSVAR,
         }
     }
 
     fn sol_get_rent_sysvar(&self, var_addr: *mut u8) -> u64 {
         match invoke_context() {
-            Some(c) => get_sysvar(c.get_sysvar_cache().get_rent(), var_addr),
+            Some(c) => get_sysvar(c.environment_config.sysvar_cache().get_rent(), var_addr),
             None => UNSUPPORTED_SYSVAR,
         }
     }
 
     fn sol_get_last_restart_slot(&self, var_addr: *mut u8) -> u64 {
         match invoke_context() {
-            Some(c) => get_sysvar(c.get_sysvar_cache().get_last_restart_slot(), var_addr),
+            Some(c) => get_sysvar(
+                c.environment_config.sysvar_cache().get_last_restart_slot(),
+                var_addr,
+            ),
             None => UNSUPPORTED_SYSVAR,
         }
     }

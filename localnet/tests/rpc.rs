@@ -18,7 +18,7 @@ use sparks::state::{Source, SparkAccount};
 use sparks_client::events::SparksEvent;
 use sparks_client::rpc::{events_in_transaction, SparksRpc};
 use sparks_client::{instructions as ix, pda};
-use sparks_localnet::{Localnet, LocalnetConfig};
+use sparks_localnet::{Localnet, LocalnetConfig, ProgramRuntime};
 
 const PARAMS: ConfigParams = ConfigParams {
     referral_trade_share_bps: 1_000,
@@ -35,10 +35,15 @@ struct Deployment {
 }
 
 async fn deploy() -> Deployment {
+    deploy_with(ProgramRuntime::Bytecode).await
+}
+
+async fn deploy_with(runtime: ProgramRuntime) -> Deployment {
     let admin = Keypair::new();
     let issuer = Keypair::new();
     let chain = Localnet::start(LocalnetConfig {
         airdrop: vec![admin.pubkey(), issuer.pubkey()],
+        runtime,
         ..LocalnetConfig::default()
     })
     .expect("local chain starts");
@@ -423,10 +428,72 @@ async fn known_differences_from_a_validator_hold() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_award_logs_like_a_validator() {
-    // Arrange: an award above the per-instruction cap, landed as failed.
+async fn the_programs_run_as_their_bytecode_and_log_their_compute_units() {
     let d = deploy().await;
-    let tx = signed_award(&d, &Keypair::new().pubkey(), PARAMS.max_award_per_ix + 1).await;
+    let client = d.rpc.client();
+    // Deployed as solana-program-test deploys SBF programs: BPF loader 2.
+    for (id, program) in [
+        (sparks::ID, sparks_sbf::SPARKS),
+        (example_mint::ID, sparks_sbf::EXAMPLE_MINT),
+    ] {
+        let account = client.get_account(&id).await.unwrap();
+        assert!(account.executable);
+        assert_eq!(
+            account.owner.to_string(),
+            "BPFLoader2111111111111111111111111111111111"
+        );
+        assert_eq!(account.data, program.elf);
+    }
+    let signature = d
+        .rpc
+        .award(
+            &d.issuer,
+            &Keypair::new().pubkey(),
+            Source::Trading,
+            3,
+            [0; 32],
+        )
+        .await
+        .unwrap();
+    let tx = fetch_transaction(client, &signature).await;
+    let meta = tx.transaction.meta.unwrap();
+    let logs: Vec<String> = Option::<Vec<String>>::from(meta.log_messages).unwrap();
+    let consumed = format!("Program {} consumed ", sparks::ID);
+    let line = logs
+        .iter()
+        .find(|l| l.starts_with(&consumed) && l.ends_with(" compute units"))
+        .unwrap_or_else(|| panic!("{logs:#?}"));
+    let units: u64 = line[consumed.len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let total: Option<u64> = meta.compute_units_consumed.into();
+    assert!(units > 10_000, "{line}");
+    assert!(total.unwrap() >= units);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_mode_runs_builtins_that_log_like_programs() {
+    let d = deploy_with(ProgramRuntime::Native).await;
+    let client = d.rpc.client();
+    let account = client.get_account(&sparks::ID).await.unwrap();
+    assert_eq!(
+        account.owner.to_string(),
+        "NativeLoader1111111111111111111111111111111"
+    );
+    refused_award_logs_like_a_validator(&d).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_award_logs_like_a_validator() {
+    refused_award_logs_like_a_validator(&deploy().await).await;
+}
+
+async fn refused_award_logs_like_a_validator(d: &Deployment) {
+    // Arrange: an award above the per-instruction cap, landed as failed.
+    let tx = signed_award(d, &Keypair::new().pubkey(), PARAMS.max_award_per_ix + 1).await;
     let no_preflight = RpcSendTransactionConfig {
         skip_preflight: true,
         ..RpcSendTransactionConfig::default()

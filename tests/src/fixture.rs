@@ -6,6 +6,7 @@
 //! processed; the two results must agree.
 
 use std::collections::{BTreeMap, HashMap};
+use std::marker::PhantomData;
 
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::clock::Clock;
@@ -26,7 +27,7 @@ use sparks::state::{AwardIdState, Config, Issuer, Source, SparkAccount};
 use sparks_client::events::SparksEvent;
 use sparks_client::{instructions as ix, pda};
 
-use crate::runtime::program_test;
+use crate::runtime::{program_test, Native, Runtime};
 
 /// Settings every fixture starts with unless a test says otherwise.
 pub const DEFAULT_PARAMS: ConfigParams = ConfigParams {
@@ -43,15 +44,24 @@ pub const START_TIME: i64 = 1_767_225_600;
 /// A finished transaction: its events, in emission order.
 pub type Events = Vec<SparksEvent>;
 
-pub struct TestFixture {
+/// A bank with the programs run as `R` says (natively by default).
+pub struct TestFixture<R: Runtime = Native> {
     pub ctx: ProgramTestContext,
     pub admin: Keypair,
     nonce: u32,
     /// The next award id of each issuer.
     award_ids: HashMap<Pubkey, u64>,
+    /// Compute units the last transaction's simulation consumed, and its logs.
+    last_units: u64,
+    last_logs: Vec<String>,
+    /// Whether each transaction is first replayed in the VM heap meter
+    /// (`crate::vm_heap`), and what the last replay measured.
+    meter_vm_heap: bool,
+    last_vm_heap: Vec<crate::vm_heap::VmInvocation>,
+    runtime: PhantomData<R>,
 }
 
-impl TestFixture {
+impl<R: Runtime> TestFixture<R> {
     /// Programs loaded, Config initialized with [`DEFAULT_PARAMS`], clock at [`START_TIME`].
     pub async fn new() -> Self {
         let mut fixture = Self::uninitialized().await;
@@ -67,7 +77,7 @@ impl TestFixture {
 
     /// Programs loaded and a funded admin, but no Config yet.
     pub async fn uninitialized() -> Self {
-        let ctx = program_test().start_with_context().await;
+        let ctx = program_test::<R>().start_with_context().await;
         crate::heap::install_metered_stubs();
         // `msg!` (Anchor's error lines among them) into the transaction's log.
         solana_msg::set_native_log_hook(solana_sysvar::program_stubs::sol_log);
@@ -76,11 +86,75 @@ impl TestFixture {
             admin: Keypair::new(),
             nonce: 0,
             award_ids: HashMap::new(),
+            last_units: 0,
+            last_logs: Vec::new(),
+            meter_vm_heap: false,
+            last_vm_heap: Vec::new(),
+            runtime: PhantomData,
         };
         let admin = fixture.admin.pubkey();
         fixture.fund(&admin, 100_000_000_000).await;
         fixture.set_time(START_TIME).await;
         fixture
+    }
+
+    /// Whether the programs run as SBF bytecode (see [`Runtime`]).
+    pub fn runs_bytecode(&self) -> bool {
+        R::BYTECODE
+    }
+
+    /// Compute units the last transaction sent used (its simulation's
+    /// `units_consumed`, the compute-budget instruction included). Only
+    /// the SBF VM meters: natively a builtin counts one unit.
+    pub fn last_units(&self) -> u64 {
+        self.last_units
+    }
+
+    /// Replays every transaction calling Sparks from now on in the VM heap
+    /// meter before it is sent (SBF bytecode only; see `crate::vm_heap`).
+    pub fn meter_vm_heap(&mut self) {
+        assert!(R::BYTECODE, "the VM heap meter replays the bytecode");
+        self.meter_vm_heap = true;
+    }
+
+    /// Each invocation's heap in the last transaction's VM replay.
+    pub fn last_vm_heap(&self) -> &[crate::vm_heap::VmInvocation] {
+        &self.last_vm_heap
+    }
+
+    /// Every non-program account `tx` names, lookup tables and the
+    /// addresses they load included, as the bank holds them now.
+    async fn accounts_of(&mut self, tx: &VersionedTransaction) -> Vec<(Pubkey, Account)> {
+        let mut keys: Vec<Pubkey> = tx.message.static_account_keys().to_vec();
+        for lookup in tx.message.address_table_lookups().unwrap_or_default() {
+            let table = self
+                .raw_account(&lookup.account_key)
+                .await
+                .expect("lookup table");
+            let state =
+                solana_address_lookup_table_interface::state::AddressLookupTable::deserialize(
+                    &table.data,
+                )
+                .expect("a lookup table");
+            keys.push(lookup.account_key);
+            keys.extend(state.addresses.iter().copied());
+        }
+        let mut accounts = Vec::new();
+        for key in keys {
+            if let Some(account) = self.raw_account(&key).await {
+                if !account.executable {
+                    accounts.push((key, account));
+                }
+            }
+        }
+        accounts
+    }
+
+    /// What each top-level instruction of `program` in the last transaction
+    /// consumed, CPIs included, in order, from its `Program … consumed N of
+    /// M compute units` log lines (the SBF VM writes them; natively none).
+    pub fn last_program_units(&self, program: &Pubkey) -> Vec<u64> {
+        program_units(&self.last_logs, program)
     }
 
     pub fn admin_key(&self) -> Pubkey {
@@ -208,6 +282,18 @@ impl TestFixture {
         tx: impl Into<VersionedTransaction>,
     ) -> Result<Events, TransactionError> {
         let tx: VersionedTransaction = tx.into();
+        let runs_sparks = tx.message.static_account_keys().contains(&sparks::ID);
+        if self.meter_vm_heap && runs_sparks {
+            let accounts = self.accounts_of(&tx).await;
+            let clock = self
+                .ctx
+                .banks_client
+                .get_sysvar::<Clock>()
+                .await
+                .expect("clock");
+            self.last_vm_heap =
+                crate::vm_heap::replay(&accounts, &clock, tx.clone()).expect("VM heap replay");
+        }
         let simulated = self
             .ctx
             .banks_client
@@ -215,6 +301,21 @@ impl TestFixture {
             .await
             .expect("simulate transport");
         let sim_result = simulated.result.expect("simulation result");
+        self.last_units = simulated
+            .simulation_details
+            .as_ref()
+            .map_or(0, |details| details.units_consumed);
+        self.last_logs = simulated
+            .simulation_details
+            .as_ref()
+            .map(|details| details.logs.clone())
+            .unwrap_or_default();
+        // SPARKS_TEST_LOGS=1: a failed transaction's logs on stderr.
+        if sim_result.is_err() && std::env::var_os("SPARKS_TEST_LOGS").is_some() {
+            for line in &self.last_logs {
+                eprintln!("  {line}");
+            }
+        }
         let events = match (&sim_result, simulated.simulation_details) {
             (Ok(()), Some(details)) => events_of(
                 tx.message.static_account_keys(),
@@ -222,6 +323,13 @@ impl TestFixture {
             ),
             _ => Vec::new(),
         };
+        // Refused before it runs (too many account locks, a bad blockhash…):
+        // a validator drops it, and the bank would wait for it forever.
+        if let Err(error) = &sim_result {
+            if !matches!(error, TransactionError::InstructionError(..)) {
+                return Err(error.clone());
+            }
+        }
         let processed = self.ctx.banks_client.process_transaction(tx).await;
         let processed: Result<(), TransactionError> = match processed {
             Ok(()) => Ok(()),
@@ -344,6 +452,35 @@ impl TestFixture {
     }
 }
 
+/// The units each top-level invocation of `program` consumed, from a
+/// transaction's logs. An invocation's line comes after its CPIs' lines, so
+/// the depth of each `invoke [n]` is tracked.
+pub fn program_units(logs: &[String], program: &Pubkey) -> Vec<u64> {
+    let prefix = format!("Program {program} ");
+    let mut depth = 0usize;
+    let mut units = Vec::new();
+    for line in logs {
+        let Some(rest) = line.strip_prefix("Program ") else {
+            continue;
+        };
+        let mut words = rest.split_whitespace();
+        let (Some(_id), Some(verb)) = (words.next(), words.next()) else {
+            continue;
+        };
+        match verb {
+            "invoke" => depth += 1,
+            "success" | "failed:" => depth = depth.saturating_sub(1),
+            "consumed" if depth == 1 && line.starts_with(&prefix) => {
+                if let Some(n) = words.next().and_then(|n| n.parse().ok()) {
+                    units.push(n);
+                }
+            }
+            _ => {}
+        }
+    }
+    units
+}
+
 /// Decodes every Sparks event among a transaction's inner instructions.
 /// Anything under the Sparks program id that is not an event (there is none
 /// today) is skipped; a malformed event fails the test.
@@ -402,7 +539,7 @@ pub fn swap_account(mut instruction: Instruction, from: &Pubkey, to: &Pubkey) ->
     instruction
 }
 
-impl TestFixture {
+impl<R: Runtime> TestFixture<R> {
     /// Writes an account directly into the bank (forged accounts for
     /// wrong-owner and wrong-PDA tests).
     pub fn set_account(&mut self, address: &Pubkey, account: Account) {
@@ -428,7 +565,7 @@ pub fn awarded(events: &[SparksEvent]) -> Vec<sparks::events::SparksAwarded> {
         .collect()
 }
 
-impl TestFixture {
+impl<R: Runtime> TestFixture<R> {
     /// A slot the SlotHashes sysvar holds right now (lookup tables need one).
     async fn recent_slot(&mut self) -> u64 {
         let sysvar = anchor_lang::pubkey!("SysvarS1otHashes111111111111111111111111111");
@@ -475,6 +612,32 @@ impl TestFixture {
         instructions: &[Instruction],
         signers: &[&Keypair],
     ) -> (Result<Events, TransactionError>, usize) {
+        let payer = self.ctx.payer.insecure_clone();
+        self.send_v0_paid_by(&payer, instructions, signers).await
+    }
+
+    /// [`Self::send_v0`] with `payer` paying the fee, as an issuer pays for
+    /// its batches (one account fewer to lock than a separate fee payer).
+    pub async fn send_v0_paid_by(
+        &mut self,
+        payer: &Keypair,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+    ) -> (Result<Events, TransactionError>, usize) {
+        // As `sign` does for legacy transactions: room for any instruction
+        // unless the caller set its own budget.
+        let mut instructions = instructions.to_vec();
+        if !instructions
+            .iter()
+            .any(sparks_client::budget::is_budget_instruction)
+        {
+            self.nonce += 1;
+            instructions.insert(
+                0,
+                ComputeBudgetInstruction::set_compute_unit_limit(1_400_000 - self.nonce),
+            );
+        }
+        let instructions = instructions.as_slice();
         let programs: Vec<Pubkey> = instructions.iter().map(|i| i.program_id).collect();
         let mut addresses: Vec<Pubkey> = Vec::new();
         for meta in instructions.iter().flat_map(|i| i.accounts.iter()) {
@@ -486,7 +649,6 @@ impl TestFixture {
             }
         }
         let table = self.lookup_table(addresses).await;
-        let payer = self.ctx.payer.insecure_clone();
         let blockhash = self
             .ctx
             .get_new_latest_blockhash()
@@ -500,8 +662,8 @@ impl TestFixture {
         )
         .expect("compile v0");
         let message = solana_message::VersionedMessage::V0(message);
-        let mut keypairs: Vec<&Keypair> = vec![&payer];
-        keypairs.extend_from_slice(signers);
+        let mut keypairs: Vec<&Keypair> = vec![payer];
+        keypairs.extend(signers.iter().filter(|k| k.pubkey() != payer.pubkey()));
         let size = 1 + 64 * keypairs.len() + message.serialize().len();
         let tx = VersionedTransaction::try_new(message, &keypairs).expect("sign v0");
         (self.send_transaction(tx).await, size)
@@ -519,7 +681,7 @@ pub struct PreparedAward {
     pub count: u64,
 }
 
-impl TestFixture {
+impl<R: Runtime> TestFixture<R> {
     /// The next award id of `issuer`, as its single id allocator hands them out.
     pub fn next_award_id(&mut self, issuer: &Pubkey, count: u64) -> u64 {
         let next = self.award_ids.entry(*issuer).or_insert(0);
@@ -587,15 +749,16 @@ impl TestFixture {
             == AwardIdState::Used
     }
 
-    /// Sends a prepared award (or batch), through a lookup table when it is
-    /// too large for a legacy transaction.
+    /// Sends a prepared award (or batch), through a lookup table (the issuer
+    /// paying, as the issuer service sends) when it is too large for a
+    /// legacy transaction.
     pub async fn send_prepared(
         &mut self,
         prepared: &PreparedAward,
         issuer: &Keypair,
     ) -> Result<Events, TransactionError> {
         if prepared.instruction.accounts.len() > 20 {
-            self.send_v0(std::slice::from_ref(&prepared.instruction), &[issuer])
+            self.send_v0_paid_by(issuer, std::slice::from_ref(&prepared.instruction), &[])
                 .await
                 .0
         } else {

@@ -259,23 +259,27 @@ pub fn reports_for(key: &Pubkey) -> Vec<InvocationReport> {
         .collect()
 }
 
-/// Wraps the syscall stubs solana-program-test installed so that a frame is
-/// paused while they run. Call after the first bank has been set up.
+/// Installs the syscall stubs solana-program-test set up, wrapped so that a
+/// frame is paused while they run, where the programs call them. Call after
+/// the first bank has been set up.
+///
+/// solana-program-test 4.2 installs its stubs into the runtime's
+/// solana-sysvar 4; Anchor 1.2's programs (and their CPIs, through
+/// solana-invoke) call solana-sysvar 3's. The wrapper bridges the two.
 pub fn install_metered_stubs() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        use solana_sysvar::program_stubs::set_syscall_stubs;
-        let inner = set_syscall_stubs(Box::new(Placeholder));
-        set_syscall_stubs(Box::new(PausingStubs { inner }));
+        let inner = solana_sysvar_v4::program_stubs::set_syscall_stubs(Box::new(Placeholder));
+        solana_sysvar::program_stubs::set_syscall_stubs(Box::new(PausingStubs { inner }));
     });
 }
 
 struct Placeholder;
-impl solana_sysvar::program_stubs::SyscallStubs for Placeholder {}
+impl solana_sysvar_v4::program_stubs::SyscallStubs for Placeholder {}
 
-/// The wrapped stubs, each run with the calling frame paused.
+/// solana-program-test's stubs, each run with the calling frame paused.
 struct PausingStubs {
-    inner: Box<dyn solana_sysvar::program_stubs::SyscallStubs>,
+    inner: Box<dyn solana_sysvar_v4::program_stubs::SyscallStubs>,
 }
 
 fn paused<T>(f: impl FnOnce() -> T) -> T {

@@ -1,9 +1,11 @@
-#![allow(deprecated)] // solana-program-test 3.x marks its API "unstable"; it is the runtime we test in.
-//! Test fixtures for the Sparks programs running natively inside
-//! solana-program-test's real bank. Test files live in `tests/tests/`.
+//! Test fixtures for the Sparks programs inside solana-program-test's real
+//! bank, run natively or as their SBF bytecode (`runtime`). Test files live
+//! in `tests/tests/`.
 
 pub mod fixture;
 pub mod heap;
 pub mod runtime;
+pub mod vm_heap;
 
 pub use fixture::*;
+pub use runtime::{Bytecode, Native, Runtime};

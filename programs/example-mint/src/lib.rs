@@ -5,7 +5,10 @@
 //! mint authority then removed).
 
 use anchor_lang::prelude::*;
+// Linked into the SBF build so its memcpy/memset/… are Solana's syscalls.
 use anchor_spl::token::{self, Mint, MintTo, SetAuthority, Token, TokenAccount};
+#[cfg(target_os = "solana")]
+use solana_compiler_builtins as _;
 use sparks::program::Sparks;
 use sparks::state::{Config, Whitelist};
 
@@ -51,12 +54,12 @@ pub struct MintNft<'info> {
     #[account(seeds = [MINTER_SEED], bump)]
     pub mint_authority: UncheckedAccount<'info>,
     #[account(init, payer = minter, mint::decimals = 0, mint::authority = mint_authority)]
-    pub mint: Account<'info, Mint>,
+    pub mint: Box<Account<'info, Mint>>,
     #[account(init, payer = minter, token::mint = mint, token::authority = minter)]
-    pub token_account: Account<'info, TokenAccount>,
-    pub sparks_config: Account<'info, Config>,
+    pub token_account: Box<Account<'info, TokenAccount>>,
+    pub sparks_config: Box<Account<'info, Config>>,
     #[account(mut)]
-    pub whitelist: Account<'info, Whitelist>,
+    pub whitelist: Box<Account<'info, Whitelist>>,
     /// CHECK: verified by `sparks::onchain::verify_whitelist_entry`.
     #[account(mut)]
     pub whitelist_entry: UncheckedAccount<'info>,

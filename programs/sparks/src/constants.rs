@@ -28,7 +28,7 @@ pub const MAX_BPS: u16 = 10_000;
 /// Longest perk URI, in bytes; bounds the Perk account size.
 pub const MAX_URI_LEN: usize = 128;
 /// Most recipients one `award_batch` accepts. The transaction's limits bite
-/// first (64-entry instruction trace, 128 account locks; see
+/// first (64-entry instruction trace, 64 account locks; see
 /// docs/PROGRAM.md); this bounds the instruction data the program parses.
 pub const MAX_BATCH_RECIPIENTS: usize = 64;
 /// Shortest issuer cap period, so a cap cannot be reset every slot.

@@ -6,6 +6,9 @@
 //! See `docs/PROGRAM.md` for the account and event reference.
 
 use anchor_lang::prelude::*;
+// Linked into the SBF build so its memcpy/memset/… are Solana's syscalls.
+#[cfg(target_os = "solana")]
+use solana_compiler_builtins as _;
 
 pub mod account_io;
 pub mod awarding;

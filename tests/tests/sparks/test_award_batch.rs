@@ -6,7 +6,8 @@ use solana_signer::Signer;
 use sparks::error::SparksError;
 use sparks::state::{AwardIdState, Source};
 use sparks_client::{instructions as ix, pda};
-use sparks_tests::{awarded, TestFixture};
+use super::TestFixture;
+use sparks_tests::awarded;
 
 fn wallets(n: usize) -> Vec<Pubkey> {
     (0..n).map(|_| Keypair::new().pubkey()).collect()

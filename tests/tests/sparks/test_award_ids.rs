@@ -13,7 +13,7 @@ use sparks::events::AwardIdsVoided;
 use sparks::state::{AwardIdState, Source};
 use sparks_client::events::SparksEvent;
 use sparks_client::instructions as ix;
-use sparks_tests::TestFixture;
+use super::TestFixture;
 
 fn wallet() -> Pubkey {
     Keypair::new().pubkey()

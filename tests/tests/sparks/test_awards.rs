@@ -11,7 +11,8 @@ use sparks::instructions::{AwardArgs, ConfigParams, IssuerParams};
 use sparks::state::{AwardIdState, Source};
 use sparks_client::events::SparksEvent;
 use sparks_client::{instructions as ix, pda};
-use sparks_tests::{awarded, TestFixture, DEFAULT_PARAMS};
+use super::TestFixture;
+use sparks_tests::{awarded, DEFAULT_PARAMS};
 
 fn award_ix(
     issuer: &Keypair,

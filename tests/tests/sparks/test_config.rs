@@ -9,7 +9,8 @@ use sparks::state::Source;
 use sparks_client::events::SparksEvent;
 use sparks_client::{instructions as ix, pda};
 use sparks_tests::anchor_codes::err;
-use sparks_tests::{anchor_data, swap_account, unsigned, TestFixture, DEFAULT_PARAMS};
+use super::TestFixture;
+use sparks_tests::{anchor_data, swap_account, unsigned, DEFAULT_PARAMS};
 
 const NEW_PARAMS: ConfigParams = ConfigParams {
     referral_trade_share_bps: 2_500,

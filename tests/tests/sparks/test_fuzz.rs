@@ -35,7 +35,8 @@ use sparks::state::{
 };
 use sparks_client::instructions::{self as ix, BatchRow};
 use sparks_client::pda;
-use sparks_tests::{TestFixture, DEFAULT_PARAMS};
+use super::TestFixture;
+use sparks_tests::DEFAULT_PARAMS;
 
 const SENDS_PER_CASE: usize = 12;
 const PERK_ID: u64 = 1;

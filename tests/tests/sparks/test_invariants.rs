@@ -21,7 +21,8 @@ use solana_signer::Signer;
 use solana_transaction::Transaction;
 use sparks::state::{AwardIdState, PerkKind, Source, SparkAccount};
 use sparks_client::instructions as ix;
-use sparks_tests::{PreparedAward, TestFixture, DEFAULT_PARAMS};
+use super::TestFixture;
+use sparks_tests::{PreparedAward, DEFAULT_PARAMS};
 
 const WALLETS: usize = 6;
 const ISSUERS: usize = 3;
@@ -217,7 +218,7 @@ impl World {
             &[ix::create_perk(
                 &admin.pubkey(),
                 None,
-                crate::test_perks::perk_params(PERK_ID, PerkKind::Custom, PERK_COST),
+                super::test_perks::perk_params(PERK_ID, PerkKind::Custom, PERK_COST),
             )],
             &[&admin],
         )

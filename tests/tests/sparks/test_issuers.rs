@@ -9,7 +9,8 @@ use sparks::state::{Issuer, Source};
 use sparks_client::events::SparksEvent;
 use sparks_client::{instructions as ix, pda};
 use sparks_tests::anchor_codes::err;
-use sparks_tests::{TestFixture, DEFAULT_PERIOD_SECS, START_TIME};
+use super::TestFixture;
+use sparks_tests::{DEFAULT_PERIOD_SECS, START_TIME};
 
 fn params(allowed_sources: u8, cap_per_period: u64) -> IssuerParams {
     IssuerParams {

@@ -1,28 +1,27 @@
-//! What mainnet enforces and the native runtime does not: the scheduler's
-//! per-account write locks, the 64-entry instruction trace, the 1,232-byte
-//! packet, and SBF's 32 KiB heap per invocation (measured by
-//! `sparks_tests::heap`). Run with `--nocapture` to print the figures.
+//! What mainnet enforces on every transaction: the scheduler's per-account
+//! write locks, 64 account locks, the 64-entry instruction trace and the
+//! 1,232-byte packet. The bank runs mainnet-beta's feature set, so it
+//! refuses what mainnet refuses. The heap is measured in `test_heap.rs`
+//! (natively) and the compute units in `test_compute_units.rs` (on SBF).
+//! Run with `--nocapture` to print the figures.
 
 use std::collections::BTreeSet;
 
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
-use anchor_lang::Discriminator;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use sparks::state::Source;
 use sparks_client::budget::with_compute_budget;
-use sparks_client::packing::{does_not_fit, transaction_shape, Sending, MAX_INSTRUCTION_TRACE};
+use sparks_client::packing::{
+    does_not_fit, transaction_shape, Sending, MAX_ACCOUNT_LOCKS, MAX_INSTRUCTION_TRACE,
+};
 use sparks_client::{instructions as ix, pda};
-use sparks_tests::heap::{self, InvocationReport, SBF_HEAP_BYTES};
-use sparks_tests::{awarded, TestFixture};
+use sparks_tests::awarded;
 
-/// The heap a batch may use at most: SBF's 32 KiB less a margin for what
-/// the native model cannot see (an SBF build's own allocations may differ
-/// slightly from the native build's).
-const HEAP_BUDGET: usize = 24 * 1024;
+use super::TestFixture;
 
-fn wallet() -> Pubkey {
+pub(super) fn wallet() -> Pubkey {
     Keypair::new().pubkey()
 }
 
@@ -58,28 +57,18 @@ async fn awards_of_different_issuers_to_different_wallets_share_no_writable_acco
     f.send_prepared(&batch_b, &b).await.unwrap();
 }
 
-/// The heap report of the newest `award_batch` `issuer` sent.
-fn batch_heap(issuer: &Pubkey) -> InvocationReport {
-    heap::reports_for(issuer)
-        .into_iter()
-        .rfind(|r| {
-            r.depth == 1 && r.discriminator == sparks::instruction::AwardBatch::DISCRIMINATOR
-        })
-        .expect("a metered award_batch")
-}
-
 /// The worst rows a batch can hold, by kind: a new recipient costs an
 /// account creation and its event; a recipient whose referrer is paid costs
 /// two events and one more account. (A new recipient has no referrer yet:
 /// `set_referrer` creates the invitee's account.)
 #[derive(Debug, Clone, Copy)]
-enum Rows {
+pub(super) enum Rows {
     New,
     PayingReferrers,
     Mixed,
 }
 
-async fn recipients(f: &mut TestFixture, kind: Rows, n: usize) -> Vec<(Pubkey, u64)> {
+pub(super) async fn recipients(f: &mut TestFixture, kind: Rows, n: usize) -> Vec<(Pubkey, u64)> {
     let mut out = Vec::new();
     for i in 0..n {
         let referred = match kind {
@@ -98,27 +87,30 @@ async fn recipients(f: &mut TestFixture, kind: Rows, n: usize) -> Vec<(Pubkey, u
     out
 }
 
+/// The largest batch of `kind` the client's packer puts in one v0
+/// transaction, as sent: its rows, size, and the compute units it used.
+pub(super) struct LargestBatch {
+    pub rows: usize,
+    pub bytes: usize,
+    pub units: u64,
+    /// The issuer that sent it.
+    #[allow(dead_code, reason = "the native suite's heap test reads it")]
+    pub issuer: Pubkey,
+}
+
 /// Sends the largest batch of `kind` the client's packer puts in one v0
-/// transaction and returns (rows, bytes, heap).
-async fn largest_batch(kind: Rows) -> (usize, usize, InvocationReport) {
-    let mut f = TestFixture::new().await;
+/// transaction, with the client's compute budget, after checking that one
+/// row more would not fit for `limit`.
+pub(super) async fn largest_batch(f: &mut TestFixture, kind: Rows, limit: &str) -> LargestBatch {
     let issuer = f.full_issuer().await;
-    let candidates = recipients(&mut f, kind, 40).await;
+    let candidates = recipients(f, kind, 40).await;
     let mut rows = Vec::new();
     for (w, amount) in &candidates {
         rows.push(f.batch_row(w, Source::Trading, *amount).await);
     }
     // The packer's view: a lookup table holding every account of the rows.
     let whole = ix::award_batch(&issuer.pubkey(), Source::Trading, [0; 32], 0, &rows);
-    let table = solana_message::AddressLookupTableAccount {
-        key: Pubkey::new_unique(),
-        addresses: whole
-            .accounts
-            .iter()
-            .filter(|m| !m.is_signer && m.pubkey != sparks::ID)
-            .map(|m| m.pubkey)
-            .collect(),
-    };
+    let table = lookup_table_of(&whole);
     let sending = Sending {
         payer: &issuer.pubkey(),
         lookup_tables: std::slice::from_ref(&table),
@@ -134,13 +126,13 @@ async fn largest_batch(kind: Rows) -> (usize, usize, InvocationReport) {
     );
     let first = &packed[0];
     let n = first.rows.len();
-    // One more row would not fit, and the reason is the trace.
+    // One more row would not fit, and the reason is `limit`.
     let over = ix::award_batch(&issuer.pubkey(), Source::Trading, [0; 32], 0, &rows[..=n]);
     let reason = does_not_fit(&over, &rows[..=n], sending).expect("n + 1 rows do not fit");
-    assert!(reason.contains("trace"), "{kind:?}: {reason}");
+    assert!(reason.contains(limit), "{kind:?}: {reason}");
     let with_budget = with_compute_budget(std::slice::from_ref(&first.instruction), 1);
     let (bytes, _) = transaction_shape(&with_budget, sending).unwrap();
-    let (result, _) = f.send_v0(&with_budget, &[&issuer]).await;
+    let (result, _) = f.send_v0_paid_by(&issuer, &with_budget, &[]).await;
     let events = result.unwrap_or_else(|e| panic!("{kind:?} batch of {n} failed: {e:?}"));
     assert_eq!(
         awarded(&events)
@@ -149,44 +141,106 @@ async fn largest_batch(kind: Rows) -> (usize, usize, InvocationReport) {
             .count(),
         n
     );
-    (n, bytes, batch_heap(&issuer.pubkey()))
+    LargestBatch {
+        rows: n,
+        bytes,
+        units: f.last_units(),
+        issuer: issuer.pubkey(),
+    }
+}
+
+/// Accounts a batch transaction locks besides its rows': the issuer (fee
+/// payer), the program, the compute-budget program, Config, the Issuer, the
+/// system program and the event authority.
+const FIXED_ACCOUNTS: usize = 7;
+
+#[tokio::test]
+async fn largest_batches_fit_the_account_locks_trace_and_packet() {
+    // Per row: a new recipient locks 2 accounts (wallet, SparkAccount), one
+    // paying its referrer 3; each takes 2 trace entries.
+    for (kind, expected) in [
+        (Rows::New, (MAX_ACCOUNT_LOCKS - FIXED_ACCOUNTS) / 2),
+        (Rows::PayingReferrers, (MAX_ACCOUNT_LOCKS - FIXED_ACCOUNTS) / 3),
+        // new, paying, new, …: 12 x 2 + 11 x 3 = 57.
+        (Rows::Mixed, 23),
+    ] {
+        let mut f = TestFixture::new().await;
+        let batch = largest_batch(&mut f, kind, "accounts").await;
+        println!(
+            "largest award_batch with a lookup table, {kind:?}: {} rows, {} bytes, {} compute units",
+            batch.rows, batch.bytes, batch.units
+        );
+        assert_eq!(batch.rows, expected, "{kind:?}");
+        assert!(3 + 2 * batch.rows <= MAX_INSTRUCTION_TRACE);
+        assert!(batch.bytes <= sparks_client::packing::PACKET_DATA_SIZE);
+    }
 }
 
 #[tokio::test]
-async fn largest_batches_fit_the_trace_and_the_sbf_heap() {
-    for kind in [Rows::New, Rows::PayingReferrers, Rows::Mixed] {
-        let (n, bytes, report) = largest_batch(kind).await;
-        println!(
-            "largest award_batch with a lookup table, {kind:?}: {n} rows, {bytes} bytes, \
-             heap {} of {SBF_HEAP_BYTES} bytes ({} allocations)",
-            report.heap_bytes, report.allocations
-        );
-        // 3 top-level instructions + 2 trace entries per row.
-        assert_eq!(n, (MAX_INSTRUCTION_TRACE - 3) / 2, "{kind:?}");
-        assert!(bytes <= sparks_client::packing::PACKET_DATA_SIZE);
-        assert!(
-            report.heap_bytes <= HEAP_BUDGET,
-            "{kind:?}: {} bytes of heap",
-            report.heap_bytes
-        );
+async fn one_account_more_than_mainnet_locks_is_refused() {
+    // 29 new recipients: 7 + 58 = 65 accounts, 3 + 58 = 61 trace entries.
+    let mut f = TestFixture::new().await;
+    let issuer = f.full_issuer().await;
+    let wallets: Vec<Pubkey> = (0..29).map(|_| wallet()).collect();
+    let mut rows = Vec::new();
+    for w in &wallets {
+        rows.push(f.batch_row(w, Source::Trading, 5).await);
+    }
+    let batch = ix::award_batch(&issuer.pubkey(), Source::Trading, [0; 32], 0, &rows);
+    let batch = with_compute_budget(std::slice::from_ref(&batch), 1);
+    let (result, _) = f.send_v0_paid_by(&issuer, &batch, &[]).await;
+    assert_eq!(
+        result.unwrap_err(),
+        solana_transaction_error::TransactionError::TooManyAccountLocks
+    );
+    // The packer stops at 28.
+    let award_batch = batch.last().expect("the batch");
+    let sending = Sending {
+        payer: &issuer.pubkey(),
+        lookup_tables: &[lookup_table_of(award_batch)],
+        micro_lamports_per_unit: 1,
+    };
+    let reason = does_not_fit(award_batch, &rows, sending).expect("29 rows do not fit");
+    assert!(reason.contains("65 accounts"), "{reason}");
+    let fits = ix::award_batch(&issuer.pubkey(), Source::Trading, [0; 32], 0, &rows[..28]);
+    let fits = with_compute_budget(std::slice::from_ref(&fits), 1);
+    let (result, _) = f.send_v0_paid_by(&issuer, &fits, &[]).await;
+    assert_eq!(awarded(&result.expect("28 rows land")).len(), 28);
+}
+
+/// A lookup table (as the packer sees it) holding every account of
+/// `instruction` but its signers and the program.
+fn lookup_table_of(instruction: &Instruction) -> solana_message::AddressLookupTableAccount {
+    solana_message::AddressLookupTableAccount {
+        key: Pubkey::new_unique(),
+        addresses: instruction
+            .accounts
+            .iter()
+            .filter(|m| !m.is_signer && m.pubkey != sparks::ID)
+            .map(|m| m.pubkey)
+            .collect(),
     }
 }
 
 #[tokio::test]
 async fn a_prefunded_new_recipient_costs_two_more_trace_entries() {
     // Anyone can send lamports to a recipient's address before its account
-    // exists; creating it then takes transfer + allocate + assign.
+    // exists; creating it then takes transfer + allocate + assign. 28 new
+    // recipients fill the account locks with 3 + 56 trace entries; three
+    // prefunded addresses add 6 more.
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;
-    let wallets: Vec<Pubkey> = (0..30).map(|_| wallet()).collect();
-    f.fund(&pda::spark(&wallets[0]), 1_000_000).await;
+    let wallets: Vec<Pubkey> = (0..28).map(|_| wallet()).collect();
     let mut rows = Vec::new();
     for w in &wallets {
         rows.push(f.batch_row(w, Source::Trading, 5).await);
     }
+    for w in &wallets[..3] {
+        f.fund(&pda::spark(w), 1_000_000).await;
+    }
     let blind = ix::award_batch(&issuer.pubkey(), Source::Trading, [0; 32], 0, &rows);
     let blind = with_compute_budget(std::slice::from_ref(&blind), 1);
-    let (result, _) = f.send_v0(&blind, &[&issuer]).await;
+    let (result, _) = f.send_v0_paid_by(&issuer, &blind, &[]).await;
     assert!(
         matches!(
             result,
@@ -199,48 +253,25 @@ async fn a_prefunded_new_recipient_costs_two_more_trace_entries() {
         ),
         "{result:?}"
     );
-    // Counted as the client counts it (`SparksRpc::batch_rows` sees the
-    // lamports), the row costs 4 entries and the batch one row less.
-    rows[0].prefunded = true;
+    // Counted as the client counts them (`SparksRpc::batch_rows` sees the
+    // lamports), each costs 4 entries and the batch one row less.
+    for row in &mut rows[..3] {
+        row.prefunded = true;
+    }
+    let over = ix::award_batch(&issuer.pubkey(), Source::Trading, [0; 32], 0, &rows);
+    let tables = [lookup_table_of(&over)];
     let sending = Sending {
         payer: &issuer.pubkey(),
-        lookup_tables: &[],
+        lookup_tables: &tables,
         micro_lamports_per_unit: 1,
     };
-    let over = ix::award_batch(&issuer.pubkey(), Source::Trading, [0; 32], 0, &rows);
     assert!(does_not_fit(&over, &rows, sending).is_some_and(|r| r.contains("trace")));
-    let fits = ix::award_batch(&issuer.pubkey(), Source::Trading, [0; 32], 0, &rows[..29]);
+    // 3 + 3 x 4 + 24 x 2 = 63.
+    let fits = ix::award_batch(&issuer.pubkey(), Source::Trading, [0; 32], 0, &rows[..27]);
+    assert_eq!(does_not_fit(&fits, &rows[..27], sending), None);
     let fits = with_compute_budget(std::slice::from_ref(&fits), 1);
-    let (result, _) = f.send_v0(&fits, &[&issuer]).await;
-    result.expect("29 rows with one prefunded recipient land");
-}
-
-#[tokio::test]
-async fn heap_per_row_is_measured() {
-    // The heap of a batch as a function of its rows: base + rows x per-row.
-    let mut figures = Vec::new();
-    for kind in [Rows::New, Rows::PayingReferrers] {
-        let mut f = TestFixture::new().await;
-        let issuer = f.full_issuer().await;
-        let mut heap_of = Vec::new();
-        for n in [1usize, 20] {
-            let recipients = recipients(&mut f, kind, n).await;
-            let batch = f.prepare_batch(&issuer, Source::Trading, &recipients).await;
-            f.send_prepared(&batch, &issuer).await.unwrap();
-            heap_of.push(batch_heap(&issuer.pubkey()).heap_bytes);
-        }
-        let per_row = (heap_of[1] - heap_of[0]) / 19;
-        println!(
-            "award_batch heap, {kind:?}: 1 row {} bytes, 20 rows {} bytes, {per_row} bytes per row",
-            heap_of[0], heap_of[1]
-        );
-        figures.push((heap_of[0] - per_row, per_row));
-    }
-    // Even the program's row limit of the heavier rows stays within the
-    // heap, so the heap never binds before the trace does.
-    for (base, per_row) in figures {
-        assert!(base + per_row * sparks::constants::MAX_BATCH_RECIPIENTS <= SBF_HEAP_BYTES);
-    }
+    let (result, _) = f.send_v0_paid_by(&issuer, &fits, &[]).await;
+    result.expect("27 rows with three prefunded recipients land");
 }
 
 #[tokio::test]

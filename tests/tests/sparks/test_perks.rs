@@ -10,7 +10,8 @@ use sparks::instructions::{CreatePerkParams, UpdatePerkParams};
 use sparks::state::{GrantVia, Perk, PerkClaim, PerkKind, Source, WhitelistEntry};
 use sparks_client::events::SparksEvent;
 use sparks_client::{instructions as ix, pda};
-use sparks_tests::{TestFixture, START_TIME};
+use super::TestFixture;
+use sparks_tests::START_TIME;
 
 pub fn perk_params(id: u64, kind: PerkKind, cost: u64) -> CreatePerkParams {
     CreatePerkParams {
@@ -159,7 +160,7 @@ async fn a_non_whitelist_perk_cannot_link_a_whitelist() {
             &admin.pubkey(),
             5,
             &admin.pubkey(),
-            crate::test_whitelists::terms(&Keypair::new().pubkey()),
+            super::test_whitelists::terms(&Keypair::new().pubkey()),
         )],
         &[&admin],
     )
@@ -467,7 +468,7 @@ async fn a_whitelist_perk_grants_a_spot() {
             &admin.pubkey(),
             9,
             &admin.pubkey(),
-            crate::test_whitelists::terms(&consumer),
+            super::test_whitelists::terms(&consumer),
         )],
         &[&admin],
     )
@@ -541,7 +542,7 @@ async fn a_whitelist_perk_stops_at_the_wallet_spot_limit() {
             &admin.pubkey(),
             9,
             &admin.pubkey(),
-            crate::test_whitelists::terms(&Pubkey::new_unique()),
+            super::test_whitelists::terms(&Pubkey::new_unique()),
         )],
         &[&admin],
     )
@@ -560,7 +561,7 @@ async fn a_whitelist_perk_stops_at_the_wallet_spot_limit() {
     f.award(&issuer, &wallet.pubkey(), Source::Trading, 10)
         .await
         .unwrap();
-    for _ in 0..crate::test_whitelists::SPOTS_PER_WALLET {
+    for _ in 0..super::test_whitelists::SPOTS_PER_WALLET {
         f.send_ok(
             &[ix::redeem_perk(
                 &wallet.pubkey(),

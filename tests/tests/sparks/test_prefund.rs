@@ -8,7 +8,8 @@ use solana_signer::Signer;
 use sparks::instructions::IssuerParams;
 use sparks::state::{PerkKind, Source};
 use sparks_client::{instructions as ix, pda};
-use sparks_tests::{TestFixture, DEFAULT_PARAMS};
+use super::TestFixture;
+use sparks_tests::DEFAULT_PARAMS;
 
 /// The smallest transfer a fresh address accepts (rent exemption of an empty
 /// account, below any Sparks account's rent, so creation must top it up) and
@@ -132,7 +133,7 @@ async fn prefunded_perk_and_claim_addresses_do_not_block_redemption() {
             &[ix::create_perk(
                 &admin.pubkey(),
                 None,
-                crate::test_perks::perk_params(8, PerkKind::DiscordRole, 5),
+                super::test_perks::perk_params(8, PerkKind::DiscordRole, 5),
             )],
             &[&admin],
         )
@@ -167,7 +168,7 @@ async fn prefunded_whitelist_and_entry_addresses_do_not_block_grant_join_or_perk
         let mut f = TestFixture::new().await;
         let admin = f.admin.insecure_clone();
         f.fund(&pda::whitelist(3), prefund).await;
-        let terms = crate::test_whitelists::terms(&Pubkey::new_unique());
+        let terms = super::test_whitelists::terms(&Pubkey::new_unique());
         f.send_ok(
             &[ix::create_whitelist(
                 &admin.pubkey(),
@@ -183,7 +184,7 @@ async fn prefunded_whitelist_and_entry_addresses_do_not_block_grant_join_or_perk
             &[ix::create_perk(
                 &admin.pubkey(),
                 Some(3),
-                crate::test_perks::perk_params(4, PerkKind::NftWhitelist, 1),
+                super::test_perks::perk_params(4, PerkKind::NftWhitelist, 1),
             )],
             &[&admin],
         )

@@ -10,10 +10,11 @@ use sparks::error::SparksError;
 use sparks::instructions::{ConfigParams, IssuerParams, UpdatePerkParams};
 use sparks::state::{PerkKind, Source};
 use sparks_client::instructions as ix;
-use sparks_tests::{TestFixture, DEFAULT_PARAMS};
+use super::TestFixture;
+use sparks_tests::DEFAULT_PARAMS;
 
-use crate::test_perks::perk_params;
-use crate::test_whitelists::terms;
+use super::test_perks::perk_params;
+use super::test_whitelists::terms;
 
 const TOO_LARGE: u64 = MAX_QUANTITY + 1;
 

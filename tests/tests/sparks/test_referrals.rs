@@ -9,7 +9,8 @@ use sparks::instructions::AwardArgs;
 use sparks::state::Source;
 use sparks_client::events::SparksEvent;
 use sparks_client::instructions as ix;
-use sparks_tests::{awarded, TestFixture, DEFAULT_PARAMS};
+use super::TestFixture;
+use sparks_tests::{awarded, DEFAULT_PARAMS};
 
 fn award_ix(
     issuer: &Keypair,

@@ -3,7 +3,7 @@
 
 use anchor_lang::Space;
 use sparks::state::*;
-use sparks_tests::TestFixture;
+use super::TestFixture;
 
 #[tokio::test]
 async fn account_sizes_and_rent() {

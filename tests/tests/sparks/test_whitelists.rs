@@ -14,7 +14,8 @@ use sparks::instructions::WhitelistTerms;
 use sparks::state::{GrantVia, Source, Whitelist, WhitelistEntry};
 use sparks_client::events::SparksEvent;
 use sparks_client::{instructions as ix, pda};
-use sparks_tests::{TestFixture, START_TIME};
+use super::TestFixture;
+use sparks_tests::START_TIME;
 
 pub const SPOTS_PER_WALLET: u16 = 2;
 const CAPACITY: u32 = 5;

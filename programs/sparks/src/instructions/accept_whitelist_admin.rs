@@ -18,7 +18,7 @@ pub struct AcceptWhitelistAdmin<'info> {
         bump = whitelist.bump,
         constraint = whitelist.pending_admin == Some(new_admin.key()) @ SparksError::NotPendingWhitelistAdmin,
     )]
-    pub whitelist: Account<'info, Whitelist>,
+    pub whitelist: Box<Account<'info, Whitelist>>,
 }
 
 pub fn handle_accept_whitelist_admin(ctx: Context<AcceptWhitelistAdmin>) -> Result<()> {
@@ -30,7 +30,7 @@ pub fn handle_accept_whitelist_admin(ctx: Context<AcceptWhitelistAdmin>) -> Resu
         .seq
         .checked_add(1)
         .ok_or(SparksError::MathOverflow)?;
-    let whitelist = (**whitelist).clone();
+    let whitelist = Whitelist::clone(whitelist);
     emit_cpi!(WhitelistAdminAccepted {
         previous_admin,
         whitelist

@@ -23,7 +23,7 @@ pub struct ConsumeWhitelistSpot<'info> {
         bump = whitelist.bump,
         has_one = consumer @ SparksError::WrongConsumer,
     )]
-    pub whitelist: Account<'info, Whitelist>,
+    pub whitelist: Box<Account<'info, Whitelist>>,
     #[account(
         mut,
         seeds = [WhitelistEntry::SEED, whitelist.key().as_ref(), wallet.key().as_ref()],
@@ -55,7 +55,7 @@ pub fn handle_consume_whitelist_spot(ctx: Context<ConsumeWhitelistSpot>) -> Resu
         .seq
         .checked_add(1)
         .ok_or(SparksError::MathOverflow)?;
-    let whitelist = (**whitelist).clone();
+    let whitelist = Whitelist::clone(whitelist);
     let entry = (**entry).clone();
     emit_cpi!(WhitelistSpotConsumed {
         consumer: ctx.accounts.consumer.key(),

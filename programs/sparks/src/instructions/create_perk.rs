@@ -36,7 +36,7 @@ pub struct CreatePerk<'info> {
     /// CHECK: created here through `create_pda_account`; address fixed by seeds.
     #[account(mut, seeds = [Perk::SEED, &params.id.to_le_bytes()], bump)]
     pub perk: UncheckedAccount<'info>,
-    pub whitelist: Option<Account<'info, Whitelist>>,
+    pub whitelist: Option<Box<Account<'info, Whitelist>>>,
     pub system_program: Program<'info, System>,
 }
 

@@ -14,14 +14,14 @@ pub struct DeactivateIssuer<'info> {
     #[account(seeds = [Config::SEED], bump = config.bump, has_one = admin @ SparksError::Unauthorized)]
     pub config: Account<'info, Config>,
     #[account(mut, seeds = [Issuer::SEED, issuer.authority.as_ref()], bump = issuer.bump)]
-    pub issuer: Account<'info, Issuer>,
+    pub issuer: Box<Account<'info, Issuer>>,
 }
 
 pub fn handle_deactivate_issuer(ctx: Context<DeactivateIssuer>) -> Result<()> {
     let issuer = &mut ctx.accounts.issuer;
     issuer.active = false;
     issuer.seq = issuer.seq.checked_add(1).ok_or(SparksError::MathOverflow)?;
-    let issuer = (**issuer).clone();
+    let issuer = Issuer::clone(issuer);
     emit_cpi!(IssuerDeactivated { issuer });
     Ok(())
 }

@@ -21,7 +21,7 @@ pub struct GrantWhitelist<'info> {
         bump = whitelist.bump,
         has_one = admin @ SparksError::Unauthorized,
     )]
-    pub whitelist: Account<'info, Whitelist>,
+    pub whitelist: Box<Account<'info, Whitelist>>,
     /// CHECK: any wallet may be granted a spot.
     pub wallet: UncheckedAccount<'info>,
     /// CHECK: created or loaded by hand; address fixed by seeds.
@@ -48,7 +48,7 @@ pub fn handle_grant_whitelist(ctx: Context<GrantWhitelist>, spots: u16) -> Resul
         now,
     )?;
     store(&ctx.accounts.entry, &entry)?;
-    let whitelist = (*ctx.accounts.whitelist).clone();
+    let whitelist = Whitelist::clone(&ctx.accounts.whitelist);
     emit_cpi!(WhitelistSpotGranted {
         via: GrantVia::Admin,
         spots,

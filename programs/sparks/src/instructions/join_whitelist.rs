@@ -22,9 +22,9 @@ pub struct JoinWhitelist<'info> {
     #[account(seeds = [Config::SEED], bump = config.bump)]
     pub config: Account<'info, Config>,
     #[account(mut, seeds = [Whitelist::SEED, &whitelist.id.to_le_bytes()], bump = whitelist.bump)]
-    pub whitelist: Account<'info, Whitelist>,
+    pub whitelist: Box<Account<'info, Whitelist>>,
     #[account(seeds = [SparkAccount::SEED, owner.key().as_ref()], bump = spark.bump)]
-    pub spark: Account<'info, SparkAccount>,
+    pub spark: Box<Account<'info, SparkAccount>>,
     /// CHECK: created or loaded by hand; address fixed by seeds.
     #[account(mut, seeds = [WhitelistEntry::SEED, whitelist.key().as_ref(), owner.key().as_ref()], bump)]
     pub entry: UncheckedAccount<'info>,
@@ -64,7 +64,7 @@ pub fn handle_join_whitelist(ctx: Context<JoinWhitelist>) -> Result<()> {
         now,
     )?;
     store(&ctx.accounts.entry, &entry)?;
-    let whitelist = (*ctx.accounts.whitelist).clone();
+    let whitelist = Whitelist::clone(&ctx.accounts.whitelist);
     emit_cpi!(WhitelistSpotGranted {
         via: GrantVia::Join,
         spots: 1,

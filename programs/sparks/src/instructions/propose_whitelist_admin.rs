@@ -19,7 +19,7 @@ pub struct ProposeWhitelistAdmin<'info> {
         bump = whitelist.bump,
         has_one = admin @ SparksError::Unauthorized,
     )]
-    pub whitelist: Account<'info, Whitelist>,
+    pub whitelist: Box<Account<'info, Whitelist>>,
 }
 
 pub fn handle_propose_whitelist_admin(
@@ -32,7 +32,7 @@ pub fn handle_propose_whitelist_admin(
         .seq
         .checked_add(1)
         .ok_or(SparksError::MathOverflow)?;
-    let whitelist = (**whitelist).clone();
+    let whitelist = Whitelist::clone(whitelist);
     emit_cpi!(WhitelistAdminProposed { whitelist });
     Ok(())
 }

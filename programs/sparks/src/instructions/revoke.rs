@@ -16,7 +16,7 @@ pub struct Revoke<'info> {
     #[account(seeds = [Config::SEED], bump = config.bump, has_one = admin @ SparksError::Unauthorized)]
     pub config: Account<'info, Config>,
     #[account(mut, seeds = [SparkAccount::SEED, spark.owner.as_ref()], bump = spark.bump)]
-    pub spark: Account<'info, SparkAccount>,
+    pub spark: Box<Account<'info, SparkAccount>>,
 }
 
 /// `reason` is the operator's code for why (documented off-chain), kept in the event.
@@ -25,7 +25,7 @@ pub fn handle_revoke(ctx: Context<Revoke>, amount: u64, reason: u16) -> Result<(
 
     let spark = &mut ctx.accounts.spark;
     spark.revoke(amount)?;
-    let account = (**spark).clone();
+    let account = SparkAccount::clone(spark);
     let admin = ctx.accounts.admin.key();
     emit_cpi!(SparksRevoked {
         admin,

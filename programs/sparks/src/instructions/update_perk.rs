@@ -25,7 +25,7 @@ pub struct UpdatePerk<'info> {
     #[account(seeds = [Config::SEED], bump = config.bump, has_one = admin @ SparksError::Unauthorized)]
     pub config: Account<'info, Config>,
     #[account(mut, seeds = [Perk::SEED, &perk.id.to_le_bytes()], bump = perk.bump)]
-    pub perk: Account<'info, Perk>,
+    pub perk: Box<Account<'info, Perk>>,
 }
 
 pub fn handle_update_perk(ctx: Context<UpdatePerk>, params: UpdatePerkParams) -> Result<()> {
@@ -48,7 +48,7 @@ pub fn handle_update_perk(ctx: Context<UpdatePerk>, params: UpdatePerkParams) ->
     perk.active = params.active;
     perk.uri = params.uri;
     perk.seq = perk.seq.checked_add(1).ok_or(SparksError::MathOverflow)?;
-    let perk = (**perk).clone();
+    let perk = Perk::clone(perk);
     emit_cpi!(PerkUpdated { perk });
     Ok(())
 }

@@ -20,7 +20,7 @@ pub struct UpdateWhitelist<'info> {
         bump = whitelist.bump,
         has_one = admin @ SparksError::Unauthorized,
     )]
-    pub whitelist: Account<'info, Whitelist>,
+    pub whitelist: Box<Account<'info, Whitelist>>,
 }
 
 pub fn handle_update_whitelist(
@@ -41,7 +41,7 @@ pub fn handle_update_whitelist(
         .seq
         .checked_add(1)
         .ok_or(SparksError::MathOverflow)?;
-    let whitelist = (**whitelist).clone();
+    let whitelist = Whitelist::clone(whitelist);
     emit_cpi!(WhitelistUpdated { whitelist });
     Ok(())
 }

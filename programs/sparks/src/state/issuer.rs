@@ -57,6 +57,15 @@ pub fn slice_secs(period_secs: u32) -> i64 {
     i64::from(period_secs.div_ceil(CAP_SLICES as u32).max(1))
 }
 
+/// The slice `now` falls in. Solana's clock never reads before 1970, so the
+/// division is unsigned: SBF has no cheap signed division (upstream LLVM's
+/// SBPF v0 cannot even link one).
+fn slice_at(now: i64, period_secs: u32) -> i64 {
+    let seconds = u64::try_from(now).unwrap_or(0);
+    let length = u64::from(period_secs.div_ceil(CAP_SLICES as u32).max(1));
+    i64::try_from(seconds / length).unwrap_or(i64::MAX)
+}
+
 impl Issuer {
     pub const SEED: &'static [u8] = ISSUER_SEED;
 
@@ -88,14 +97,15 @@ impl Issuer {
     // slices; requiring their sum to stay within the cap at every mint
     // bounds every such window (the last mint in it saw all of them).
 
+    /// Slices are never negative (see [`slice_at`]).
     fn ring_index(slice: i64) -> usize {
-        slice.rem_euclid(CAP_RING as i64) as usize
+        (u64::try_from(slice).unwrap_or(0) % CAP_RING as u64) as usize
     }
 
     /// Moves the ring forward to `now`'s slice, forgetting slices that left
     /// it. A clock that steps back charges the newest slice.
     fn roll_to(&mut self, now: i64) {
-        let slice = now.div_euclid(slice_secs(self.period_secs));
+        let slice = slice_at(now, self.period_secs);
         if slice <= self.current_slice {
             return;
         }
@@ -108,12 +118,10 @@ impl Issuer {
 
     /// Sparks minted within the window that ends now.
     pub fn minted_in_window(&self, now: i64) -> u64 {
-        let slice = now
-            .div_euclid(slice_secs(self.period_secs))
-            .max(self.current_slice);
+        let slice = slice_at(now, self.period_secs).max(self.current_slice);
         (0..CAP_RING as i64)
             .map(|age| self.current_slice - age)
-            .filter(|s| *s > slice - CAP_RING as i64)
+            .filter(|s| *s >= 0 && *s > slice - CAP_RING as i64)
             .fold(0u64, |sum, s| {
                 sum.saturating_add(self.minted_per_slice[Self::ring_index(s)])
             })
@@ -143,7 +151,7 @@ impl Issuer {
         let used = self.minted_in_window(now);
         self.period_secs = period_secs;
         self.minted_per_slice = [0; CAP_RING];
-        self.current_slice = now.div_euclid(slice_secs(period_secs));
+        self.current_slice = slice_at(now, period_secs);
         self.minted_per_slice[Self::ring_index(self.current_slice)] = used;
     }
 
