@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use axum::response::IntoResponse;
 use axum::Json;
 
+use anchor_lang::prelude::Pubkey;
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use solana_keypair::Keypair;
@@ -651,6 +652,47 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
             Some(&sparks::ID.to_string().as_str())
         ),
         "{programs:?}"
+    );
+    // The limit is the Rust client's for the same redeem (both are made
+    // from idl/compute-units.json), and the VM's count stays within it.
+    let decoded = |i: &Value| -> (Vec<Pubkey>, Vec<u8>) {
+        let keys = i["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                message["accountKeys"][k.as_u64().unwrap() as usize]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        let data = bs58::decode(i["data"].as_str().unwrap())
+            .into_vec()
+            .unwrap();
+        (keys, data)
+    };
+    let instructions = message["instructions"].as_array().unwrap();
+    let (_, budget) = decoded(&instructions[0]);
+    assert_eq!(budget[0], 2, "SetComputeUnitLimit first");
+    let limit = u32::from_le_bytes(budget[1..5].try_into().unwrap());
+    let (keys, data) = decoded(instructions.last().unwrap());
+    let redeem = anchor_lang::solana_program::instruction::Instruction {
+        program_id: sparks::ID,
+        accounts: keys
+            .into_iter()
+            .map(|k| anchor_lang::solana_program::instruction::AccountMeta::new_readonly(k, false))
+            .collect(),
+        data,
+    };
+    assert_eq!(limit, sparks_client::budget::units_for(&redeem));
+    let consumed = sent["result"]["meta"]["computeUnitsConsumed"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        0 < consumed && consumed <= u64::from(limit),
+        "{consumed} units used, {limit} asked for"
     );
     assert!(
         took < Duration::from_secs(10),

@@ -4,6 +4,7 @@
  * waits for `confirmed`, the way an app does it with @solana/kit.
  */
 import {
+  address,
   appendTransactionMessageInstructions,
   createSolanaRpc,
   createTransactionMessage,
@@ -21,6 +22,7 @@ import {
   type Signature,
   type TransactionSigner,
 } from '@solana/kit';
+import { computeUnitLimit } from '../src/index';
 
 const url = process.env.SPARKS_RPC_URL;
 if (!url) throw new Error('SPARKS_RPC_URL is not set: run through `cargo test -p sparks-tests --test js_client`');
@@ -49,10 +51,21 @@ export async function funded(sol = 10): Promise<KeyPairSigner> {
   return signer;
 }
 
+/** The compute budget program's SetComputeUnitLimit. */
+function computeUnitLimitInstruction(units: number): Instruction {
+  const data = new Uint8Array(5);
+  data[0] = 2;
+  new DataView(data.buffer).setUint32(1, units, true);
+  return { programAddress: address('ComputeBudget111111111111111111111111111111'), data };
+}
+
 /**
  * Signs with every signer the instructions name, sends with preflight
  * (`skipPreflight` to let the chain itself refuse it), waits for
  * `confirmed`; throws the simulation's error or the transaction's `err`.
+ * As an app does, the transaction asks for the units `computeUnitLimit`
+ * gives its instructions: the chain runs the bytecode and meters them, so
+ * a limit below what an instruction uses fails the send.
  */
 export async function send(
   payer: TransactionSigner,
@@ -60,11 +73,13 @@ export async function send(
   { skipPreflight = false } = {},
 ): Promise<Signature> {
   const { value: blockhash } = await rpc.getLatestBlockhash({ commitment: 'confirmed' }).send();
+  const limits = await Promise.all(instructions.map(computeUnitLimit));
+  const budget = computeUnitLimitInstruction(limits.reduce((sum, units) => sum + units, 0));
   const message = pipe(
     createTransactionMessage({ version: 0 }),
     (m) => setTransactionMessageFeePayerSigner(payer, m),
     (m) => setTransactionMessageLifetimeUsingBlockhash(blockhash, m),
-    (m) => appendTransactionMessageInstructions(instructions, m),
+    (m) => appendTransactionMessageInstructions([budget, ...instructions], m),
   );
   const transaction = await signTransactionMessageWithSigners(message);
   const signature = getSignatureFromTransaction(transaction);

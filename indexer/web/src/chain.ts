@@ -33,6 +33,7 @@ import {
 } from '@solana/kit';
 import { getSetComputeUnitLimitInstruction, getSetComputeUnitPriceInstruction } from '@solana-program/compute-budget';
 import {
+  computeUnitLimit,
   findEntryPda,
   findPerkPda,
   findSparkPda,
@@ -116,14 +117,7 @@ export const joinInstruction = async (chain: Chain, wallet: Address, whitelistId
   return getJoinWhitelistInstructionAsync({ owner, payer: owner, whitelist }, { programAddress: chain.program });
 };
 
-/**
- * Compute units a redeem or a join may use: the Rust client's figure for
- * instructions other than awards (client/src/budget.rs, OTHER_UNITS). The
- * local chain does not meter units; an SBF build's `unitsConsumed` is what
- * may lower it.
- */
-export const USER_INSTRUCTION_UNITS = 60_000;
-/** The most the page offers per compute unit: 60,000 units at this cost 0.000003 SOL. */
+/** The most the page offers per compute unit: a redeem's ~65,000 units at this cost 0.0000033 SOL. */
 export const MAX_MICRO_LAMPORTS_PER_UNIT = 50_000n;
 
 /**
@@ -151,20 +145,22 @@ export async function priorityFee(chain: Chain, instructions: readonly Instructi
 /**
  * The unsigned transaction's wire bytes, for the wallet to sign (the wallet
  * pays), and the last block height at which it can land. The user's
- * `instructions` come after a compute-unit limit and, when recent
- * transactions paid one, a priority fee.
+ * `instructions` come after a compute-unit limit (the units the SBF VM
+ * measured for each, as @sparks/client's `computeUnitLimit` makes them) and,
+ * when recent transactions paid one, a priority fee.
  */
 export async function unsignedTransaction(
   chain: Chain,
   payer: Address,
   instructions: Instruction[],
 ): Promise<{ bytes: Uint8Array; lastValidBlockHeight: bigint }> {
-  const [{ value: blockhash }, price] = await Promise.all([
+  const [{ value: blockhash }, price, limits] = await Promise.all([
     chain.rpc.getLatestBlockhash({ commitment: 'confirmed' }).send(),
     priorityFee(chain, instructions),
+    Promise.all(instructions.map(computeUnitLimit)),
   ]);
   const all: Instruction[] = [
-    getSetComputeUnitLimitInstruction({ units: USER_INSTRUCTION_UNITS * instructions.length }),
+    getSetComputeUnitLimitInstruction({ units: limits.reduce((sum, units) => sum + units, 0) }),
     ...(price > 0n ? [getSetComputeUnitPriceInstruction({ microLamports: price })] : []),
     ...instructions,
   ];
