@@ -129,7 +129,7 @@ fn with_section_table(elf: &[u8]) -> Vec<u8> {
     let mut out = elf.to_vec();
     let names_offset = out.len() as u64;
     out.extend_from_slice(b"\0.shstrtab\0");
-    while out.len() % 8 != 0 {
+    while !out.len().is_multiple_of(8) {
         out.push(0);
     }
     let table_offset = out.len() as u64;

@@ -2,7 +2,7 @@
 //! second through JSON-RPC, sequential and concurrent (awards to fresh
 //! wallets, each waiting for `confirmed`). Prints its figures.
 //!
-//! `cargo run --release -p sparks-localnet --bin localnet-bench -- [--sequential N] [--concurrent N] [--tasks K]`
+//! `cargo run --release -p sparks-localnet --bin localnet-bench -- [--sequential N] [--concurrent N] [--tasks K] [--native]`
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,7 +15,7 @@ use sparks::instructions::{ConfigParams, IssuerParams};
 use sparks::state::Source;
 use sparks_client::instructions as ix;
 use sparks_client::rpc::SparksRpc;
-use sparks_localnet::{Localnet, LocalnetConfig};
+use sparks_localnet::{Localnet, LocalnetConfig, ProgramRuntime};
 
 #[derive(Parser)]
 struct Args {
@@ -28,6 +28,9 @@ struct Args {
     /// Concurrent tasks (each its own issuer, so no two share a fee payer).
     #[arg(long, default_value_t = 16)]
     tasks: usize,
+    /// Run the programs as native builtins instead of their SBF bytecode.
+    #[arg(long)]
+    native: bool,
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -41,6 +44,11 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let chain = Localnet::start(LocalnetConfig {
         airdrop,
+        runtime: if args.native {
+            ProgramRuntime::Native
+        } else {
+            ProgramRuntime::Bytecode
+        },
         ..LocalnetConfig::default()
     })
     .context("start")?;
@@ -105,7 +113,15 @@ async fn main() -> anyhow::Result<()> {
     let concurrent = (per_task * args.tasks) as f64 / begin.elapsed().as_secs_f64();
 
     println!(
-        "chain start (incl. syscall stubs): {:.3} s",
+        "programs: {}",
+        if args.native {
+            "native builtins"
+        } else {
+            "SBF bytecode"
+        }
+    );
+    println!(
+        "chain start (incl. deploying the programs): {:.3} s",
         start_time.as_secs_f64()
     );
     println!(
