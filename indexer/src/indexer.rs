@@ -342,7 +342,11 @@ impl Indexer {
                 signature: s.signature,
                 slot: s.slot as u64,
                 error: None,
-                block_time: None,
+                // The time it was stored with: a node's two answers for a
+                // block's time can differ (the local chain's listing and its
+                // getBlockTime do by a second), and reindexing is about
+                // events, not times.
+                block_time: s.block_time,
                 status: None,
             })
             .collect();

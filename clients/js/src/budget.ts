@@ -22,6 +22,11 @@ export { COMPUTE_UNITS };
 
 /** A transaction may not ask for more. */
 export const MAX_COMPUTE_UNITS = 1_400_000;
+/**
+ * What the runtime gives an instruction when the transaction names no limit:
+ * asked for another program's instruction, which the figures do not cover.
+ */
+export const UNMEASURED_COMPUTE_UNITS = 200_000;
 
 const utf8 = (text: string) => new TextEncoder().encode(text);
 
@@ -72,7 +77,8 @@ const FIGURE_NAMES: Partial<Record<SparksInstruction, keyof typeof COMPUTE_UNITS
  */
 export async function computeUnitLimit(instruction: Instruction): Promise<number> {
   const programAddress = instruction.programAddress;
-  if (programAddress !== SPARKS_PROGRAM_ADDRESS || !instruction.data) return MAX_COMPUTE_UNITS;
+  if (programAddress !== SPARKS_PROGRAM_ADDRESS) return UNMEASURED_COMPUTE_UNITS;
+  if (!instruction.data) return MAX_COMPUTE_UNITS;
   const accounts = (instruction.accounts ?? []).map((a) => a.address);
   const spark = (owner: Address | undefined) =>
     owner ? extraTries(programAddress, [utf8('spark'), key(owner)]) : Promise.resolve(0);

@@ -7,8 +7,8 @@
 //! A node that answers *successfully with stale data* is the other hazard of
 //! load-balanced providers: [`listing`] only trusts a signature list that
 //! provably reached the cursor, and [`finality`] only rolls back on proof.
-//! Block times come from `getBlockTime`, which is right on every node (the
-//! local chain's `getTransaction` blockTime is not), cached per slot.
+//! Block times come from the signature list when it has them, else from
+//! `getBlockTime` (cached per slot); a reindex keeps the time stored.
 
 pub mod error;
 pub mod finality;

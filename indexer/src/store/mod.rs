@@ -93,6 +93,8 @@ pub struct StoredTransaction {
     pub signature: String,
     pub slot: i64,
     pub finalized: bool,
+    /// What a reindex keeps: it decodes events again, not the block's time.
+    pub block_time: Option<i64>,
 }
 
 /// What [`Store::apply`] wrote.
@@ -303,7 +305,7 @@ impl Store {
             Selection::Signatures(signatures) => {
                 sqlx::query_as!(
                     StoredTransaction,
-                    "SELECT signature, slot, finalized FROM transactions
+                    "SELECT signature, slot, finalized, block_time FROM transactions
                      WHERE signature = ANY($1::text[]) ORDER BY slot, signature",
                     signatures
                 )
@@ -313,7 +315,7 @@ impl Store {
             Selection::Slots { from, until } => {
                 sqlx::query_as!(
                     StoredTransaction,
-                    "SELECT signature, slot, finalized FROM transactions
+                    "SELECT signature, slot, finalized, block_time FROM transactions
                      WHERE slot BETWEEN $1 AND $2 ORDER BY slot, signature",
                     *from as i64,
                     *until as i64
@@ -324,7 +326,7 @@ impl Store {
             Selection::WithProblems => {
                 sqlx::query_as!(
                     StoredTransaction,
-                    "SELECT signature, slot, finalized FROM transactions t
+                    "SELECT signature, slot, finalized, block_time FROM transactions t
                      WHERE EXISTS (SELECT 1 FROM transaction_problems p WHERE p.signature = t.signature)
                      ORDER BY slot, signature"
                 )
