@@ -15,8 +15,8 @@
 //! try). Where the client knows the wallet behind a PDA the program derives
 //! by search (an award's SparkAccount), it counts that PDA's tries exactly.
 
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, OnceLock};
 
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
@@ -69,6 +69,9 @@ pub struct AwardUnits {
 pub struct BatchUnits {
     pub base: u32,
     pub new_account_row: u32,
+    /// A new account whose address someone funded first (three system
+    /// CPIs): what the client counts for every row that may create one.
+    pub new_account_prefunded_row: u32,
     pub existing_account_row: u32,
     /// A row paying the recipient's referrer (its account exists).
     pub referrer_row: u32,
@@ -135,6 +138,26 @@ const NAMES: &[(&[u8], &str)] = &[
 /// The example mint's instruction, as the figures name it.
 pub const EXAMPLE_MINT_NFT: &str = "example_mint.mint_nft";
 
+/// Where the accounts the PDA searches read sit in each instruction's
+/// account list (the order of its Accounts struct; a unit test checks them
+/// against the IDL).
+mod at {
+    pub const AWARD_RECIPIENT: usize = 3;
+    pub const AWARD_REFERRER_SPARK: usize = 5;
+    /// `award_batch`'s named accounts, before the rows'.
+    pub const BATCH_NAMED: usize = 6;
+    pub const SET_REFERRER_INVITEE: usize = 0;
+    pub const SET_REFERRER_REFERRER: usize = 4;
+    pub const UPSERT_ISSUER_AUTHORITY: usize = 2;
+    pub const REDEEM_OWNER: usize = 0;
+    pub const REDEEM_PERK: usize = 3;
+    pub const REDEEM_WHITELIST: usize = 6;
+    pub const GRANT_WHITELIST: usize = 1;
+    pub const GRANT_WALLET: usize = 2;
+    pub const JOIN_OWNER: usize = 0;
+    pub const JOIN_WHITELIST: usize = 3;
+}
+
 /// Bump tries `find_program_address` takes for `seeds` under the Sparks
 /// program: one hash per try, from bump 255 down.
 pub fn bump_tries(seeds: &[&[u8]]) -> u32 {
@@ -143,8 +166,21 @@ pub fn bump_tries(seeds: &[&[u8]]) -> u32 {
 }
 
 /// Bump tries `find_program_address` takes for `wallet`'s SparkAccount.
+/// Remembered: the issuer's packer asks for the same wallets many times.
 pub fn spark_bump_tries(wallet: &Pubkey) -> u32 {
-    bump_tries(&[SparkAccount::SEED, wallet.as_ref()])
+    const REMEMBERED: usize = 65_536;
+    static TRIES: OnceLock<Mutex<HashMap<Pubkey, u32>>> = OnceLock::new();
+    let tries = TRIES.get_or_init(Mutex::default);
+    if let Some(known) = tries.lock().unwrap_or_else(|e| e.into_inner()).get(wallet) {
+        return *known;
+    }
+    let found = bump_tries(&[SparkAccount::SEED, wallet.as_ref()]);
+    let mut tries = tries.lock().unwrap_or_else(|e| e.into_inner());
+    if tries.len() >= REMEMBERED {
+        tries.clear();
+    }
+    tries.insert(*wallet, found);
+    found
 }
 
 /// Tries beyond the first taken by the PDAs `instruction` makes the program
@@ -161,6 +197,7 @@ pub fn extra_bump_tries(instruction: &Instruction) -> u32 {
     let extra = |seeds: &[&[u8]]| bump_tries(seeds) - 1;
     let spark = |wallet: Option<Pubkey>| wallet.map_or(0, |w| spark_bump_tries(&w) - 1);
     let entry = |whitelist: Option<Pubkey>, wallet: Option<Pubkey>| match (whitelist, wallet) {
+        // An optional account left out is passed as the program's id.
         (Some(whitelist), Some(wallet)) if whitelist != sparks::ID => {
             extra(&[WhitelistEntry::SEED, whitelist.as_ref(), wallet.as_ref()])
         }
@@ -169,15 +206,15 @@ pub fn extra_bump_tries(instruction: &Instruction) -> u32 {
     let data = instruction.data.as_slice();
     let args = data.get(8..).unwrap_or_default();
     match instruction_name(data) {
-        Some("award") => spark(key(3)),
+        Some("award") => spark(key(at::AWARD_RECIPIENT)),
         Some("award_batch") => {
             let Ok(batch) = ixs::AwardBatch::deserialize(&mut &args[..]) else {
                 return 0;
             };
-            // Remaining accounts after the six named ones: per row its
-            // wallet, its SparkAccount, and its referrer's when passed. A
-            // row with a referrer has its account already: no search.
-            let mut accounts = instruction.accounts.iter().skip(6);
+            // Remaining accounts after the named ones: per row its wallet,
+            // its SparkAccount, and its referrer's when passed. A row with
+            // a referrer has its account already: no search.
+            let mut accounts = instruction.accounts.iter().skip(at::BATCH_NAMED);
             let mut tries = 0;
             for row in &batch.args.recipients {
                 let wallet = accounts.next().map(|meta| meta.pubkey);
@@ -190,19 +227,23 @@ pub fn extra_bump_tries(instruction: &Instruction) -> u32 {
             }
             tries
         }
-        Some("set_referrer") => spark(key(0)) + spark(key(4)),
-        Some("upsert_issuer") => key(2).map_or(0, |a| extra(&[Issuer::SEED, a.as_ref()])),
+        Some("set_referrer") => {
+            spark(key(at::SET_REFERRER_INVITEE)) + spark(key(at::SET_REFERRER_REFERRER))
+        }
+        Some("upsert_issuer") => {
+            key(at::UPSERT_ISSUER_AUTHORITY).map_or(0, |a| extra(&[Issuer::SEED, a.as_ref()]))
+        }
         Some("redeem_perk") => {
-            let claim = match (key(3), key(0)) {
+            let claim = match (key(at::REDEEM_PERK), key(at::REDEEM_OWNER)) {
                 (Some(perk), Some(owner)) => {
                     extra(&[PerkClaim::SEED, perk.as_ref(), owner.as_ref()])
                 }
                 _ => 0,
             };
-            claim + entry(key(6), key(0))
+            claim + entry(key(at::REDEEM_WHITELIST), key(at::REDEEM_OWNER))
         }
-        Some("grant_whitelist") => entry(key(1), key(2)),
-        Some("join_whitelist") => entry(key(3), key(0)),
+        Some("grant_whitelist") => entry(key(at::GRANT_WHITELIST), key(at::GRANT_WALLET)),
+        Some("join_whitelist") => entry(key(at::JOIN_WHITELIST), key(at::JOIN_OWNER)),
         Some("create_perk") => match ixs::CreatePerk::deserialize(&mut &args[..]) {
             Ok(create) => extra(&[Perk::SEED, &create.params.id.to_le_bytes()]),
             Err(_) => 0,
@@ -215,93 +256,130 @@ pub fn extra_bump_tries(instruction: &Instruction) -> u32 {
     }
 }
 
-/// `figure` plus the margin, rounded up.
-fn with_margin(figure: u32) -> u32 {
-    let margin = measured().margin_percent;
-    figure.saturating_mul(100 + margin).div_ceil(100)
-}
-
-/// The figure an instruction's limit is made from: the worst case its data
-/// allows (an award's recipient assumed new and its address prefunded; every
-/// batch row that can create its account assumed to), its searched PDAs at
-/// one try each, plus the tries they take beyond one.
-pub fn figure_for(instruction: &Instruction) -> u32 {
-    let m = measured();
-    let tries = m.bump_try.saturating_mul(extra_bump_tries(instruction));
-    base_figure(instruction).saturating_add(tries)
-}
-
-/// [`figure_for`] with every searched PDA at one try.
-pub fn base_figure(instruction: &Instruction) -> u32 {
-    let m = measured();
-    if instruction.program_id == example_mint::ID {
-        return m
-            .instructions
-            .get(EXAMPLE_MINT_NFT)
-            .copied()
-            .unwrap_or(MAX_UNITS);
+impl ComputeUnits {
+    /// `figure` plus the margin, rounded up.
+    pub fn with_margin(&self, figure: u32) -> u32 {
+        figure
+            .saturating_mul(100 + self.margin_percent)
+            .div_ceil(100)
     }
-    if instruction.program_id != sparks::ID {
-        return UNMEASURED_UNITS;
+
+    /// The figure an instruction's limit is made from: the worst case its
+    /// data allows (an award's recipient, and every batch row that can
+    /// create its account, assumed new at an address a stranger prefunded),
+    /// its searched PDAs at one try each, plus the tries they take beyond
+    /// one.
+    pub fn figure_for(&self, instruction: &Instruction) -> u32 {
+        let tries = self.bump_try.saturating_mul(extra_bump_tries(instruction));
+        self.base_figure(instruction).saturating_add(tries)
     }
-    let data = instruction.data.as_slice();
-    let args = data.get(8..).unwrap_or_default();
-    match instruction_name(data) {
-        Some("award") => {
-            let referrer_passed = instruction
-                .accounts
-                .get(5)
-                .is_some_and(|meta| meta.pubkey != sparks::ID);
-            let referral = if referrer_passed {
-                m.award.paying_referrer - m.award.existing_account
-            } else {
-                0
-            };
-            m.award.new_account_prefunded + referral
+
+    /// [`Self::figure_for`] with every searched PDA at one try.
+    pub fn base_figure(&self, instruction: &Instruction) -> u32 {
+        if instruction.program_id == example_mint::ID {
+            return self
+                .instructions
+                .get(EXAMPLE_MINT_NFT)
+                .copied()
+                .unwrap_or(MAX_UNITS);
         }
-        Some("award_batch") => match ixs::AwardBatch::deserialize(&mut &args[..]) {
-            Ok(batch) => batch
-                .args
-                .recipients
-                .iter()
-                .fold(m.award_batch.base, |units, row| {
-                    // A recipient with a referrer has an account already.
-                    units
-                        + if row.with_referrer {
-                            m.award_batch.referrer_row
-                        } else {
-                            m.award_batch.new_account_row
-                        }
-                }),
-            Err(_) => MAX_UNITS,
-        },
-        Some("void_award_ids") => match ixs::VoidAwardIds::deserialize(&mut &args[..]) {
-            Ok(void) => m.void_award_ids.base + m.void_award_ids.per_id * u32::from(void.count),
-            Err(_) => MAX_UNITS,
-        },
-        Some(name) => m.instructions.get(name).copied().unwrap_or(MAX_UNITS),
-        None => MAX_UNITS,
+        if instruction.program_id != sparks::ID {
+            return UNMEASURED_UNITS;
+        }
+        let data = instruction.data.as_slice();
+        let args = data.get(8..).unwrap_or_default();
+        match instruction_name(data) {
+            Some("award") => {
+                let referrer_passed = instruction
+                    .accounts
+                    .get(at::AWARD_REFERRER_SPARK)
+                    .is_some_and(|meta| meta.pubkey != sparks::ID);
+                let referral = if referrer_passed {
+                    self.award
+                        .paying_referrer
+                        .saturating_sub(self.award.existing_account)
+                } else {
+                    0
+                };
+                self.award.new_account_prefunded.saturating_add(referral)
+            }
+            Some("award_batch") => match ixs::AwardBatch::deserialize(&mut &args[..]) {
+                Ok(batch) => {
+                    batch
+                        .args
+                        .recipients
+                        .iter()
+                        .fold(self.award_batch.base, |units, row| {
+                            // A recipient with a referrer has an account already.
+                            units.saturating_add(if row.with_referrer {
+                                self.award_batch.referrer_row
+                            } else {
+                                self.award_batch.new_account_prefunded_row
+                            })
+                        })
+                }
+                Err(_) => MAX_UNITS,
+            },
+            Some("void_award_ids") => match ixs::VoidAwardIds::deserialize(&mut &args[..]) {
+                Ok(void) => self
+                    .void_award_ids
+                    .base
+                    .saturating_add(self.void_award_ids.per_id * u32::from(void.count)),
+                Err(_) => MAX_UNITS,
+            },
+            Some(name) => self.instructions.get(name).copied().unwrap_or(MAX_UNITS),
+            None => MAX_UNITS,
+        }
+    }
+
+    /// What `instruction` needs with the margin, even past what a
+    /// transaction may ask for (the packer refuses such a batch).
+    pub fn requested_units(&self, instruction: &Instruction) -> u32 {
+        if instruction.program_id != sparks::ID && instruction.program_id != example_mint::ID {
+            return UNMEASURED_UNITS;
+        }
+        self.with_margin(self.figure_for(instruction))
+    }
+
+    /// Units `instruction` may use: [`Self::requested_units`], at most what
+    /// a transaction may ask for.
+    pub fn units_for(&self, instruction: &Instruction) -> u32 {
+        self.requested_units(instruction).min(MAX_UNITS)
     }
 }
 
-/// Units `instruction` may use: its figure plus the margin (another
-/// program's instruction: the runtime's default).
+/// [`ComputeUnits::figure_for`] with the committed figures.
+pub fn figure_for(instruction: &Instruction) -> u32 {
+    measured().figure_for(instruction)
+}
+
+/// [`ComputeUnits::requested_units`] with the committed figures.
+pub fn requested_units(instruction: &Instruction) -> u32 {
+    measured().requested_units(instruction)
+}
+
+/// [`ComputeUnits::units_for`] with the committed figures: what the client
+/// asks for an instruction.
 pub fn units_for(instruction: &Instruction) -> u32 {
-    if instruction.program_id != sparks::ID && instruction.program_id != example_mint::ID {
-        return UNMEASURED_UNITS;
-    }
-    with_margin(figure_for(instruction)).min(MAX_UNITS)
+    measured().units_for(instruction)
 }
 
-/// `instructions` behind a compute-unit limit that covers them and, when
-/// `micro_lamports_per_unit` is not zero, a price per unit.
+/// What a compute-budget instruction itself uses.
+pub const BUDGET_INSTRUCTION_UNITS: u32 = 150;
+
+/// `instructions` behind a compute-unit limit that covers them (and the
+/// budget instructions themselves) and, when `micro_lamports_per_unit` is
+/// not zero, a price per unit.
 pub fn with_compute_budget(
     instructions: &[Instruction],
     micro_lamports_per_unit: u64,
 ) -> Vec<Instruction> {
+    let budget_instructions = if micro_lamports_per_unit > 0 { 2 } else { 1 };
     let units = instructions
         .iter()
-        .fold(0u32, |sum, i| sum.saturating_add(units_for(i)))
+        .fold(BUDGET_INSTRUCTION_UNITS * budget_instructions, |sum, i| {
+            sum.saturating_add(units_for(i))
+        })
         .min(MAX_UNITS);
     let mut all = Vec::with_capacity(instructions.len() + 2);
     all.push(ComputeBudgetInstruction::set_compute_unit_limit(units));
@@ -381,12 +459,18 @@ mod tests {
             figure_for(&batch),
             m.award_batch.base
                 + 10 * m.award_batch.referrer_row
-                + 10 * m.award_batch.new_account_row
+                + 10 * m.award_batch.new_account_prefunded_row
                 + tries
         );
-        assert_eq!(units_for(&batch), with_margin(figure_for(&batch)));
+        assert_eq!(units_for(&batch), m.with_margin(figure_for(&batch)));
         let with = with_compute_budget(std::slice::from_ref(&batch), 0);
         assert_eq!(with.len(), 2, "no price instruction without a fee");
+        assert_eq!(
+            with[0],
+            ComputeBudgetInstruction::set_compute_unit_limit(
+                units_for(&batch) + BUDGET_INSTRUCTION_UNITS
+            )
+        );
         assert!(is_budget_instruction(&with[0]));
         let with_fee = with_compute_budget(std::slice::from_ref(&batch), 5_000);
         assert_eq!(with_fee.len(), 3);
@@ -412,5 +496,56 @@ mod tests {
             figure_for(&referred) - figure_for(&plain),
             m.award.paying_referrer - m.award.existing_account
         );
+    }
+
+    #[test]
+    fn what_is_past_a_transactions_limit_is_asked_for_as_the_limit_and_known_as_more() {
+        // 65,535 ids voided: more than 1.4M units with the margin.
+        let void = ix::void_award_ids(&Pubkey::new_unique(), 0, u16::MAX);
+        assert!(requested_units(&void) > MAX_UNITS);
+        assert_eq!(units_for(&void), MAX_UNITS);
+    }
+
+    #[test]
+    fn the_accounts_the_pda_searches_read_are_where_the_idl_puts_them() {
+        let idl: serde_json::Value =
+            serde_json::from_str(include_str!("../../idl/sparks.json")).unwrap();
+        let account = |instruction: &str, index: usize| -> String {
+            idl["instructions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["name"] == instruction)
+                .unwrap_or_else(|| panic!("{instruction} in the IDL"))["accounts"][index]["name"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{instruction} has an account {index}"))
+                .to_owned()
+        };
+        for (instruction, index, name) in [
+            ("award", at::AWARD_RECIPIENT, "recipient"),
+            ("award", at::AWARD_REFERRER_SPARK, "referrer_spark"),
+            ("set_referrer", at::SET_REFERRER_INVITEE, "invitee"),
+            ("set_referrer", at::SET_REFERRER_REFERRER, "referrer"),
+            ("upsert_issuer", at::UPSERT_ISSUER_AUTHORITY, "authority"),
+            ("redeem_perk", at::REDEEM_OWNER, "owner"),
+            ("redeem_perk", at::REDEEM_PERK, "perk"),
+            ("redeem_perk", at::REDEEM_WHITELIST, "whitelist"),
+            ("grant_whitelist", at::GRANT_WHITELIST, "whitelist"),
+            ("grant_whitelist", at::GRANT_WALLET, "wallet"),
+            ("join_whitelist", at::JOIN_OWNER, "owner"),
+            ("join_whitelist", at::JOIN_WHITELIST, "whitelist"),
+        ] {
+            assert_eq!(account(instruction, index), name, "{instruction}[{index}]");
+        }
+        let named = idl["instructions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == "award_batch")
+            .unwrap()["accounts"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(named, at::BATCH_NAMED);
     }
 }

@@ -17,7 +17,7 @@ use solana_message::{v0, AddressLookupTableAccount, Message, VersionedMessage};
 use sparks::constants::MAX_BATCH_RECIPIENTS;
 use sparks::state::Source;
 
-use crate::budget::units_for;
+use crate::budget::requested_units;
 use crate::budget::{with_compute_budget, MAX_UNITS};
 use crate::instructions::{self as ix, BatchRow};
 
@@ -73,11 +73,9 @@ pub fn does_not_fit(
             "{trace} trace entries (at most {MAX_INSTRUCTION_TRACE})"
         ));
     }
-    if units_for(instruction) > MAX_UNITS {
-        return Some(format!(
-            "{} compute units (at most {MAX_UNITS})",
-            units_for(instruction)
-        ));
+    let units = requested_units(instruction);
+    if units > MAX_UNITS {
+        return Some(format!("{units} compute units (at most {MAX_UNITS})"));
     }
     match transaction_shape(&with_budget, sending) {
         Err(reason) => Some(reason),

@@ -1,8 +1,10 @@
-//! The programs as native builtins that log like deployed SBF programs.
+//! The programs as native builtins that log like deployed SBF programs: the
+//! local chain's `--native` mode and the native half of the program suite,
+//! where a debugger, a native backtrace or coverage reach the program's Rust
+//! (the default runs the committed SBF bytecode, `sparks-sbf`).
 //!
-//! The SBF toolchain cannot be installed here, so the programs run natively
-//! inside the SVM. solana-program-test's builtin wrapper and syscall stubs
-//! make that work, but a transaction's logs then differ from a validator's:
+//! solana-program-test's builtin wrapper and syscall stubs make a native
+//! program run inside the SVM, but a transaction's logs then differ from a validator's:
 //! every invocation logs `invoke [n]` and `success` two or three times (the
 //! runtime logs them, and so do the wrapper and the CPI stub), `msg!` and
 //! `sol_log_data` print to the process's stdout instead of the transaction's

@@ -85,8 +85,12 @@ fn scan(text: &[u8], entry_pc: usize) -> LargestFrame {
 const ARGUMENT_AREA: i64 = 128;
 
 /// Follows registers holding `r10 + k` through `mov`/`add` within one
-/// function; the most negative address it stores to, takes or loads from
-/// (arguments aside) is its frame.
+/// function, in the order of its code (not its branches: a pointer made on
+/// one path and used after a join is followed as if the path were
+/// straight, which is how LLVM lays out frame addressing); the most
+/// negative address it stores to, takes or loads from (arguments aside) is
+/// its frame. The linker's own check (`-bpf-stack-size`) is exact; this is
+/// the independent reading of the result.
 fn frame_of(text: &[u8], start: usize, end: usize) -> u64 {
     let frame_bottom = -(STACK_FRAME as i64);
     let mut offset_of: [Option<i64>; 11] = [None; 11];
@@ -96,15 +100,20 @@ fn frame_of(text: &[u8], start: usize, end: usize) -> u64 {
     while pc < end {
         let insn = ebpf::get_insn_unchecked(text, pc);
         let class = insn.opc & ebpf::BPF_CLS_MASK;
-        let dst = usize::from(insn.dst).min(10);
-        let src = usize::from(insn.src).min(10);
+        let (dst, src) = (usize::from(insn.dst), usize::from(insn.src));
+        if dst > ebpf::FRAME_PTR_REG || src > ebpf::FRAME_PTR_REG {
+            // Not a register the verifier accepts; nothing to follow.
+            pc += width(insn.opc);
+            continue;
+        }
         match insn.opc {
             ebpf::MOV64_REG => offset_of[dst] = offset_of[src],
             ebpf::ADD64_IMM => offset_of[dst] = offset_of[dst].map(|k| k + insn.imm),
             _ if class == ebpf::BPF_LDX => {
                 if let Some(k) = offset_of[src] {
                     let address = k + i64::from(insn.off);
-                    if address >= frame_bottom + ARGUMENT_AREA {
+                    let argument = (frame_bottom..frame_bottom + ARGUMENT_AREA).contains(&address);
+                    if !argument {
                         lowest = lowest.min(address);
                     }
                 }
@@ -163,5 +172,66 @@ impl ContextObject for NoContext {
 
     fn active_mapping_ptr(&mut self) -> std::ptr::NonNull<MemoryMapping> {
         unreachable!("the frame scan never runs a program")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One 8-byte instruction.
+    fn insn(opc: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
+        let mut bytes = [0; 8];
+        bytes[0] = opc;
+        bytes[1] = (src << 4) | dst;
+        bytes[2..4].copy_from_slice(&off.to_le_bytes());
+        bytes[4..8].copy_from_slice(&imm.to_le_bytes());
+        bytes
+    }
+
+    const STXDW: u8 = ebpf::BPF_STX | ebpf::BPF_MEM | ebpf::BPF_DW;
+    const LDXDW: u8 = ebpf::BPF_LDX | ebpf::BPF_MEM | ebpf::BPF_DW;
+
+    fn frame(code: &[[u8; 8]]) -> u64 {
+        let text: Vec<u8> = code.iter().flatten().copied().collect();
+        scan(&text, 0).bytes
+    }
+
+    #[test]
+    fn a_store_below_the_frame_is_seen() {
+        // stxdw [r10-4100], r1; exit
+        let over = frame(&[insn(STXDW, 10, 1, -4100, 0), insn(ebpf::EXIT, 0, 0, 0, 0)]);
+        assert_eq!(over, 4100);
+        assert!(over > STACK_FRAME);
+    }
+
+    #[test]
+    fn a_pointer_made_from_r10_is_followed() {
+        // mov64 r2, r10; add64 r2, -3000; stxdw [r2-200], r1
+        let bytes = frame(&[
+            insn(ebpf::MOV64_REG, 2, 10, 0, 0),
+            insn(ebpf::ADD64_IMM, 2, 0, 0, -3000),
+            insn(STXDW, 2, 1, -200, 0),
+        ]);
+        assert_eq!(bytes, 3200);
+    }
+
+    #[test]
+    fn loads_of_stack_arguments_are_not_the_frame_but_loads_below_it_are() {
+        // ldxdw r1, [r10-4088]: the sixth argument, in the caller's store.
+        assert_eq!(frame(&[insn(LDXDW, 1, 10, -4088, 0)]), 0);
+        // ldxdw r1, [r10-4100]: the caller's frame.
+        assert_eq!(frame(&[insn(LDXDW, 1, 10, -4100, 0)]), 4100);
+    }
+
+    #[test]
+    fn a_register_overwritten_is_no_longer_followed() {
+        // mov64 r2, r10; mov64 r2, 7 (alu); stxdw [r2-5000], r1
+        let bytes = frame(&[
+            insn(ebpf::MOV64_REG, 2, 10, 0, 0),
+            insn(ebpf::MOV64_IMM, 2, 0, 0, 7),
+            insn(STXDW, 2, 1, -5000, 0),
+        ]);
+        assert_eq!(bytes, 0);
     }
 }

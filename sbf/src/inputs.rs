@@ -1,8 +1,9 @@
 //! What a program's bytecode is built from, hashed: the sources of every path
 //! crate it links (the program, the programs it calls, the vendored
 //! solana-msg), the Cargo.lock entries of every crate it depends on, the
-//! workspace's build profiles and patches, and the toolchain's files and
-//! flags. A manifest keeps each hash, so a stale check can say which moved.
+//! workspace's build profiles, patches, package defaults and the
+//! `[workspace.dependencies]` entries of those crates (their features), and
+//! the toolchain's files and flags. A manifest keeps each hash, so a stale check can say which moved.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -36,7 +37,9 @@ pub struct Inputs {
     /// The Cargo.lock entries (name, version, source, checksum) of every
     /// crate it depends on.
     pub cargo_lock: String,
-    /// The workspace's `[profile]` and `[patch]` tables.
+    /// The workspace's `[profile]`, `[patch]` and `[workspace.package]`
+    /// tables and the `[workspace.dependencies]` entries of the crates it
+    /// links.
     pub workspace: String,
     /// The target spec, the std patch, the pins and the flags.
     pub toolchain: String,
@@ -70,7 +73,7 @@ impl Inputs {
         Ok(Self {
             sources: hex::encode(sources.finalize()),
             cargo_lock: hex::encode(locked.finalize()),
-            workspace: workspace_hash(root)?,
+            workspace: workspace_hash(root, &closure)?,
             toolchain: toolchain_hash(),
         })
     }
@@ -85,7 +88,7 @@ impl Inputs {
             parts.push("Cargo.lock");
         }
         if self.workspace != other.workspace {
-            parts.push("workspace profile/patches");
+            parts.push("workspace profile, patches, package or dependency entries");
         }
         if self.toolchain != other.toolchain {
             parts.push("toolchain (target spec, std patch, pins or flags)");
@@ -208,21 +211,35 @@ fn hash_tree(root: &Path, dir: &Path, hasher: &mut Sha256) -> Result<(), InputsE
     Ok(())
 }
 
-fn workspace_hash(root: &Path) -> Result<String, InputsError> {
+/// What the root Cargo.toml says about the build of these crates: a feature
+/// added to a workspace dependency changes the bytecode but not Cargo.lock.
+fn workspace_hash(root: &Path, closure: &[&LockedPackage]) -> Result<String, InputsError> {
     let path = root.join("Cargo.toml");
     let manifest: toml::Table = toml::from_str(&read(&path)?).map_err(|e| InputsError::Parse {
         path: path.clone(),
         message: e.to_string(),
     })?;
     let mut hasher = Sha256::new();
-    for table in ["profile", "patch"] {
-        let value = manifest
-            .get(table)
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        hasher.update(table.as_bytes());
+    let mut part = |name: &str, value: Option<&toml::Value>| {
+        let value = value.map(ToString::to_string).unwrap_or_default();
+        hasher.update(name.as_bytes());
         hasher.update([0]);
+        hasher.update((value.len() as u64).to_le_bytes());
         hasher.update(value.as_bytes());
+    };
+    part("profile", manifest.get("profile"));
+    part("patch", manifest.get("patch"));
+    let workspace = manifest.get("workspace");
+    part(
+        "workspace.package",
+        workspace.and_then(|w| w.get("package")),
+    );
+    let dependencies = workspace.and_then(|w| w.get("dependencies"));
+    let names: BTreeSet<&str> = closure.iter().map(|p| p.name.as_str()).collect();
+    for name in names {
+        if let Some(entry) = dependencies.and_then(|d| d.get(name)) {
+            part(name, Some(entry));
+        }
     }
     Ok(hex::encode(hasher.finalize()))
 }

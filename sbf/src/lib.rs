@@ -50,7 +50,17 @@ impl Program {
 
     /// Whether this bytecode is what the workspace at `root` builds.
     pub fn check(&self, root: &Path) -> Result<(), Stale> {
-        self.manifest()?.check(root, self.elf)
+        let manifest = self.manifest()?;
+        if manifest.package != self.package || manifest.so.file != self.file {
+            return Err(Stale::Unreadable {
+                package: self.package.into(),
+                message: format!(
+                    "it describes {} of package {}, not {} of {}",
+                    manifest.so.file, manifest.package, self.file, self.package
+                ),
+            });
+        }
+        manifest.check(root, self.elf)
     }
 
     /// The manifest's file name in `deploy/`.

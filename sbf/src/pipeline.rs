@@ -247,24 +247,16 @@ impl Pipeline {
             .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
             .context("neither CARGO_HOME nor HOME is set")?;
         let mut flags: Vec<OsString> = vec![format!("--sysroot={}", sysroot.display()).into()];
-        flags.extend(toolchain::flags().into_iter().map(OsString::from));
+        flags.extend(toolchain::rustc_flags().into_iter().map(OsString::from));
         flags.push(format!("-Clinker={}", self.sbpf_linker.display()).into());
-        // sbpf-linker writes a copy to ./target/deploy unless told not to.
-        flags.push("-Clink-arg=--deploy=false".into());
         flags.push(remap(&self.root, "/sparks"));
         flags.push(remap(&cargo_home, "/cargo"));
 
         let mut command = self.cargo(rustc);
         command
             .current_dir(&self.root)
-            .args([
-                "build",
-                "--release",
-                "--locked",
-                "--lib",
-                "-p",
-                program.package,
-            ])
+            .args(toolchain::CARGO_ARGS)
+            .args(["-p", program.package])
             .arg("--target")
             .arg(self.target_spec())
             .env("CARGO_TARGET_DIR", target_dir)

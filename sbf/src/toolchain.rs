@@ -54,9 +54,23 @@ impl Pins {
     }
 }
 
-/// Every flag of the build, in one list for manifests and input hashes.
-pub fn flags() -> Vec<String> {
+/// How cargo builds each program (the package and target come after).
+pub const CARGO_ARGS: &[&str] = &["build", "--release", "--locked", "--lib"];
+
+/// The rustc flags every program crate gets (beyond the sysroot, the linker
+/// path and the path remaps, which name this machine's folders).
+pub fn rustc_flags() -> Vec<String> {
     let mut flags: Vec<String> = RUSTFLAGS.iter().map(|f| f.to_string()).collect();
     flags.push(format!("-Clink-arg=--llvm-args={}", LLVM_ARGS.join(",")));
+    // sbpf-linker writes a copy to ./target/deploy unless told not to.
+    flags.push("-Clink-arg=--deploy=false".into());
+    flags
+}
+
+/// Every flag of the build, cargo's and rustc's, in one list for manifests
+/// and input hashes.
+pub fn flags() -> Vec<String> {
+    let mut flags: Vec<String> = CARGO_ARGS.iter().map(|a| format!("cargo {a}")).collect();
+    flags.extend(rustc_flags());
     flags
 }

@@ -91,8 +91,28 @@ fn a_changed_input_or_file_is_caught_and_says_how_to_rebuild() {
     assert_ne!(moved, text, "anchor-lang 1.2.2 is locked");
     fs::write(&lock, &moved).unwrap();
     let error = manifest.check(dir.path(), program.elf).unwrap_err();
-    assert!(error.to_string().contains("Cargo.lock"), "{error}");
+    assert!(
+        matches!(&error, Stale::Changed { parts, .. } if parts == "Cargo.lock"),
+        "{error}"
+    );
     fs::write(&lock, text).unwrap();
+
+    // A feature of a workspace dependency: the lock stays, the build moves.
+    let workspace = dir.path().join("Cargo.toml");
+    let text = fs::read_to_string(&workspace).unwrap();
+    let featured = text.replacen(
+        r#"features = ["event-cpi"]"#,
+        r#"features = ["event-cpi", "lazy-account"]"#,
+        1,
+    );
+    assert_ne!(featured, text, "anchor-lang has the event-cpi feature");
+    fs::write(&workspace, &featured).unwrap();
+    let error = manifest.check(dir.path(), program.elf).unwrap_err();
+    assert!(
+        matches!(&error, Stale::Changed { parts, .. } if parts.starts_with("workspace")),
+        "{error}"
+    );
+    fs::write(&workspace, text).unwrap();
 
     // The file itself.
     let mut elf = program.elf.to_vec();

@@ -150,6 +150,11 @@ impl<R: Runtime> TestFixture<R> {
         accounts
     }
 
+    /// The last transaction's simulation's logs.
+    pub fn last_logs(&self) -> &[String] {
+        &self.last_logs
+    }
+
     /// What each top-level instruction of `program` in the last transaction
     /// consumed, CPIs included, in order, from its `Program … consumed N of
     /// M compute units` log lines (the SBF VM writes them; natively none).
@@ -323,10 +328,10 @@ impl<R: Runtime> TestFixture<R> {
             ),
             _ => Vec::new(),
         };
-        // Refused before it runs (too many account locks, a bad blockhash…):
-        // a validator drops it, and the bank would wait for it forever.
+        // Refused before it runs: a validator drops it (no fee, nothing
+        // committed), and the bank would wait for it forever.
         if let Err(error) = &sim_result {
-            if !matches!(error, TransactionError::InstructionError(..)) {
+            if dropped_before_running(error) {
                 return Err(error.clone());
             }
         }
@@ -450,6 +455,28 @@ impl<R: Runtime> TestFixture<R> {
         let now = self.now().await;
         self.set_time(now + seconds).await;
     }
+}
+
+/// Errors a validator refuses a transaction with before running it, so it
+/// is never committed (others, such as a failed instruction or too little
+/// rent left, are committed with the fee).
+fn dropped_before_running(error: &TransactionError) -> bool {
+    matches!(
+        error,
+        TransactionError::TooManyAccountLocks
+            | TransactionError::AccountLoadedTwice
+            | TransactionError::AccountInUse
+            | TransactionError::AccountNotFound
+            | TransactionError::InsufficientFundsForFee
+            | TransactionError::BlockhashNotFound
+            | TransactionError::AlreadyProcessed
+            | TransactionError::SanitizeFailure
+            | TransactionError::AddressLookupTableNotFound
+            | TransactionError::InvalidAddressLookupTableOwner
+            | TransactionError::InvalidAddressLookupTableData
+            | TransactionError::InvalidAddressLookupTableIndex
+            | TransactionError::DuplicateInstruction(_)
+    )
 }
 
 /// The units each top-level invocation of `program` consumed, from a

@@ -274,8 +274,23 @@ pub fn install_metered_stubs() {
     });
 }
 
+/// Left in solana-sysvar 4's place: nothing natively run calls through it
+/// (Anchor's programs use solana-sysvar 3's), and a call would be a CPI or
+/// a sysvar read silently skipped, so it panics.
 struct Placeholder;
-impl solana_sysvar_v4::program_stubs::SyscallStubs for Placeholder {}
+impl solana_sysvar_v4::program_stubs::SyscallStubs for Placeholder {
+    fn sol_invoke_signed(
+        &self,
+        _: &Instruction,
+        _: &[AccountInfo],
+        _: &[&[&[u8]]],
+    ) -> ProgramResult {
+        panic!("a CPI through solana-sysvar 4's stubs; the programs' go through solana-sysvar 3's")
+    }
+    fn sol_get_sysvar(&self, _: *const u8, _: *mut u8, _: u64, _: u64) -> u64 {
+        panic!("a sysvar read through solana-sysvar 4's stubs; the programs' go through solana-sysvar 3's")
+    }
+}
 
 /// solana-program-test's stubs, each run with the calling frame paused.
 struct PausingStubs {

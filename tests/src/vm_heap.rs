@@ -10,6 +10,13 @@
 //! allocation started. The heap an invocation used
 //! is the region's end less that address: what [`crate::heap`] models
 //! natively, here read off the real bytecode in the real VM.
+//!
+//! The region is the default 32 KiB (the programs do not request more). A
+//! register holding a heap address that is not an allocation (a pointer
+//! into the middle of a buffer) can only lie above the lowest allocation,
+//! so the figure never undercounts; it can only overcount by a pointer
+//! computed below the allocator's position, which the allocator never
+//! hands out.
 
 use std::sync::{Arc, Mutex};
 
@@ -126,6 +133,11 @@ pub fn replay(
 /// sbpf-linker writes it; the program and its code are unchanged.
 fn with_section_table(elf: &[u8]) -> Vec<u8> {
     const SHT_STRTAB: u32 = 3;
+    assert_eq!(
+        u16::from_le_bytes([elf[0x3c], elf[0x3d]]),
+        0,
+        "the bytecode already has section headers"
+    );
     let mut out = elf.to_vec();
     let names_offset = out.len() as u64;
     out.extend_from_slice(b"\0.shstrtab\0");

@@ -27,6 +27,8 @@ export const MAX_COMPUTE_UNITS = 1_400_000;
  * asked for another program's instruction, which the figures do not cover.
  */
 export const UNMEASURED_COMPUTE_UNITS = 200_000;
+/** What each compute-budget instruction itself uses. */
+export const BUDGET_INSTRUCTION_UNITS = 150;
 
 const utf8 = (text: string) => new TextEncoder().encode(text);
 
@@ -70,14 +72,16 @@ const FIGURE_NAMES: Partial<Record<SparksInstruction, keyof typeof COMPUTE_UNITS
 
 /**
  * Units a Sparks instruction may use: its measured figure (an award's
- * recipient assumed new and prefunded; every batch row that may create its
- * account assumed to), plus the bump tries beyond one of the PDAs the
+ * recipient assumed new at a prefunded address, and so every batch row that
+ * may create its account), plus the bump tries beyond one of the PDAs the
  * program searches for it (the user's claim, entry and SparkAccount, an
  * award's recipient, a new issuer, perk or whitelist), plus the margin.
  */
-export async function computeUnitLimit(instruction: Instruction): Promise<number> {
-  const programAddress = instruction.programAddress;
-  if (programAddress !== SPARKS_PROGRAM_ADDRESS) return UNMEASURED_COMPUTE_UNITS;
+export async function computeUnitLimit(
+  instruction: Instruction,
+  programAddress: Address = SPARKS_PROGRAM_ADDRESS,
+): Promise<number> {
+  if (instruction.programAddress !== programAddress) return UNMEASURED_COMPUTE_UNITS;
   if (!instruction.data) return MAX_COMPUTE_UNITS;
   const accounts = (instruction.accounts ?? []).map((a) => a.address);
   const spark = (owner: Address | undefined) =>
@@ -89,7 +93,13 @@ export async function computeUnitLimit(instruction: Instruction): Promise<number
   const units = COMPUTE_UNITS;
   let figure: number;
   let tries = 0;
-  const kind = identifySparksInstruction(instruction.data);
+  let kind: SparksInstruction;
+  try {
+    kind = identifySparksInstruction(instruction.data);
+  } catch {
+    // Not an instruction this client knows (a newer program's): ask for all.
+    return MAX_COMPUTE_UNITS;
+  }
   switch (kind) {
     case SparksInstruction.Award: {
       const referrerPassed = accounts[5] !== undefined && accounts[5] !== programAddress;
@@ -108,7 +118,7 @@ export async function computeUnitLimit(instruction: Instruction): Promise<number
           figure += units.award_batch.referrer_row;
           next += 3;
         } else {
-          figure += units.award_batch.new_account_row;
+          figure += units.award_batch.new_account_prefunded_row;
           tries += await spark(accounts[next]);
           next += 2;
         }
@@ -147,4 +157,22 @@ export async function computeUnitLimit(instruction: Instruction): Promise<number
   }
   const limit = Math.ceil(((figure + units.bump_try * tries) * (100 + units.margin_percent)) / 100);
   return Math.min(limit, MAX_COMPUTE_UNITS);
+}
+
+/**
+ * The limit a whole transaction asks for: each instruction's units (Sparks
+ * instructions of the program at `programAddress` measured, others the
+ * runtime's default), plus the compute-budget instructions themselves,
+ * capped at what a transaction may ask for.
+ */
+export async function transactionComputeUnitLimit(
+  instructions: Instruction[],
+  {
+    programAddress = SPARKS_PROGRAM_ADDRESS,
+    budgetInstructions = 1,
+  }: { programAddress?: Address; budgetInstructions?: number } = {},
+): Promise<number> {
+  const limits = await Promise.all(instructions.map((i) => computeUnitLimit(i, programAddress)));
+  const total = limits.reduce((sum, units) => sum + units, BUDGET_INSTRUCTION_UNITS * budgetInstructions);
+  return Math.min(total, MAX_COMPUTE_UNITS);
 }

@@ -22,7 +22,7 @@ import {
   type Signature,
   type TransactionSigner,
 } from '@solana/kit';
-import { computeUnitLimit } from '../src/index';
+import { transactionComputeUnitLimit } from '../src/index';
 
 const url = process.env.SPARKS_RPC_URL;
 if (!url) throw new Error('SPARKS_RPC_URL is not set: run through `cargo test -p sparks-tests --test js_client`');
@@ -63,7 +63,7 @@ function computeUnitLimitInstruction(units: number): Instruction {
  * Signs with every signer the instructions name, sends with preflight
  * (`skipPreflight` to let the chain itself refuse it), waits for
  * `confirmed`; throws the simulation's error or the transaction's `err`.
- * As an app does, the transaction asks for the units `computeUnitLimit`
+ * As an app does, the transaction asks for the units `transactionComputeUnitLimit`
  * gives its instructions: the chain runs the bytecode and meters them, so
  * a limit below what an instruction uses fails the send.
  */
@@ -73,8 +73,7 @@ export async function send(
   { skipPreflight = false } = {},
 ): Promise<Signature> {
   const { value: blockhash } = await rpc.getLatestBlockhash({ commitment: 'confirmed' }).send();
-  const limits = await Promise.all(instructions.map(computeUnitLimit));
-  const budget = computeUnitLimitInstruction(limits.reduce((sum, units) => sum + units, 0));
+  const budget = computeUnitLimitInstruction(await transactionComputeUnitLimit(instructions));
   const message = pipe(
     createTransactionMessage({ version: 0 }),
     (m) => setTransactionMessageFeePayerSigner(payer, m),

@@ -33,7 +33,7 @@ import {
 } from '@solana/kit';
 import { getSetComputeUnitLimitInstruction, getSetComputeUnitPriceInstruction } from '@solana-program/compute-budget';
 import {
-  computeUnitLimit,
+  transactionComputeUnitLimit,
   findEntryPda,
   findPerkPda,
   findSparkPda,
@@ -146,7 +146,7 @@ export async function priorityFee(chain: Chain, instructions: readonly Instructi
  * The unsigned transaction's wire bytes, for the wallet to sign (the wallet
  * pays), and the last block height at which it can land. The user's
  * `instructions` come after a compute-unit limit (the units the SBF VM
- * measured for each, as @sparks/client's `computeUnitLimit` makes them) and,
+ * measured for each, as @sparks/client's `transactionComputeUnitLimit` makes them) and,
  * when recent transactions paid one, a priority fee.
  */
 export async function unsignedTransaction(
@@ -154,13 +154,16 @@ export async function unsignedTransaction(
   payer: Address,
   instructions: Instruction[],
 ): Promise<{ bytes: Uint8Array; lastValidBlockHeight: bigint }> {
-  const [{ value: blockhash }, price, limits] = await Promise.all([
+  const [{ value: blockhash }, price] = await Promise.all([
     chain.rpc.getLatestBlockhash({ commitment: 'confirmed' }).send(),
     priorityFee(chain, instructions),
-    Promise.all(instructions.map(computeUnitLimit)),
   ]);
+  const units = await transactionComputeUnitLimit(instructions, {
+    programAddress: chain.program,
+    budgetInstructions: price > 0n ? 2 : 1,
+  });
   const all: Instruction[] = [
-    getSetComputeUnitLimitInstruction({ units: limits.reduce((sum, units) => sum + units, 0) }),
+    getSetComputeUnitLimitInstruction({ units }),
     ...(price > 0n ? [getSetComputeUnitPriceInstruction({ microLamports: price })] : []),
     ...instructions,
   ];

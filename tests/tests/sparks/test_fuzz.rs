@@ -650,13 +650,24 @@ async fn fuzz_case(sends: Vec<(usize, Vec<Mangle>)>) -> Result<usize, TestCaseEr
                     mangles,
                     which % templates.len()
                 );
-                if matches!(
+                let failed_to_complete = matches!(
                     error,
                     TransactionError::InstructionError(
                         _,
                         InstructionError::ProgramFailedToComplete
                     )
-                ) {
+                );
+                if world.fixture.runs_bytecode() {
+                    // On SBF a program panic is the VM's ProgramFailedToComplete
+                    // (the runtime refuses a bad CPI with its own error).
+                    prop_assert!(
+                        !failed_to_complete,
+                        "the program failed to complete on {:?} of instruction #{}: {:?}",
+                        mangles,
+                        which % templates.len(),
+                        world.fixture.last_logs()
+                    );
+                } else if failed_to_complete {
                     prop_assert!(
                         !panics.is_empty(),
                         "ProgramFailedToComplete without a panic"
@@ -676,8 +687,11 @@ async fn fuzz_case(sends: Vec<(usize, Vec<Mangle>)>) -> Result<usize, TestCaseEr
     Ok(rejected)
 }
 
-/// Where panics happened since the last [`take_panics`] (file:line).
-static PANICS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+/// Where panics happened since the last [`take_panics`] (file:line), and on
+/// which thread: the hook is process-wide, and the native and SBF suites
+/// fuzz at once.
+static PANICS: std::sync::Mutex<Vec<(std::thread::ThreadId, String)>> =
+    std::sync::Mutex::new(Vec::new());
 
 /// Records each panic's location, then reports it as usual.
 fn record_panics() {
@@ -688,16 +702,25 @@ fn record_panics() {
             if let Some(at) = info.location() {
                 PANICS
                     .lock()
-                    .unwrap()
-                    .push(format!("{}:{}", at.file(), at.line()));
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((
+                        std::thread::current().id(),
+                        format!("{}:{}", at.file(), at.line()),
+                    ));
             }
             report(info);
         }));
     });
 }
 
+/// This thread's panics since the last call (the case's runtime runs the
+/// natively built program on this thread).
 fn take_panics() -> Vec<String> {
-    std::mem::take(&mut *PANICS.lock().unwrap())
+    let this = std::thread::current().id();
+    let mut panics = PANICS.lock().unwrap_or_else(|e| e.into_inner());
+    let (mine, others): (Vec<_>, Vec<_>) = panics.drain(..).partition(|(on, _)| *on == this);
+    *panics = others;
+    mine.into_iter().map(|(_, at)| at).collect()
 }
 
 /// solana-program-test's native CPI stub unwraps where the SBF runtime

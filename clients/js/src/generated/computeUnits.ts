@@ -9,7 +9,7 @@
  */
 
 export const COMPUTE_UNITS = {
-  "bytecode_sha256": "cd28b13ff905c3abca9d305aa2b59c550706ceebb2d361a38fb5bf7a167a8224",
+  "bytecode_sha256": "07e533531f8e8733e7fac55c69fa6813dc34d9d7a480c70d83c6355f6d059ee8",
   "margin_percent": 30,
   "bump_try": 1500,
   "award": {
@@ -21,6 +21,7 @@ export const COMPUTE_UNITS = {
   "award_batch": {
     "base": 15322,
     "new_account_row": 9223,
+    "new_account_prefunded_row": 12353,
     "existing_account_row": 5361,
     "referrer_row": 10489
   },

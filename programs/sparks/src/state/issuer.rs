@@ -54,7 +54,11 @@ pub enum AwardIdState {
 /// Length of one cap slice: the period cut into [`CAP_SLICES`], rounded up,
 /// so that `CAP_SLICES` slices cover at least a period.
 pub fn slice_secs(period_secs: u32) -> i64 {
-    i64::from(period_secs.div_ceil(CAP_SLICES as u32).max(1))
+    i64::from(slice_length(period_secs))
+}
+
+fn slice_length(period_secs: u32) -> u32 {
+    period_secs.div_ceil(CAP_SLICES as u32).max(1)
 }
 
 /// The slice `now` falls in. Solana's clock never reads before 1970, so the
@@ -62,7 +66,7 @@ pub fn slice_secs(period_secs: u32) -> i64 {
 /// SBPF v0 cannot even link one).
 fn slice_at(now: i64, period_secs: u32) -> i64 {
     let seconds = u64::try_from(now).unwrap_or(0);
-    let length = u64::from(period_secs.div_ceil(CAP_SLICES as u32).max(1));
+    let length = u64::from(slice_length(period_secs));
     i64::try_from(seconds / length).unwrap_or(i64::MAX)
 }
 

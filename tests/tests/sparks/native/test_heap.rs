@@ -61,12 +61,16 @@ async fn heap_per_row_is_measured() {
             f.send_prepared(&batch, &issuer).await.unwrap();
             heap_of.push(batch_heap(&issuer.pubkey()).heap_bytes);
         }
-        let per_row = (heap_of[1] - heap_of[0]) / 18;
+        let grown = heap_of[1]
+            .checked_sub(heap_of[0])
+            .expect("19 rows take at least the heap of 1");
+        let per_row = grown / 18;
+        assert!(per_row > 0, "{kind:?}: each row allocates");
         println!(
             "award_batch heap, {kind:?}: 1 row {} bytes, 19 rows {} bytes, {per_row} bytes per row",
             heap_of[0], heap_of[1]
         );
-        figures.push((heap_of[0] - per_row, per_row));
+        figures.push((heap_of[0].saturating_sub(per_row), per_row));
     }
     // The most rows any batch can carry (two accounts each, as few as a row
     // takes) stay within the heap budget, so the heap never binds before

@@ -56,15 +56,23 @@ async fn heap_per_row_in_the_vm() {
             f.send_prepared(&batch, &issuer).await.unwrap();
             heap_of.push(batch_heap(&f));
         }
-        let per_row = (heap_of[1] - heap_of[0]) / 18;
+        let grown = heap_of[1]
+            .checked_sub(heap_of[0])
+            .expect("19 rows take at least the heap of 1");
+        let per_row = grown / 18;
+        assert!(per_row > 0, "{kind:?}: each row allocates");
         println!(
             "award_batch heap in the VM, {kind:?}: 1 row {} bytes, 19 rows {} bytes, {per_row} bytes per row",
             heap_of[0], heap_of[1]
         );
-        figures.push((heap_of[0] - per_row, per_row));
+        figures.push((heap_of[0].saturating_sub(per_row), per_row));
     }
     let most_rows = (MAX_ACCOUNT_LOCKS / 2) as u64;
     for (base, per_row) in figures {
-        assert!(base + per_row * most_rows <= HEAP_BUDGET);
+        assert!(
+            base + per_row * most_rows <= HEAP_BUDGET,
+            "{most_rows} rows: {} bytes",
+            base + per_row * most_rows
+        );
     }
 }
