@@ -56,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let started = Instant::now();
-    say("starting the local chain (programs as native builtins)");
+    say("starting the local chain (the programs' committed SBF bytecode)");
     let chain = Localnet::start(LocalnetConfig::default()).context("starting the local chain")?;
     say("starting a private Postgres");
     let pg = PgServer::start().context("starting Postgres")?;

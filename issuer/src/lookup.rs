@@ -1,7 +1,7 @@
 //! The worker's address lookup tables: a v0 `award_batch` names each hot
 //! account by a one-byte index instead of its 32 bytes, so a transaction
-//! carries about 30 rows (the instruction trace binds) instead of 11 (the
-//! packet binds).
+//! carries up to 28 rows (mainnet's 64 account locks bind: a row names two
+//! or three accounts) instead of 11 (the packet binds).
 //!
 //! Which accounts are hot:
 //! - the accounts every batch names (Config, the issuer PDA, the event

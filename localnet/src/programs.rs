@@ -6,9 +6,8 @@
 //! first `initialize` names the admin (on a cluster the upgradeable loader
 //! keeps ProgramData and only the upgrade authority may initialize).
 
-use agave_feature_set::{enable_sbpf_v3_deployment_and_execution, FeatureSet};
+use agave_feature_set::FeatureSet;
 use litesvm::LiteSVM;
-use solana_pubkey::Pubkey;
 use surfpool_types::SvmFeatureConfig;
 
 use crate::LocalnetError;
@@ -25,26 +24,18 @@ pub enum ProgramRuntime {
     Native,
 }
 
-/// The feature gates beyond mainnet-beta's that the chain turns on: SBPF v3
-/// (upstream LLVM builds v3; mainnet does not run it yet).
-pub fn extra_features() -> Vec<Pubkey> {
-    vec![enable_sbpf_v3_deployment_and_execution::id()]
-}
-
-/// Mainnet-beta's features (as LiteSVM lists them) plus [`extra_features`]:
-/// what the local chain and the program tests run with.
+/// Mainnet-beta's features as LiteSVM 0.16 lists them (sourced from the
+/// cluster on 2026-08-24), which surfpool also starts from: SBPF v3, which
+/// the committed bytecode is, among them (active since slot 428,976,000).
+/// The program tests run with the same set, so they refuse what mainnet
+/// refuses.
 pub fn features() -> FeatureSet {
-    let mut features = LiteSVM::mainnet_feature_set();
-    for feature in extra_features() {
-        features.activate(&feature, 0);
-    }
-    features
+    LiteSVM::mainnet_feature_set()
 }
 
+/// No overrides: the chain runs mainnet-beta's features, as [`features`].
 pub(crate) fn feature_config() -> SvmFeatureConfig {
-    extra_features()
-        .into_iter()
-        .fold(SvmFeatureConfig::new(), SvmFeatureConfig::enable)
+    SvmFeatureConfig::new()
 }
 
 pub(crate) fn deploy(svm: &mut LiteSVM, runtime: ProgramRuntime) -> Result<(), LocalnetError> {
@@ -67,4 +58,16 @@ pub(crate) fn deploy(svm: &mut LiteSVM, runtime: ProgramRuntime) -> Result<(), L
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use agave_feature_set::enable_sbpf_v3_deployment_and_execution;
+
+    use super::*;
+
+    #[test]
+    fn mainnet_runs_sbpf_v3_the_bytecode_is() {
+        assert!(features().is_active(&enable_sbpf_v3_deployment_and_execution::id()));
+    }
 }

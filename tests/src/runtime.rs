@@ -3,7 +3,7 @@
 //! registered as builtins, every invocation metered against the SBF heap by
 //! `crate::heap`) and [`Bytecode`] (the committed SBPF v3 `.so` files of
 //! `sbf/deploy`, executed and metered by the SBF VM). Both run with the
-//! local chain's features: mainnet-beta's plus SBPF v3.
+//! local chain's features: mainnet-beta's (SBPF v3 among them).
 
 use agave_feature_set::FEATURE_NAMES;
 use solana_account::Account;

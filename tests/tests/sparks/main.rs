@@ -3,8 +3,9 @@
 //! compiled for this machine: fast, and every invocation's heap metered) and
 //! `sbf::` (the committed SBPF v3 bytecode in the SBF VM, compute units
 //! metered). `cargo test -p sparks-tests --test sparks sbf::` runs one.
-//! What only one way can measure is in that suite's own file: the heap
-//! natively (`native.rs`), compute units on SBF (`sbf.rs`).
+//! What only one way can measure is in that suite's own files: the heap on
+//! the native model (`native/test_heap.rs`), and compute units and the heap
+//! the bytecode really uses in the VM (`sbf/`).
 
 // Each test file is a module of both suites, on purpose.
 #![allow(clippy::duplicate_mod)]

@@ -166,9 +166,15 @@ async fn largest_batches_fit_the_account_locks_trace_and_packet() {
     ] {
         let mut f = TestFixture::new().await;
         let batch = largest_batch(&mut f, kind, "accounts").await;
+        // Only the VM meters; the units depend on the recipients' bump tries.
+        let units = if f.runs_bytecode() {
+            format!(", {} compute units", batch.units)
+        } else {
+            String::new()
+        };
         println!(
-            "largest award_batch with a lookup table, {kind:?}: {} rows, {} bytes, {} compute units",
-            batch.rows, batch.bytes, batch.units
+            "largest award_batch with a lookup table, {kind:?}: {} rows, {} bytes{units}",
+            batch.rows, batch.bytes
         );
         assert_eq!(batch.rows, expected, "{kind:?}");
         assert!(batch.bytes <= sparks_client::packing::PACKET_DATA_SIZE);
