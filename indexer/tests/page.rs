@@ -686,7 +686,14 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
             .collect(),
         data,
     };
-    assert_eq!(limit, sparks_client::budget::units_for(&redeem));
+    // The same limit the Rust client sets: the redeem's units plus the
+    // compute-budget instructions' own (the limit, and a price if any).
+    let budget_instructions = instructions.len() as u32 - 1;
+    assert_eq!(
+        limit,
+        sparks_client::budget::units_for(&redeem)
+            + sparks_client::budget::BUDGET_INSTRUCTION_UNITS * budget_instructions
+    );
     let consumed = sent["result"]["meta"]["computeUnitsConsumed"]
         .as_u64()
         .unwrap();
