@@ -618,7 +618,9 @@ async fn every_transaction_sets_a_compute_unit_limit_and_the_priority_fee() {
         [0; 32],
         0,
     );
-    let units = sparks_client::budget::units_for(&award);
+    // The award's units plus the two budget instructions' own.
+    let units = sparks_client::budget::units_for(&award)
+        + 2 * sparks_client::budget::BUDGET_INSTRUCTION_UNITS;
     assert_eq!(
         budget,
         vec![
