@@ -11,9 +11,11 @@
 //! rewrites the file). A limit is the figure plus [`ComputeUnits::margin_percent`],
 //! for what the measured cases do not cover: a platform-tools build of the
 //! program makes different code, and PDAs whose bump takes more tries than
-//! the measured ones cost more (`find_program_address` hashes once per
-//! try). Where the client knows the wallet behind a PDA the program derives
-//! by search (an award's SparkAccount), it counts that PDA's tries exactly.
+//! the measured ones cost more: `find_program_address` hashes once per try,
+//! and where the client passes a bump (`award`, `award_batch`,
+//! `grant_whitelist`: the accounts a stranger's wallet names) the program
+//! checks each bump above it with a cheaper hash and point check. The
+//! client counts every PDA's tries from the instruction's accounts.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, OnceLock};
@@ -44,6 +46,10 @@ pub struct ComputeUnits {
     pub margin_percent: u32,
     /// One more bump tried by `find_program_address`.
     pub bump_try: u32,
+    /// One more bump checked by the program's `check_canonical_pda` (a
+    /// bump the client passed for a new account: `award`, `award_batch`,
+    /// `grant_whitelist`).
+    pub bump_check: u32,
     pub award: AwardUnits,
     pub award_batch: BatchUnits,
     pub void_award_ids: VoidUnits,
@@ -183,13 +189,41 @@ pub fn spark_bump_tries(wallet: &Pubkey) -> u32 {
     found
 }
 
-/// Tries beyond the first taken by the PDAs `instruction` makes the program
-/// search for (Anchor's `seeds` constraints without a stored bump, and the
-/// accounts it creates), read from its accounts and data. Addresses fixed
-/// for the program (Config, the event authority) cost the same every time
-/// and are in the figures. An award's recipient is the one a stranger can
-/// pick to be costly; the others are the signer's own choice.
-pub fn extra_bump_tries(instruction: &Instruction) -> u32 {
+/// Bump tries beyond the first that an instruction's PDAs take, by how
+/// the program goes through them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ExtraTries {
+    /// Searched by `find_program_address` (Anchor's `seeds` constraints
+    /// without a stored bump): [`ComputeUnits::bump_try`] each.
+    pub searched: u32,
+    /// Checked above a bump the client passed (`check_canonical_pda`, for
+    /// the accounts a stranger's wallet names): [`ComputeUnits::bump_check`]
+    /// each.
+    pub checked: u32,
+}
+
+/// The tries beyond the first taken by the PDAs `instruction` makes the
+/// program search for or check, read from its accounts and data. Addresses
+/// fixed for the program (Config, the event authority) cost the same every
+/// time and are in the figures. A recipient of an award or a whitelist
+/// grant is the one a stranger can pick to be costly, which is why those
+/// bumps are passed and checked; the others are the signer's own choice.
+pub fn extra_bump_tries(instruction: &Instruction) -> ExtraTries {
+    let tries = searched_or_checked_tries(instruction);
+    match instruction_name(&instruction.data) {
+        _ if instruction.program_id != sparks::ID => ExtraTries::default(),
+        Some("award" | "award_batch" | "grant_whitelist") => ExtraTries {
+            searched: 0,
+            checked: tries,
+        },
+        _ => ExtraTries {
+            searched: tries,
+            checked: 0,
+        },
+    }
+}
+
+fn searched_or_checked_tries(instruction: &Instruction) -> u32 {
     if instruction.program_id != sparks::ID {
         return 0;
     }
@@ -270,7 +304,11 @@ impl ComputeUnits {
     /// its searched PDAs at one try each, plus the tries they take beyond
     /// one.
     pub fn figure_for(&self, instruction: &Instruction) -> u32 {
-        let tries = self.bump_try.saturating_mul(extra_bump_tries(instruction));
+        let extra = extra_bump_tries(instruction);
+        let tries = self
+            .bump_try
+            .saturating_mul(extra.searched)
+            .saturating_add(self.bump_check.saturating_mul(extra.checked));
         self.base_figure(instruction).saturating_add(tries)
     }
 
@@ -452,9 +490,11 @@ mod tests {
         let tries: u32 = rows
             .iter()
             .filter(|r| r.referrer.is_none())
-            .map(|r| (spark_bump_tries(&r.wallet) - 1) * m.bump_try)
+            .map(|r| (spark_bump_tries(&r.wallet) - 1) * m.bump_check)
             .sum();
-        assert_eq!(extra_bump_tries(&batch) * m.bump_try, tries);
+        let extra = extra_bump_tries(&batch);
+        assert_eq!(extra.searched, 0, "a batch passes its bumps");
+        assert_eq!(extra.checked * m.bump_check, tries);
         assert_eq!(
             figure_for(&batch),
             m.award_batch.base
@@ -488,7 +528,7 @@ mod tests {
             award_id: 0,
         };
         let wallet = Pubkey::new_unique();
-        let tries = (spark_bump_tries(&wallet) - 1) * m.bump_try;
+        let tries = (spark_bump_tries(&wallet) - 1) * m.bump_check;
         let plain = ix::award(&issuer, &wallet, None, args);
         let referred = ix::award(&issuer, &wallet, Some(&Pubkey::new_unique()), args);
         assert_eq!(figure_for(&plain), m.award.new_account_prefunded + tries);

@@ -142,19 +142,23 @@ pub fn award(
     referrer: Option<&Pubkey>,
     args: AwardArgs,
 ) -> Instruction {
+    let (recipient_spark, recipient_bump) = pda::spark_with_bump(recipient);
     build(
         accounts::Award {
             authority: *issuer,
             config: pda::config(),
             issuer: pda::issuer(issuer),
             recipient: *recipient,
-            recipient_spark: pda::spark(recipient),
+            recipient_spark,
             referrer_spark: referrer.map(pda::spark),
             system_program: system_program::ID,
             event_authority: pda::event_authority(),
             program: sparks::ID,
         },
-        instruction::Award { args },
+        instruction::Award {
+            args,
+            recipient_bump,
+        },
     )
 }
 
@@ -263,20 +267,20 @@ pub fn award_batch(
         program: sparks::ID,
     }
     .to_account_metas(None);
+    let mut recipients = Vec::with_capacity(rows.len());
     for row in rows {
+        let (spark, bump) = pda::spark_with_bump(&row.wallet);
         metas.push(AccountMeta::new_readonly(row.wallet, false));
-        metas.push(AccountMeta::new(pda::spark(&row.wallet), false));
+        metas.push(AccountMeta::new(spark, false));
         if let Some(referrer) = row.referrer {
             metas.push(AccountMeta::new(pda::spark(&referrer), false));
         }
-    }
-    let recipients = rows
-        .iter()
-        .map(|row| BatchRecipient {
+        recipients.push(BatchRecipient {
             amount: row.amount,
             with_referrer: row.referrer.is_some(),
-        })
-        .collect();
+            bump,
+        });
+    }
     Instruction {
         program_id: sparks::ID,
         accounts: metas,
@@ -451,17 +455,18 @@ pub fn accept_whitelist_admin(new_admin: &Pubkey, id: u64) -> Instruction {
 
 pub fn grant_whitelist(admin: &Pubkey, id: u64, wallet: &Pubkey, spots: u16) -> Instruction {
     let whitelist = pda::whitelist(id);
+    let (entry, entry_bump) = sparks::onchain::whitelist_entry_address(&whitelist, wallet);
     build(
         accounts::GrantWhitelist {
             admin: *admin,
             whitelist,
             wallet: *wallet,
-            entry: pda::whitelist_entry(&whitelist, wallet),
+            entry,
             system_program: system_program::ID,
             event_authority: pda::event_authority(),
             program: sparks::ID,
         },
-        instruction::GrantWhitelist { spots },
+        instruction::GrantWhitelist { spots, entry_bump },
     )
 }
 

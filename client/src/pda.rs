@@ -12,7 +12,13 @@ pub fn issuer(authority: &Pubkey) -> Pubkey {
 }
 
 pub fn spark(owner: &Pubkey) -> Pubkey {
-    Pubkey::find_program_address(&[SparkAccount::SEED, owner.as_ref()], &sparks::ID).0
+    spark_with_bump(owner).0
+}
+
+/// `owner`'s SparkAccount and its bump, which `award` and `award_batch` take
+/// so the program checks it instead of searching (see the program's `pda`).
+pub fn spark_with_bump(owner: &Pubkey) -> (Pubkey, u8) {
+    Pubkey::find_program_address(&[SparkAccount::SEED, owner.as_ref()], &sparks::ID)
 }
 
 pub fn perk(id: u64) -> Pubkey {

@@ -73,6 +73,11 @@ pub enum RpcError {
     #[error("issuer {0} is not registered")]
     NoSuchIssuer(Pubkey),
     #[error(
+        "the award was not paid: each of the {tried} award ids reserved for it was used by \
+         another sender of this issuer key before it was sent (docs/PROGRAM.md, rule 1)"
+    )]
+    AwardIdsTaken { tried: usize },
+    #[error(
         "award id {award_id}: its outcome is unknown ({error}); retry it under the same award \
          id, it never pays twice"
     )]
@@ -349,14 +354,14 @@ impl SparksRpc {
         );
         let instructions = with_compute_budget(instructions, self.priority_fee);
         for attempt in 0..BLOCKHASH_RETRIES {
-            let blockhash = self.rpc.get_latest_blockhash().await?;
+            let (blockhash, last_valid_block_height) = self.latest_blockhash().await?;
             let tx = Transaction::new_signed_with_payer(
                 &instructions,
                 Some(&payer.pubkey()),
                 &keypairs,
                 blockhash,
             );
-            match self.send_signed(&tx).await {
+            match self.send_and_wait(&tx, Some(last_valid_block_height)).await {
                 Err(RpcError::BlockhashExpired) => {
                     tracing::warn!(attempt, "blockhash expired before confirmation; re-signing");
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -367,6 +372,29 @@ impl SparksRpc {
         Err(RpcError::Unconfirmed(BLOCKHASH_RETRIES))
     }
 
+    /// A recent blockhash at the client's commitment, and the last block
+    /// height at which a transaction signed with it can land.
+    pub async fn latest_blockhash(&self) -> Result<(Hash, u64), RpcError> {
+        Ok(self
+            .rpc
+            .get_latest_blockhash_with_commitment(self.rpc.commitment())
+            .await?)
+    }
+
+    /// Whether a transaction valid through `last_valid_block_height` can no
+    /// longer land: the block height at the client's commitment (the one
+    /// statuses and award ids are read at) is past it. At `processed` a
+    /// node can be ahead of the chain that confirms, so a transaction that
+    /// lands in its last valid slots would be taken as expired while its
+    /// status and its award id still read as open (docs/PROGRAM.md, rule 3).
+    pub async fn blockhash_expired(&self, last_valid_block_height: u64) -> Result<bool, RpcError> {
+        let height = self
+            .rpc
+            .get_block_height_with_commitment(self.rpc.commitment())
+            .await?;
+        Ok(height > last_valid_block_height)
+    }
+
     /// Sends one signed transaction and waits for the commitment.
     ///
     /// Sending a transaction that was processed before is not an error: the
@@ -375,44 +403,80 @@ impl SparksRpc {
     /// (e.g. after a killed run) sends that very transaction again. Its
     /// recorded outcome is returned instead.
     pub async fn send_signed(&self, tx: &Transaction) -> Result<Signature, RpcError> {
+        self.send_and_wait(tx, None).await
+    }
+
+    /// [`Self::send_signed`], knowing the blockhash's last valid block
+    /// height when the caller fetched it (else its validity is asked at the
+    /// client's commitment).
+    async fn send_and_wait(
+        &self,
+        tx: &Transaction,
+        last_valid_block_height: Option<u64>,
+    ) -> Result<Signature, RpcError> {
         let Some(&signature) = tx.signatures.first() else {
             return Err(RpcError::Transaction(
                 TransactionError::MissingSignatureForFee,
             ));
         };
-        match self.rpc.send_and_confirm_transaction(tx).await {
-            Ok(signature) => Ok(signature),
-            Err(error) if blockhash_expired(&error) => Err(RpcError::BlockhashExpired),
+        match self.rpc.send_transaction(tx).await {
+            Ok(_) => {}
+            // Refused in preflight: this send never went out.
+            Err(error) if blockhash_expired(&error) => return Err(RpcError::BlockhashExpired),
             Err(error) if already_processed(&error) => {
                 tracing::info!(%signature, "transaction already processed; awaiting its status");
-                self.landed(&signature, &tx.message.recent_blockhash)
-                    .await
-                    .map(|()| signature)
             }
-            Err(error) => Err(error.into()),
+            Err(error) => return Err(error.into()),
         }
+        self.landed(
+            &signature,
+            &tx.message.recent_blockhash,
+            last_valid_block_height,
+        )
+        .await
+        .map(|()| signature)
     }
 
-    /// Waits for `signature` to reach the client's commitment, or for
-    /// `blockhash` to expire without it (it can then never land).
-    async fn landed(&self, signature: &Signature, blockhash: &Hash) -> Result<(), RpcError> {
+    /// Waits for `signature` to reach the client's commitment, or for its
+    /// blockhash to expire at that commitment without it (it can then never
+    /// land). The status is read again after expiry is seen, so a send that
+    /// landed in between is not taken for expired.
+    async fn landed(
+        &self,
+        signature: &Signature,
+        blockhash: &Hash,
+        last_valid_block_height: Option<u64>,
+    ) -> Result<(), RpcError> {
         loop {
-            let status = self
-                .rpc
-                .get_signature_status_with_commitment(signature, self.rpc.commitment())
-                .await?;
-            match status {
-                Some(outcome) => return outcome.map_err(from_transaction_error),
+            let expired = match last_valid_block_height {
+                Some(height) => self.blockhash_expired(height).await?,
                 None => {
-                    let valid = self
+                    !self
                         .rpc
-                        .is_blockhash_valid(blockhash, CommitmentConfig::processed())
-                        .await?;
-                    if !valid {
-                        return Err(RpcError::BlockhashExpired);
-                    }
-                    tokio::time::sleep(Duration::from_millis(250)).await;
+                        .is_blockhash_valid(blockhash, self.rpc.commitment())
+                        .await?
                 }
+            };
+            // While it may land, the node's status cache has it; once
+            // expired, its ledger is asked too.
+            let signatures = std::slice::from_ref(signature);
+            let statuses = if expired {
+                self.rpc
+                    .get_signature_statuses_with_history(signatures)
+                    .await?
+            } else {
+                self.rpc.get_signature_statuses(signatures).await?
+            };
+            let status = statuses
+                .value
+                .into_iter()
+                .next()
+                .flatten()
+                .filter(|s| s.satisfies_commitment(self.rpc.commitment()));
+            match status {
+                Some(status) => return status.status.map_err(from_transaction_error),
+                None if expired => return Err(RpcError::BlockhashExpired),
+                None => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
     }
@@ -450,11 +514,9 @@ impl SparksRpc {
                 }
             }
         }
-        Err(RpcError::Program {
-            code: SparksError::AwardIdUsed.into(),
-            name: format!("{:?}", SparksError::AwardIdUsed),
-            message: SparksError::AwardIdUsed.to_string(),
-        })
+        // Never `AwardIdUsed`, which rule 4 tells apps to read as "landed":
+        // this award was sent under none of those ids, so it did not pay.
+        Err(RpcError::AwardIdsTaken { tried: ID_RETRIES })
     }
 
     /// Awards under `award_id`, exactly once: re-signs after a blockhash
@@ -488,18 +550,15 @@ impl SparksRpc {
         // Attempts whose blockhash expired unconfirmed: none of them can land.
         let mut expired: Vec<Signature> = Vec::new();
         for _ in 0..BLOCKHASH_RETRIES {
-            let blockhash = self
-                .rpc
-                .get_latest_blockhash()
-                .await
-                .map_err(|e| unresolved(e.into()))?;
+            let (blockhash, last_valid_block_height) =
+                self.latest_blockhash().await.map_err(unresolved)?;
             let tx = Transaction::new_signed_with_payer(
                 &instructions,
                 Some(&issuer.pubkey()),
                 &[issuer],
                 blockhash,
             );
-            match self.send_signed(&tx).await {
+            match self.send_and_wait(&tx, Some(last_valid_block_height)).await {
                 Ok(signature) => return Ok(signature),
                 Err(RpcError::BlockhashExpired) => {
                     expired.push(tx.signatures[0]);

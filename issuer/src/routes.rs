@@ -270,13 +270,24 @@ async fn wallet_awards(
 }
 
 #[utoipa::path(get, path = "/health", tag = "operations", security(()),
-    responses((status = 200, description = "up, with the queue by state and the issuer key the worker sends with (null: none)"), (status = 503, body = ErrorBody)))]
+    responses((status = 200, description = "up, with the queue by state, the open batches (being sent, having their ids voided, the oldest one's age in seconds, the most sends an open batch had fail or expire) and the issuer key the worker sends with (null: none)"), (status = 503, body = ErrorBody)))]
 async fn health(State(state): State<Arc<AppState>>) -> Response {
-    match state.store.queue().await {
-        Ok(queue) => {
+    let read = async {
+        let queue = state.store.queue().await?;
+        let batches = state.store.open_batches().await?;
+        Ok::<_, crate::store::StoreError>((queue, batches))
+    };
+    match read.await {
+        Ok((queue, batches)) => {
             let queue: serde_json::Map<String, Value> =
                 queue.into_iter().map(|(s, n)| (s, json!(n))).collect();
-            Json(json!({"status": "ok", "queue": queue, "sender": state.sender})).into_response()
+            Json(json!({
+                "status": "ok",
+                "queue": queue,
+                "batches": batches,
+                "sender": state.sender,
+            }))
+            .into_response()
         }
         Err(error) => ApiError::from(error).into_response(),
     }
@@ -287,6 +298,13 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         for (s, n) in queue {
             metrics::gauge!("sparks_issuer_requests", "state" => s).set(n as f64);
         }
+    }
+    if let Ok(open) = state.store.open_batches().await {
+        metrics::gauge!("sparks_issuer_batches_open", "state" => "sending")
+            .set(open.sending as f64);
+        metrics::gauge!("sparks_issuer_batches_open", "state" => "voiding")
+            .set(open.voiding as f64);
+        metrics::gauge!("sparks_issuer_oldest_open_batch_seconds").set(open.oldest_seconds);
     }
     match &state.metrics {
         Some(handle) => handle.render().into_response(),

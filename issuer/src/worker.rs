@@ -8,14 +8,22 @@
 //!   anything is sent.
 //! - **Settle** (one task per batch, many in flight): every signed send is
 //!   recorded before it is sent (with preflight, and without waiting: one
-//!   shared poller, `statuses`, asks for the statuses of all batches' sends). A batch has landed when one
-//!   of its recorded sends succeeded. While the newest send's blockhash is
-//!   valid, it may still land, so nothing else happens; once it expired,
-//!   the same ids are signed and sent again. A program refusal of a send
-//!   (in preflight or on chain) is made final by voiding the batch's ids
-//!   (`void_award_ids` succeeds only if none paid); then its requests are
-//!   `failed` with the reason. A send that failed on chain for another
-//!   reason (an account changed since it was read) is sent again at once.
+//!   shared poller, `statuses`, asks for the statuses of all batches'
+//!   sends). A batch has landed when one of its recorded sends succeeded.
+//!   While the newest send's blockhash is valid at the commitment statuses
+//!   are read at (`confirmed`), it may still land, so nothing else happens;
+//!   once it expired there, the same ids are signed and sent again. A send
+//!   that failed for another reason than a program refusal (the trace,
+//!   compute or lock limits; an account changed since it was read) is sent
+//!   again at once.
+//! - **Give up, provably**: a program refusal, or a batch past its bounds
+//!   (`MAX_FAILED_SENDS`, `MAX_EXPIRED_SENDS`), has its ids voided
+//!   (`void_award_ids` succeeds only if none paid, and then none ever can;
+//!   every void send is recorded before it is sent). Then a refused batch's
+//!   requests are `failed` with the reason, and a batch that could not land
+//!   goes back to `pending`, its requests allowed half as many rows each
+//!   time, until one that cannot land alone fails with its reason. So no
+//!   batch holds the award-id window's floor for longer than its bounds.
 //! - **Finalize** (its own task): landed batches become `finalized` when
 //!   their send is.
 //!
@@ -33,7 +41,7 @@ use solana_signer::Signer;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction::Transaction;
 use sparks::error::SparksError;
-use sparks::state::Source;
+use sparks::state::{AwardIdState, Source};
 use sparks_client::budget::with_compute_budget;
 use sparks_client::instructions as ix;
 use sparks_client::packing::{does_not_fit, pack_award_batches, Sending};
@@ -43,7 +51,7 @@ use tokio::task::JoinSet;
 
 use crate::lookup::LookupTables;
 use crate::statuses::StatusPoller;
-use crate::store::batches::{Batch, PlannedBatch};
+use crate::store::batches::{Batch, MissedSend, PlannedBatch, Voiding};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -89,20 +97,33 @@ impl Default for WorkerConfig {
     }
 }
 
-/// Requests that share a batch: one source and one reference.
-type Group = (String, [u8; 32]);
+/// Requests that share a batch: one source, one reference, and the most
+/// rows their batches may hold (requests of a split batch get fewer).
+type Group = (String, [u8; 32], Option<usize>);
 
 /// A claimed request: its id, recipient and amount.
 type Claimed = (i64, Pubkey, u64);
 
-/// A recent blockhash and when it was fetched, shared by the settlers.
-type SharedBlockhash = Arc<tokio::sync::Mutex<Option<(solana_hash::Hash, Instant)>>>;
+/// A recent blockhash, its last valid block height and when it was
+/// fetched, shared by the settlers.
+type SharedBlockhash = Arc<tokio::sync::Mutex<Option<(solana_hash::Hash, u64, Instant)>>>;
 
 /// A send younger than this still has a valid blockhash (they live 150
 /// blocks, about 60 s on mainnet and 3 s on a 20 ms local chain; the
 /// worker's is at most a second old when signed): it is only looked for
 /// in the node's status cache, and not yet re-sent.
 const RECENT_SEND: Duration = Duration::from_secs(2);
+
+/// Sends of a batch that fail for a reason other than a program refusal
+/// (the trace, compute or account-lock limits, the packet size: a stranger
+/// prefunding a new recipient's address adds trace entries) before the
+/// batch is voided and its requests packed again in batches half as big.
+/// Such a failure repeats while the batch stays the same.
+const MAX_FAILED_SENDS: u32 = 3;
+
+/// Sends of a batch that expire unseen before it is voided and split the
+/// same way (a transaction the cluster keeps dropping).
+const MAX_EXPIRED_SENDS: u32 = 10;
 
 /// Ids kept clear of the program's window (4,096 past the oldest open id),
 /// so a batch is never refused as `AwardIdBeyondWindow`.
@@ -304,7 +325,11 @@ impl Worker {
                 break;
             }
             room -= 1;
-            let key = (request.source.clone(), request.reference);
+            let key = (
+                request.source.clone(),
+                request.reference,
+                request.max_batch_rows,
+            );
             let at = *index.entry(key.clone()).or_insert_with(|| {
                 groups.push((key, Vec::new()));
                 groups.len() - 1
@@ -313,34 +338,36 @@ impl Worker {
         }
         let mut planned = Vec::new();
         let mut fresh = Vec::new();
-        for ((source, reference), requests) in groups {
+        for ((source, reference, max_rows), requests) in groups {
             let program_source = source_of(&source);
             let wanted: Vec<(Pubkey, u64)> = requests.iter().map(|(_, w, a)| (*w, *a)).collect();
-            let rows = self.rpc.batch_rows(program_source, &wanted).await?;
+            let all_rows = self.rpc.batch_rows(program_source, &wanted).await?;
             let tables = self.tables();
-            tables.note(&rows);
-            let packed = pack_award_batches(
-                &issuer,
-                program_source,
-                |_| reference,
-                0,
-                &rows,
-                Sending {
-                    payer: &issuer,
-                    lookup_tables: &tables.for_rows(&rows),
-                    micro_lamports_per_unit: self.config.priority_fee,
-                },
-            );
+            tables.note(&all_rows);
             let mut start = 0;
-            for batch in packed {
-                let n = batch.rows.len();
-                planned.push(PlannedBatch {
-                    source: source.clone(),
-                    reference,
-                    requests: requests[start..start + n].iter().map(|r| r.0).collect(),
-                });
-                fresh.push(rows[batch.rows.clone()].to_vec());
-                start += n;
+            for rows in all_rows.chunks(max_rows.unwrap_or(all_rows.len()).max(1)) {
+                let packed = pack_award_batches(
+                    &issuer,
+                    program_source,
+                    |_| reference,
+                    0,
+                    rows,
+                    Sending {
+                        payer: &issuer,
+                        lookup_tables: &tables.for_rows(rows),
+                        micro_lamports_per_unit: self.config.priority_fee,
+                    },
+                );
+                for batch in packed {
+                    let n = batch.rows.len();
+                    planned.push(PlannedBatch {
+                        source: source.clone(),
+                        reference,
+                        requests: requests[start..start + n].iter().map(|r| r.0).collect(),
+                    });
+                    fresh.push(rows[batch.rows.clone()].to_vec());
+                    start += n;
+                }
             }
         }
         let batches = self
@@ -441,6 +468,18 @@ async fn keep_tables(
     }
 }
 
+/// A failure's label for the metrics: the program error's name, or what
+/// kept the batch from landing.
+fn failure_label(reason: &str) -> String {
+    const REFUSED: &str = "the Sparks program refused the transaction: ";
+    match reason.strip_prefix(REFUSED) {
+        Some(rest) => rest.split(' ').next().unwrap_or("refused").to_owned(),
+        None if reason.starts_with("it could not land") => "could_not_land".into(),
+        None if reason.contains("another sender") => "ids_taken".into(),
+        None => "other".into(),
+    }
+}
+
 fn source_of(name: &str) -> Source {
     match name {
         "subscription" => Source::Subscription,
@@ -480,29 +519,42 @@ async fn settle(settler: Settler, mut batch: Batch, mut fresh: Option<Vec<ix::Ba
     }
 }
 
-/// What became of a batch's recorded sends.
+/// What became of a batch's recorded sends (or of its voids).
 enum Sends {
     /// One succeeded: its signature and slot.
     Landed(String, u64),
-    /// The newest failed on chain, paying nothing.
+    /// The newest failed, paying nothing.
     Failed(RpcError),
     /// None is known to have landed or failed (yet).
     Unknown,
 }
 
 impl Settler {
-    /// One step; true once the batch ended (landed or failed).
+    /// One step; true once the batch ended (landed, failed, or voided and
+    /// its requests sent back to be packed again).
     async fn step(
         &self,
         batch: &mut Batch,
         fresh: &mut Option<Vec<ix::BatchRow>>,
         sent_at: &mut Option<Instant>,
     ) -> Result<bool, WorkerError> {
-        // 1. What became of the recorded sends? A node's status cache
-        // holds every transaction whose blockhash is still valid; its
-        // ledger is searched only once the newest send's blockhash may
-        // have expired (or after a restart).
+        if batch.voiding.is_some() {
+            return self.void_step(batch).await;
+        }
+        // 1. Can the newest send still land? Asked before the statuses, so
+        // a send that lands in between is seen below. A send this recent
+        // still can; an older one until the block height at the commitment
+        // statuses are read at is past its last valid one.
         let recent = sent_at.is_some_and(|at| at.elapsed() < RECENT_SEND);
+        let expired = match batch.last_valid_block_height {
+            _ if batch.signatures.is_empty() => true,
+            _ if recent => false,
+            Some(height) => self.rpc.blockhash_expired(height).await?,
+            None => self.blockhash_invalid(batch.blockhash.as_deref()).await?,
+        };
+        // 2. What became of the recorded sends? A node's status cache holds
+        // every transaction whose blockhash is valid; its ledger is searched
+        // too once they may have expired (or after a restart).
         match self.sends(&batch.signatures, !recent).await? {
             Sends::Landed(signature, slot) => {
                 self.store.mark_landed(batch.id, &signature, slot).await?;
@@ -514,37 +566,29 @@ impl Settler {
                 }
                 return Ok(true);
             }
-            // A program refusal is final; anything else (an account that
-            // changed since it was read) is sent again from a fresh read.
+            // A program refusal is final: void the ids, then fail.
             Sends::Failed(refused @ RpcError::Program { .. }) => {
-                return self.refused(batch, refused).await;
+                return self.begin_void(batch, refused.to_string(), false).await;
             }
+            // Anything else (the trace, compute or lock limits, an account
+            // that changed since it was read) is sent again, a bounded
+            // number of times, then the batch is voided and split.
             Sends::Failed(other) => {
-                tracing::info!(batch = batch.id, error = %other, "a send failed on chain; sending again");
+                if let Some(ended) = self.missed(batch, MissedSend::Failed, &other).await? {
+                    return Ok(ended);
+                }
             }
-            // 2. A send this recent may still land: wait for it (the
-            // poller paces the asking); an older one, while its blockhash
-            // is valid.
-            Sends::Unknown if recent => return Ok(false),
+            Sends::Unknown if !expired => {
+                if !recent {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                return Ok(false);
+            }
             Sends::Unknown => {
-                if let Some(blockhash) = &batch.blockhash {
-                    let blockhash = blockhash.parse().map_err(|_| RpcError::Decode {
-                        address: Pubkey::default(),
-                        kind: "blockhash",
-                        reason: blockhash.clone(),
-                    })?;
-                    let valid = self
-                        .rpc
-                        .client()
-                        .is_blockhash_valid(
-                            &blockhash,
-                            solana_commitment_config::CommitmentConfig::processed(),
-                        )
-                        .await
-                        .map_err(Box::new)?;
-                    if valid {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        return Ok(false);
+                if !batch.signatures.is_empty() {
+                    let why = RpcError::BlockhashExpired;
+                    if let Some(ended) = self.missed(batch, MissedSend::Expired, &why).await? {
+                        return Ok(ended);
                     }
                 }
             }
@@ -583,8 +627,234 @@ impl Settler {
             row.pays_referral = false;
             award = build(&rows);
         }
-        let instructions = with_compute_budget(&[award], self.priority_fee);
-        let blockhash = self.blockhash().await?;
+        let (tx, last_valid_block_height) = self.sign(&[award], &tables).await?;
+        let signature = tx.signatures[0].to_string();
+        self.store
+            .record_send(
+                batch.id,
+                &signature,
+                &tx.message.recent_blockhash().to_string(),
+                last_valid_block_height,
+            )
+            .await?;
+        batch.signatures.push(signature);
+        batch.blockhash = Some(tx.message.recent_blockhash().to_string());
+        batch.last_valid_block_height = Some(last_valid_block_height);
+        *sent_at = Some(Instant::now());
+        match self.send(&tx).await {
+            Ok(()) => Ok(false),
+            Err(refused) if matches!(refused.sparks_error(), Some(SparksError::AwardIdUsed)) => {
+                // An earlier send landed (found once its status reaches the
+                // commitment), or another sender used these ids: the void
+                // step tells them apart, and gives up the ids still open.
+                if let Sends::Landed(..) = self.sends(&batch.signatures, true).await? {
+                    return Ok(false);
+                }
+                *sent_at = None;
+                Ok(false)
+            }
+            Err(refused @ RpcError::Program { .. }) => {
+                self.begin_void(batch, refused.to_string(), false).await
+            }
+            // Refused by the node's simulation for another reason: this
+            // send never went out.
+            Err(failed @ RpcError::Transaction(_)) => {
+                *sent_at = None;
+                Ok(self
+                    .missed(batch, MissedSend::Failed, &failed)
+                    .await?
+                    .unwrap_or(false))
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Counts a send that did not land; past the bound for its kind, the
+    /// batch's ids are voided so that its requests can be packed again,
+    /// smaller (or fail, alone). `Some` when the step ends there.
+    async fn missed(
+        &self,
+        batch: &mut Batch,
+        missed: MissedSend,
+        why: &RpcError,
+    ) -> Result<Option<bool>, WorkerError> {
+        self.store.record_missed_send(batch.id, missed).await?;
+        let (count, bound, kind) = match missed {
+            MissedSend::Failed => {
+                batch.failed_sends += 1;
+                (batch.failed_sends, MAX_FAILED_SENDS, "failed")
+            }
+            MissedSend::Expired => {
+                batch.expired_sends += 1;
+                (batch.expired_sends, MAX_EXPIRED_SENDS, "expired")
+            }
+        };
+        metrics::counter!("sparks_issuer_sends_missed_total", "kind" => kind).increment(1);
+        tracing::info!(batch = batch.id, %why, count, "a send did not land");
+        if count < bound {
+            return Ok(None);
+        }
+        let alone = batch.rows.len() == 1;
+        let reason = if alone {
+            format!("it could not land even alone: {count} sends {kind}, the last: {why}")
+        } else {
+            format!("{count} sends {kind}, the last: {why}")
+        };
+        Ok(Some(self.begin_void(batch, reason, !alone).await?))
+    }
+
+    /// From now on the batch's ids are being voided (see `void_step`).
+    async fn begin_void(
+        &self,
+        batch: &mut Batch,
+        reason: String,
+        split: bool,
+    ) -> Result<bool, WorkerError> {
+        self.store.begin_void(batch.id, &reason, split).await?;
+        batch.voiding = Some(Voiding {
+            reason,
+            split,
+            signatures: Vec::new(),
+            last_valid_block_height: None,
+        });
+        self.void_step(batch).await
+    }
+
+    /// One step of voiding the batch's ids. The void is the proof: it
+    /// succeeds only if none of the ids paid, and once it landed none ever
+    /// can. So: a landed send of the batch wins (it paid); a landed void
+    /// ends the batch (failed, or its requests back to pending, allowed
+    /// half as many rows); while any send or void may still land, wait;
+    /// then the ids as the Issuer account holds them decide: open ones are
+    /// voided, and ids used by no send of ours were used by another sender
+    /// of this key (rule 1 broken), which fails the batch saying so.
+    async fn void_step(&self, batch: &mut Batch) -> Result<bool, WorkerError> {
+        let voiding = batch.voiding.clone().expect("voiding");
+        // Expiry first, statuses after, as in `step`.
+        let batch_expired = match batch.last_valid_block_height {
+            _ if batch.signatures.is_empty() => true,
+            Some(height) => self.rpc.blockhash_expired(height).await?,
+            None => self.blockhash_invalid(batch.blockhash.as_deref()).await?,
+        };
+        let void_expired = match voiding.last_valid_block_height {
+            _ if voiding.signatures.is_empty() => true,
+            Some(height) => self.rpc.blockhash_expired(height).await?,
+            None => true,
+        };
+        if let Sends::Landed(signature, slot) = self.sends(&batch.signatures, true).await? {
+            self.store.mark_landed(batch.id, &signature, slot).await?;
+            metrics::counter!("sparks_issuer_awards_landed_total")
+                .increment(batch.rows.len() as u64);
+            return Ok(true);
+        }
+        let void = self.sends(&voiding.signatures, true).await?;
+        if let Sends::Landed(..) = void {
+            return self.voided(batch, &voiding).await;
+        }
+        if !(batch_expired && (void_expired || matches!(void, Sends::Failed(_)))) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return Ok(false);
+        }
+        // Nothing of ours can land any more: the ids as they stand.
+        let issuer = self.signer.pubkey();
+        let on_chain = self
+            .rpc
+            .issuer(&issuer)
+            .await?
+            .ok_or(RpcError::NoSuchIssuer(issuer))?;
+        let ids = batch.first_award_id..batch.first_award_id + batch.rows.len() as u64;
+        let open: Vec<u64> = ids
+            .clone()
+            .filter(|id| on_chain.award_id_state(*id) != AwardIdState::Used)
+            .collect();
+        let taken = ids.count() - open.len();
+        if taken > 0 && open.is_empty() {
+            self.store
+                .mark_failed(
+                    batch.id,
+                    "its award ids were used by another sender of this issuer key \
+                     (docs/PROGRAM.md, rule 1): whether they paid is that sender's to tell",
+                )
+                .await?;
+            metrics::counter!("sparks_issuer_awards_failed_total", "reason" => "ids_taken")
+                .increment(batch.rows.len() as u64);
+            return Ok(true);
+        }
+        if taken > 0 {
+            // Give up the open ones too, then fail as above.
+            let reason = "some of its award ids were used by another sender of this issuer key \
+                          (docs/PROGRAM.md, rule 1); the others were voided";
+            self.store.begin_void(batch.id, reason, false).await?;
+            if let Some(v) = &mut batch.voiding {
+                v.reason = reason.into();
+                v.split = false;
+            }
+        }
+        // Consecutive open ids, one void_award_ids each, in one transaction.
+        let mut voids = Vec::new();
+        let mut runs = open.iter().peekable();
+        while let Some(&first) = runs.next() {
+            let mut count = 1u16;
+            while runs
+                .peek()
+                .is_some_and(|&&next| next == first + u64::from(count))
+            {
+                runs.next();
+                count += 1;
+            }
+            voids.push(ix::void_award_ids(&issuer, first, count));
+        }
+        let (tx, last_valid_block_height) = self.sign(&voids, &[]).await?;
+        let signature = tx.signatures[0].to_string();
+        self.store
+            .record_void_send(batch.id, &signature, last_valid_block_height)
+            .await?;
+        if let Some(v) = &mut batch.voiding {
+            v.signatures.push(signature);
+            v.last_valid_block_height = Some(last_valid_block_height);
+        }
+        match self.send(&tx).await {
+            // Used meanwhile: the next step reads the ids again.
+            Ok(()) | Err(RpcError::Program { .. }) | Err(RpcError::Transaction(_)) => Ok(false),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// The batch's void landed: none of its ids paid or ever will.
+    async fn voided(&self, batch: &Batch, voiding: &Voiding) -> Result<bool, WorkerError> {
+        if voiding.split {
+            let max_rows = batch.rows.len().div_ceil(2);
+            self.store
+                .mark_voided_and_split(batch.id, &voiding.reason, max_rows)
+                .await?;
+            metrics::counter!("sparks_issuer_batches_split_total").increment(1);
+            tracing::warn!(
+                batch = batch.id,
+                reason = %voiding.reason,
+                max_rows,
+                "a batch could not land: voided, its requests packed again, smaller"
+            );
+        } else {
+            self.store.mark_failed(batch.id, &voiding.reason).await?;
+            metrics::counter!(
+                "sparks_issuer_awards_failed_total",
+                "reason" => failure_label(&voiding.reason)
+            )
+            .increment(batch.rows.len() as u64);
+        }
+        Ok(true)
+    }
+
+    /// Signs `instructions` (behind their compute budget) with the issuer
+    /// key and a recent blockhash; with `tables`, as a v0 transaction.
+    async fn sign(
+        &self,
+        instructions: &[anchor_lang::solana_program::instruction::Instruction],
+        tables: &[solana_message::AddressLookupTableAccount],
+    ) -> Result<(VersionedTransaction, u64), WorkerError> {
+        let issuer = self.signer.pubkey();
+        let instructions = with_compute_budget(instructions, self.priority_fee);
+        let (blockhash, last_valid_block_height) = self.blockhash().await?;
         let tx = if tables.is_empty() {
             VersionedTransaction::from(Transaction::new_signed_with_payer(
                 &instructions,
@@ -593,86 +863,61 @@ impl Settler {
                 blockhash,
             ))
         } else {
-            let message = v0::Message::try_compile(&issuer, &instructions, &tables, blockhash)
+            let message = v0::Message::try_compile(&issuer, &instructions, tables, blockhash)
                 .map_err(|e| WorkerError::Build(e.to_string()))?;
             VersionedTransaction::try_new(VersionedMessage::V0(message), &[self.signer.as_ref()])
                 .map_err(|e| WorkerError::Build(e.to_string()))?
         };
-        let signature = tx.signatures[0].to_string();
-        self.store
-            .record_send(batch.id, &signature, &blockhash.to_string())
-            .await?;
-        batch.signatures.push(signature);
-        batch.blockhash = Some(blockhash.to_string());
-        *sent_at = Some(Instant::now());
-        // Preflight refuses what would fail; step 1 follows the rest.
+        Ok((tx, last_valid_block_height))
+    }
+
+    /// Sends a signed transaction without waiting (with the node's
+    /// simulation first unless `skip_preflight`); statuses are read later.
+    async fn send(&self, tx: &VersionedTransaction) -> Result<(), RpcError> {
         let config = solana_client::rpc_config::RpcSendTransactionConfig {
             skip_preflight: self.skip_preflight,
+            preflight_commitment: Some(self.rpc.client().commitment().commitment),
             ..Default::default()
         };
-        match self
-            .rpc
+        self.rpc
             .client()
-            .send_transaction_with_config(&tx, config)
+            .send_transaction_with_config(tx, config)
             .await
-        {
-            Ok(_) => Ok(false),
-            Err(error) => match RpcError::from(error) {
-                refused if matches!(refused.sparks_error(), Some(SparksError::AwardIdUsed)) => {
-                    // An earlier send landed (step 1 finds it), or another
-                    // sender used these ids (rule 1 broken).
-                    if let Sends::Landed(..) = self.sends(&batch.signatures, true).await? {
-                        return Ok(false);
-                    }
-                    self.store
-                        .mark_failed(
-                            batch.id,
-                            "its award ids were used by another sender of this issuer key",
-                        )
-                        .await?;
-                    Ok(true)
-                }
-                refused @ RpcError::Program { .. } => self.refused(batch, refused).await,
-                other => Err(other.into()),
-            },
-        }
+            .map(|_| ())
+            .map_err(RpcError::from)
     }
 
-    /// A recent blockhash, shared by the settlers for up to a second (it
-    /// stays valid for ~60 s; one call per send cost the chain a call).
-    async fn blockhash(&self) -> Result<solana_hash::Hash, WorkerError> {
+    /// A recent blockhash at the commitment statuses are read at, and its
+    /// last valid block height, shared by the settlers for up to a second
+    /// (it stays valid for ~60 s; one call per send cost the chain a call).
+    async fn blockhash(&self) -> Result<(solana_hash::Hash, u64), WorkerError> {
         let mut cached = self.blockhash.lock().await;
-        if let Some((hash, at)) = *cached {
+        if let Some((hash, height, at)) = *cached {
             if at.elapsed() < Duration::from_secs(1) {
-                return Ok(hash);
+                return Ok((hash, height));
             }
         }
-        let hash = self
-            .rpc
-            .client()
-            .get_latest_blockhash()
-            .await
-            .map_err(Box::new)?;
-        *cached = Some((hash, Instant::now()));
-        Ok(hash)
+        let (hash, height) = self.rpc.latest_blockhash().await?;
+        *cached = Some((hash, height, Instant::now()));
+        Ok((hash, height))
     }
 
-    /// A send the program refused never pays, and no earlier send can land
-    /// any more: void the ids so that none ever can, then fail the requests.
-    async fn refused(&self, batch: &Batch, refused: RpcError) -> Result<bool, WorkerError> {
-        let issuer = self.signer.pubkey();
-        let void = ix::void_award_ids(&issuer, batch.first_award_id, batch.rows.len() as u16);
-        self.rpc.send(&[void], self.signer.as_ref(), &[]).await?;
-        self.store
-            .mark_failed(batch.id, &refused.to_string())
-            .await?;
-        let reason = match &refused {
-            RpcError::Program { name, .. } => name.clone(),
-            _ => "other".into(),
+    /// For a batch recorded before last valid block heights were: whether
+    /// its blockhash is no longer valid at the client's commitment.
+    async fn blockhash_invalid(&self, blockhash: Option<&str>) -> Result<bool, WorkerError> {
+        let Some(blockhash) = blockhash else {
+            return Ok(true);
         };
-        metrics::counter!("sparks_issuer_awards_failed_total", "reason" => reason)
-            .increment(batch.rows.len() as u64);
-        Ok(true)
+        let hash = blockhash.parse().map_err(|_| RpcError::Decode {
+            address: Pubkey::default(),
+            kind: "blockhash",
+            reason: blockhash.to_owned(),
+        })?;
+        let client = self.rpc.client();
+        Ok(!client
+            .is_blockhash_valid(&hash, client.commitment())
+            .await
+            .map_err(Box::new)?)
     }
 
     /// What became of the recorded sends (`signatures`, oldest first);

@@ -18,16 +18,21 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  accountBumpValueNode,
+  accountValueNode,
   addPdasVisitor,
   constantPdaSeedNodeFromString,
   createFromRoot,
   definedTypeNode,
   numberTypeNode,
+  pdaSeedValueNode,
   pdaValueNode,
   programIdValueNode,
   programNode,
   rootNode,
+  publicKeyTypeNode,
   setInstructionAccountDefaultValuesVisitor,
+  updateInstructionsVisitor,
   variablePdaSeedNode,
 } from 'codama';
 import { rootNodeFromAnchor } from '@codama/nodes-from-anchor';
@@ -72,7 +77,11 @@ const codama = createFromRoot(withEvents);
 // What the IDL cannot say: Anchor's emit_cpi accounts (the event authority
 // PDA and the program itself) are the same for every instruction, so they
 // default; a perk's PDA is seeded by `params.id`, a nested argument Codama
-// does not follow, so `findPerkPda` is declared here.
+// does not follow, so `findPerkPda` is declared here. An award's recipient
+// SparkAccount and a grant's whitelist entry are checked by hand in the
+// program against a bump the caller passes (no `seeds` constraint, which
+// would search), so their PDAs (the entry's is consume_whitelist_spot's),
+// and the bumps as the PDAs' own, default here.
 codama.update(
   addPdasVisitor({
     [program.name]: [
@@ -85,6 +94,10 @@ codama.update(
         name: 'perk',
         seeds: [constantPdaSeedNodeFromString('utf8', 'perk'), variablePdaSeedNode('id', numberTypeNode('u64'))],
       },
+      {
+        name: 'recipientSpark',
+        seeds: [constantPdaSeedNodeFromString('utf8', 'spark'), variablePdaSeedNode('recipient', publicKeyTypeNode())],
+      },
     ],
   }),
 );
@@ -92,7 +105,26 @@ codama.update(
   setInstructionAccountDefaultValuesVisitor([
     { account: 'eventAuthority', defaultValue: pdaValueNode('eventAuthority') },
     { account: 'program', defaultValue: programIdValueNode() },
+    {
+      account: 'recipientSpark',
+      instruction: 'award',
+      defaultValue: pdaValueNode('recipientSpark', [pdaSeedValueNode('recipient', accountValueNode('recipient'))]),
+    },
+    {
+      account: 'entry',
+      instruction: 'grantWhitelist',
+      defaultValue: pdaValueNode('entry', [
+        pdaSeedValueNode('whitelist', accountValueNode('whitelist')),
+        pdaSeedValueNode('wallet', accountValueNode('wallet')),
+      ]),
+    },
   ]),
+);
+codama.update(
+  updateInstructionsVisitor({
+    award: { arguments: { recipientBump: { defaultValue: accountBumpValueNode('recipientSpark') } } },
+    grantWhitelist: { arguments: { entryBump: { defaultValue: accountBumpValueNode('entry') } } },
+  }),
 );
 
 await codama.accept(

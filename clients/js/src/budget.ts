@@ -2,8 +2,9 @@
  * Compute-unit limits, as the Rust client makes them (client/src/budget.rs):
  * from the units the SBF VM measured for the committed bytecode
  * (idl/compute-units.json, generated into `./generated/computeUnits`), the
- * tries beyond one that the PDAs the program searches take (one hash each),
- * and the margin. A transaction that runs out of units fails; one that asks
+ * tries beyond one that the PDAs the program searches take (`bump_try`
+ * each), or checks above a bump the client passed (`bump_check` each: an
+ * award's recipient, a whitelist grant's entry), and the margin. A transaction that runs out of units fails; one that asks
  * for far more than it uses pays more for its priority fee.
  */
 import { getProgramDerivedAddress, getAddressEncoder, type Address, type Instruction } from '@solana/kit';
@@ -92,7 +93,8 @@ export async function computeUnitLimit(
       : Promise.resolve(0);
   const units = COMPUTE_UNITS;
   let figure: number;
-  let tries = 0;
+  let tries = 0; // searched
+  let checked = 0; // checked above a passed bump
   let kind: SparksInstruction;
   try {
     kind = identifySparksInstruction(instruction.data);
@@ -106,7 +108,7 @@ export async function computeUnitLimit(
       figure =
         units.award.new_account_prefunded +
         (referrerPassed ? units.award.paying_referrer - units.award.existing_account : 0);
-      tries = await spark(accounts[3]);
+      checked = await spark(accounts[3]);
       break;
     }
     case SparksInstruction.AwardBatch: {
@@ -119,7 +121,7 @@ export async function computeUnitLimit(
           next += 3;
         } else {
           figure += units.award_batch.new_account_prefunded_row;
-          tries += await spark(accounts[next]);
+          checked += await spark(accounts[next]);
           next += 2;
         }
       }
@@ -141,7 +143,7 @@ export async function computeUnitLimit(
       } else if (kind === SparksInstruction.JoinWhitelist) {
         tries = await entry(accounts[3], accounts[0]);
       } else if (kind === SparksInstruction.GrantWhitelist) {
-        tries = await entry(accounts[1], accounts[2]);
+        checked = await entry(accounts[1], accounts[2]);
       } else if (kind === SparksInstruction.SetReferrer) {
         tries = (await spark(accounts[0])) + (await spark(accounts[4]));
       } else if (kind === SparksInstruction.UpsertIssuer && accounts[2]) {
@@ -155,7 +157,8 @@ export async function computeUnitLimit(
       }
     }
   }
-  const limit = Math.ceil(((figure + units.bump_try * tries) * (100 + units.margin_percent)) / 100);
+  const extra = units.bump_try * tries + units.bump_check * checked;
+  const limit = Math.ceil(((figure + extra) * (100 + units.margin_percent)) / 100);
   return Math.min(limit, MAX_COMPUTE_UNITS);
 }
 

@@ -117,8 +117,32 @@ pub const fn space_of(init_space: usize) -> usize {
     8 + init_space
 }
 
+/// [`load_or_create_spark`] for an account whose address nothing has
+/// checked yet, `claimed_bump` being the caller's word for its bump: an
+/// existing account's data proves its address; a new one's address and bump
+/// are checked (`pda::check_canonical_pda`) before it is created. Where a
+/// stranger picks the wallet (an award), this costs what the client counts
+/// from the wallet, never a search the stranger can make long.
+pub fn load_or_create_spark_checked<'info>(
+    payer: &AccountInfo<'info>,
+    info: &AccountInfo<'info>,
+    owner: Pubkey,
+    claimed_bump: u8,
+) -> Result<(crate::state::SparkAccount, bool)> {
+    use crate::state::SparkAccount;
+    if is_uninitialized(info) {
+        crate::pda::check_canonical_pda(
+            info.key,
+            &[SparkAccount::SEED, owner.as_ref()],
+            claimed_bump,
+        )?;
+    }
+    load_or_create_spark(payer, info, owner, claimed_bump)
+}
+
 /// Loads `owner`'s SparkAccount, or creates it (rent from `payer`) when it
-/// does not exist yet. Returns the account and whether it is new.
+/// does not exist yet, `bump` being its checked bump. Returns the account
+/// and whether it is new.
 pub fn load_or_create_spark<'info>(
     payer: &AccountInfo<'info>,
     info: &AccountInfo<'info>,

@@ -147,11 +147,16 @@ pub enum SparksError {
     /// A value, or a total it would make, above `MAX_QUANTITY` (2^63 - 1).
     #[msg("value exceeds 2^63-1, the largest quantity Sparks stores")]
     QuantityTooLarge,
+    /// The bump passed for a new account's PDA makes a PDA, but a higher bump
+    /// makes one too: only the canonical (highest) bump's address is the
+    /// account every other instruction derives.
+    #[msg("bump is not the canonical bump of the account's seeds")]
+    BumpNotCanonical,
 }
 
 impl SparksError {
     /// Every variant in code order (`ALL[i]` has code 6000 + i).
-    pub const ALL: [SparksError; 45] = [
+    pub const ALL: [SparksError; 46] = [
         SparksError::Unauthorized,
         SparksError::NotPendingAdmin,
         SparksError::Paused,
@@ -197,6 +202,7 @@ impl SparksError {
         SparksError::NotUpgradeAuthority,
         SparksError::NotPendingWhitelistAdmin,
         SparksError::QuantityTooLarge,
+        SparksError::BumpNotCanonical,
     ];
 
     /// The variant behind an on-chain error code, for clients.

@@ -19,6 +19,7 @@ pub mod events;
 pub mod granting;
 pub mod instructions;
 pub mod onchain;
+pub mod pda;
 pub mod state;
 
 pub use instructions::*;
@@ -66,8 +67,8 @@ pub mod sparks {
         handle_set_referrer(ctx)
     }
 
-    pub fn award(ctx: Context<Award>, args: AwardArgs) -> Result<()> {
-        handle_award(ctx, args)
+    pub fn award(ctx: Context<Award>, args: AwardArgs, recipient_bump: u8) -> Result<()> {
+        handle_award(ctx, args, recipient_bump)
     }
 
     pub fn award_batch<'info>(
@@ -129,8 +130,8 @@ pub mod sparks {
         handle_accept_whitelist_admin(ctx)
     }
 
-    pub fn grant_whitelist(ctx: Context<GrantWhitelist>, spots: u16) -> Result<()> {
-        handle_grant_whitelist(ctx, spots)
+    pub fn grant_whitelist(ctx: Context<GrantWhitelist>, spots: u16, entry_bump: u8) -> Result<()> {
+        handle_grant_whitelist(ctx, spots, entry_bump)
     }
 
     pub fn join_whitelist(ctx: Context<JoinWhitelist>) -> Result<()> {

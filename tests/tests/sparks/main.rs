@@ -27,6 +27,8 @@ macro_rules! suite {
         mod test_award_ids;
         #[path = "test_awards.rs"]
         mod test_awards;
+        #[path = "test_bumps.rs"]
+        mod test_bumps;
         #[path = "test_config.rs"]
         mod test_config;
         #[path = "test_error_codes.rs"]

@@ -220,7 +220,7 @@ async fn award_without_the_issuer_signature_is_refused() {
 
 #[tokio::test]
 async fn award_into_the_wrong_spark_account_is_refused() {
-    // The spark account of wallet B passed for wallet A.
+    // The spark account of wallet B passed for wallet A: its data names B.
     let mut f = TestFixture::new().await;
     let issuer = f.full_issuer().await;
     let (a, b) = (Keypair::new().pubkey(), Keypair::new().pubkey());
@@ -230,12 +230,8 @@ async fn award_into_the_wrong_spark_account_is_refused() {
         &pda::spark(&a),
         &pda::spark(&b),
     );
-    f.assert_rejected_with(
-        &[instruction],
-        &[&issuer],
-        sparks_tests::anchor_codes::err(anchor_lang::error::ErrorCode::ConstraintSeeds),
-    )
-    .await;
+    f.assert_rejected(&[instruction], &[&issuer], SparksError::InvalidPda)
+        .await;
 }
 
 #[tokio::test]

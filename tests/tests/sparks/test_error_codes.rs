@@ -51,6 +51,7 @@ fn error_codes_are_stable() {
         (E::NotUpgradeAuthority, 6042),
         (E::NotPendingWhitelistAdmin, 6043),
         (E::QuantityTooLarge, 6044),
+        (E::BumpNotCanonical, 6045),
     ];
     for (error, code) in pinned {
         assert_eq!(u32::from(*error), *code, "{error:?}");

@@ -152,6 +152,46 @@ async fn create_perk_with_bad_terms_is_refused() {
 }
 
 #[tokio::test]
+async fn a_uri_whose_length_claims_more_than_the_data_is_refused_not_a_crash() {
+    // The uri's length prefix says 1,000,000 bytes; a few follow. borsh's
+    // own String reader allocated that much first, past the SBF heap: the
+    // program aborted ("SBF program panicked") instead of refusing it.
+    let mut f = TestFixture::new().await;
+    let admin = f.admin.insecure_clone();
+    let create = perk_params(1, PerkKind::Custom, 1);
+    let uri_len = create.uri.len();
+    // (instruction, its uri's length): the uri is the last field.
+    for (instruction, uri_len) in [
+        (ix::create_perk(&admin.pubkey(), None, create), uri_len),
+        (ix::update_perk(
+            &admin.pubkey(),
+            1,
+            UpdatePerkParams {
+                cost: 1,
+                max_supply: 0,
+                per_wallet_limit: 0,
+                starts_at: START_TIME - 10,
+                ends_at: START_TIME + 10,
+                active: true,
+                uri: String::new(),
+            },
+        ), 0),
+    ] {
+        let mut mangled = instruction;
+        let at = mangled.data.len() - uri_len - 4;
+        mangled.data[at..at + 4].copy_from_slice(&1_000_000u32.to_le_bytes());
+        f.assert_rejected_with(
+            &[mangled],
+            &[&admin],
+            sparks_tests::anchor_codes::err(
+                anchor_lang::error::ErrorCode::InstructionDidNotDeserialize,
+            ),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
 async fn a_non_whitelist_perk_cannot_link_a_whitelist() {
     let mut f = TestFixture::new().await;
     let admin = f.admin.insecure_clone();

@@ -9,46 +9,47 @@
  */
 
 export const COMPUTE_UNITS = {
-  "bytecode_sha256": "07e533531f8e8733e7fac55c69fa6813dc34d9d7a480c70d83c6355f6d059ee8",
+  "bytecode_sha256": "0c7b7acb7af42a6e88d2fd08452d7838cf0ef0743ce03fb86b6c3cc67e228030",
   "margin_percent": 30,
   "bump_try": 1500,
+  "bump_check": 585,
   "award": {
-    "existing_account": 22623,
-    "new_account": 24789,
-    "new_account_prefunded": 27919,
-    "paying_referrer": 27545
+    "existing_account": 20952,
+    "new_account": 23966,
+    "new_account_prefunded": 27096,
+    "paying_referrer": 25871
   },
   "award_batch": {
-    "base": 15322,
-    "new_account_row": 9223,
-    "new_account_prefunded_row": 12353,
-    "existing_account_row": 5361,
-    "referrer_row": 10489
+    "base": 15318,
+    "new_account_row": 8399,
+    "new_account_prefunded_row": 11529,
+    "existing_account_row": 5382,
+    "referrer_row": 10505
   },
   "void_award_ids": {
     "base": 14327,
     "per_id": 30
   },
   "instructions": {
-    "accept_admin": 8744,
+    "accept_admin": 8741,
     "accept_whitelist_admin": 10157,
-    "create_perk": 15435,
-    "create_whitelist": 13876,
-    "deactivate_issuer": 24755,
-    "example_mint.mint_nft": 64204,
-    "grant_whitelist": 17304,
+    "create_perk": 15345,
+    "create_whitelist": 13821,
+    "deactivate_issuer": 24753,
+    "example_mint.mint_nft": 64160,
+    "grant_whitelist": 16157,
     "initialize": 12973,
-    "join_whitelist": 22655,
-    "pause": 8288,
-    "propose_admin": 8722,
-    "propose_whitelist_admin": 10130,
-    "redeem_perk": 42387,
-    "revoke": 12502,
-    "set_referrer": 22002,
-    "unpause": 8290,
-    "update_config": 8258,
-    "update_perk": 13243,
+    "join_whitelist": 22660,
+    "pause": 8286,
+    "propose_admin": 8721,
+    "propose_whitelist_admin": 10131,
+    "redeem_perk": 42375,
+    "revoke": 12504,
+    "set_referrer": 22000,
+    "unpause": 8288,
+    "update_config": 8308,
+    "update_perk": 13230,
     "update_whitelist": 9909,
-    "upsert_issuer": 25847
+    "upsert_issuer": 25845
   }
 } as const;

@@ -50,6 +50,7 @@ export const SPARKS_ERRORS = {
   6042: { name: 'NotUpgradeAuthority', message: "initialize must be signed by the program's upgrade authority" },
   6043: { name: 'NotPendingWhitelistAdmin', message: "signer is not the whitelist's pending admin" },
   6044: { name: 'QuantityTooLarge', message: "value exceeds 2^63-1, the largest quantity Sparks stores" },
+  6045: { name: 'BumpNotCanonical', message: "bump is not the canonical bump of the account's seeds" },
 } as const;
 
 export type SparksErrorCode = keyof typeof SPARKS_ERRORS;

@@ -1,6 +1,6 @@
 use anchor_lang::prelude::*;
 
-use crate::account_io::{load, load_or_create_spark, store};
+use crate::account_io::{load, load_or_create_spark_checked, store};
 use crate::awarding::{apply_award, check_award_allowed, Referral};
 use crate::emitter::EventEmitter;
 use crate::error::SparksError;
@@ -21,6 +21,11 @@ pub struct AwardArgs {
 /// Awards Sparks to a wallet, creating its SparkAccount if needed (the issuer
 /// pays the rent, so the wallet needs no SOL), and pays the referrer's share.
 ///
+/// `recipient_bump` is the bump of the recipient's SparkAccount PDA: checked
+/// when the award creates the account (it must be the canonical one),
+/// unused otherwise. Passing it spares a search a stranger could make long
+/// by picking a costly wallet (see `pda`).
+///
 /// Accounts: `[writable, signer]` issuer authority, config, `[writable]`
 /// issuer PDA, recipient wallet, `[writable]` recipient SparkAccount,
 /// optional `[writable]` referrer SparkAccount (pass it whenever the
@@ -37,8 +42,8 @@ pub struct Award<'info> {
     pub issuer: Box<Account<'info, Issuer>>,
     /// CHECK: any wallet can receive Sparks; it does not sign.
     pub recipient: UncheckedAccount<'info>,
-    /// CHECK: created or loaded by hand; address fixed by seeds.
-    #[account(mut, seeds = [SparkAccount::SEED, recipient.key().as_ref()], bump)]
+    /// CHECK: loaded by hand (its data proves its address) or created at the address `recipient_bump` is checked to make.
+    #[account(mut)]
     pub recipient_spark: UncheckedAccount<'info>,
     /// CHECK: loaded by hand; its data (program-owned, owner == the
     /// recipient's referrer) proves its address.
@@ -47,17 +52,17 @@ pub struct Award<'info> {
     pub system_program: Program<'info, System>,
 }
 
-pub fn handle_award(ctx: Context<Award>, args: AwardArgs) -> Result<()> {
+pub fn handle_award(ctx: Context<Award>, args: AwardArgs, recipient_bump: u8) -> Result<()> {
     // Guards.
     check_award_allowed(&ctx.accounts.config, &ctx.accounts.issuer, args.source)?;
     ctx.accounts.issuer.use_award_ids(args.award_id, 1)?;
 
     // Accounts.
-    let (mut recipient, _) = load_or_create_spark(
+    let (mut recipient, _) = load_or_create_spark_checked(
         &ctx.accounts.authority.to_account_info(),
         &ctx.accounts.recipient_spark,
         ctx.accounts.recipient.key(),
-        ctx.bumps.recipient_spark,
+        recipient_bump,
     )?;
     let referrer_info = ctx
         .accounts

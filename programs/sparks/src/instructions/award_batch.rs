@@ -1,6 +1,6 @@
 use anchor_lang::prelude::*;
 
-use crate::account_io::{is_uninitialized, load, load_or_create_spark, store};
+use crate::account_io::{load, load_or_create_spark_checked, store};
 use crate::awarding::{apply_award, check_award_allowed, Referral};
 use crate::constants::MAX_BATCH_RECIPIENTS;
 use crate::emitter::EventEmitter;
@@ -15,6 +15,9 @@ pub struct BatchRecipient {
     /// remaining accounts. Pass it whenever the recipient has a referrer;
     /// without it a share owed is left unpaid (and said so in the event).
     pub with_referrer: bool,
+    /// The bump of the recipient's SparkAccount PDA: checked when the row
+    /// creates the account (it must be the canonical one), unused otherwise.
+    pub bump: u8,
 }
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
@@ -78,17 +81,8 @@ pub fn handle_award_batch<'info>(
         } else {
             None
         };
-        let bump = if is_uninitialized(spark_info) {
-            let (address, bump) = Pubkey::find_program_address(
-                &[SparkAccount::SEED, wallet.key.as_ref()],
-                &crate::ID,
-            );
-            require_keys_eq!(address, spark_info.key(), SparksError::InvalidPda);
-            bump
-        } else {
-            0 // unused: an existing account is verified by its data
-        };
-        let (mut recipient, _) = load_or_create_spark(&payer, spark_info, wallet.key(), bump)?;
+        let (mut recipient, _) =
+            load_or_create_spark_checked(&payer, spark_info, wallet.key(), row.bump)?;
         let mut referrer = match referrer_info {
             Some(info) if info.key() == spark_info.key() => {
                 return err!(SparksError::ReferrerAccountMismatch)

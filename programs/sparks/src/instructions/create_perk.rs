@@ -17,6 +17,12 @@ pub struct CreatePerkParams {
     pub per_wallet_limit: u32,
     pub starts_at: i64,
     pub ends_at: i64,
+    // Read without trusting its length (see `read_uri`); the IDL build does
+    // not take the attribute, and the wire format is a string either way.
+    #[cfg_attr(
+        not(feature = "idl-build"),
+        borsh(deserialize_with = "crate::state::read_uri")
+    )]
     pub uri: String,
 }
 

@@ -14,6 +14,12 @@ pub struct UpdatePerkParams {
     pub starts_at: i64,
     pub ends_at: i64,
     pub active: bool,
+    // Read without trusting its length (see `read_uri`); the IDL build does
+    // not take the attribute, and the wire format is a string either way.
+    #[cfg_attr(
+        not(feature = "idl-build"),
+        borsh(deserialize_with = "crate::state::read_uri")
+    )]
     pub uri: String,
 }
 

@@ -13,6 +13,29 @@ pub enum PerkKind {
     Custom,
 }
 
+/// Longest a string in instruction data can be: a whole transaction packet.
+const PACKET_DATA_SIZE: u32 = 1232;
+
+/// Reads a perk's uri from instruction data without trusting its length.
+/// borsh allocates up to 1 MiB for whatever length a string claims, and the
+/// SBF heap is 32 KiB: a mangled length would abort the program instead of
+/// refusing the instruction. No string in a transaction can be longer than
+/// the transaction, so a longer claim is refused as malformed data; a uri
+/// that fits but is too long is refused later as `UriTooLong`.
+pub fn read_uri<R: borsh::io::Read>(reader: &mut R) -> borsh::io::Result<String> {
+    use borsh::io::{Error, ErrorKind};
+    let len = <u32 as AnchorDeserialize>::deserialize_reader(reader)?;
+    if len > PACKET_DATA_SIZE {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            "string longer than a transaction",
+        ));
+    }
+    let mut bytes = vec![0u8; len as usize];
+    reader.read_exact(&mut bytes)?;
+    String::from_utf8(bytes).map_err(|_| Error::new(ErrorKind::InvalidData, "uri is not UTF-8"))
+}
+
 /// Something Sparks can be spent on.
 #[account]
 #[derive(InitSpace, Debug, PartialEq, Eq)]

@@ -26,7 +26,7 @@ use sparks::instructions::{
 use sparks::state::{PerkClaim, PerkKind, Source, WhitelistEntry};
 use sparks_client::budget::{
     self, bump_tries, extra_bump_tries, instruction_name, spark_bump_tries, AwardUnits, BatchUnits,
-    ComputeUnits, VoidUnits, EXAMPLE_MINT_NFT,
+    ComputeUnits, ExtraTries, VoidUnits, EXAMPLE_MINT_NFT,
 };
 use sparks_client::instructions::{self as ix, BatchRow};
 use sparks_client::pda;
@@ -186,10 +186,18 @@ impl Case {
     }
 
     /// What the case would have used had each PDA it made the program
-    /// search taken one bump try.
-    fn at_one_try(&self, bump_try: u32) -> u32 {
-        self.units() - bump_try * extra_bump_tries(&self.instruction_sent)
+    /// search or check taken one bump try.
+    fn at_one_try(&self, tries: Tries) -> u32 {
+        let extra = extra_bump_tries(&self.instruction_sent);
+        self.units() - tries.search * extra.searched - tries.check * extra.checked
     }
+}
+
+/// What one more bump costs: searched, and checked above a passed bump.
+#[derive(Clone, Copy)]
+struct Tries {
+    search: u32,
+    check: u32,
 }
 
 /// Every instruction, typical and worst cases, in one chain.
@@ -486,6 +494,18 @@ async fn measure_every_instruction() -> Cases {
         &[&newcomer],
     )
     .await;
+    // The same with the invitee's SparkAccount found after 12 tries: what
+    // a searched try costs.
+    let far_newcomer = wallet_with_bump_tries("far newcomer", 12);
+    f.fund(&far_newcomer.pubkey(), 100_000_000).await;
+    let fnc = far_newcomer.pubkey();
+    t.measure(
+        &mut f,
+        "creates both accounts, invitee at 12 bump tries",
+        ix::set_referrer(&fnc, &fnc, &key("far newcomer's referrer").pubkey()),
+        &[&far_newcomer],
+    )
+    .await;
 
     // Perks.
     let perk = perk_params(1, PerkKind::DiscordRole, 5);
@@ -584,6 +604,21 @@ async fn measure_every_instruction() -> Cases {
         &[&admin],
     )
     .await;
+    let whitelist = pda::whitelist(9);
+    let far_granted = wallet_whose_pda_takes("far granted", 10, |w| {
+        vec![
+            WhitelistEntry::SEED.to_vec(),
+            whitelist.to_bytes().to_vec(),
+            w.to_bytes().to_vec(),
+        ]
+    });
+    t.check(
+        &mut f,
+        "creates the entry, 10 bump tries",
+        ix::grant_whitelist(&a, 9, &far_granted.pubkey(), 1),
+        &[&admin],
+    )
+    .await;
     let joiner = key("joiner");
     f.fund(&joiner.pubkey(), 1_000_000_000).await;
     let j = joiner.pubkey();
@@ -599,7 +634,6 @@ async fn measure_every_instruction() -> Cases {
         &[&joiner],
     )
     .await;
-    let whitelist = pda::whitelist(9);
     let far_joiner = wallet_whose_pda_takes("far joiner", 6, |w| {
         vec![
             WhitelistEntry::SEED.to_vec(),
@@ -672,11 +706,27 @@ async fn measure_every_instruction() -> Cases {
 
 /// The figures the client's limits are made from, out of the cases.
 fn figures(t: &Cases) -> ComputeUnits {
-    // A bump try: the same new-account award, its recipient's PDA found
-    // after 12 tries instead of one.
-    let bump_try =
-        (t.units("award", "new account, 12 bump tries") - t.units("award", "new account")) / 11;
-    let one_try = |instruction: &str, case: &str| t.case(instruction, case).at_one_try(bump_try);
+    // A bump checked: the same new-account award, its recipient's bump
+    // checked from 12 below the top instead of at it. A bump searched: the
+    // same set_referrer, its invitee's PDA searched for 12 tries (the cases
+    // differ by their tries and nothing else that costs).
+    let per_try = |instruction: &str, far: &str, near: &str, tries: fn(ExtraTries) -> u32| {
+        let (far, near) = (t.case(instruction, far), t.case(instruction, near));
+        let extra = |c: &Case| tries(extra_bump_tries(&c.instruction_sent));
+        (far.units() - near.units()) / (extra(far) - extra(near))
+    };
+    let tries = Tries {
+        search: per_try(
+            "set_referrer",
+            "creates both accounts, invitee at 12 bump tries",
+            "creates both accounts",
+            |e| e.searched,
+        ),
+        check: per_try("award", "new account, 12 bump tries", "new account", |e| {
+            e.checked
+        }),
+    };
+    let one_try = |instruction: &str, case: &str| t.case(instruction, case).at_one_try(tries);
     let award = AwardUnits {
         existing_account: one_try("award", "existing account"),
         new_account: one_try("award", "new account"),
@@ -709,19 +759,22 @@ fn figures(t: &Cases) -> ComputeUnits {
         let worst = instructions
             .entry(case.instruction.to_string())
             .or_insert(0);
-        *worst = (*worst).max(case.at_one_try(bump_try));
+        *worst = (*worst).max(case.at_one_try(tries));
     }
     ComputeUnits {
         about: "Compute units the SBF VM metered for sbf/deploy/sparks.so (its sha256 below): \
                 award and award_batch per part, every other instruction at its worst \
-                measured case, each PDA the program searches at one bump try. Clients ask \
-                for a figure, plus bump_try for each try beyond one, plus margin_percent. \
+                measured case, each PDA the program searches or checks at one bump try. \
+                Clients ask for a figure, plus bump_try for each try beyond one the \
+                program searches, bump_check for each it checks above a bump the client \
+                passed, plus margin_percent. \
                 Measured by tests/tests/sparks/sbf/test_compute_units.rs; SPARKS_BLESS=1 \
                 rewrites this file."
             .into(),
         bytecode_sha256: sparks_sbf::manifest::sha256_hex(sparks_sbf::SPARKS.elf),
         margin_percent: MARGIN_PERCENT,
-        bump_try,
+        bump_try: tries.search,
+        bump_check: tries.check,
         award,
         award_batch,
         void_award_ids,
@@ -765,12 +818,13 @@ async fn every_instruction_fits_the_limit_the_client_sets() {
         return;
     }
     println!(
-        "award_batch: base {} + per row: new account {}, existing account {}, paying a referrer {}; a bump try {}",
+        "award_batch: base {} + per row: new account {}, existing account {}, paying a referrer {}; a bump searched {}, checked {}",
         measured.award_batch.base,
         measured.award_batch.new_account_row,
         measured.award_batch.existing_account_row,
         measured.award_batch.referrer_row,
-        measured.bump_try
+        measured.bump_try,
+        measured.bump_check
     );
     assert_eq!(
         budget::measured(),

@@ -104,6 +104,8 @@ export const SPARKS_ERROR__NOT_UPGRADE_AUTHORITY = 0x179a; // 6042
 export const SPARKS_ERROR__NOT_PENDING_WHITELIST_ADMIN = 0x179b; // 6043
 /** QuantityTooLarge: value exceeds 2^63-1, the largest quantity Sparks stores */
 export const SPARKS_ERROR__QUANTITY_TOO_LARGE = 0x179c; // 6044
+/** BumpNotCanonical: bump is not the canonical bump of the account's seeds */
+export const SPARKS_ERROR__BUMP_NOT_CANONICAL = 0x179d; // 6045
 
 export type SparksError =
   | typeof SPARKS_ERROR__ACCOUNT_ALREADY_INITIALIZED
@@ -114,6 +116,7 @@ export type SparksError =
   | typeof SPARKS_ERROR__BATCH_ACCOUNTS_MISMATCH
   | typeof SPARKS_ERROR__BATCH_SIZE_OUT_OF_RANGE
   | typeof SPARKS_ERROR__BELOW_JOIN_THRESHOLD
+  | typeof SPARKS_ERROR__BUMP_NOT_CANONICAL
   | typeof SPARKS_ERROR__COST_ABOVE_MAX
   | typeof SPARKS_ERROR__ENTRY_MISMATCH
   | typeof SPARKS_ERROR__INSUFFICIENT_BALANCE
@@ -163,6 +166,7 @@ if (process.env['NODE_ENV'] !== 'production') {
     [SPARKS_ERROR__BATCH_ACCOUNTS_MISMATCH]: `batch accounts do not match the recipients`,
     [SPARKS_ERROR__BATCH_SIZE_OUT_OF_RANGE]: `batch size out of range`,
     [SPARKS_ERROR__BELOW_JOIN_THRESHOLD]: `lifetime sparks below the whitelist threshold`,
+    [SPARKS_ERROR__BUMP_NOT_CANONICAL]: `bump is not the canonical bump of the account's seeds`,
     [SPARKS_ERROR__COST_ABOVE_MAX]: `perk costs more than the agreed maximum`,
     [SPARKS_ERROR__ENTRY_MISMATCH]: `whitelist entry does not belong to this whitelist and wallet`,
     [SPARKS_ERROR__INSUFFICIENT_BALANCE]: `insufficient spark balance`,

@@ -16,6 +16,8 @@ import {
   getStructEncoder,
   getU64Decoder,
   getU64Encoder,
+  getU8Decoder,
+  getU8Encoder,
   SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
   SolanaError,
   transformEncoder,
@@ -28,6 +30,7 @@ import {
   type Instruction,
   type InstructionWithAccounts,
   type InstructionWithData,
+  type ProgramDerivedAddress,
   type ReadonlyAccount,
   type ReadonlyUint8Array,
   type TransactionSigner,
@@ -37,6 +40,7 @@ import {
 import {
   getAccountMetaFactory,
   getAddressFromResolvedInstructionAccount,
+  getResolvedInstructionAccountAsProgramDerivedAddress,
   type ResolvedInstructionAccount,
 } from '@solana/program-client-core';
 import { findConfigPda, findEventAuthorityPda, findIssuerPda, findRecipientSparkPda } from '../pdas';
@@ -91,6 +95,7 @@ export type AwardInstructionData = {
    * `AwardIdUsed` ever after (see docs/PROGRAM.md, "Awarding").
    */
   awardId: bigint;
+  recipientBump: number;
 };
 
 export type AwardInstructionDataArgs = {
@@ -103,6 +108,7 @@ export type AwardInstructionDataArgs = {
    * `AwardIdUsed` ever after (see docs/PROGRAM.md, "Awarding").
    */
   awardId: number | bigint;
+  recipientBump: number;
 };
 
 export function getAwardInstructionDataEncoder(): FixedSizeEncoder<AwardInstructionDataArgs> {
@@ -113,6 +119,7 @@ export function getAwardInstructionDataEncoder(): FixedSizeEncoder<AwardInstruct
       ['amount', getU64Encoder()],
       ['reference', fixEncoderSize(getBytesEncoder(), 32)],
       ['awardId', getU64Encoder()],
+      ['recipientBump', getU8Encoder()],
     ]),
     (value) => ({ ...value, discriminator: AWARD_DISCRIMINATOR }),
   );
@@ -125,6 +132,7 @@ export function getAwardInstructionDataDecoder(): FixedSizeDecoder<AwardInstruct
     ['amount', getU64Decoder()],
     ['reference', fixDecoderSize(getBytesDecoder(), 32)],
     ['awardId', getU64Decoder()],
+    ['recipientBump', getU8Decoder()],
   ]);
 }
 
@@ -147,7 +155,7 @@ export type AwardAsyncInput<
   config?: Address<TAccountConfig>;
   issuer?: Address<TAccountIssuer>;
   recipient: Address<TAccountRecipient>;
-  recipientSpark?: Address<TAccountRecipientSpark>;
+  recipientSpark?: ProgramDerivedAddress<TAccountRecipientSpark>;
   /** recipient's referrer) proves its address. */
   referrerSpark?: Address<TAccountReferrerSpark>;
   systemProgram?: Address<TAccountSystemProgram>;
@@ -157,6 +165,7 @@ export type AwardAsyncInput<
   amount: AwardInstructionDataArgs['amount'];
   reference: AwardInstructionDataArgs['reference'];
   awardId: AwardInstructionDataArgs['awardId'];
+  recipientBump?: AwardInstructionDataArgs['recipientBump'];
 };
 
 export async function getAwardInstructionAsync<
@@ -241,6 +250,12 @@ export async function getAwardInstructionAsync<
     accounts.program.value = programAddress;
     accounts.program.isWritable = false;
   }
+  if (!args.recipientBump) {
+    args.recipientBump = getResolvedInstructionAccountAsProgramDerivedAddress(
+      'recipientSpark',
+      accounts.recipientSpark.value,
+    )[1];
+  }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
@@ -286,7 +301,7 @@ export type AwardInput<
   config: Address<TAccountConfig>;
   issuer: Address<TAccountIssuer>;
   recipient: Address<TAccountRecipient>;
-  recipientSpark: Address<TAccountRecipientSpark>;
+  recipientSpark: ProgramDerivedAddress<TAccountRecipientSpark>;
   /** recipient's referrer) proves its address. */
   referrerSpark?: Address<TAccountReferrerSpark>;
   systemProgram?: Address<TAccountSystemProgram>;
@@ -296,6 +311,7 @@ export type AwardInput<
   amount: AwardInstructionDataArgs['amount'];
   reference: AwardInstructionDataArgs['reference'];
   awardId: AwardInstructionDataArgs['awardId'];
+  recipientBump?: AwardInstructionDataArgs['recipientBump'];
 };
 
 export function getAwardInstruction<
@@ -361,6 +377,12 @@ export function getAwardInstruction<
   if (!accounts.program.value) {
     accounts.program.value = programAddress;
     accounts.program.isWritable = false;
+  }
+  if (!args.recipientBump) {
+    args.recipientBump = getResolvedInstructionAccountAsProgramDerivedAddress(
+      'recipientSpark',
+      accounts.recipientSpark.value,
+    )[1];
   }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');

@@ -16,6 +16,8 @@ import {
   getStructEncoder,
   getU16Decoder,
   getU16Encoder,
+  getU8Decoder,
+  getU8Encoder,
   SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS,
   SolanaError,
   transformEncoder,
@@ -28,6 +30,7 @@ import {
   type Instruction,
   type InstructionWithAccounts,
   type InstructionWithData,
+  type ProgramDerivedAddress,
   type ReadonlyAccount,
   type ReadonlyUint8Array,
   type TransactionSigner,
@@ -37,6 +40,7 @@ import {
 import {
   getAccountMetaFactory,
   getAddressFromResolvedInstructionAccount,
+  getResolvedInstructionAccountAsProgramDerivedAddress,
   type ResolvedInstructionAccount,
 } from '@solana/program-client-core';
 import { findEntryPda, findEventAuthorityPda } from '../pdas';
@@ -75,15 +79,16 @@ export type GrantWhitelistInstruction<
     ]
   >;
 
-export type GrantWhitelistInstructionData = { discriminator: ReadonlyUint8Array; spots: number };
+export type GrantWhitelistInstructionData = { discriminator: ReadonlyUint8Array; spots: number; entryBump: number };
 
-export type GrantWhitelistInstructionDataArgs = { spots: number };
+export type GrantWhitelistInstructionDataArgs = { spots: number; entryBump: number };
 
 export function getGrantWhitelistInstructionDataEncoder(): FixedSizeEncoder<GrantWhitelistInstructionDataArgs> {
   return transformEncoder(
     getStructEncoder([
       ['discriminator', fixEncoderSize(getBytesEncoder(), 8)],
       ['spots', getU16Encoder()],
+      ['entryBump', getU8Encoder()],
     ]),
     (value) => ({ ...value, discriminator: GRANT_WHITELIST_DISCRIMINATOR }),
   );
@@ -93,6 +98,7 @@ export function getGrantWhitelistInstructionDataDecoder(): FixedSizeDecoder<Gran
   return getStructDecoder([
     ['discriminator', fixDecoderSize(getBytesDecoder(), 8)],
     ['spots', getU16Decoder()],
+    ['entryBump', getU8Decoder()],
   ]);
 }
 
@@ -115,11 +121,12 @@ export type GrantWhitelistAsyncInput<
   admin: TransactionSigner<TAccountAdmin>;
   whitelist: Address<TAccountWhitelist>;
   wallet: Address<TAccountWallet>;
-  entry?: Address<TAccountEntry>;
+  entry?: ProgramDerivedAddress<TAccountEntry>;
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority?: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
   spots: GrantWhitelistInstructionDataArgs['spots'];
+  entryBump?: GrantWhitelistInstructionDataArgs['entryBump'];
 };
 
 export async function getGrantWhitelistInstructionAsync<
@@ -189,6 +196,9 @@ export async function getGrantWhitelistInstructionAsync<
     accounts.program.value = programAddress;
     accounts.program.isWritable = false;
   }
+  if (!args.entryBump) {
+    args.entryBump = getResolvedInstructionAccountAsProgramDerivedAddress('entry', accounts.entry.value)[1];
+  }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
   return Object.freeze({
@@ -227,11 +237,12 @@ export type GrantWhitelistInput<
   admin: TransactionSigner<TAccountAdmin>;
   whitelist: Address<TAccountWhitelist>;
   wallet: Address<TAccountWallet>;
-  entry: Address<TAccountEntry>;
+  entry: ProgramDerivedAddress<TAccountEntry>;
   systemProgram?: Address<TAccountSystemProgram>;
   eventAuthority: Address<TAccountEventAuthority>;
   program?: Address<TAccountProgram>;
   spots: GrantWhitelistInstructionDataArgs['spots'];
+  entryBump?: GrantWhitelistInstructionDataArgs['entryBump'];
 };
 
 export function getGrantWhitelistInstruction<
@@ -289,6 +300,9 @@ export function getGrantWhitelistInstruction<
   if (!accounts.program.value) {
     accounts.program.value = programAddress;
     accounts.program.isWritable = false;
+  }
+  if (!args.entryBump) {
+    args.entryBump = getResolvedInstructionAccountAsProgramDerivedAddress('entry', accounts.entry.value)[1];
   }
 
   const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');

@@ -8,8 +8,8 @@
 
 import {
   getAddressEncoder,
-  getBytesEncoder,
   getProgramDerivedAddress,
+  getUtf8Encoder,
   type Address,
   type ProgramDerivedAddress,
 } from '@solana/kit';
@@ -27,9 +27,6 @@ export async function findRecipientSparkPda(
   } = config;
   return await getProgramDerivedAddress({
     programAddress,
-    seeds: [
-      getBytesEncoder().encode(new Uint8Array([115, 112, 97, 114, 107])),
-      getAddressEncoder().encode(seeds.recipient),
-    ],
+    seeds: [getUtf8Encoder().encode('spark'), getAddressEncoder().encode(seeds.recipient)],
   });
 }

@@ -714,7 +714,6 @@ export type SparksPluginInstructions = {
 export type SparksPluginPdas = {
   config: typeof findConfigPda;
   issuer: typeof findIssuerPda;
-  recipientSpark: typeof findRecipientSparkPda;
   entry: typeof findEntryPda;
   whitelist: typeof findWhitelistPda;
   spark: typeof findSparkPda;
@@ -724,6 +723,7 @@ export type SparksPluginPdas = {
   referrerSpark: typeof findReferrerSparkPda;
   eventAuthority: typeof findEventAuthorityPda;
   perk: typeof findPerkPda;
+  recipientSpark: typeof findRecipientSparkPda;
 };
 
 export type SparksPluginRequirements = ClientWithRpc<GetAccountInfoApi & GetMultipleAccountsApi> &
@@ -787,7 +787,6 @@ export function sparksProgram() {
         pdas: {
           config: findConfigPda,
           issuer: findIssuerPda,
-          recipientSpark: findRecipientSparkPda,
           entry: findEntryPda,
           whitelist: findWhitelistPda,
           spark: findSparkPda,
@@ -797,6 +796,7 @@ export function sparksProgram() {
           referrerSpark: findReferrerSparkPda,
           eventAuthority: findEventAuthorityPda,
           perk: findPerkPda,
+          recipientSpark: findRecipientSparkPda,
         },
       },
     });

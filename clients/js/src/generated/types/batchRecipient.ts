@@ -14,6 +14,8 @@ import {
   getStructEncoder,
   getU64Decoder,
   getU64Encoder,
+  getU8Decoder,
+  getU8Encoder,
   type FixedSizeCodec,
   type FixedSizeDecoder,
   type FixedSizeEncoder,
@@ -27,6 +29,11 @@ export type BatchRecipient = {
    * without it a share owed is left unpaid (and said so in the event).
    */
   withReferrer: boolean;
+  /**
+   * The bump of the recipient's SparkAccount PDA: checked when the row
+   * creates the account (it must be the canonical one), unused otherwise.
+   */
+  bump: number;
 };
 
 export type BatchRecipientArgs = {
@@ -37,12 +44,18 @@ export type BatchRecipientArgs = {
    * without it a share owed is left unpaid (and said so in the event).
    */
   withReferrer: boolean;
+  /**
+   * The bump of the recipient's SparkAccount PDA: checked when the row
+   * creates the account (it must be the canonical one), unused otherwise.
+   */
+  bump: number;
 };
 
 export function getBatchRecipientEncoder(): FixedSizeEncoder<BatchRecipientArgs> {
   return getStructEncoder([
     ['amount', getU64Encoder()],
     ['withReferrer', getBooleanEncoder()],
+    ['bump', getU8Encoder()],
   ]);
 }
 
@@ -50,6 +63,7 @@ export function getBatchRecipientDecoder(): FixedSizeDecoder<BatchRecipient> {
   return getStructDecoder([
     ['amount', getU64Decoder()],
     ['withReferrer', getBooleanDecoder()],
+    ['bump', getU8Decoder()],
   ]);
 }
 
