@@ -88,6 +88,83 @@ pub struct AwardRequestBody {
 }
 
 /// The body of `POST /v1/awards`: one request object, or an array of them.
+/// The body as JSON, refusing an object that names a field twice:
+/// serde_json keeps the last one silently, so `"amount":1,"amount":9` would
+/// be accepted as 9 while the app's own parser may have read 1.
+pub fn parse_json(body: &[u8]) -> Result<Value, serde_json::Error> {
+    use serde::Deserialize;
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = strict::StrictValue::deserialize(&mut deserializer)?.0;
+    deserializer.end()?;
+    Ok(value)
+}
+
+mod strict {
+    use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Value};
+
+    /// A JSON value whose objects name each field once.
+    pub struct StrictValue(pub Value);
+
+    impl<'de> Deserialize<'de> for StrictValue {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer.deserialize_any(StrictVisitor)
+        }
+    }
+
+    struct StrictVisitor;
+
+    impl<'de> Visitor<'de> for StrictVisitor {
+        type Value = StrictValue;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<StrictValue, E> {
+            Ok(StrictValue(Value::Bool(v)))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<StrictValue, E> {
+            Ok(StrictValue(v.into()))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<StrictValue, E> {
+            Ok(StrictValue(v.into()))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<StrictValue, E> {
+            Ok(StrictValue(v.into()))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<StrictValue, E> {
+            Ok(StrictValue(v.into()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<StrictValue, E> {
+            Ok(StrictValue(v.into()))
+        }
+        fn visit_unit<E>(self) -> Result<StrictValue, E> {
+            Ok(StrictValue(Value::Null))
+        }
+        fn visit_none<E>(self) -> Result<StrictValue, E> {
+            Ok(StrictValue(Value::Null))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrictValue, A::Error> {
+            let mut items = Vec::new();
+            while let Some(StrictValue(item)) = seq.next_element()? {
+                items.push(item);
+            }
+            Ok(StrictValue(Value::Array(items)))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StrictValue, A::Error> {
+            let mut object = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if object.contains_key(&key) {
+                    return Err(de::Error::custom(format!("field {key:?} appears twice")));
+                }
+                let StrictValue(value) = map.next_value()?;
+                object.insert(key, value);
+            }
+            Ok(StrictValue(Value::Object(object)))
+        }
+    }
+}
+
 pub fn parse_body(body: &Value, max_amount: u64) -> Result<Vec<AwardRequest>, ApiError> {
     match body {
         Value::Object(object) => Ok(vec![parse_one(object, None, max_amount)?]),

@@ -147,8 +147,12 @@ async fn post_awards(
         }
         other => ApiError::bad("invalid_body", other.body_text()),
     })?;
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad("invalid_json", format!("the body is not JSON: {e}")))?;
+    let value: Value = crate::model::parse_json(&body).map_err(|e| {
+        ApiError::bad(
+            "invalid_json",
+            format!("the body is not JSON with each field once: {e}"),
+        )
+    })?;
     let requests = parse_body(&value, state.max_amount)?;
     if let Some(refused) = requests
         .iter()

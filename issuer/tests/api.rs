@@ -133,6 +133,8 @@ async fn every_bad_input_gets_its_status_and_a_json_error() {
     let (post, get) = (reqwest::Method::POST, reqwest::Method::GET);
     let cases: Vec<Case> = vec![
         ("malformed JSON", post.clone(), "/v1/awards".into(), Some(&token), raw("{\"key\":"), 400, "invalid_json"),
+        ("a field twice", post.clone(), "/v1/awards".into(), Some(&token),
+            Some(format!(r#"{{"key":"k-2","wallet":"{w}","source":"trading","amount":1,"amount":9}}"#).into_bytes()), 400, "invalid_json"),
         ("not an object", post.clone(), "/v1/awards".into(), Some(&token), raw("42"), 400, "invalid_body"),
         ("empty batch", post.clone(), "/v1/awards".into(), Some(&token), raw("[]"), 400, "empty_batch"),
         ("wrong type", post.clone(), "/v1/awards".into(), Some(&token),
@@ -183,6 +185,39 @@ async fn every_bad_input_gets_its_status_and_a_json_error() {
     ]);
     assert_eq!(service.post(&token, &mixed).await.0, 409);
     assert_eq!(service.get(Some(&token), "/v1/awards/k-9").await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_sharing_new_keys_in_opposite_orders_are_both_accepted() {
+    // Two calls naming the same new keys in opposite orders: each held a
+    // key the other waited for, and Postgres broke the deadlock by failing
+    // one (503 in 20 rounds of 20).
+    let service = Service::start(false).await;
+    let (_, token) = service.token("trading");
+    for round in 0..20 {
+        let requests: Vec<serde_json::Value> = (0..40)
+            .map(|n| {
+                json!({"key": format!("r{round}-{n:02}"), "wallet": wallet(),
+                       "source": "trading", "amount": 1})
+            })
+            .collect();
+        let forward = serde_json::Value::Array(requests.clone());
+        let backward = serde_json::Value::Array(requests.into_iter().rev().collect());
+        let (a, b) = tokio::join!(
+            service.post(&token, &forward),
+            service.post(&token, &backward)
+        );
+        assert_eq!(
+            (a.0, b.0),
+            (202, 202),
+            "round {round}: {} / {}",
+            a.1["error"],
+            b.1["error"]
+        );
+        // Each answer lists its awards in its own call's order.
+        assert_eq!(a.1["awards"][0]["key"], json!(format!("r{round}-00")));
+        assert_eq!(b.1["awards"][0]["key"], json!(format!("r{round}-39")));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -61,6 +61,14 @@ pub struct Store {
 const AWARD_COLUMNS: &str = "key, wallet, source, amount, reference, state, award_id, signature, \
      slot, failure, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS created";
 
+/// Locks an issuer's keys for the rest of the transaction, in the order of
+/// their hashes (the subquery's order is the order the locks are taken).
+const LOCK_KEYS: &str = "
+    SELECT pg_advisory_xact_lock(h) FROM (
+        SELECT DISTINCT hashtextextended($1 || ' ' || k, 0) AS h
+        FROM unnest($2::text[]) AS k ORDER BY h
+    ) AS hashes";
+
 /// Inserts a request unless its key is taken; returns the row either way,
 /// with whether the stored body is this one.
 const INSERT_REQUEST: &str = "
@@ -172,6 +180,16 @@ impl Store {
         requests: &[AwardRequest],
     ) -> Result<Vec<Accepted>, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // Every key is locked first, in one order whatever the call's: two
+        // calls that share new keys then wait for each other instead of each
+        // holding a key the other needs (a deadlock Postgres breaks by
+        // failing one). The rows still go in in the call's order.
+        let keys: Vec<&str> = requests.iter().map(|r| r.key.as_str()).collect();
+        sqlx::query(LOCK_KEYS)
+            .bind(&token.issuer)
+            .bind(&keys)
+            .execute(&mut *tx)
+            .await?;
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in requests {
             // A concurrent call committing the same key after this statement's
