@@ -201,6 +201,7 @@ fn main() {
             max_amount: 1_000_000,
             metrics: None,
             sender: Some(issuer.pubkey().to_string()),
+            holding_lease: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

@@ -220,29 +220,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             );
         }
     }
+    let worker = keypair.map(|keypair| {
+        tracing::info!(issuer = %solana_signer::Signer::pubkey(&keypair), "worker sending awards");
+        Worker::new(
+            store.clone(),
+            SparksRpc::new(&args.rpc_url),
+            keypair,
+            WorkerConfig {
+                priority_fee: args.priority_fee,
+                max_in_flight: args.max_in_flight,
+                max_lookup_tables: args.lookup_tables,
+                ..WorkerConfig::default()
+            },
+        )
+    });
     let state = Arc::new(AppState {
         store,
         max_amount: config.max_award_per_ix,
         metrics: Some(metrics),
         sender,
+        holding_lease: worker.as_ref().map(Worker::holding_lease),
     });
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let worker = match keypair {
-        Some(keypair) => {
-            tracing::info!(issuer = %solana_signer::Signer::pubkey(&keypair), "worker sending awards");
-            let worker = Worker::new(
-                state.store.clone(),
-                SparksRpc::new(&args.rpc_url),
-                keypair,
-                WorkerConfig {
-                    priority_fee: args.priority_fee,
-                    max_in_flight: args.max_in_flight,
-                    max_lookup_tables: args.lookup_tables,
-                    ..WorkerConfig::default()
-                },
-            );
-            Some(tokio::spawn(worker.run(shutdown)))
-        }
+    let worker = match worker {
+        Some(worker) => Some(tokio::spawn(worker.run(shutdown))),
         None => {
             tracing::warn!("no --issuer-keypair: requests are accepted but not sent");
             None

@@ -35,6 +35,9 @@ pub struct AppState {
     /// The issuer key the worker sends with; `None`: only the API runs, and
     /// requests stay pending.
     pub sender: Option<String>,
+    /// Whether the worker holds its key's sender lease now (another service
+    /// on the same key and database may hold it: this one then waits).
+    pub holding_lease: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl From<StoreError> for ApiError {
@@ -274,7 +277,7 @@ async fn wallet_awards(
 }
 
 #[utoipa::path(get, path = "/health", tag = "operations", security(()),
-    responses((status = 200, description = "up, with the queue by state, the open batches (being sent, having their ids voided, the oldest one's age in seconds, the most sends an open batch had fail or expire) and the issuer key the worker sends with (null: none)"), (status = 503, body = ErrorBody)))]
+    responses((status = 200, description = "up, with the queue by state, the open batches (being sent, having their ids voided, the oldest one's age in seconds, the most sends an open batch had fail or expire), the issuer key the worker sends with (null: none) and whether it holds that key's sender lease now (null: no worker; false: another service on the key sends, this one waits)"), (status = 503, body = ErrorBody)))]
 async fn health(State(state): State<Arc<AppState>>) -> Response {
     let read = async {
         let queue = state.store.queue().await?;
@@ -290,6 +293,10 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
                 "queue": queue,
                 "batches": batches,
                 "sender": state.sender,
+                "holds_sender_lease": state
+                    .holding_lease
+                    .as_ref()
+                    .map(|held| held.load(std::sync::atomic::Ordering::Relaxed)),
             }))
             .into_response()
         }

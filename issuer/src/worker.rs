@@ -32,6 +32,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,6 +53,7 @@ use tokio::task::JoinSet;
 use crate::lookup::LookupTables;
 use crate::statuses::StatusPoller;
 use crate::store::batches::{Batch, MissedSend, PlannedBatch, Voiding};
+use crate::store::lease::SenderLease;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +127,14 @@ const MAX_FAILED_SENDS: u32 = 3;
 /// same way (a transaction the cluster keeps dropping).
 const MAX_EXPIRED_SENDS: u32 = 10;
 
+/// How often a service waiting for the sender lease tries to take it.
+const LEASE_WAIT: Duration = Duration::from_secs(1);
+/// How often the holder checks that it still holds the lease.
+const LEASE_CHECK: Duration = Duration::from_secs(1);
+/// How often the holder looks for batches still `sending` that nothing
+/// settles.
+const RESCAN_SENDING: Duration = Duration::from_secs(5);
+
 /// Ids kept clear of the program's window (4,096 past the oldest open id),
 /// so a batch is never refused as `AwardIdBeyondWindow`.
 const WINDOW_MARGIN: u64 = 96;
@@ -138,6 +148,8 @@ pub struct Worker {
     /// Loaded when the worker runs.
     tables: Option<Arc<LookupTables>>,
     statuses: Arc<StatusPoller>,
+    /// Whether it holds the sender lease now.
+    holding: Arc<AtomicBool>,
 }
 
 impl Worker {
@@ -158,6 +170,7 @@ impl Worker {
             config,
             blockhash: Arc::default(),
             tables: None,
+            holding: Arc::default(),
         }
     }
 
@@ -165,9 +178,59 @@ impl Worker {
         self.signer.pubkey()
     }
 
-    /// Claims, sends and settles until `shutdown`; the batches in flight
-    /// are left `sending` and settled by the next run.
+    /// Whether this worker holds its key's sender lease now (`/health`).
+    pub fn holding_lease(&self) -> Arc<AtomicBool> {
+        self.holding.clone()
+    }
+
+    /// Claims, sends and settles until `shutdown`, while it holds the
+    /// issuer key's sender lease (`store::lease`): a second service on the
+    /// same key waits for it, and takes over when it stops. The batches in
+    /// flight are left `sending` and settled by whoever holds the lease next.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let issuer = self.issuer().to_string();
+        loop {
+            let mut waiting_said = false;
+            let lease = loop {
+                match self.store.try_lease_sender(&issuer).await {
+                    Ok(Some(lease)) => break lease,
+                    Ok(None) if !waiting_said => {
+                        waiting_said = true;
+                        tracing::warn!(
+                            %issuer,
+                            "another service sends with this issuer key; waiting to take over"
+                        );
+                    }
+                    Ok(None) => {}
+                    Err(error) => tracing::warn!(%error, "taking the sender lease; will retry"),
+                }
+                metrics::gauge!("sparks_issuer_sender_lease").set(0.0);
+                tokio::select! {
+                    _ = tokio::time::sleep(LEASE_WAIT) => {}
+                    _ = shutdown.changed() => return,
+                }
+            };
+            tracing::info!(%issuer, "holding the sender lease: sending");
+            self.holding.store(true, Ordering::Relaxed);
+            metrics::gauge!("sparks_issuer_sender_lease").set(1.0);
+            let mut lease = lease;
+            let lost = self.send_while_leased(&mut lease, &mut shutdown).await;
+            self.holding.store(false, Ordering::Relaxed);
+            metrics::gauge!("sparks_issuer_sender_lease").set(0.0);
+            lease.release().await;
+            if !lost {
+                return;
+            }
+            tracing::error!(%issuer, "lost the sender lease (Postgres connection): stopped sending");
+        }
+    }
+
+    /// Sends while `lease` holds; true when it was lost, false on shutdown.
+    async fn send_while_leased(
+        &mut self,
+        lease: &mut SenderLease,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> bool {
         let mut settling: JoinSet<i64> = JoinSet::new();
         let mut active: HashSet<i64> = HashSet::new();
         let tables = loop {
@@ -186,51 +249,63 @@ impl Worker {
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.config.poll) => {}
-                _ = shutdown.changed() => return,
+                _ = shutdown.changed() => return false,
             }
         };
         self.tables = Some(tables.clone());
-        let upkeep = tokio::spawn(keep_tables(tables, self.config.poll, shutdown.clone()));
+        // The helpers stop with the lease, not only with the service.
+        let (stop_helpers, helpers) = watch::channel(false);
+        let upkeep = tokio::spawn(keep_tables(tables, self.config.poll, helpers.clone()));
         let polling = tokio::spawn(self.statuses.clone().run());
         let finalizing = tokio::spawn(finalize_landed(
             self.store.clone(),
             self.rpc.clone(),
             self.issuer(),
             self.config.poll * 4,
-            shutdown.clone(),
+            helpers,
         ));
-        // What a previous run left sending; a settler runs until its batch
-        // ends, so this is needed once.
-        loop {
-            match self.store.sending_batches(&self.issuer().to_string()).await {
-                Ok(batches) => {
-                    for batch in batches {
-                        active.insert(batch.id);
-                        settling.spawn(settle(self.settler(), batch, None));
-                    }
-                    break;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "reading the batches still sending; will retry")
+        let mut checked = Instant::now();
+        let mut rescanned: Option<Instant> = None;
+        let lost = loop {
+            if checked.elapsed() >= LEASE_CHECK {
+                checked = Instant::now();
+                if !lease.alive().await {
+                    break true;
                 }
             }
-            tokio::select! {
-                _ = tokio::time::sleep(self.config.poll) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
-        loop {
             while let Some(done) = settling.try_join_next() {
                 if let Ok(id) = done {
                     active.remove(&id);
                 }
             }
-            let more = match self.round(&mut settling, &mut active).await {
-                Ok(more) => more,
-                Err(error) => {
-                    tracing::warn!(%error, "worker round failed; will retry");
-                    false
+            // Every batch still `sending` gets a settler: at start (what a
+            // previous holder left), and again now and then (whatever a
+            // process that sent without the lease left).
+            if rescanned.is_none_or(|at| at.elapsed() >= RESCAN_SENDING) {
+                match self.store.sending_batches(&self.issuer().to_string()).await {
+                    Ok(batches) => {
+                        rescanned = Some(Instant::now());
+                        for batch in batches {
+                            if active.insert(batch.id) {
+                                settling.spawn(settle(self.settler(), batch, None));
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "reading the batches still sending; will retry")
+                    }
                 }
+            }
+            let more = match rescanned {
+                // Nothing new is claimed before what was left is settling.
+                None => false,
+                Some(_) => match self.round(&mut settling, &mut active).await {
+                    Ok(more) => more,
+                    Err(error) => {
+                        tracing::warn!(%error, "worker round failed; will retry");
+                        false
+                    }
+                },
             };
             let pause = if more {
                 Duration::ZERO
@@ -239,13 +314,15 @@ impl Worker {
             };
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
-                _ = shutdown.changed() => break,
+                _ = shutdown.changed() => break false,
             }
-        }
+        };
+        let _ = stop_helpers.send(true);
         settling.abort_all();
         upkeep.abort();
         finalizing.abort();
         polling.abort();
+        lost
     }
 
     fn tables(&self) -> Arc<LookupTables> {

@@ -579,3 +579,134 @@ async fn rpc_faults_and_postgres_restarts_lose_nothing_and_pay_nothing_twice() {
     assert!(faults > 0, "{}", counts.summary());
     println!("200 requests landed once through {}", counts.summary());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_deploy_on_one_key_strands_no_batch_and_wastes_no_lookup_table() {
+    // Arrange: service A sends; requests keep coming (recipients awarded
+    // again, so lookup tables are made). B, the new instance, starts on the
+    // same key and database; then A gets SIGTERM. Before the sender lease,
+    // both sent, B settled only what was `sending` when it started, and A's
+    // last batches stayed `sending` (512 requests for over 120 s in a run
+    // by an outside client), with an empty lookup table left behind.
+    let mut service = Service::start(true).await;
+    let (_, token) = service.token("trading");
+    let recipients: Vec<String> = (0..60).map(|_| wallet()).collect();
+    let mut expected: HashMap<String, u64> = HashMap::new();
+    let chunks: Vec<Value> = (0..30)
+        .map(|chunk| {
+            Value::Array(
+                (0..20)
+                    .map(|n| {
+                        let i = chunk * 20 + n;
+                        let to = recipients[(i * 7) % recipients.len()].clone();
+                        *expected.entry(to.clone()).or_default() += i as u64 + 1;
+                        json!({"key": format!("d-{i}"), "wallet": to, "source": "trading",
+                               "amount": i + 1})
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    let sending = tokio::spawn(client(
+        service.url.clone(),
+        token.clone(),
+        chunks[..15].to_vec(),
+        1,
+    ));
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    // Act: B starts, waits for the lease; A stops; B takes over.
+    let (second, second_url) = service.start_another().await;
+    let _second = KillOnDrop(second);
+    let http = reqwest::Client::new();
+    let health = |url: String| {
+        let http = http.clone();
+        async move {
+            http.get(format!("{url}/health"))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        health(second_url.clone()).await["holds_sender_lease"],
+        json!(false)
+    );
+    assert_eq!(
+        health(service.url.clone()).await["holds_sender_lease"],
+        json!(true)
+    );
+    sending.await.unwrap();
+    // A burst A is still sending when it stops.
+    let burst: Vec<Value> = chunks[15..25]
+        .iter()
+        .flat_map(|c| c.as_array().unwrap().clone())
+        .collect();
+    let (status, _) = service.post(&token, &Value::Array(burst)).await;
+    assert_eq!(status, 202);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    service.terminate();
+    client(second_url.clone(), token.clone(), chunks[25..].to_vec(), 2).await;
+
+    // Assert: B settles everything, A's leftovers included.
+    let started = Instant::now();
+    let last = loop {
+        let now = health(second_url.clone()).await;
+        if now["queue"] == json!({ "finalized": 600 }) {
+            break now;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "not all finalized after 120 s: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(last["holds_sender_lease"], json!(true));
+    assert_eq!(last["batches"]["sending"], json!(0));
+    for (to, amount) in &expected {
+        let account = service
+            .rpc
+            .spark(&to.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(account.balance, *amount, "{to}");
+    }
+    // Every lookup table the key paid for is known and in use.
+    let store = sparks_issuer::store::Store::connect(&service.pg.url())
+        .await
+        .unwrap();
+    let tables = store.lookup_tables(&service.issuer).await.unwrap();
+    assert!(
+        !tables.is_empty(),
+        "the recipients awarded again are in a table"
+    );
+    for table in tables {
+        let account = service
+            .rpc
+            .client()
+            .get_account(&table.parse().unwrap())
+            .await
+            .unwrap();
+        let table_state =
+            solana_address_lookup_table_interface::state::AddressLookupTable::deserialize(
+                &account.data,
+            )
+            .unwrap();
+        assert!(!table_state.addresses.is_empty(), "table {table} is empty");
+    }
+}
+
+/// A child process killed when the test ends, even by a panic (else it
+/// would outlive the test, holding its output pipe open).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -9,6 +9,7 @@ use crate::auth;
 use crate::model::{AwardRequest, AwardView};
 
 pub mod batches;
+pub mod lease;
 pub mod lookup_tables;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

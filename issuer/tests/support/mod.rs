@@ -141,6 +141,37 @@ impl Service {
         }
     }
 
+    /// Another `serve` with the same key, database and chain (a rolling
+    /// deploy's new instance), on a port of its own: the process and its URL.
+    pub async fn start_another(&self) -> (Child, String) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut args = self.args.clone();
+        let at = args.iter().position(|a| a == "--listen").unwrap() + 1;
+        args[at] = format!("127.0.0.1:{port}");
+        let child = spawn(&args, &self.pg, &self.chain);
+        let url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while self.http.get(format!("{url}/health")).send().await.is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "it starts");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        (child, url)
+    }
+
+    /// SIGTERM (a graceful stop, as a deploy does), and waits for the exit.
+    pub fn terminate(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let _ = self.child.wait();
+    }
+
     /// SIGKILL, then the same command again, once it answers.
     pub async fn kill_and_restart(&mut self) {
         self.child.kill().unwrap();

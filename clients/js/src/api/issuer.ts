@@ -148,7 +148,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description up, with the queue by state, the open batches (being sent, having their ids voided, the oldest one's age in seconds, the most sends an open batch had fail or expire) and the issuer key the worker sends with (null: none) */
+            /** @description up, with the queue by state, the open batches (being sent, having their ids voided, the oldest one's age in seconds, the most sends an open batch had fail or expire), the issuer key the worker sends with (null: none) and whether it holds that key's sender lease now (null: no worker; false: another service on the key sends, this one waits) */
             200: {
                 headers: {
                     [name: string]: unknown;
