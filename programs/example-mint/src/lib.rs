@@ -78,6 +78,7 @@ fn handle_mint_nft(ctx: Context<MintNft>) -> Result<()> {
         &ctx.accounts.whitelist.to_account_info(),
         &ctx.accounts.sparks_config.to_account_info(),
         &minter,
+        ctx.accounts.mint_authority.key,
         Clock::get()?.unix_timestamp,
     )
     .map_err(|_| error!(MintError::NotWhitelisted))?;

@@ -26,17 +26,23 @@ fn read<T: AccountDeserialize>(info: &AccountInfo) -> Result<T> {
 }
 
 /// Checks, at unix time `now`, that `wallet` may use a spot of the
-/// whitelist now, exactly as `consume_whitelist_spot` would judge it:
-/// `entry` is the Sparks WhitelistEntry of `wallet` in `whitelist` with a
-/// spot left, the whitelist is active and open (`starts_at <= now <
-/// ends_at`), and the program is not paused (`config` is the Sparks
-/// Config). Every account is checked to be the program's, at its PDA.
-/// Returns the entry. Reads only; consumes nothing.
+/// whitelist now through `consumer` (the calling mint program's PDA),
+/// exactly as `consume_whitelist_spot` would judge it: the whitelist's
+/// consumer is `consumer`, `entry` is the Sparks WhitelistEntry of `wallet`
+/// in `whitelist` with a spot left, the whitelist is active and open
+/// (`starts_at <= now < ends_at`), and the program is not paused (`config`
+/// is the Sparks Config). Every account is checked to be the program's, at
+/// its PDA. Returns the entry.
+///
+/// Reads only and consumes nothing: a mint that verifies and never calls
+/// `consume_whitelist_spot` would let one spot mint without limit. Mint
+/// with the CPI; use this for a clear error before it.
 pub fn verify_whitelist_entry(
     entry: &AccountInfo,
     whitelist: &AccountInfo,
     config: &AccountInfo,
     wallet: &Pubkey,
+    consumer: &Pubkey,
     now: i64,
 ) -> Result<WhitelistEntry> {
     let decoded_config: Config = read(config)?;
@@ -57,6 +63,11 @@ pub fn verify_whitelist_entry(
     )
     .map_err(|_| SparksError::InvalidPda)?;
     require_keys_eq!(whitelist_address, *whitelist.key, SparksError::InvalidPda);
+    require_keys_eq!(
+        decoded_whitelist.consumer,
+        *consumer,
+        SparksError::WrongConsumer
+    );
     require!(decoded_whitelist.active, SparksError::WhitelistInactive);
     require!(decoded_whitelist.is_open(now), SparksError::OutsideWindow);
 

@@ -599,7 +599,11 @@ async fn a_mistyped_whitelist_admin_can_be_withdrawn() {
 
 /// `sparks::onchain::verify_whitelist_entry` as a mint program calls it,
 /// on the accounts as they are on chain now.
-async fn verify(f: &mut TestFixture, wallet: &Pubkey) -> anchor_lang::Result<()> {
+async fn verify(
+    f: &mut TestFixture,
+    wallet: &Pubkey,
+    consumer: &Pubkey,
+) -> anchor_lang::Result<()> {
     let whitelist = pda::whitelist(ID);
     let keys = [
         pda::whitelist_entry(&whitelist, wallet),
@@ -625,7 +629,7 @@ async fn verify(f: &mut TestFixture, wallet: &Pubkey) -> anchor_lang::Result<()>
             false,
         )
     });
-    sparks::onchain::verify_whitelist_entry(&infos[0], &infos[1], &infos[2], wallet, now)
+    sparks::onchain::verify_whitelist_entry(&infos[0], &infos[1], &infos[2], wallet, consumer, now)
         .map(|_| ())
 }
 
@@ -644,7 +648,13 @@ async fn verify_whitelist_entry_judges_as_consume_would() {
     let admin = f.admin.insecure_clone();
     let wallet = Keypair::new().pubkey();
     f.send_ok(&[grant(&f, &wallet, 1)], &[&admin]).await;
-    assert_eq!(code_of(verify(&mut f, &wallet).await), None);
+    assert_eq!(code_of(verify(&mut f, &wallet, &consumer).await), None);
+    // Another program's PDA: the spot is not its to use (it could verify
+    // and never consume).
+    assert_eq!(
+        code_of(verify(&mut f, &wallet, &Pubkey::new_unique()).await),
+        Some(SparksError::WrongConsumer.into())
+    );
     // Inactive whitelist.
     let current = terms(&consumer);
     f.send_ok(
@@ -653,7 +663,7 @@ async fn verify_whitelist_entry_judges_as_consume_would() {
     )
     .await;
     assert_eq!(
-        code_of(verify(&mut f, &wallet).await),
+        code_of(verify(&mut f, &wallet, &consumer).await),
         Some(SparksError::WhitelistInactive.into())
     );
     f.send_ok(
@@ -664,14 +674,14 @@ async fn verify_whitelist_entry_judges_as_consume_would() {
     // Outside the window.
     f.set_time(START_TIME + 3_600).await;
     assert_eq!(
-        code_of(verify(&mut f, &wallet).await),
+        code_of(verify(&mut f, &wallet, &consumer).await),
         Some(SparksError::OutsideWindow.into())
     );
     f.set_time(START_TIME).await;
     // The program paused.
     f.send_ok(&[ix::pause(&admin.pubkey())], &[&admin]).await;
     assert_eq!(
-        code_of(verify(&mut f, &wallet).await),
+        code_of(verify(&mut f, &wallet, &consumer).await),
         Some(SparksError::Paused.into())
     );
 }
@@ -784,14 +794,16 @@ async fn a_wallet_without_a_spot_gets_a_clear_error_and_no_nft() {
 
 #[tokio::test]
 async fn the_example_mint_cannot_use_a_whitelist_it_is_not_consumer_of() {
-    // The whitelist names another consumer: the CPI is refused by Sparks.
+    // The whitelist names another consumer: the mint's own check
+    // (`verify_whitelist_entry` with its PDA) refuses it before the CPI,
+    // which Sparks would refuse as `WrongConsumer`.
     let mut f = with_whitelist(&Pubkey::new_unique()).await;
     let admin = f.admin.insecure_clone();
     let minter = f.funded_wallet(1_000_000_000).await;
     f.send_ok(&[grant(&f, &minter.pubkey(), 1)], &[&admin])
         .await;
     let (mint, token) = (Keypair::new(), Keypair::new());
-    f.assert_rejected(
+    f.assert_rejected_with(
         &[ix::example_mint_nft(
             &minter.pubkey(),
             ID,
@@ -799,7 +811,7 @@ async fn the_example_mint_cannot_use_a_whitelist_it_is_not_consumer_of() {
             &token.pubkey(),
         )],
         &[&minter, &mint, &token],
-        SparksError::WrongConsumer,
+        not_whitelisted(),
     )
     .await;
 }

@@ -9,7 +9,7 @@
  */
 
 export const COMPUTE_UNITS = {
-  "bytecode_sha256": "0c7b7acb7af42a6e88d2fd08452d7838cf0ef0743ce03fb86b6c3cc67e228030",
+  "bytecode_sha256": "516f2910c4b1989135d6058e53aac4c1f7a410c97f941355fc886e274956bc23",
   "margin_percent": 30,
   "bump_try": 1500,
   "bump_check": 585,
@@ -36,7 +36,7 @@ export const COMPUTE_UNITS = {
     "create_perk": 15345,
     "create_whitelist": 13821,
     "deactivate_issuer": 24753,
-    "example_mint.mint_nft": 64160,
+    "example_mint.mint_nft": 64273,
     "grant_whitelist": 16157,
     "initialize": 12973,
     "join_whitelist": 22660,
