@@ -57,6 +57,29 @@ async fn awards_of_different_issuers_to_different_wallets_share_no_writable_acco
     f.send_prepared(&batch_b, &b).await.unwrap();
 }
 
+#[tokio::test]
+async fn awards_to_invitees_of_one_referrer_write_its_account_whoever_awards() {
+    // The limit of the claim above: a referrer's SparkAccount is written
+    // by every award that pays it a share, so awards of different issuers
+    // to different invitees of one popular referrer do share a writable
+    // account, and mainnet's scheduler serialises them on it.
+    let mut f = TestFixture::new().await;
+    let (a, b) = (f.full_issuer().await, f.full_issuer().await);
+    let referrer = wallet();
+    let (i1, i2) = (f.funded_wallet(10_000_000).await, f.funded_wallet(10_000_000).await);
+    f.refer(&i1, &referrer).await;
+    f.refer(&i2, &referrer).await;
+    let award_a = f.prepare_award(&a, &i1.pubkey(), Source::Trading, 1_000).await;
+    let award_b = f.prepare_award(&b, &i2.pubkey(), Source::Trading, 1_000).await;
+    let shared: BTreeSet<Pubkey> = writable(&award_a.instruction)
+        .intersection(&writable(&award_b.instruction))
+        .copied()
+        .collect();
+    assert_eq!(shared, [pda::spark(&referrer)].into_iter().collect());
+    f.send_prepared(&award_a, &a).await.unwrap();
+    f.send_prepared(&award_b, &b).await.unwrap();
+}
+
 /// The worst rows a batch can hold, by kind: a new recipient costs an
 /// account creation and its event; a recipient whose referrer is paid costs
 /// two events and one more account. (A new recipient has no referrer yet:
