@@ -289,7 +289,8 @@ pub enum WhitelistCommand {
         id: u64,
         #[command(flatten)]
         terms: WhitelistTermsArgs,
-        /// Who manages the whitelist (default: the keypair).
+        /// Who manages the whitelist (default: the keypair). Another key is
+        /// only proposed: it takes over with `whitelist accept-admin`.
         #[arg(long)]
         admin: Option<Pubkey>,
     },

@@ -34,9 +34,12 @@ pub async fn whitelist(ctx: &Context, command: WhitelistCommand) -> anyhow::Resu
             let instruction =
                 ix::create_whitelist(&admin.pubkey(), id, &whitelist_admin, terms(args));
             let signature = ctx.rpc.send(&[instruction], &admin, &[]).await?;
-            Ok(
-                json!({ "signature": signature.to_string(), "whitelist": pda::whitelist(id).to_string() }),
-            )
+            let mut out = json!({ "signature": signature.to_string(), "whitelist": pda::whitelist(id).to_string() });
+            if whitelist_admin != admin.pubkey() {
+                // Named, not yet admin: it accepts first.
+                out["pending_admin"] = json!(whitelist_admin.to_string());
+            }
+            Ok(out)
         }
         WhitelistCommand::Update {
             id,

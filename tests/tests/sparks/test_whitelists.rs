@@ -161,6 +161,41 @@ async fn create_whitelist_by_a_stranger_or_with_bad_terms_is_refused() {
 }
 
 #[tokio::test]
+async fn a_whitelist_named_for_another_admin_is_the_creators_until_it_accepts() {
+    // Naming another key at creation is a hand-over like any other: the
+    // named key holds nothing until it signs (a mistyped key never does).
+    let mut f = TestFixture::new().await;
+    let admin = f.admin.insecure_clone();
+    let team = f.funded_wallet(1_000_000_000).await;
+    let consumer = Pubkey::new_unique();
+    f.send_ok(
+        &[ix::create_whitelist(
+            &admin.pubkey(),
+            ID,
+            &team.pubkey(),
+            terms(&consumer),
+        )],
+        &[&admin],
+    )
+    .await;
+    let created = whitelist(&mut f).await;
+    assert_eq!(
+        (created.admin, created.pending_admin),
+        (admin.pubkey(), Some(team.pubkey()))
+    );
+    f.assert_rejected(
+        &[ix::update_whitelist(&team.pubkey(), ID, terms(&consumer), true)],
+        &[&team],
+        SparksError::Unauthorized,
+    )
+    .await;
+    f.send_ok(&[ix::accept_whitelist_admin(&team.pubkey(), ID)], &[&team])
+        .await;
+    let accepted = whitelist(&mut f).await;
+    assert_eq!((accepted.admin, accepted.pending_admin), (team.pubkey(), None));
+}
+
+#[tokio::test]
 async fn the_whitelist_admin_updates_terms() {
     // Arrange: the whitelist is handed to a project team's key.
     let mut f = TestFixture::new().await;
@@ -177,6 +212,8 @@ async fn the_whitelist_admin_updates_terms() {
         &[&admin],
     )
     .await;
+    f.send_ok(&[ix::accept_whitelist_admin(&team.pubkey(), ID)], &[&team])
+        .await;
     // Act
     let new_terms = WhitelistTerms {
         capacity: 50,
@@ -190,7 +227,8 @@ async fn the_whitelist_admin_updates_terms() {
         .await;
     // Assert
     let state = whitelist(&mut f).await;
-    assert_eq!((state.capacity, state.active, state.seq), (50, false, 2));
+    // Created (1), accepted by the team (2), updated (3).
+    assert_eq!((state.capacity, state.active, state.seq), (50, false, 3));
     assert_eq!(
         events,
         vec![SparksEvent::WhitelistUpdated(WhitelistUpdated {

@@ -9,7 +9,7 @@
  */
 
 export const COMPUTE_UNITS = {
-  "bytecode_sha256": "516f2910c4b1989135d6058e53aac4c1f7a410c97f941355fc886e274956bc23",
+  "bytecode_sha256": "428a47a409837142a600455e43e0529d09fa0174158cf347b701ea73e3b47db1",
   "margin_percent": 30,
   "bump_try": 1500,
   "bump_check": 585,
@@ -34,15 +34,15 @@ export const COMPUTE_UNITS = {
     "accept_admin": 8741,
     "accept_whitelist_admin": 10157,
     "create_perk": 15345,
-    "create_whitelist": 13821,
+    "create_whitelist": 14029,
     "deactivate_issuer": 24753,
-    "example_mint.mint_nft": 64273,
+    "example_mint.mint_nft": 64280,
     "grant_whitelist": 16157,
     "initialize": 12973,
-    "join_whitelist": 22660,
+    "join_whitelist": 22657,
     "pause": 8286,
     "propose_admin": 8721,
-    "propose_whitelist_admin": 10131,
+    "propose_whitelist_admin": 10133,
     "redeem_perk": 42375,
     "revoke": 12504,
     "set_referrer": 22000,

@@ -40,7 +40,10 @@ impl WhitelistTerms {
 }
 
 /// Creates a whitelist; only the Config admin may, and names the
-/// whitelist's own admin (who updates it and grants spots).
+/// whitelist's own admin (who updates it and grants spots). A key other
+/// than the creator's only becomes admin by accepting
+/// (`accept_whitelist_admin`), as in any later hand-over: until then the
+/// creator holds it, so a mistyped key never does.
 ///
 /// Accounts: `[writable, signer]` admin, config, `[writable]` whitelist PDA,
 /// system program, event authority, program.
@@ -74,10 +77,16 @@ pub fn handle_create_whitelist(
         space_of(Whitelist::INIT_SPACE),
         &[Whitelist::SEED, &id.to_le_bytes(), &[bump]],
     )?;
+    let creator = ctx.accounts.admin.key();
+    let (admin, pending_admin) = if whitelist_admin == creator {
+        (creator, None)
+    } else {
+        (creator, Some(whitelist_admin))
+    };
     let mut whitelist = Whitelist {
         id,
-        admin: whitelist_admin,
-        pending_admin: None,
+        admin,
+        pending_admin,
         consumer: Pubkey::default(),
         capacity: 0,
         entries: 0,
