@@ -85,6 +85,24 @@ pub enum RpcError {
 }
 
 impl RpcError {
+    /// A send refused because the node does not know its blockhash (yet:
+    /// a node behind the one the blockhash came from; or any more). It says
+    /// nothing of the transaction itself.
+    pub fn is_blockhash_not_found(&self) -> bool {
+        matches!(
+            self,
+            RpcError::Transaction(TransactionError::BlockhashNotFound)
+        )
+    }
+
+    /// A send refused because the node has this very transaction already.
+    pub fn is_already_processed(&self) -> bool {
+        matches!(
+            self,
+            RpcError::Transaction(TransactionError::AlreadyProcessed)
+        )
+    }
+
     /// The Sparks error behind this failure, if it is one.
     pub fn sparks_error(&self) -> Option<SparksError> {
         match self {

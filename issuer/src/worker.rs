@@ -582,8 +582,12 @@ struct Settler {
 async fn settle(settler: Settler, mut batch: Batch, mut fresh: Option<Vec<ix::BatchRow>>) -> i64 {
     let mut failures = 0u32;
     let mut sent_at = None;
+    let mut resend_now = false;
     loop {
-        match settler.step(&mut batch, &mut fresh, &mut sent_at).await {
+        match settler
+            .step(&mut batch, &mut fresh, &mut sent_at, &mut resend_now)
+            .await
+        {
             Ok(true) => return batch.id,
             Ok(false) => failures = 0,
             Err(error) => {
@@ -614,10 +618,29 @@ impl Settler {
         batch: &mut Batch,
         fresh: &mut Option<Vec<ix::BatchRow>>,
         sent_at: &mut Option<Instant>,
+        resend_now: &mut bool,
     ) -> Result<bool, WorkerError> {
         if batch.voiding.is_some() {
             return self.void_step(batch).await;
         }
+        // The newest send was refused by the node's simulation: it never
+        // went out, and every earlier one had expired or failed before it
+        // was signed, so none can land: straight to sending again.
+        if !std::mem::take(resend_now) {
+            if let Some(ended) = self.resolve_sends(batch, sent_at).await? {
+                return Ok(ended);
+            }
+        }
+        self.send_again(batch, fresh, sent_at, resend_now).await
+    }
+
+    /// Steps 1 and 2 of [`Self::step`]: `Some` when the step ends here
+    /// (the batch landed, is being voided, or a send may still land).
+    async fn resolve_sends(
+        &self,
+        batch: &mut Batch,
+        sent_at: &mut Option<Instant>,
+    ) -> Result<Option<bool>, WorkerError> {
         // 1. Can the newest send still land? Asked before the statuses, so
         // a send that lands in between is seen below. A send this recent
         // still can; an older one until the block height at the commitment
@@ -641,35 +664,48 @@ impl Settler {
                     metrics::histogram!("sparks_issuer_landing_seconds")
                         .record(claimed.elapsed().as_secs_f64());
                 }
-                return Ok(true);
+                return Ok(Some(true));
             }
             // A program refusal is final: void the ids, then fail.
             Sends::Failed(refused @ RpcError::Program { .. }) => {
-                return self.begin_void(batch, refused.to_string(), false).await;
+                return Ok(Some(
+                    self.begin_void(batch, refused.to_string(), false).await?,
+                ));
             }
             // Anything else (the trace, compute or lock limits, an account
             // that changed since it was read) is sent again, a bounded
             // number of times, then the batch is voided and split.
             Sends::Failed(other) => {
                 if let Some(ended) = self.missed(batch, MissedSend::Failed, &other).await? {
-                    return Ok(ended);
+                    return Ok(Some(ended));
                 }
             }
             Sends::Unknown if !expired => {
                 if !recent {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                return Ok(false);
+                return Ok(Some(false));
             }
             Sends::Unknown => {
                 if !batch.signatures.is_empty() {
                     let why = RpcError::BlockhashExpired;
                     if let Some(ended) = self.missed(batch, MissedSend::Expired, &why).await? {
-                        return Ok(ended);
+                        return Ok(Some(ended));
                     }
                 }
             }
         }
+        Ok(None)
+    }
+
+    /// Step 3 of [`Self::step`].
+    async fn send_again(
+        &self,
+        batch: &mut Batch,
+        fresh: &mut Option<Vec<ix::BatchRow>>,
+        sent_at: &mut Option<Instant>,
+        resend_now: &mut bool,
+    ) -> Result<bool, WorkerError> {
         // 3. No recorded send can land: send the same ids again, recorded
         // before they are sent.
         let issuer = self.signer.pubkey();
@@ -727,20 +763,42 @@ impl Settler {
                 if let Sends::Landed(..) = self.sends(&batch.signatures, true).await? {
                     return Ok(false);
                 }
+                // Whether an earlier send of ours lands after all (it may
+                // have been processed, not yet confirmed) is settled by the
+                // void step, which waits until none can.
                 *sent_at = None;
-                Ok(false)
+                self.begin_void(
+                    batch,
+                    "the node read its award ids as used, by none of its sends".into(),
+                    false,
+                )
+                .await
             }
             Err(refused @ RpcError::Program { .. }) => {
                 self.begin_void(batch, refused.to_string(), false).await
+            }
+            // This very transaction is there already: follow it.
+            Err(known) if known.is_already_processed() => Ok(false),
+            // A node behind the one the blockhash came from: not the
+            // batch's fault; a fresh blockhash, after a pause.
+            Err(behind) if behind.is_blockhash_not_found() => {
+                *self.blockhash.lock().await = None;
+                *sent_at = None;
+                *resend_now = true;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Ok(false)
             }
             // Refused by the node's simulation for another reason: this
             // send never went out.
             Err(failed @ RpcError::Transaction(_)) => {
                 *sent_at = None;
-                Ok(self
-                    .missed(batch, MissedSend::Failed, &failed)
-                    .await?
-                    .unwrap_or(false))
+                match self.missed(batch, MissedSend::Failed, &failed).await? {
+                    Some(ended) => Ok(ended),
+                    None => {
+                        *resend_now = true;
+                        Ok(false)
+                    }
+                }
             }
             Err(other) => Err(other.into()),
         }

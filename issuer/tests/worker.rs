@@ -710,3 +710,103 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_cannot_land_even_alone_fails_with_its_reason_and_frees_its_ids() {
+    // The issuer key keeps enough SOL for fees but not for a new account's
+    // rent: every send of an award to a new wallet fails in the system
+    // program (not a Sparks refusal). Its batch is voided and split until
+    // the request is alone, then it fails with the reason; an award to a
+    // wallet whose account exists still lands, and the window's floor
+    // reaches the next id.
+    let service = Service::start(true).await;
+    let (_, token) = service.token("trading");
+    let issuer = service.issuer_keypair.insecure_clone();
+    let existing = wallet();
+    let (status, _) = service
+        .post(
+            &token,
+            &json!({"key": "first", "wallet": existing, "source": "trading", "amount": 1}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    wait_for(&service, &token, &["first".into()], "finalized").await;
+    // Drain the key to 1,000,000 lamports (a SparkAccount's rent is ~1.9M).
+    let balance = service
+        .rpc
+        .client()
+        .get_balance(&issuer.pubkey())
+        .await
+        .unwrap();
+    let mut data = vec![2, 0, 0, 0];
+    data.extend_from_slice(&(balance - 1_000_000 - 10_000).to_le_bytes());
+    let drain = anchor_lang::solana_program::instruction::Instruction {
+        program_id: anchor_lang::prelude::Pubkey::default(),
+        accounts: vec![
+            anchor_lang::solana_program::instruction::AccountMeta::new(issuer.pubkey(), true),
+            anchor_lang::solana_program::instruction::AccountMeta::new(
+                solana_keypair::Keypair::new().pubkey(),
+                false,
+            ),
+        ],
+        data,
+    };
+    service.rpc.send(&[drain], &issuer, &[]).await.unwrap();
+    let (status, _) = service
+        .post(
+            &token,
+            &json!([
+                {"key": "new-a", "wallet": wallet(), "source": "trading", "amount": 5},
+                {"key": "new-b", "wallet": wallet(), "source": "trading", "amount": 6},
+                {"key": "again", "wallet": existing, "source": "trading", "amount": 7},
+            ]),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let started = Instant::now();
+    let views = loop {
+        let mut views = Vec::new();
+        for key in ["new-a", "new-b", "again"] {
+            views.push(
+                service
+                    .get(Some(&token), &format!("/v1/awards/{key}"))
+                    .await
+                    .1,
+            );
+        }
+        if views
+            .iter()
+            .all(|v| v["state"] == "failed" || v["state"] == "finalized")
+        {
+            break views;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "not ended after 120 s: {views:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for view in &views[..2] {
+        assert_eq!(view["state"], "failed", "{view}");
+        let failure = view["failure"].as_str().unwrap();
+        assert!(failure.contains("could not land even alone"), "{failure}");
+    }
+    assert_eq!(views[2]["state"], "finalized", "{}", views[2]);
+    let account = service
+        .rpc
+        .spark(&existing.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.balance, 8);
+    let on_chain = service.rpc.issuer(&issuer.pubkey()).await.unwrap().unwrap();
+    assert_eq!(on_chain.award_id_floor, on_chain.next_award_id());
+    let (_, metrics) = service.get(None, "/metrics").await;
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("sparks_issuer_batches_split_total"),
+        "{metrics}"
+    );
+}
