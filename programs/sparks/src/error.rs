@@ -152,11 +152,15 @@ pub enum SparksError {
     /// account every other instruction derives.
     #[msg("bump is not the canonical bump of the account's seeds")]
     BumpNotCanonical,
+    /// A revoke would take back more than the wallet ever earned, net of
+    /// what was revoked before.
+    #[msg("revoke exceeds what the wallet earned, net of earlier revocations")]
+    RevokeAboveEarned,
 }
 
 impl SparksError {
     /// Every variant in code order (`ALL[i]` has code 6000 + i).
-    pub const ALL: [SparksError; 46] = [
+    pub const ALL: [SparksError; 47] = [
         SparksError::Unauthorized,
         SparksError::NotPendingAdmin,
         SparksError::Paused,
@@ -203,6 +207,7 @@ impl SparksError {
         SparksError::NotPendingWhitelistAdmin,
         SparksError::QuantityTooLarge,
         SparksError::BumpNotCanonical,
+        SparksError::RevokeAboveEarned,
     ];
 
     /// The variant behind an on-chain error code, for clients.

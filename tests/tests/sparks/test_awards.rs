@@ -326,10 +326,11 @@ async fn revoke_never_goes_below_zero() {
         .await
         .unwrap();
     let admin = f.admin.insecure_clone();
+    // More than it ever earned: refused.
     f.assert_rejected(
         &[ix::revoke(&admin.pubkey(), &wallet, 51, 1)],
         &[&admin],
-        SparksError::InsufficientBalance,
+        SparksError::RevokeAboveEarned,
     )
     .await;
     f.assert_rejected(
@@ -341,6 +342,55 @@ async fn revoke_never_goes_below_zero() {
     f.send_ok(&[ix::revoke(&admin.pubkey(), &wallet, 50, 1)], &[&admin])
         .await;
     assert_eq!(f.spark(&wallet).await.unwrap().balance, 0);
+}
+
+#[tokio::test]
+async fn a_revoke_reaches_sparks_already_spent_as_a_debt_later_awards_repay_first() {
+    // A farmer spends right after the award; the clawback still counts in
+    // full (eligibility nets it) and what the balance could not give is
+    // taken from the next awards.
+    let mut f = TestFixture::new().await;
+    let issuer = f.full_issuer().await;
+    let admin = f.admin.insecure_clone();
+    let farmer = f.funded_wallet(1_000_000_000).await;
+    let w = farmer.pubkey();
+    f.award(&issuer, &w, Source::Trading, 1_000).await.unwrap();
+    f.send_ok(
+        &[ix::create_perk(
+            &admin.pubkey(),
+            None,
+            super::test_perks::perk_params(1, sparks::state::PerkKind::DiscordRole, 900),
+        )],
+        &[&admin],
+    )
+    .await;
+    f.send_ok(&[ix::redeem_perk(&w, &w, 1, None, 900)], &[&farmer])
+        .await;
+    // Act: the whole award clawed back, 100 left to take.
+    f.send_ok(&[ix::revoke(&admin.pubkey(), &w, 1_000, 7)], &[&admin])
+        .await;
+    let after = f.spark(&w).await.unwrap();
+    assert_eq!(
+        (after.balance, after.lifetime_revoked, after.debt(), after.net_earned()),
+        (0, 1_000, 900, 0)
+    );
+    // Later awards repay the debt first.
+    f.award(&issuer, &w, Source::Trading, 600).await.unwrap();
+    let repaying = f.spark(&w).await.unwrap();
+    assert_eq!((repaying.balance, repaying.debt()), (0, 300));
+    f.award(&issuer, &w, Source::Trading, 500).await.unwrap();
+    let repaid = f.spark(&w).await.unwrap();
+    assert_eq!(
+        (repaid.balance, repaid.debt(), repaid.lifetime_earned, repaid.net_earned()),
+        (200, 0, 2_100, 1_100)
+    );
+    // Never more than it earned in all.
+    f.assert_rejected(
+        &[ix::revoke(&admin.pubkey(), &w, 1_101, 7)],
+        &[&admin],
+        SparksError::RevokeAboveEarned,
+    )
+    .await;
 }
 
 #[tokio::test]

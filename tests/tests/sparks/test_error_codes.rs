@@ -52,6 +52,7 @@ fn error_codes_are_stable() {
         (E::NotPendingWhitelistAdmin, 6043),
         (E::QuantityTooLarge, 6044),
         (E::BumpNotCanonical, 6045),
+        (E::RevokeAboveEarned, 6046),
     ];
     for (error, code) in pinned {
         assert_eq!(u32::from(*error), *code, "{error:?}");

@@ -366,17 +366,28 @@ fn apply(mangle: &Mangle, ix: &mut Instruction, pool: &[Pubkey], signers: &[Pubk
 }
 
 /// The books over the program accounts among `keys`: each account's
-/// balance is what it earned less what it spent and was revoked, and the
-/// issuers minted exactly what the accounts earned.
+/// balance is what it earned less what it spent and was revoked, plus what
+/// revocations could not take yet (a debt, never more than it spent), no
+/// more was revoked than earned, and the issuers minted exactly what the
+/// accounts earned.
 async fn check_books(world: &mut World, keys: &[Pubkey]) -> Result<(), String> {
     let (mut earned, mut minted) = (0u128, 0u128);
     for key in keys {
         match world.fixture.raw_account(key).await.map(|a| decode(&a)) {
             Some(Some(Decoded::Spark(spark))) => {
-                let expected =
-                    spark.lifetime_earned - spark.lifetime_spent - spark.lifetime_revoked;
-                if spark.balance != expected {
-                    return Err(format!("{key}: balance {} != {expected}", spark.balance));
+                let (account_earned, spent, revoked) = (
+                    u128::from(spark.lifetime_earned),
+                    u128::from(spark.lifetime_spent),
+                    u128::from(spark.lifetime_revoked),
+                );
+                let debt = (u128::from(spark.balance) + spent + revoked)
+                    .checked_sub(account_earned)
+                    .ok_or(format!("{key}: balance below earned - spent - revoked"))?;
+                if revoked > account_earned || debt > spent {
+                    return Err(format!(
+                        "{key}: revoked {revoked} of {account_earned} earned, \
+                         debt {debt} of {spent} spent"
+                    ));
                 }
                 earned += u128::from(spark.lifetime_earned);
             }

@@ -91,6 +91,8 @@ struct Expected {
     earned: u64,
     spent: u64,
     revoked: u64,
+    /// Revoked beyond the balance, not yet repaid (the program derives it).
+    debt: u64,
     by_source: [u64; Source::COUNT],
     referrer: Option<usize>,
     invitees: u32,
@@ -113,7 +115,10 @@ struct InFlight {
 impl Model {
     fn credit(&mut self, wallet: usize, source: Source, amount: u64) {
         let account = self.accounts.entry(wallet).or_default();
-        account.balance += amount;
+        // A clawback's debt is repaid first.
+        let repaid = amount.min(account.debt);
+        account.debt -= repaid;
+        account.balance += amount - repaid;
         account.earned += amount;
         account.by_source[source.index()] += amount;
         account.seq += 1;
@@ -184,17 +189,23 @@ impl Model {
     }
 
     fn take(&mut self, wallet: usize, amount: u64, revoke: bool) -> bool {
-        let Some(a) = self
-            .accounts
-            .get_mut(&wallet)
-            .filter(|a| a.balance >= amount)
-        else {
+        let Some(a) = self.accounts.get_mut(&wallet) else {
             return false;
         };
-        a.balance -= amount;
         if revoke {
+            // Up to what it earned in all; beyond the balance, a debt.
+            if a.revoked + amount > a.earned {
+                return false;
+            }
+            let taken = amount.min(a.balance);
+            a.balance -= taken;
+            a.debt += amount - taken;
             a.revoked += amount;
         } else {
+            if a.balance < amount {
+                return false;
+            }
+            a.balance -= amount;
             a.spent += amount;
         }
         a.seq += 1;
@@ -383,6 +394,7 @@ impl World {
                         earned: a.lifetime_earned,
                         spent: a.lifetime_spent,
                         revoked: a.lifetime_revoked,
+                        debt: a.debt(),
                         by_source: a.earned_by_source,
                         referrer: a.referrer.map(|r| index_of[&r]),
                         invitees: a.invitee_count,

@@ -9,47 +9,47 @@
  */
 
 export const COMPUTE_UNITS = {
-  "bytecode_sha256": "428a47a409837142a600455e43e0529d09fa0174158cf347b701ea73e3b47db1",
+  "bytecode_sha256": "611928d2c32d9fb8602eeabd6308a47f9c91849e74e894e4d06a03e9a679700e",
   "margin_percent": 30,
   "bump_try": 1500,
   "bump_check": 585,
   "award": {
-    "existing_account": 20952,
-    "new_account": 23966,
-    "new_account_prefunded": 27096,
-    "paying_referrer": 25871
+    "existing_account": 20994,
+    "new_account": 24012,
+    "new_account_prefunded": 27142,
+    "paying_referrer": 25964
   },
   "award_batch": {
-    "base": 15318,
-    "new_account_row": 8399,
-    "new_account_prefunded_row": 11529,
-    "existing_account_row": 5382,
-    "referrer_row": 10505
+    "base": 15320,
+    "new_account_row": 8443,
+    "new_account_prefunded_row": 11573,
+    "existing_account_row": 5422,
+    "referrer_row": 10596
   },
   "void_award_ids": {
     "base": 14327,
     "per_id": 30
   },
   "instructions": {
-    "accept_admin": 8741,
+    "accept_admin": 8744,
     "accept_whitelist_admin": 10157,
-    "create_perk": 15345,
-    "create_whitelist": 14029,
-    "deactivate_issuer": 24753,
-    "example_mint.mint_nft": 64280,
+    "create_perk": 15347,
+    "create_whitelist": 14022,
+    "deactivate_issuer": 24755,
+    "example_mint.mint_nft": 64287,
     "grant_whitelist": 16157,
     "initialize": 12973,
-    "join_whitelist": 22657,
-    "pause": 8286,
-    "propose_admin": 8721,
-    "propose_whitelist_admin": 10133,
-    "redeem_perk": 42375,
-    "revoke": 12504,
-    "set_referrer": 22000,
-    "unpause": 8288,
-    "update_config": 8308,
-    "update_perk": 13230,
+    "join_whitelist": 22655,
+    "pause": 8288,
+    "propose_admin": 8722,
+    "propose_whitelist_admin": 10130,
+    "redeem_perk": 42387,
+    "revoke": 12511,
+    "set_referrer": 22002,
+    "unpause": 8290,
+    "update_config": 8310,
+    "update_perk": 13233,
     "update_whitelist": 9909,
-    "upsert_issuer": 25845
+    "upsert_issuer": 25847
   }
 } as const;

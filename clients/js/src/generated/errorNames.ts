@@ -51,6 +51,7 @@ export const SPARKS_ERRORS = {
   6043: { name: 'NotPendingWhitelistAdmin', message: "signer is not the whitelist's pending admin" },
   6044: { name: 'QuantityTooLarge', message: "value exceeds 2^63-1, the largest quantity Sparks stores" },
   6045: { name: 'BumpNotCanonical', message: "bump is not the canonical bump of the account's seeds" },
+  6046: { name: 'RevokeAboveEarned', message: "revoke exceeds what the wallet earned, net of earlier revocations" },
 } as const;
 
 export type SparksErrorCode = keyof typeof SPARKS_ERRORS;

@@ -4,8 +4,9 @@ use crate::error::SparksError;
 use crate::events::SparksRevoked;
 use crate::state::{Config, SparkAccount};
 
-/// Admin clawback (fraud, wash trading, a mistaken award). Never takes a
-/// balance below zero: asking for more than the balance is refused.
+/// Admin clawback (fraud, wash trading, a mistaken award). Takes the
+/// balance, and what was already spent as a debt later awards repay first
+/// (`SparkAccount::revoke`); never more than the wallet earned in all.
 ///
 /// Accounts: `[signer]` admin, config, `[writable]` SparkAccount,
 /// event authority, program.

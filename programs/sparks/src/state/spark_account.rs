@@ -44,8 +44,11 @@ impl SparkAccount {
         }
     }
 
+    /// Credits `amount` earned; what the wallet owes from a revoke that
+    /// found its Sparks spent ([`Self::debt`]) is repaid first.
     pub fn credit(&mut self, source: Source, amount: u64) -> Result<()> {
-        self.balance = checked_add(self.balance, amount)?;
+        let repaid = amount.min(self.debt());
+        self.balance = checked_add(self.balance, amount - repaid)?;
         self.lifetime_earned = checked_add(self.lifetime_earned, amount)?;
         let slot = &mut self.earned_by_source[source.index()];
         *slot = checked_add(*slot, amount)?;
@@ -61,13 +64,31 @@ impl SparkAccount {
         self.bump_seq()
     }
 
+    /// Claws back `amount`: what the balance holds now, and the rest as a
+    /// debt later credits repay first, so Sparks spent right after they
+    /// were earned are still reached. All of it counts in
+    /// `lifetime_revoked` (and so against whitelist thresholds). Never more
+    /// than the wallet earned in all, net of earlier revocations.
     pub fn revoke(&mut self, amount: u64) -> Result<()> {
-        self.balance = self
-            .balance
-            .checked_sub(amount)
-            .ok_or(SparksError::InsufficientBalance)?;
-        self.lifetime_revoked = checked_add(self.lifetime_revoked, amount)?;
+        let revoked = checked_add(self.lifetime_revoked, amount)?;
+        require!(
+            revoked <= self.lifetime_earned,
+            SparksError::RevokeAboveEarned
+        );
+        self.balance -= amount.min(self.balance);
+        self.lifetime_revoked = revoked;
         self.bump_seq()
+    }
+
+    /// What revocations could not take from the balance and later credits
+    /// have not repaid yet: derived, as the balance is what was earned
+    /// less what was spent and revoked, plus this debt.
+    pub fn debt(&self) -> u64 {
+        let held = u128::from(self.balance)
+            + u128::from(self.lifetime_spent)
+            + u128::from(self.lifetime_revoked);
+        // At most what was spent, so it fits.
+        held.saturating_sub(u128::from(self.lifetime_earned)) as u64
     }
 
     /// Sparks earned that were not clawed back: what whitelist thresholds

@@ -106,6 +106,8 @@ export const SPARKS_ERROR__NOT_PENDING_WHITELIST_ADMIN = 0x179b; // 6043
 export const SPARKS_ERROR__QUANTITY_TOO_LARGE = 0x179c; // 6044
 /** BumpNotCanonical: bump is not the canonical bump of the account's seeds */
 export const SPARKS_ERROR__BUMP_NOT_CANONICAL = 0x179d; // 6045
+/** RevokeAboveEarned: revoke exceeds what the wallet earned, net of earlier revocations */
+export const SPARKS_ERROR__REVOKE_ABOVE_EARNED = 0x179e; // 6046
 
 export type SparksError =
   | typeof SPARKS_ERROR__ACCOUNT_ALREADY_INITIALIZED
@@ -143,6 +145,7 @@ export type SparksError =
   | typeof SPARKS_ERROR__REFERRER_ACCOUNT_MISMATCH
   | typeof SPARKS_ERROR__REFERRER_ACCOUNT_MISSING
   | typeof SPARKS_ERROR__REFERRER_ALREADY_SET
+  | typeof SPARKS_ERROR__REVOKE_ABOVE_EARNED
   | typeof SPARKS_ERROR__SELF_REFERRAL
   | typeof SPARKS_ERROR__SEQ_MISMATCH
   | typeof SPARKS_ERROR__SOURCE_NOT_ALLOWED
@@ -193,6 +196,7 @@ if (process.env['NODE_ENV'] !== 'production') {
     [SPARKS_ERROR__REFERRER_ACCOUNT_MISMATCH]: `account passed is not the referrer's spark account`,
     [SPARKS_ERROR__REFERRER_ACCOUNT_MISSING]: `referrer spark account is required for this award`,
     [SPARKS_ERROR__REFERRER_ALREADY_SET]: `referrer already set`,
+    [SPARKS_ERROR__REVOKE_ABOVE_EARNED]: `revoke exceeds what the wallet earned, net of earlier revocations`,
     [SPARKS_ERROR__SELF_REFERRAL]: `a wallet cannot refer itself`,
     [SPARKS_ERROR__SEQ_MISMATCH]: `expected seq does not match the spark account`,
     [SPARKS_ERROR__SOURCE_NOT_ALLOWED]: `issuer is not allowed to award this source`,
