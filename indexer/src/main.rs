@@ -1,8 +1,10 @@
 //! `sparks-indexer`: mirrors the Sparks program into Postgres.
 //!
 //! `run` (catch up, then follow the chain), `backfill` (catch up and exit,
-//! or a slot range), `migrate`, `verify`. Every flag has an environment
-//! variable; logs go to stderr through tracing (`RUST_LOG`, `--log-format json`).
+//! or a slot range), `migrate`, `verify`, `reindex`, `serve` (the API and
+//! the page only) and `webhooks` (subscriptions). Every flag has an
+//! environment variable; logs go to stderr through tracing (`RUST_LOG`,
+//! `--log-format json`).
 
 mod webhooks_cli;
 
@@ -90,7 +92,9 @@ struct ApiArgs {
           value_parser = clap::value_parser!(u16).range(1..=64))]
     api_batch_workers: u16,
     /// The JSON-RPC URL the page reads the chain through, to check the
-    /// API's figures (default: the indexer's own RPC URL). Must be public.
+    /// API's figures. Must be public. Without it the page gets the
+    /// indexer's own RPC URL only when that points at this machine (a
+    /// local chain): a provider's URL may carry its key.
     #[arg(long, env = "SPARKS_PUBLIC_RPC_URL")]
     public_rpc_url: Option<String>,
     /// The Wallet Standard chain the page asks wallets to sign for.
