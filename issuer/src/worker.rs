@@ -646,24 +646,13 @@ impl Settler {
         // still can; an older one until the block height at the commitment
         // statuses are read at is past its last valid one.
         let recent = sent_at.is_some_and(|at| at.elapsed() < RECENT_SEND);
-        let expired = match batch.last_valid_block_height {
-            _ if batch.signatures.is_empty() => true,
-            _ if recent => false,
-            Some(height) => self.rpc.blockhash_expired(height).await?,
-            None => self.blockhash_invalid(batch.blockhash.as_deref()).await?,
-        };
+        let expired = !recent && self.sends_expired(batch).await?;
         // 2. What became of the recorded sends? A node's status cache holds
         // every transaction whose blockhash is valid; its ledger is searched
         // too once they may have expired (or after a restart).
         match self.sends(&batch.signatures, !recent).await? {
             Sends::Landed(signature, slot) => {
-                self.store.mark_landed(batch.id, &signature, slot).await?;
-                metrics::counter!("sparks_issuer_awards_landed_total")
-                    .increment(batch.rows.len() as u64);
-                if let Some(claimed) = batch.claimed_at {
-                    metrics::histogram!("sparks_issuer_landing_seconds")
-                        .record(claimed.elapsed().as_secs_f64());
-                }
+                self.landed(batch, &signature, slot).await?;
                 return Ok(Some(true));
             }
             // A program refusal is final: void the ids, then fail.
@@ -866,20 +855,14 @@ impl Settler {
     async fn void_step(&self, batch: &mut Batch) -> Result<bool, WorkerError> {
         let voiding = batch.voiding.clone().expect("voiding");
         // Expiry first, statuses after, as in `step`.
-        let batch_expired = match batch.last_valid_block_height {
-            _ if batch.signatures.is_empty() => true,
-            Some(height) => self.rpc.blockhash_expired(height).await?,
-            None => self.blockhash_invalid(batch.blockhash.as_deref()).await?,
-        };
+        let batch_expired = self.sends_expired(batch).await?;
         let void_expired = match voiding.last_valid_block_height {
             _ if voiding.signatures.is_empty() => true,
             Some(height) => self.rpc.blockhash_expired(height).await?,
             None => true,
         };
         if let Sends::Landed(signature, slot) = self.sends(&batch.signatures, true).await? {
-            self.store.mark_landed(batch.id, &signature, slot).await?;
-            metrics::counter!("sparks_issuer_awards_landed_total")
-                .increment(batch.rows.len() as u64);
+            self.landed(batch, &signature, slot).await?;
             return Ok(true);
         }
         let void = self.sends(&voiding.signatures, true).await?;
@@ -1035,6 +1018,28 @@ impl Settler {
         let (hash, height) = self.rpc.latest_blockhash().await?;
         *cached = Some((hash, height, Instant::now()));
         Ok((hash, height))
+    }
+
+    /// Whether no recorded send of `batch` can land any more: the block
+    /// height at the commitment statuses are read at is past the newest
+    /// one's last valid block height (earlier sends carry older ones).
+    async fn sends_expired(&self, batch: &Batch) -> Result<bool, WorkerError> {
+        match batch.last_valid_block_height {
+            _ if batch.signatures.is_empty() => Ok(true),
+            Some(height) => Ok(self.rpc.blockhash_expired(height).await?),
+            None => self.blockhash_invalid(batch.blockhash.as_deref()).await,
+        }
+    }
+
+    /// The batch landed in `signature` at `slot`: recorded, and counted.
+    async fn landed(&self, batch: &Batch, signature: &str, slot: u64) -> Result<(), WorkerError> {
+        self.store.mark_landed(batch.id, signature, slot).await?;
+        metrics::counter!("sparks_issuer_awards_landed_total").increment(batch.rows.len() as u64);
+        if let Some(claimed) = batch.claimed_at {
+            metrics::histogram!("sparks_issuer_landing_seconds")
+                .record(claimed.elapsed().as_secs_f64());
+        }
+        Ok(())
     }
 
     /// For a batch recorded before last valid block heights were: whether

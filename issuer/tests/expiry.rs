@@ -18,7 +18,6 @@ use sparks::state::{AwardIdState, Source};
 use sparks_client::budget::with_compute_budget;
 use sparks_client::instructions as ix;
 use sparks_client::rpc::SparksRpc;
-use sparks_issuer::store::batches::PlannedBatch;
 use sparks_issuer::store::Store;
 use sparks_issuer::worker::{Worker, WorkerConfig};
 use support::Service;
@@ -131,21 +130,7 @@ async fn a_batch_send_in_the_last_valid_blocks_is_settled_as_landed_never_sent_a
         .collect();
     assert_eq!(service.post(&token, &Value::Array(body)).await.0, 202);
     let store = Store::connect(&service.pg.url()).await.unwrap();
-    let pending = store.pending(&service.issuer, 10).await.unwrap();
-    let on_chain = rpc.issuer(&issuer.pubkey()).await.unwrap().unwrap();
-    let batch = store
-        .assign(
-            &service.issuer,
-            on_chain.next_award_id(),
-            &[PlannedBatch {
-                source: "trading".into(),
-                reference: pending[0].reference,
-                requests: pending.iter().map(|r| r.id).collect(),
-            }],
-        )
-        .await
-        .unwrap()
-        .remove(0);
+    let batch = service.claim_all_as_one_batch(&store).await;
     let rows: Vec<ix::BatchRow> = wallets
         .iter()
         .enumerate()

@@ -8,7 +8,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use anchor_lang::prelude::Pubkey;
-use anchor_lang::solana_program::instruction::{AccountMeta, Instruction};
+use anchor_lang::solana_program::instruction::Instruction;
 use serde_json::{json, Value};
 use solana_address_lookup_table_interface::instruction::{
     create_lookup_table, extend_lookup_table,
@@ -16,22 +16,9 @@ use solana_address_lookup_table_interface::instruction::{
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use sparks_client::{pda, scenario};
-use sparks_issuer::store::batches::PlannedBatch;
 use sparks_issuer::store::Store;
 use sparks_issuer::worker::{Worker, WorkerConfig};
-use support::Service;
-
-/// A system-program transfer (no dependency on the interface crate for one
-/// instruction).
-fn transfer(from: &Pubkey, to: &Pubkey, lamports: u64) -> Instruction {
-    let mut data = vec![2, 0, 0, 0];
-    data.extend_from_slice(&lamports.to_le_bytes());
-    Instruction {
-        program_id: Pubkey::default(),
-        accounts: vec![AccountMeta::new(*from, true), AccountMeta::new(*to, false)],
-        data,
-    }
-}
+use support::{transfer, Service};
 
 /// Waits until no request is pending or sending; the queue by state.
 async fn settled(service: &Service, within: Duration) -> Value {
@@ -76,22 +63,9 @@ async fn a_batch_a_stranger_pushed_past_the_trace_limit_is_voided_split_and_land
     assert_eq!(status, 202);
 
     let store = Store::connect(&service.pg.url()).await.unwrap();
-    let pending = store.pending(&service.issuer, 100).await.unwrap();
-    assert_eq!(pending.len(), 28);
-    let on_chain = service.rpc.issuer(&issuer.pubkey()).await.unwrap().unwrap();
-    let batches = store
-        .assign(
-            &service.issuer,
-            on_chain.next_award_id(),
-            &[PlannedBatch {
-                source: "trading".into(),
-                reference: pending[0].reference,
-                requests: pending.iter().map(|r| r.id).collect(),
-            }],
-        )
-        .await
-        .unwrap();
-    let first_award_id = batches[0].first_award_id;
+    let batch = service.claim_all_as_one_batch(&store).await;
+    assert_eq!(batch.rows.len(), 28);
+    let first_award_id = batch.first_award_id;
 
     // The worker's lookup table, holding the batch's accounts.
     let slot = service.rpc.client().get_slot().await.unwrap();
@@ -161,7 +135,7 @@ async fn a_batch_a_stranger_pushed_past_the_trace_limit_is_voided_split_and_land
     // The first batch's ids were voided, the requests sent again in smaller
     // batches under new ids, and the window's floor moved past them all.
     let state: String = sqlx::query_scalar("SELECT state FROM issuer.award_batches WHERE id = $1")
-        .bind(batches[0].id)
+        .bind(batch.id)
         .fetch_one(&sqlx::PgPool::connect(&service.pg.url()).await.unwrap())
         .await
         .unwrap();

@@ -738,19 +738,11 @@ async fn a_request_that_cannot_land_even_alone_fails_with_its_reason_and_frees_i
         .get_balance(&issuer.pubkey())
         .await
         .unwrap();
-    let mut data = vec![2, 0, 0, 0];
-    data.extend_from_slice(&(balance - 1_000_000 - 10_000).to_le_bytes());
-    let drain = anchor_lang::solana_program::instruction::Instruction {
-        program_id: anchor_lang::prelude::Pubkey::default(),
-        accounts: vec![
-            anchor_lang::solana_program::instruction::AccountMeta::new(issuer.pubkey(), true),
-            anchor_lang::solana_program::instruction::AccountMeta::new(
-                solana_keypair::Keypair::new().pubkey(),
-                false,
-            ),
-        ],
-        data,
-    };
+    let drain = support::transfer(
+        &issuer.pubkey(),
+        &solana_keypair::Keypair::new().pubkey(),
+        balance - 1_000_000 - 10_000,
+    );
     service.rpc.send(&[drain], &issuer, &[]).await.unwrap();
     let (status, _) = service
         .post(

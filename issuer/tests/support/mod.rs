@@ -243,6 +243,54 @@ impl Service {
     }
 }
 
+/// A system-program transfer (no dependency on the interface crate for one
+/// instruction).
+pub fn transfer(
+    from: &anchor_lang::prelude::Pubkey,
+    to: &anchor_lang::prelude::Pubkey,
+    lamports: u64,
+) -> anchor_lang::solana_program::instruction::Instruction {
+    use anchor_lang::solana_program::instruction::{AccountMeta, Instruction};
+    let mut data = vec![2, 0, 0, 0];
+    data.extend_from_slice(&lamports.to_le_bytes());
+    Instruction {
+        program_id: anchor_lang::prelude::Pubkey::default(),
+        accounts: vec![AccountMeta::new(*from, true), AccountMeta::new(*to, false)],
+        data,
+    }
+}
+
+impl Service {
+    /// Every pending request (all of one source and reference) committed as
+    /// one batch with its award ids, as the worker's claim would, before
+    /// anything is sent: a batch a test then sends or disturbs itself.
+    pub async fn claim_all_as_one_batch(
+        &self,
+        store: &sparks_issuer::store::Store,
+    ) -> sparks_issuer::store::batches::Batch {
+        let pending = store.pending(&self.issuer, 1_000).await.unwrap();
+        let on_chain = self
+            .rpc
+            .issuer(&self.issuer_keypair.pubkey())
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .assign(
+                &self.issuer,
+                on_chain.next_award_id(),
+                &[sparks_issuer::store::batches::PlannedBatch {
+                    source: pending[0].source.clone(),
+                    reference: pending[0].reference,
+                    requests: pending.iter().map(|r| r.id).collect(),
+                }],
+            )
+            .await
+            .unwrap()
+            .remove(0)
+    }
+}
+
 pub fn wallet() -> String {
     Keypair::new().pubkey().to_string()
 }
