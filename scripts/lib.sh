@@ -9,6 +9,31 @@ beside_build_cache() {
     mkdir -p "$target" && (cd "$target/.." && pwd)
 }
 
+# Keeps room on the build cache's disk. Every variant of a test binary cargo
+# ever linked stays in target/debug/deps (about 280 MB each); when the disk
+# fills, the linker dies with SIGBUS halfway through the suite. Below
+# SPARKS_MIN_FREE_GIB (default 20) free, the older variants go (the two
+# newest of each name stay); if that is not enough, the debug build goes.
+ensure_disk_room() {
+    local target="${CARGO_TARGET_DIR:-$HOME/.cache/sparks/target}"
+    local min_gib="${SPARKS_MIN_FREE_GIB:-20}"
+    free_gib() { df -P -k "$target" | awk 'NR == 2 { print int($4 / 1048576) }'; }
+    mkdir -p "$target"
+    [ "$(free_gib)" -ge "$min_gib" ] && return 0
+    step "only $(free_gib) GiB free beside $target: removing older test binaries"
+    local deps="$target/debug/deps"
+    if [ -d "$deps" ]; then
+        find "$deps" -maxdepth 1 -type f -perm -u+x ! -name '*.so' -printf '%T@ %f\n' |
+            awk '{ name = $2; sub(/-[0-9a-f]+$/, "", name); print name, $1, $2 }' |
+            sort -k1,1 -k2,2gr |
+            awk 'seen[$1]++ >= 2 { print $3 }' |
+            while read -r file; do rm -f "$deps/$file" "$deps/$file.d"; done
+    fi
+    [ "$(free_gib)" -ge "$min_gib" ] && return 0
+    step "still only $(free_gib) GiB free: removing the debug build (the next build is a cold one)"
+    rm -rf "$target/debug"
+}
+
 # Installs a Debian package when one of its commands is missing.
 apt_install_if_missing() {
     local command=$1 package=$2
