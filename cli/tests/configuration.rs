@@ -1,0 +1,7 @@
+//! docs/CONFIGURATION.md's sections of this package's binaries are their --help.
+//! Regenerate with `SPARKS_BLESS=1 cargo test -p sparks-cli --test configuration`.
+
+#[test]
+fn sparks_help_is_documented() {
+    sparks_helpdoc::check("sparks", env!("CARGO_BIN_EXE_sparks").as_ref());
+}
