@@ -4,10 +4,10 @@
 
 mod args;
 mod award_ids;
-mod batch;
 mod commands;
 mod context;
 mod output;
+mod parse;
 
 use clap::Parser;
 

@@ -3,5 +3,5 @@
 
 #[test]
 fn sparks_help_is_documented() {
-    sparks_helpdoc::check("sparks", env!("CARGO_BIN_EXE_sparks").as_ref());
+    sparks_docs::help::check("sparks", env!("CARGO_BIN_EXE_sparks").as_ref());
 }

@@ -3,5 +3,5 @@
 
 #[test]
 fn sparks_demo_help_is_documented() {
-    sparks_helpdoc::check("sparks-demo", env!("CARGO_BIN_EXE_sparks-demo").as_ref());
+    sparks_docs::help::check("sparks-demo", env!("CARGO_BIN_EXE_sparks-demo").as_ref());
 }

@@ -6,12 +6,14 @@
 //! - [`store`]: Postgres (events, projections, cursor), exactly once.
 //! - [`indexer`]: runs the three together (catch-up, live, finality).
 //! - [`verify`]: compares the projections with the accounts on chain.
+//! - [`names`]: the names the store writes and its readers share.
 //! - [`webhooks`]: the app's subscriptions, an outbox written with the
 //!   events, and the worker that delivers them.
 
 pub mod api;
 pub mod decoder;
 pub mod indexer;
+pub mod names;
 pub mod source;
 pub mod store;
 pub mod verify;

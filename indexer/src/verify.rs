@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use sparks::state::{Config, Issuer, Perk, PerkClaim, SparkAccount, Whitelist, WhitelistEntry};
 use sparks_client::rpc::{RpcError, SparksRpc};
 
-use crate::store::rows::perk_kind_name;
+use crate::names::perk_kind_name;
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]

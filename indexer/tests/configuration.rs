@@ -3,7 +3,7 @@
 
 #[test]
 fn sparks_indexer_help_is_documented() {
-    sparks_helpdoc::check(
+    sparks_docs::help::check(
         "sparks-indexer",
         env!("CARGO_BIN_EXE_sparks-indexer").as_ref(),
     );

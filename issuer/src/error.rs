@@ -1,5 +1,7 @@
-//! API errors: a status and a JSON body `{error, message}`. Bad input is a
-//! 4xx naming what was wrong; only a failure on our side is a 5xx.
+//! The service's errors. The API's: a status and a JSON body
+//! `{error, message}`; bad input is a 4xx naming what was wrong, only a
+//! failure on our side is a 5xx. The worker's and its lookup tables': what
+//! stops a round (the store, the node, building a transaction).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -65,4 +67,16 @@ impl IntoResponse for ApiError {
         };
         (status, Json(ErrorBody { error, message })).into_response()
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Rpc(#[from] sparks_client::rpc::RpcError),
+    #[error("RPC: {0}")]
+    Client(#[from] Box<solana_client::client_error::ClientError>),
+    #[error("building a transaction: {0}")]
+    Build(String),
 }

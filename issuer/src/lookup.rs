@@ -33,8 +33,8 @@ use sparks_client::instructions::BatchRow;
 use sparks_client::pda;
 use sparks_client::rpc::{RpcError, SparksRpc};
 
+use crate::error::WorkerError;
 use crate::store::Store;
-use crate::worker::WorkerError;
 
 /// Addresses one table holds.
 pub const TABLE_CAPACITY: usize = 256;

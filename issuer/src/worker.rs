@@ -50,23 +50,12 @@ use sparks_client::rpc::{from_transaction_error, RpcError, SparksRpc};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::error::WorkerError;
 use crate::lookup::LookupTables;
 use crate::statuses::StatusPoller;
 use crate::store::batches::{Batch, MissedSend, PlannedBatch, Voiding};
 use crate::store::lease::SenderLease;
-use crate::store::{Store, StoreError};
-
-#[derive(Debug, thiserror::Error)]
-pub enum WorkerError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Rpc(#[from] RpcError),
-    #[error("RPC: {0}")]
-    Client(#[from] Box<solana_client::client_error::ClientError>),
-    #[error("building a transaction: {0}")]
-    Build(String),
-}
+use crate::store::Store;
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {

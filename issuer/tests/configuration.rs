@@ -3,7 +3,7 @@
 
 #[test]
 fn sparks_issuer_help_is_documented() {
-    sparks_helpdoc::check(
+    sparks_docs::help::check(
         "sparks-issuer",
         env!("CARGO_BIN_EXE_sparks-issuer").as_ref(),
     );

@@ -3,7 +3,7 @@
 
 #[test]
 fn sparks_localnet_help_is_documented() {
-    sparks_helpdoc::check(
+    sparks_docs::help::check(
         "sparks-localnet",
         env!("CARGO_BIN_EXE_sparks-localnet").as_ref(),
     );
@@ -11,7 +11,7 @@ fn sparks_localnet_help_is_documented() {
 
 #[test]
 fn localnet_bench_help_is_documented() {
-    sparks_helpdoc::check(
+    sparks_docs::help::check(
         "localnet-bench",
         env!("CARGO_BIN_EXE_localnet-bench").as_ref(),
     );

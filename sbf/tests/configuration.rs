@@ -3,5 +3,5 @@
 
 #[test]
 fn sparks_sbf_help_is_documented() {
-    sparks_helpdoc::check("sparks-sbf", env!("CARGO_BIN_EXE_sparks-sbf").as_ref());
+    sparks_docs::help::check("sparks-sbf", env!("CARGO_BIN_EXE_sparks-sbf").as_ref());
 }

@@ -8,9 +8,10 @@ use sparks::instructions::{ConfigParams, IssuerParams};
 use sparks::state::Issuer;
 use sparks_client::{instructions as ix, pda};
 
-use super::{parse_sources, views};
+use super::views;
 use crate::args::{AdminCommand, ConfigArgs, ConfigCommand, IssuerCommand};
 use crate::context::Context;
+use crate::parse::{parse_sources, unix_now};
 
 pub async fn init(ctx: &Context, args: ConfigArgs) -> anyhow::Result<Value> {
     let admin = ctx.keypair()?;
@@ -129,7 +130,7 @@ pub async fn issuer(ctx: &Context, command: IssuerCommand) -> anyhow::Result<Val
         IssuerCommand::List => {
             let mut issuers = ctx.rpc.all::<Issuer>("Issuer").await?;
             issuers.sort_by_key(|(_, i)| i.authority.to_string());
-            let now = super::unix_now();
+            let now = unix_now();
             Ok(Value::Array(
                 issuers.iter().map(|(_, i)| views::issuer(i, now)).collect(),
             ))

@@ -6,9 +6,10 @@ use solana_signer::Signer;
 use sparks_client::instructions as ix;
 use sparks_client::rpc::AwardError;
 
-use super::{parse_source, reference_bytes, views};
+use super::views;
 use crate::args::{AwardArgs, AwardIdsCommand, ReferrerCommand, RevokeArgs};
 use crate::context::Context;
+use crate::parse::{parse_source, reference_bytes, unix_now};
 
 pub async fn award(ctx: &Context, args: AwardArgs) -> anyhow::Result<Value> {
     let issuer = ctx.keypair()?;
@@ -79,7 +80,7 @@ pub async fn award_ids(ctx: &Context, command: AwardIdsCommand) -> anyhow::Resul
                 .issuer(&issuer.pubkey())
                 .await?
                 .with_context(|| format!("{} is not a registered issuer", issuer.pubkey()))?;
-            Ok(views::issuer(&state, super::unix_now()))
+            Ok(views::issuer(&state, unix_now()))
         }
         AwardIdsCommand::Void { first, count } => {
             let instruction = ix::void_award_ids(&issuer.pubkey(), first, count);

@@ -7,9 +7,10 @@ use sparks::instructions::{CreatePerkParams, UpdatePerkParams};
 use sparks::state::Perk;
 use sparks_client::{instructions as ix, pda};
 
-use super::{parse_kind, views};
+use super::views;
 use crate::args::PerkCommand;
 use crate::context::Context;
+use crate::parse::parse_kind;
 
 pub async fn perk(ctx: &Context, command: PerkCommand) -> anyhow::Result<Value> {
     match command {

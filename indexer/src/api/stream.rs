@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use super::error::ApiError;
 use super::routes::{summary_view, wallet};
 use super::AppState;
-use crate::store::CHANGED_CHANNEL;
+use crate::names::CHANGED_CHANNEL;
 
 /// A stream reads its summary at least this often, so a missed notification
 /// (the LISTEN connection down) delays an update, never loses it.

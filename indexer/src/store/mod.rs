@@ -20,11 +20,12 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::watch;
 
+use crate::names::{perk_kind_name, CHANGED_CHANNEL, RANKINGS};
 pub use listing::{ListingMarker, PendingSignature};
 use pipeline::Outcome;
 pub use pipeline::Pipeline;
 pub use rollback::RolledBack;
-use rows::{int, perk_kind_name};
+use rows::int;
 pub use rows::{BatchRows, IndexedTransaction, RowError};
 
 #[derive(Debug, thiserror::Error)]
@@ -560,8 +561,6 @@ async fn write_appends(
     Ok(events)
 }
 
-/// The channel the API listens on to push changes to open streams.
-pub const CHANGED_CHANNEL: &str = "sparks_changed";
 /// Postgres delivers a notification only when, and if, its transaction
 /// commits, and sends identical ones of one transaction once.
 const NOTIFY_CHANGED: &str = "SELECT pg_notify($1, '')";
@@ -587,17 +586,6 @@ fn u(value: u64, field: &'static str) -> Result<i64, RowError> {
 /// How deep each ranking of the `leaderboard` table is kept (ties at the
 /// last place included): the most rows a leaderboard page can show.
 pub const LEADERBOARD_DEPTH: i64 = 100;
-
-/// The rankings of `leaderboard` as stored: lifetime earned, then one per
-/// source in the program's `Source` order (`RANKINGS[1 + source]`), the
-/// order `update_leaderboard` takes their scores in.
-pub const RANKINGS: [&str; 5] = [
-    "lifetime",
-    "trading",
-    "subscription",
-    "campaign",
-    "referral",
-];
 
 /// Keeps `leaderboard` the top of each ranking after these accounts changed
 /// (scores in [`RANKINGS`] order). Scores only grow, so a wallet is added

@@ -19,10 +19,9 @@ use anchor_lang::prelude::Pubkey;
 use sparks_client::events::SparksEvent;
 use sqlx::PgConnection;
 
-use super::{
-    key, write_projections, BatchRows, IndexedTransaction, StoreError, LEADERBOARD_DEPTH, RANKINGS,
-};
+use super::{key, write_projections, BatchRows, IndexedTransaction, StoreError, LEADERBOARD_DEPTH};
 use crate::decoder::{DecodedEvent, Origin};
+use crate::names::RANKINGS;
 
 /// What a rollback did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -8,9 +8,7 @@
 use std::collections::BTreeMap;
 
 use anchor_lang::prelude::Pubkey;
-use sparks::state::{
-    Config, Issuer, Perk, PerkClaim, PerkKind, SparkAccount, Whitelist, WhitelistEntry,
-};
+use sparks::state::{Config, Issuer, Perk, PerkClaim, SparkAccount, Whitelist, WhitelistEntry};
 use sparks_client::events::SparksEvent;
 use sparks_client::pda;
 
@@ -217,17 +215,6 @@ pub fn problem_kind(problem: &Problem) -> (&'static str, String) {
         Problem::Undecodable { origin, reason } => {
             ("undecodable", format!("{}: {reason}", origin_name(*origin)))
         }
-    }
-}
-
-pub fn perk_kind_name(kind: PerkKind) -> &'static str {
-    match kind {
-        PerkKind::DiscordRole => "discord_role",
-        PerkKind::NftWhitelist => "nft_whitelist",
-        PerkKind::TrafficBoost => "traffic_boost",
-        PerkKind::EventTicket => "event_ticket",
-        PerkKind::PlanUpgrade => "plan_upgrade",
-        PerkKind::Custom => "custom",
     }
 }
 

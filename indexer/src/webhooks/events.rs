@@ -7,8 +7,7 @@ use serde_json::{json, Value};
 use sparks::state::{GrantVia, Perk, PerkClaim, Source, SparkAccount, Whitelist, WhitelistEntry};
 use sparks_client::events::SparksEvent;
 
-use crate::store::rows::perk_kind_name;
-use crate::store::RANKINGS;
+use crate::names::{perk_kind_name, RANKINGS};
 
 /// Every event type a subscription may name.
 pub const EVENT_TYPES: [&str; 8] = [

@@ -31,7 +31,7 @@ use tokio::task::JoinSet;
 
 use super::events::Placement;
 use super::signing::{signature_header, SigningError};
-use crate::store::CHANGED_CHANNEL;
+use crate::names::CHANGED_CHANNEL;
 
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {

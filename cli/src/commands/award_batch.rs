@@ -39,8 +39,8 @@ use sparks_client::packing::{does_not_fit, pack_award_batches, Sending};
 use sparks_client::rpc::RpcError;
 
 use crate::args::AwardBatchArgs;
-use crate::commands::{parse_source, reference_bytes};
 use crate::context::Context;
+use crate::parse::{parse_source, reference_bytes};
 
 #[derive(Debug, Clone)]
 struct Row {
