@@ -19,7 +19,8 @@ use anchor_lang::prelude::Pubkey;
 use sparks_client::events::SparksEvent;
 use sqlx::PgConnection;
 
-use super::{key, write_projections, BatchRows, IndexedTransaction, StoreError, LEADERBOARD_DEPTH};
+use super::projections::write_projections;
+use super::{key, BatchRows, IndexedTransaction, StoreError, LEADERBOARD_DEPTH};
 use crate::decoder::{DecodedEvent, Origin};
 use crate::names::RANKINGS;
 
