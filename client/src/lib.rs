@@ -3,6 +3,7 @@
 //! event decoder. Everything is built
 //! from the program crate's own types; no layout is copied by hand.
 
+pub mod address_pattern;
 pub mod budget;
 pub mod events;
 pub mod instructions;

@@ -11,6 +11,19 @@ use crate::error::ApiError;
 
 /// Requests in one `POST /v1/awards`.
 pub const MAX_BATCH: usize = 1_000;
+/// The largest amount a request may carry: 2^53 - 1, the largest integer
+/// every JSON reader (JavaScript's numbers among them) reads exactly.
+pub const MAX_JSON_AMOUNT: u64 = (1 << 53) - 1;
+
+/// An amount as JSON writes a whole number: `5` or, as JSON Schema's
+/// integers include it, `5.0` (exact below 2^53, so nothing is rounded).
+fn whole_amount(n: &serde_json::Number) -> Option<u64> {
+    n.as_u64().or_else(|| {
+        let value = n.as_f64()?;
+        (value.fract() == 0.0 && (0.0..=MAX_JSON_AMOUNT as f64).contains(&value))
+            .then_some(value as u64)
+    })
+}
 /// Longest idempotency key.
 pub const MAX_KEY_LEN: usize = 128;
 
@@ -64,22 +77,58 @@ pub struct AwardView {
     pub created_at: String,
 }
 
-/// One award request as the API documents it (the body is one of these,
-/// or an array of 1 to 1,000); parsed by [`parse_body`].
+/// The body of `POST /v1/awards` as the API documents it: one award
+/// request, or an array of 1 to 1,000 (parsed by [`parse_body`]).
 #[allow(dead_code)]
 #[derive(ToSchema)]
+#[serde(untagged)]
+pub enum AwardRequests {
+    One(AwardRequestBody),
+    Many(AwardBatch),
+}
+
+/// 1 to 1,000 award requests, landed as one call.
+#[allow(dead_code)]
+pub struct AwardBatch(Vec<AwardRequestBody>);
+
+// By hand: utoipa's derive takes no item bounds on a newtype.
+impl utoipa::PartialSchema for AwardBatch {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(utoipa::openapi::Ref::from_schema_name("AwardRequestBody"))
+            .min_items(Some(1))
+            .max_items(Some(MAX_BATCH))
+            .description(Some(
+                "1 to 1,000 award requests, accepted or refused together",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for AwardBatch {}
+
+/// One award request as the API documents it; parsed by [`parse_body`],
+/// which refuses a field it does not know.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AwardRequestBody {
     /// The app's idempotency key (a trade id), unique per issuer: sent
     /// again, it answers the first request; with another body, 409.
-    #[schema(min_length = 1, max_length = 128)]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
     pub key: String,
     /// The recipient, a base58 public key.
     #[schema(pattern = "^[1-9A-HJ-NP-Za-km-z]{32,44}$")]
     pub wallet: String,
     #[schema(pattern = "^(trading|subscription|campaign|referral)$")]
     pub source: String,
-    /// Sparks, from 1 to the program's limit per award.
-    #[schema(minimum = 1)]
+    /// Sparks, from 1 to 2^53 - 1, and at most the program's limit per
+    /// award (the Config's `max_award_per_ix`; above it: 400 `amount_over_cap`).
+    #[schema(minimum = 1, maximum = 9007199254740991_u64)]
     pub amount: u64,
     /// 32 bytes as 64 hex digits; requests sharing source and reference
     /// are packed into the same transactions. Zeros when absent.
@@ -236,11 +285,13 @@ fn parse_one(
         }
     };
     let key = text("key")?;
-    if key.is_empty() || key.len() > MAX_KEY_LEN || key.chars().any(char::is_control) {
+    // Characters, not bytes, as JSON Schema's maxLength counts them.
+    let length = key.chars().count();
+    if length == 0 || length > MAX_KEY_LEN || key.chars().any(char::is_control) {
         return Err(ApiError::bad(
             "invalid_key",
             format!(
-                "{}: 1 to {MAX_KEY_LEN} bytes without control characters",
+                "{}: 1 to {MAX_KEY_LEN} characters, none of them a control character",
                 at("key")
             ),
         ));
@@ -276,10 +327,13 @@ fn parse_one(
             )
         })?;
     let amount = match object.get("amount") {
-        Some(Value::Number(n)) => n.as_u64().ok_or_else(|| {
+        Some(Value::Number(n)) => whole_amount(n).ok_or_else(|| {
             ApiError::bad(
                 "invalid_amount",
-                format!("{}: a whole number of Sparks, at least 1", at("amount")),
+                format!(
+                    "{}: a whole number of Sparks, from 1 to {MAX_JSON_AMOUNT}",
+                    at("amount")
+                ),
             )
         })?,
         Some(_) => {
@@ -298,7 +352,7 @@ fn parse_one(
     if amount == 0 {
         return Err(ApiError::bad(
             "invalid_amount",
-            format!("{}: at least 1", at("amount")),
+            format!("{}: from 1 to {MAX_JSON_AMOUNT}", at("amount")),
         ));
     }
     if amount > max_amount {
@@ -308,6 +362,12 @@ fn parse_one(
                 "{}: {amount} is over the program's limit of {max_amount} per award",
                 at("amount")
             ),
+        ));
+    }
+    if amount > MAX_JSON_AMOUNT {
+        return Err(ApiError::bad(
+            "invalid_amount",
+            format!("{}: from 1 to {MAX_JSON_AMOUNT}", at("amount")),
         ));
     }
     let reference = match object.get("reference") {
@@ -341,6 +401,13 @@ fn parse_one(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn bad_code(error: ApiError) -> &'static str {
+        match error {
+            ApiError::BadRequest(code, _) => code,
+            other => panic!("{other:?}"),
+        }
+    }
 
     fn code(body: Value) -> &'static str {
         match parse_body(&body, 1_000) {
@@ -411,6 +478,37 @@ mod tests {
         );
         let many: Vec<Value> = (0..=MAX_BATCH).map(|_| json!({})).collect();
         assert_eq!(code(Value::Array(many)), "batch_too_large");
+    }
+
+    #[test]
+    fn amounts_and_keys_are_read_as_the_schema_states_them() {
+        let w = wallet();
+        let amount = |amount: Value| {
+            parse_body(
+                &json!({"key": "k", "wallet": w, "source": "trading", "amount": amount}),
+                u64::MAX,
+            )
+            .map(|requests| requests[0].amount)
+            .map_err(bad_code)
+        };
+        // JSON Schema's integers include 5.0.
+        assert_eq!(amount(json!(5.0)), Ok(5));
+        assert_eq!(amount(json!(5.5)), Err("invalid_amount"));
+        assert_eq!(amount(json!(MAX_JSON_AMOUNT)), Ok(MAX_JSON_AMOUNT));
+        assert_eq!(amount(json!(MAX_JSON_AMOUNT + 1)), Err("invalid_amount"));
+        assert_eq!(amount(json!(1e300)), Err("invalid_amount"));
+        // maxLength counts characters: 128 of them, whatever their bytes.
+        let key = |key: String| {
+            parse_body(
+                &json!({"key": key, "wallet": w, "source": "trading", "amount": 1}),
+                1_000,
+            )
+            .map(|_| ())
+            .map_err(bad_code)
+        };
+        assert_eq!(key("é".repeat(128)), Ok(()));
+        assert_eq!(key("é".repeat(129)), Err("invalid_key"));
+        assert_eq!(key("a\u{85}b".into()), Err("invalid_key"));
     }
 
     #[test]

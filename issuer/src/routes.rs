@@ -14,12 +14,13 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use sparks_client::address_pattern::ExactAddresses;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use crate::auth;
 use crate::error::{ApiError, ErrorBody};
-use crate::model::{parse_body, AwardRequestBody, AwardView};
+use crate::model::{parse_body, AwardBatch, AwardRequestBody, AwardRequests, AwardView};
 use crate::store::{Accepted, Store, StoreError, Token};
 
 /// Largest `POST /v1/awards` body (a full batch of long keys fits).
@@ -59,8 +60,8 @@ impl From<StoreError> for ApiError {
 #[openapi(
     info(title = "Sparks issuer API", description = "Award Sparks exactly once: the app's back end posts award requests; the service lands them on chain."),
     paths(post_awards, get_award, wallet_awards, health),
-    components(schemas(AwardRequestBody, AwardView, AwardsAccepted, WalletAwards, ErrorBody)),
-    modifiers(&BearerAuth),
+    components(schemas(AwardRequests, AwardBatch, AwardRequestBody, AwardView, AwardsAccepted, WalletAwards, ErrorBody)),
+    modifiers(&BearerAuth, &ExactAddresses),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
@@ -128,7 +129,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Token, Ap
 }
 
 #[utoipa::path(post, path = "/v1/awards", tag = "awards",
-    request_body(content = Vec<AwardRequestBody>, description = "one award request, or an array of 1 to 1,000"),
+    request_body(content = AwardRequests, description = "one award request, or an array of 1 to 1,000"),
     responses(
         (status = 202, body = AwardsAccepted, description = "committed to the outbox (or already there under these keys)"),
         (status = 400, body = ErrorBody, description = "malformed JSON or a bad field, named"),

@@ -24,6 +24,7 @@ use axum::response::{Html, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use sparks_client::address_pattern::ExactAddresses;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 use tokio::sync::Mutex;
@@ -164,7 +165,8 @@ impl AppState {
         routes::leaderboard,
         routes::invitees,
         routes::health
-    )
+    ),
+    modifiers(&ExactAddresses)
 )]
 pub struct ApiDoc;
 

@@ -113,8 +113,9 @@ struct StreamState {
     params(("wallet" = String, Path, description = "base58 public key", min_length = 32, max_length = 44, pattern = "^[1-9A-HJ-NP-Za-km-z]{32,44}$")),
     responses(
         (status = 200, content_type = "text/event-stream",
-         description = "Server-sent events: `sparks` with the wallet's summary (as /sparks answers it) at once and after each change; `unavailable` while the database cannot be read.",
-         body = super::model::SparksSummary),
+         description = "A stream of server-sent events (text/event-stream), never one JSON document. Event `sparks`: `id` is the summary's `seq`, `data` one line of JSON, a `SparksSummary` as `/v1/wallets/{wallet}/sparks` answers it; sent at once and after each change to the wallet. Event `unavailable`: `data` is a plain-text message, sent while the database cannot be read (a `sparks` event follows once it can). Comment lines keep the connection alive.",
+         body = String,
+         example = json!("event: sparks\nid: 7\ndata: {\"wallet\":\"…\",\"balance\":120,…}\n\n")),
         (status = 400, body = super::error::ErrorBody)))]
 pub async fn stream(
     State(app): State<AppState>,

@@ -236,6 +236,11 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description A 32-byte public key in base58: 32 to 44 characters whose decoding is exactly 32 bytes (the pattern says which).
+         * @example GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC
+         */
+        Address: string;
         BySource: {
             /** Format: int64 */
             campaign: number;
@@ -736,7 +741,7 @@ export interface operations {
             header?: never;
             path: {
                 /** @description base58 public key */
-                wallet: string;
+                wallet: components["schemas"]["Address"];
             };
             cookie?: never;
         };
@@ -773,7 +778,7 @@ export interface operations {
             query?: {
                 /** @description Rows per page, default 20. */
                 limit?: number;
-                /** @description From the previous page's `next_cursor`. */
+                /** @description The previous page's `next_cursor`, as it was; absent or empty: the newest page. */
                 cursor?: string;
                 /** @description Only this source's awards. */
                 source?: components["schemas"]["SourceName"];
@@ -781,7 +786,7 @@ export interface operations {
             header?: never;
             path: {
                 /** @description base58 public key */
-                wallet: string;
+                wallet: components["schemas"]["Address"];
             };
             cookie?: never;
         };
@@ -818,13 +823,13 @@ export interface operations {
             query?: {
                 /** @description Rows per page, default 20. */
                 limit?: number;
-                /** @description From the previous page's `next_cursor`. */
+                /** @description The previous page's `next_cursor`, as it was; absent or empty: the first page. */
                 cursor?: string;
             };
             header?: never;
             path: {
                 /** @description the referrer's base58 public key */
-                wallet: string;
+                wallet: components["schemas"]["Address"];
             };
             cookie?: never;
         };
@@ -862,7 +867,7 @@ export interface operations {
             header?: never;
             path: {
                 /** @description base58 public key */
-                wallet: string;
+                wallet: components["schemas"]["Address"];
             };
             cookie?: never;
         };
@@ -900,7 +905,7 @@ export interface operations {
             header?: never;
             path: {
                 /** @description base58 public key */
-                wallet: string;
+                wallet: components["schemas"]["Address"];
             };
             cookie?: never;
         };
@@ -938,19 +943,24 @@ export interface operations {
             header?: never;
             path: {
                 /** @description base58 public key */
-                wallet: string;
+                wallet: components["schemas"]["Address"];
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Server-sent events: `sparks` with the wallet's summary (as /sparks answers it) at once and after each change; `unavailable` while the database cannot be read. */
+            /** @description A stream of server-sent events (text/event-stream), never one JSON document. Event `sparks`: `id` is the summary's `seq`, `data` one line of JSON, a `SparksSummary` as `/v1/wallets/{wallet}/sparks` answers it; sent at once and after each change to the wallet. Event `unavailable`: `data` is a plain-text message, sent while the database cannot be read (a `sparks` event follows once it can). Comment lines keep the connection alive. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": components["schemas"]["SparksSummary"];
+                    /**
+                     * @example event: sparks
+                     *     id: 7
+                     *     data: {"wallet":"…","balance":120,…}
+                     */
+                    "text/event-stream": string;
                 };
             };
             400: {
@@ -969,7 +979,7 @@ export interface operations {
             header?: never;
             path: {
                 /** @description base58 public key */
-                wallet: string;
+                wallet: components["schemas"]["Address"];
             };
             cookie?: never;
         };
@@ -1036,7 +1046,7 @@ export interface operations {
                 /** @description whitelist id */
                 id: number;
                 /** @description base58 public key */
-                wallet: string;
+                wallet: components["schemas"]["Address"];
             };
             cookie?: never;
         };

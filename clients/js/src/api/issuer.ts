@@ -73,13 +73,21 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
-         * @description One award request as the API documents it (the body is one of these,
-         *     or an array of 1 to 1,000); parsed by [`parse_body`].
+         * @description A 32-byte public key in base58: 32 to 44 characters whose decoding is exactly 32 bytes (the pattern says which).
+         * @example GrEan3C5CYfWj1Ec6DdWFRUJhS8EqCC1rdfZ3SgJ7TwC
+         */
+        Address: string;
+        /** @description 1 to 1,000 award requests, accepted or refused together */
+        AwardBatch: components["schemas"]["AwardRequestBody"][];
+        /**
+         * @description One award request as the API documents it; parsed by [`parse_body`],
+         *     which refuses a field it does not know.
          */
         AwardRequestBody: {
             /**
              * Format: int64
-             * @description Sparks, from 1 to the program's limit per award.
+             * @description Sparks, from 1 to 2^53 - 1, and at most the program's limit per
+             *     award (the Config's `max_award_per_ix`; above it: 400 `amount_over_cap`).
              */
             amount: number;
             /**
@@ -94,8 +102,13 @@ export interface components {
             reference?: string | null;
             source: string;
             /** @description The recipient, a base58 public key. */
-            wallet: string;
+            wallet: components["schemas"]["Address"];
         };
+        /**
+         * @description The body of `POST /v1/awards` as the API documents it: one award
+         *     request, or an array of 1 to 1,000 (parsed by [`parse_body`]).
+         */
+        AwardRequests: components["schemas"]["AwardRequestBody"] | components["schemas"]["AwardBatch"];
         /** @description An award request's state, as `GET /v1/awards/{key}` shows it. */
         AwardView: {
             /** Format: int64 */
@@ -175,7 +188,7 @@ export interface operations {
         /** @description one award request, or an array of 1 to 1,000 */
         requestBody: {
             content: {
-                "application/json": components["schemas"]["AwardRequestBody"][];
+                "application/json": components["schemas"]["AwardRequests"];
             };
         };
         responses: {
@@ -294,7 +307,7 @@ export interface operations {
             header?: never;
             path: {
                 /** @description base58 public key */
-                wallet: string;
+                wallet: components["schemas"]["Address"];
             };
             cookie?: never;
         };

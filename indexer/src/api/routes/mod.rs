@@ -16,7 +16,6 @@ pub use whitelists::*;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
-use base64::Engine as _;
 
 use super::error::ApiError;
 use super::json::Json;
@@ -93,9 +92,64 @@ fn source_name(index: Option<i16>) -> Option<&'static str> {
     index.and_then(|i| SOURCES.get(i as usize)).copied()
 }
 
-/// Opaque keyset cursors: base64url of "<tag>:<key>".
-fn encode_cursor(tag: &str, key: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{tag}:{key}"))
+/// The history's keyset cursor, `h<seq>`: the seq of the last row shown.
+pub const HISTORY_CURSOR_PATTERN: &str = "^(h(0|[1-9][0-9]{0,17}))?$";
+/// The invitees' keyset cursor, `i<slot>.<invitee as 64 hex digits>`: the last row shown.
+pub const INVITEES_CURSOR_PATTERN: &str = "^(i(0|[1-9][0-9]{0,17})\\.[0-9a-f]{64})?$";
+
+/// A cursor's number: decimal, no leading zero, at most 18 digits (so it
+/// fits an i64), as the cursor patterns say.
+fn cursor_number(text: &str) -> Option<i64> {
+    let canonical = !text.is_empty()
+        && text.len() <= 18
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
+    canonical.then(|| text.parse().ok()).flatten()
+}
+
+/// The seq a history cursor names; `None` for no cursor (absent or empty).
+fn history_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
+    match cursor.filter(|c| !c.is_empty()) {
+        None => Ok(None),
+        Some(text) => text
+            .strip_prefix('h')
+            .and_then(cursor_number)
+            .map(Some)
+            .ok_or_else(invalid_cursor),
+    }
+}
+
+fn history_cursor_of(seq: i64) -> String {
+    format!("h{seq}")
+}
+
+/// The (slot, invitee) an invitees cursor names; `None` for no cursor.
+fn invitees_cursor(cursor: Option<&str>) -> Result<Option<(i64, String)>, ApiError> {
+    let Some(text) = cursor.filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    let parsed = text.strip_prefix('i').and_then(|rest| {
+        let (slot, key) = rest.split_once('.')?;
+        let lowercase_hex =
+            key.len() == 64 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let bytes: [u8; 32] = lowercase_hex
+            .then(|| {
+                (0..32)
+                    .map(|i| u8::from_str_radix(&key[2 * i..2 * i + 2], 16).ok())
+                    .collect::<Option<Vec<u8>>>()
+            })
+            .flatten()?
+            .try_into()
+            .ok()?;
+        Some((cursor_number(slot)?, bs58::encode(bytes).into_string()))
+    });
+    parsed.map(Some).ok_or_else(invalid_cursor)
+}
+
+fn invitees_cursor_of(slot: i64, invitee: &str) -> String {
+    let bytes = bs58::decode(invitee).into_vec().unwrap_or_default();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("i{slot}.{hex}")
 }
 
 fn invalid_cursor() -> ApiError {
@@ -103,17 +157,6 @@ fn invalid_cursor() -> ApiError {
         "invalid_cursor",
         "cursor is not one this API returned for this list",
     )
-}
-
-fn decode_cursor(tag: &str, text: &str) -> Result<String, ApiError> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(text)
-        .map_err(|_| invalid_cursor())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid_cursor())?;
-    text.strip_prefix(tag)
-        .and_then(|rest| rest.strip_prefix(':'))
-        .map(str::to_owned)
-        .ok_or_else(invalid_cursor)
 }
 
 fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {

@@ -74,7 +74,8 @@ pub struct HistoryQuery {
     /// Rows per page, default 20.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
-    /// From the previous page's `next_cursor`.
+    /// The previous page's `next_cursor`, as it was; absent or empty: the newest page.
+    #[param(pattern = "^(h(0|[1-9][0-9]{0,17}))?$")]
     cursor: Option<String>,
     /// Only this source's awards.
     #[param(value_type = Option<SourceName>)]
@@ -93,12 +94,7 @@ pub async fn history(
     let params = query(params)?;
     let limit = limit(params.limit.as_deref(), DEFAULT_PAGE)?;
     let source = source(params.source.as_deref())?;
-    let before = match params.cursor.as_deref() {
-        None => i64::MAX,
-        Some(text) => decode_cursor("h", text)?
-            .parse::<i64>()
-            .map_err(|_| invalid_cursor())?,
-    };
+    let before = history_cursor(params.cursor.as_deref())?.unwrap_or(i64::MAX);
     let rows = app
         .reads
         .history(HistoryRead {
@@ -126,11 +122,7 @@ pub async fn history(
         })
         .collect();
     let next_cursor = more
-        .then(|| {
-            entries
-                .last()
-                .map(|e| encode_cursor("h", &e.seq.to_string()))
-        })
+        .then(|| entries.last().map(|e| history_cursor_of(e.seq)))
         .flatten();
     Ok(Json(HistoryPage {
         entries,
@@ -193,7 +185,8 @@ pub struct PageQuery {
     /// Rows per page, default 20.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
-    /// From the previous page's `next_cursor`.
+    /// The previous page's `next_cursor`, as it was; absent or empty: the first page.
+    #[param(pattern = "^(i(0|[1-9][0-9]{0,17})\\.[0-9a-f]{64})?$")]
     cursor: Option<String>,
 }
 
@@ -209,15 +202,8 @@ pub async fn invitees(
     let params = query(params)?;
     let limit = limit(params.limit.as_deref(), DEFAULT_PAGE)?;
     // Oldest first by (slot, invitee).
-    let (after_slot, after_invitee) = match params.cursor.as_deref() {
-        None => (-1, String::new()),
-        Some(text) => {
-            let key = decode_cursor("i", text)?;
-            key.split_once('/')
-                .and_then(|(slot, invitee)| Some((slot.parse::<i64>().ok()?, invitee.to_owned())))
-                .ok_or_else(invalid_cursor)?
-        }
-    };
+    let (after_slot, after_invitee) =
+        invitees_cursor(params.cursor.as_deref())?.unwrap_or((-1, String::new()));
     let rows = sqlx::query!(
         "SELECT r.invitee, r.slot, r.block_time, coalesce(s.lifetime_earned, 0) AS \"lifetime_earned!\"
          FROM referrals r LEFT JOIN spark_accounts s ON s.wallet = r.invitee
@@ -245,7 +231,7 @@ pub async fn invitees(
         .then(|| {
             invitees
                 .last()
-                .map(|i| encode_cursor("i", &format!("{}/{}", i.since_slot, i.wallet)))
+                .map(|i| invitees_cursor_of(i.since_slot, &i.wallet))
         })
         .flatten();
     Ok(Json(InviteePage {
