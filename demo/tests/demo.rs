@@ -183,7 +183,13 @@ async fn check_page_in_chromium(page: &str, summary: &serde_json::Value) {
     assert_eq!(perks.len(), 4, "every perk listed with its cost");
     let png = client.screenshot().await.unwrap();
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("settings-account.png");
-    std::fs::write(&path, png).unwrap();
+    std::fs::write(&path, &png).unwrap();
+    // README's picture of the page, as the demo shows it.
+    if std::env::var_os("SPARKS_SCREENSHOTS").is_some() {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../docs/screenshots/settings-account.png");
+        std::fs::write(docs, &png).unwrap();
+    }
     println!("screenshot: {}", path.display());
     client.close().await.unwrap();
     let _ = driver.kill();

@@ -58,6 +58,15 @@ const OVER: Perk = Perk {
     per_wallet: 0,
     window: (0, 1_000),
 };
+/// Shown available; another wallet takes its only unit while the page is
+/// open, so only the program can tell the user.
+const STALE: Perk = Perk {
+    id: 6,
+    cost: 10,
+    supply: 1,
+    per_wallet: 0,
+    window: (0, i64::MAX),
+};
 const WHITELIST: u64 = 5;
 
 struct Perk {
@@ -387,6 +396,14 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         "https://sparks.example/perks/early-bird",
     )
     .await;
+    create_perk(
+        &env,
+        &admin,
+        &STALE,
+        PerkKind::EventTicket,
+        "https://sparks.example/perks/last-seat",
+    )
+    .await;
     let terms = WhitelistTerms {
         consumer: example_mint::minter_address().0,
         capacity: 100,
@@ -616,9 +633,10 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         "700"
     );
     let newest = browser
-        .js("const r = document.querySelector('#history tbody tr'); return [r.cells[1].textContent, r.cells[3].textContent];")
+        .js("const r = document.querySelector('#history tbody tr'); return [r.cells[1].textContent, r.cells[2].textContent, r.cells[3].textContent];")
         .await;
-    assert_eq!(newest, json!(["redeem", "-300"]));
+    // The row says what was redeemed.
+    assert_eq!(newest, json!(["redeem", "discord-og-role", "-300"]));
     // What the page sent: a compute-unit limit first (SBF meters units; a
     // busy cluster drops transactions without a budget), then the redeem.
     let signature = browser
@@ -726,31 +744,55 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
             .await,
         "1/1"
     );
-    for (perk, name) in [
-        (&OPEN, "PerkWalletLimitReached"),
-        (&SOLD_OUT, "PerkSupplyExhausted"),
-        (&DEAR, "InsufficientBalance"),
-        (&OVER, "OutsideWindow"),
+    // What the page knows would be refused is not offered: each shows why.
+    for (perk, why) in [
+        (&OPEN, "your limit is reached"),
+        (&SOLD_OUT, "sold out"),
+        (&DEAR, "not enough Sparks"),
+        (&OVER, "outside its window"),
     ] {
-        browser
-            .click(&format!(
-                "tr[data-perk='{}'] button[data-action='redeem']",
+        let shown = browser
+            .js(&format!(
+                "const r = document.querySelector(\"tr[data-perk='{}']\"); \
+                 return [r.querySelector('button[data-action=redeem]').disabled, r.cells[6].textContent]",
                 perk.id
             ))
             .await;
-        let outcome = browser
-            .until("the refusal", OUTCOME, |v| v[0] != "running")
-            .await;
-        assert_eq!(outcome[0], "failed", "{outcome}");
-        assert_eq!(outcome[1], name, "{outcome}");
-        assert!(
-            outcome[2]
-                .as_str()
-                .unwrap()
-                .contains(&format!("Refused by the program: {name}.")),
-            "{outcome}"
-        );
+        assert_eq!(shown[0], true, "{shown}");
+        assert!(shown[1].as_str().unwrap().contains(why), "{shown}");
     }
+    // What it cannot know: another wallet takes the last seat meanwhile.
+    env.rpc
+        .send(
+            &[ix::redeem_perk(
+                &other.pubkey(),
+                &other.pubkey(),
+                STALE.id,
+                None,
+                STALE.cost,
+            )],
+            &other,
+            &[],
+        )
+        .await
+        .unwrap();
+    browser
+        .click(&format!(
+            "tr[data-perk='{}'] button[data-action='redeem']",
+            STALE.id
+        ))
+        .await;
+    let outcome = browser
+        .until("the refusal", OUTCOME, |v| v[0] != "running")
+        .await;
+    assert_eq!(outcome[0], "failed", "{outcome}");
+    assert_eq!(outcome[1], "PerkSupplyExhausted", "{outcome}");
+    assert!(
+        outcome[2].as_str().unwrap().contains(
+            "Refused by the program: PerkSupplyExhausted. This perk is sold out; nothing was spent."
+        ),
+        "{outcome}"
+    );
     browser.screenshot("account-redeem-refused.png").await;
     assert_eq!(
         on_chain(&env, &user).await,
@@ -1013,7 +1055,7 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         .until(
             "the other account's balance",
             "return document.getElementById('balance').textContent",
-            |v| v == "90",
+            |v| v == "80",
         )
         .await;
     assert!(
@@ -1048,7 +1090,41 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         .until(
             "the connected wallet's balance",
             "return [document.getElementById('wallet-account').title, document.getElementById('balance').textContent, document.querySelectorAll('button[data-action=redeem]').length]",
-            |v| *v == json!([user_address, "778", 4]),
+            |v| *v == json!([user_address, "778", 5]),
         )
         .await;
+
+    // A newcomer: SOL, but no Sparks account yet. Nothing it cannot do is
+    // offered, and the page says why in words.
+    let newcomer = Keypair::new();
+    scenario::fund(&env.rpc, &[newcomer.pubkey()], 1_000_000_000)
+        .await
+        .unwrap();
+    browser
+        .client
+        .execute(
+            "return window.sparksTestWallet.switchTo(arguments[0]).then(() => true)",
+            vec![json!(newcomer.to_bytes().to_vec())],
+        )
+        .await
+        .unwrap();
+    let newcomer_address = newcomer.pubkey().to_string();
+    browser
+        .until(
+            "the newcomer's page",
+            "return [document.getElementById('wallet-account').title, document.getElementById('finality').textContent]",
+            |v| v[0] == json!(newcomer_address) && v[1].as_str().is_some_and(|t| t.starts_with("No Sparks yet")),
+        )
+        .await;
+    let offered = browser
+        .js("return [...document.querySelectorAll('tr[data-perk]')].map((r) => [r.querySelector('button[data-action=redeem]').disabled, r.cells[6].textContent])")
+        .await;
+    for row in offered.as_array().unwrap() {
+        assert_eq!(row[0], true, "{offered}");
+        assert!(
+            row[1].as_str().unwrap().contains("you have no Sparks yet"),
+            "{offered}"
+        );
+    }
+    browser.screenshot("account-newcomer.png").await;
 }

@@ -6,7 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { address, isSome, unwrapOption, type Address, type Instruction, type KeyPairSigner } from '@solana/kit';
+import {
+  address,
+  generateKeyPairSigner,
+  isSome,
+  unwrapOption,
+  type Address,
+  type Instruction,
+  type KeyPairSigner,
+} from '@solana/kit';
 import {
   PerkKind,
   SPARKS_ERRORS,
@@ -34,6 +42,8 @@ import {
   getRedeemPerkInstructionAsync,
   getSetReferrerInstructionAsync,
   getUpsertIssuerInstructionAsync,
+  plainMessage,
+  refusalOf,
   sparksErrorOf,
   sparksEventsOf,
   type SparksEvent,
@@ -247,6 +257,38 @@ describe('the Sparks client on a real chain', () => {
       'AlreadyJoined',
     );
     assert.deepEqual(await sparkOf(alice.address), before);
+  });
+
+  test("a newcomer's refusals read in words: no Sparks account yet, no SOL for the fee", async () => {
+    const refused = async (owner: KeyPairSigner) => {
+      const redeem = await getRedeemPerkInstructionAsync({
+        owner,
+        payer: owner,
+        perk: (await findPerkPda({ id: DEAR_PERK }))[0],
+        maxCost: 1_000_000n,
+      });
+      try {
+        await send(owner, [redeem]);
+      } catch (error) {
+        // No @solana/kit decoding hint reaches a person.
+        assert.doesNotMatch(plainMessage(error), /npx|Decode/);
+        return refusalOf(error, [{ programAddress: COMPUTE_BUDGET }, redeem]);
+      }
+      assert.fail('the redeem went through');
+    };
+    // SOL but no SparkAccount: Anchor's own check refuses in preflight (3012).
+    const newcomer = await refused(await funded());
+    assert.equal(newcomer?.origin, 'framework');
+    assert.equal(newcomer?.name, 'AccountNotInitialized');
+    assert.match(newcomer!.words, /You have no Sparks yet/);
+    // No SOL at all: the network refuses before the program runs.
+    const broke = await refused(await generateKeyPairSigner());
+    assert.equal(broke?.origin, 'network', JSON.stringify(broke));
+    assert.match(broke!.words, /no SOL/);
+    // The program's own refusals come through refusalOf too.
+    const raw = { InstructionError: [0, { Custom: Number(Object.keys(SPARKS_ERRORS)[0]) }] };
+    assert.equal(refusalOf(raw)?.origin, 'program');
+    assert.equal(refusalOf('InsufficientFundsForFee')?.name, 'InsufficientFundsForFee');
   });
 
   test("another program's custom code is not named as Sparks'", () => {

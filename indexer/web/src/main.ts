@@ -6,7 +6,7 @@
  */
 import { isSome, type Address, type Instruction } from '@solana/kit';
 import type { IdentifierString } from '@wallet-standard/base';
-import { sparksErrorOf, type SparksEvent } from '@sparks/client';
+import { plainMessage, refusalOf, type SparksEvent } from '@sparks/client';
 import * as api from './api';
 import {
   answeredWithError,
@@ -63,6 +63,32 @@ const state = {
   /** The pending re-check while the index or the node is behind. */
   recheck: undefined as ReturnType<typeof setTimeout> | undefined,
 };
+
+/** A perk's name: the last part of its URI. */
+const perkName = (p: api.Perk) => p.uri.split('/').pop() || `Perk ${p.id}`;
+
+/** A whitelist's name: the perk that grants its spots, if one does. */
+function whitelistName(id: number): string {
+  const address = state.whitelists.find((w) => w.id === id)?.address;
+  const perk = address ? state.perks.find((p) => p.whitelist === address) : undefined;
+  return perk ? perkName(perk) : `Whitelist ${id}`;
+}
+
+/** What a history row was about, beyond its kind. */
+function historyDetail(e: api.HistoryEntry): string {
+  switch (e.kind) {
+    case 'redeem': {
+      const perk = state.perks.find((p) => p.address === e.counterparty);
+      return perk ? perkName(perk) : 'a perk';
+    }
+    case 'referral_share':
+      return `from ${short(e.counterparty)}, whom you invited`;
+    case 'revoke':
+      return 'taken back by the admin';
+    default:
+      return e.source ?? '';
+  }
+}
 
 function cell(row: HTMLTableRowElement, text: string, cls?: string): HTMLTableCellElement {
   const td = row.insertCell();
@@ -156,8 +182,10 @@ function renderSummary() {
   $('referral-earnings').textContent = fmt(s.referral_earnings);
   $('referrer').textContent = s.referrer ?? 'nobody';
   $('finality').textContent = !s.exists
-    ? 'No Sparks yet.'
-    : `${s.finalized ? 'Finalized' : 'Confirmed'} at slot ${s.last_update_slot}`;
+    ? 'No Sparks yet: your Sparks account is created with your first award.'
+    : s.finalized
+      ? `Final: the network can no longer undo the latest change (slot ${s.last_update_slot}).`
+      : `Confirmed at slot ${s.last_update_slot}; final in about 15 seconds (until then a dropped block could still undo the latest change).`;
 }
 
 async function loadPending() {
@@ -180,7 +208,7 @@ function historyRow(body: HTMLTableSectionElement, e: api.HistoryEntry, at?: num
   r.dataset.seq = String(e.seq);
   cell(r, when(e.block_time));
   cell(r, e.kind.replace('_', ' '));
-  cell(r, e.source ?? '–');
+  cell(r, historyDetail(e));
   cell(r, (e.amount > 0 ? '+' : '') + fmt(e.amount), `num ${e.amount > 0 ? 'plus' : 'minus'}`);
   cell(r, fmt(e.balance_after), 'num');
   cell(r, short(e.signature)).title = e.signature;
@@ -412,7 +440,7 @@ function renderPerks() {
   for (const p of state.perks) {
     const r = body.insertRow();
     r.dataset.perk = String(p.id);
-    cell(r, p.uri.split('/').pop() || `#${p.id}`);
+    cell(r, perkName(p));
     cell(r, p.kind.replace('_', ' '));
     cell(r, fmt(p.cost), 'num');
     cell(r, p.max_supply ? fmt(Math.max(0, p.max_supply - p.claimed)) : '∞', 'num');
@@ -421,29 +449,32 @@ function renderPerks() {
     cell(r, windowText(p.window));
     const you = r.insertCell();
     const now = Date.now() / 1000;
-    const why = !p.active
-      ? 'no longer offered'
-      : p.max_supply && p.claimed >= p.max_supply
-        ? 'sold out'
-        : now < p.window.starts_at || now >= p.window.ends_at
-          ? 'outside its window'
-          : p.per_wallet_limit && mine >= p.per_wallet_limit
-            ? 'your limit is reached'
-            : s.balance < p.cost
-              ? 'not enough Sparks'
-              : null;
+    const why = !s.exists
+      ? 'you have no Sparks yet'
+      : !p.active
+        ? 'no longer offered'
+        : p.max_supply && p.claimed >= p.max_supply
+          ? 'sold out'
+          : now < p.window.starts_at || now >= p.window.ends_at
+            ? 'outside its window'
+            : p.per_wallet_limit && mine >= p.per_wallet_limit
+              ? 'your limit is reached'
+              : s.balance < p.cost
+                ? 'not enough Sparks'
+                : null;
     if (canSpend()) {
       const button = document.createElement('button');
       button.className = 'small primary';
       button.dataset.action = 'redeem';
       button.textContent = `Redeem for ${fmt(p.cost)}`;
-      // A redeem the program would refuse is still offered with its reason:
-      // the chain, not this page, is the judge (and says so by name).
-      button.title = why ? `Probably refused: ${why}` : `Spend ${fmt(p.cost)} Sparks; ${fmt(s.balance - p.cost)} left`;
-      button.disabled = state.busy;
+      // A redeem the page knows would be refused is not offered: its reason
+      // shows instead. What the page cannot know (another wallet took the
+      // last one meanwhile) the program refuses, and the page says so.
+      button.title = why ? `Not possible: ${why}` : `Spend ${fmt(p.cost)} Sparks; ${fmt(s.balance - p.cost)} left`;
+      button.disabled = state.busy || why !== null;
       button.addEventListener('click', () =>
         act(
-          `Redeem “${p.uri.split('/').pop() || p.id}” for ${fmt(p.cost)} Sparks`,
+          `Redeem “${perkName(p)}” for ${fmt(p.cost)} Sparks`,
           (chain, wallet) => redeemInstruction(chain, wallet, p.id, p.cost, p.whitelist),
           sparkIndexed,
         ),
@@ -473,7 +504,7 @@ function renderSpots() {
   for (const s of state.spots) {
     const r = body.insertRow();
     r.dataset.whitelist = String(s.whitelist_id);
-    cell(r, `#${s.whitelist_id}`);
+    cell(r, whitelistName(s.whitelist_id));
     cell(r, String(s.spots_left), 'num');
     cell(r, String(s.spots_used), 'num');
     cell(r, windowText(s.window));
@@ -489,9 +520,9 @@ function renderSpots() {
     const r = body.insertRow();
     r.dataset.whitelist = String(w.id);
     r.className = 'joinable';
-    cell(r, `#${w.id}`);
-    cell(r, '–', 'num');
-    cell(r, '–', 'num');
+    cell(r, whitelistName(w.id));
+    cell(r, '0', 'num');
+    cell(r, '0', 'num');
     cell(r, windowText(w.window));
     joinCell(r.insertCell(), w, net);
   }
@@ -517,7 +548,7 @@ function joinCell(action: HTMLTableCellElement, w: api.Whitelist, net: number) {
   button.disabled = state.busy;
   button.addEventListener('click', () =>
     act(
-      `Join whitelist #${w.id}`,
+      `Join “${whitelistName(w.id)}”`,
       (chain, wallet) => joinInstruction(chain, wallet, w.id),
       async (_chain, wallet) => async () => {
         const spots = await api.wallets(wallet).spots();
@@ -646,18 +677,23 @@ async function act(
       $('progress').dataset.outcome = 'done';
     }
   } catch (e) {
-    const refusal = sparksErrorOf(e, instructions, chain.program);
-    if (e instanceof Expired) sent = null;
+    // A refusal (the program's, Anchor's checks, the network's) means it did not happen.
+    const refusal = refusalOf(e, instructions, chain.program);
+    if (e instanceof Expired || refusal) sent = null;
     const text = refusal
-      ? `Refused by the program: ${refusal.name}. ${refusal.words}`
+      ? refusal.origin === 'network'
+        ? `Refused by the network: ${refusal.words}`
+        : `Refused by the program: ${refusal.name}. ${refusal.words}`
       : sent
-        ? `Could not follow it: ${(e as Error).message}. It may have landed: check ${sent} before trying again.`
+        ? `Could not follow it (${plainMessage(e)}). It may have landed: check ${sent} before trying again.`
         : e instanceof Expired
           ? `It expired before landing (the network was too busy, or the wallet took too long): nothing was spent. Try again.`
-          : `Failed: ${(e as Error).message}. Nothing was spent.`;
+          : `Failed (${plainMessage(e)}): nothing was spent.`;
     current(text, 'failed');
     $('progress').dataset.outcome = refusal || !sent ? 'failed' : 'unknown';
     if (refusal) $('progress').dataset.error = refusal.name;
+    // A refusal often means the page's figures were old (a perk sold out meanwhile).
+    if (refusal) void refresh().catch(() => {});
   } finally {
     state.busy = false;
     renderPerks();
