@@ -16,7 +16,9 @@ const ALPHABET: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqr
 /// Any base58 digit.
 const ANY: &str = "[1-9A-HJ-NP-Za-km-z]";
 
-/// `^…$` matching exactly the base58 spellings of 32-byte keys.
+/// `^…$` matching exactly the base58 spellings of 32-byte keys. Compiled,
+/// it needs more than the `regex` crate's default 10 MiB size limit (the
+/// test raises it to 64 MiB); other consumers may need the same.
 pub fn address_pattern() -> &'static str {
     static PATTERN: OnceLock<String> = OnceLock::new();
     PATTERN.get_or_init(build)
@@ -241,6 +243,41 @@ mod tests {
         bs58::decode(text)
             .into_vec()
             .is_ok_and(|bytes| bytes.len() == 32)
+    }
+
+    /// The base58 numeral of `n` (no leading `1`).
+    fn numeral(mut n: u64) -> String {
+        let mut digits = Vec::new();
+        while n > 0 {
+            digits.push(ALPHABET[(n % 58) as usize]);
+            n /= 58;
+        }
+        digits.reverse();
+        String::from_utf8(digits).unwrap()
+    }
+
+    #[test]
+    fn numeral_ranges_match_exactly_their_numerals() {
+        // Bounds of equal and of different lengths, against every numeral
+        // from 1 to 58^3.
+        for (lo, hi) in [
+            (1, 57),
+            (58, 3363),
+            (100, 140),
+            (59, 60),
+            (7, 40_000),
+            (3000, 3000),
+        ] {
+            let pattern = format!("^(?:{})$", between(&numeral(lo), &numeral(hi)).join("|"));
+            let pattern = regex::Regex::new(&pattern).unwrap();
+            for n in 1..58u64.pow(3) {
+                assert_eq!(
+                    pattern.is_match(&numeral(n)),
+                    (lo..=hi).contains(&n),
+                    "{n} in {lo}..={hi}"
+                );
+            }
+        }
     }
 
     #[test]

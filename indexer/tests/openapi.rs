@@ -314,10 +314,14 @@ fn wallets_are_exact_keys_cursors_exact_and_the_stream_is_described_as_events() 
             "{path}"
         );
     }
+    // The patterns the parsers implement, as documented.
+    use sparks_indexer::api::routes::{HISTORY_CURSOR_PATTERN, INVITEES_CURSOR_PATTERN};
     let history_cursor = parameter(&doc, "/v1/wallets/{wallet}/history", "cursor");
+    assert_eq!(history_cursor["schema"]["pattern"], HISTORY_CURSOR_PATTERN);
+    let invitees_cursor = parameter(&doc, "/v1/wallets/{wallet}/invitees", "cursor");
     assert_eq!(
-        history_cursor["schema"]["pattern"],
-        "^(h(0|[1-9][0-9]{0,17}))?$"
+        invitees_cursor["schema"]["pattern"],
+        INVITEES_CURSOR_PATTERN
     );
     let stream = &doc["paths"]["/v1/wallets/{wallet}/stream"]["get"]["responses"]["200"];
     let content = &stream["content"]["text/event-stream"];

@@ -16,7 +16,10 @@ pub const MAX_BATCH: usize = 1_000;
 pub const MAX_JSON_AMOUNT: u64 = (1 << 53) - 1;
 
 /// An amount as JSON writes a whole number: `5` or, as JSON Schema's
-/// integers include it, `5.0` (exact below 2^53, so nothing is rounded).
+/// integers include it, `5.0`. A number with a fraction is read as the
+/// parser's double, so a fraction below its precision (`1.0000000000000001`)
+/// reads as the whole number it rounds to; whole numbers up to 2^53 - 1 are
+/// exact.
 fn whole_amount(n: &serde_json::Number) -> Option<u64> {
     n.as_u64().or_else(|| {
         let value = n.as_f64()?;
@@ -78,7 +81,7 @@ pub struct AwardView {
 }
 
 /// The body of `POST /v1/awards` as the API documents it: one award
-/// request, or an array of 1 to 1,000 (parsed by [`parse_body`]).
+/// request, or an array of 1 to 1,000.
 #[allow(dead_code)]
 #[derive(ToSchema)]
 #[serde(untagged)]
@@ -107,8 +110,8 @@ impl utoipa::PartialSchema for AwardBatch {
 
 impl ToSchema for AwardBatch {}
 
-/// One award request as the API documents it; parsed by [`parse_body`],
-/// which refuses a field it does not know.
+/// One award request as the API documents it. A field not listed here is
+/// refused.
 #[allow(dead_code)]
 #[derive(ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -200,6 +200,7 @@ async fn post_awards(
         (status = 200, body = AwardView),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "no request with this key for the token's issuer"),
+        (status = 503, body = ErrorBody, description = "the database could not answer; ask again"),
     ))]
 async fn get_award(
     State(state): State<Arc<AppState>>,
@@ -234,6 +235,7 @@ struct WalletQuery {
         (status = 200, body = WalletAwards),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "the database could not answer; ask again"),
     ))]
 async fn wallet_awards(
     State(state): State<Arc<AppState>>,

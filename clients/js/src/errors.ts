@@ -171,7 +171,7 @@ const NETWORK: Record<number, { name: string; words: string }> = {
   },
   [SOLANA_ERROR__INSTRUCTION_ERROR__COMPUTATIONAL_BUDGET_EXCEEDED]: {
     name: 'ComputationalBudgetExceeded',
-    words: 'It ran out of compute units; nothing was spent. Try again.',
+    words: 'The app asked for too few compute units for this (a fault to report); nothing was spent.',
   },
 };
 
@@ -210,6 +210,11 @@ function networkRefusal(code: number): Refusal | null {
 /** A raw transaction error (`{ InstructionError: [i, …] }`, `"InsufficientFundsForFee"`) as a refusal. */
 function rawRefusal(err: unknown, ours: (index: number) => boolean): Refusal | null | undefined {
   if (typeof err === 'string') return RAW_NETWORK[err] === undefined ? undefined : networkRefusal(RAW_NETWORK[err]);
+  // Some carry details: `{ "InsufficientFundsForRent": { "account_index": 2 } }`.
+  if (err && typeof err === 'object') {
+    const known = Object.keys(err).find((key) => RAW_NETWORK[key] !== undefined);
+    if (known) return networkRefusal(RAW_NETWORK[known]!);
+  }
   const instruction = (err as { InstructionError?: unknown } | null)?.InstructionError;
   if (!Array.isArray(instruction) || instruction.length < 2) return undefined;
   const [index, detail] = instruction as [number, unknown];

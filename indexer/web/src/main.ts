@@ -185,7 +185,7 @@ function renderSummary() {
     ? 'No Sparks yet: your Sparks account is created with your first award.'
     : s.finalized
       ? `Final: the network can no longer undo the latest change (slot ${s.last_update_slot}).`
-      : `Confirmed at slot ${s.last_update_slot}; final in about 15 seconds (until then a dropped block could still undo the latest change).`;
+      : `Confirmed at slot ${s.last_update_slot}; not final yet (on mainnet about 13 seconds later): until then a dropped block could still undo the latest change.`;
 }
 
 async function loadPending() {

@@ -80,8 +80,8 @@ export interface components {
         /** @description 1 to 1,000 award requests, accepted or refused together */
         AwardBatch: components["schemas"]["AwardRequestBody"][];
         /**
-         * @description One award request as the API documents it; parsed by [`parse_body`],
-         *     which refuses a field it does not know.
+         * @description One award request as the API documents it. A field not listed here is
+         *     refused.
          */
         AwardRequestBody: {
             /**
@@ -106,7 +106,7 @@ export interface components {
         };
         /**
          * @description The body of `POST /v1/awards` as the API documents it: one award
-         *     request, or an array of 1 to 1,000 (parsed by [`parse_body`]).
+         *     request, or an array of 1 to 1,000.
          */
         AwardRequests: components["schemas"]["AwardRequestBody"] | components["schemas"]["AwardBatch"];
         /** @description An award request's state, as `GET /v1/awards/{key}` shows it. */
@@ -294,6 +294,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description the database could not answer; ask again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     wallet_awards: {
@@ -330,6 +339,15 @@ export interface operations {
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the database could not answer; ask again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -147,6 +147,8 @@ fn invitees_cursor(cursor: Option<&str>) -> Result<Option<(i64, String)>, ApiErr
 }
 
 fn invitees_cursor_of(slot: i64, invitee: &str) -> String {
+    // Stored invitees are keys; one that is not would give a cursor the
+    // next call refuses (400), never a crash.
     let bytes = bs58::decode(invitee).into_vec().unwrap_or_default();
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     format!("i{slot}.{hex}")
