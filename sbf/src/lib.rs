@@ -69,10 +69,21 @@ impl Program {
     }
 }
 
-/// The workspace this crate was compiled in.
+/// The workspace of the clone this process runs in. A build cache shared
+/// by clones at other paths keeps the path a library was first compiled in
+/// (cargo does not rebuild it for a new path), so the root is found from the
+/// running package (cargo sets `CARGO_MANIFEST_DIR` for tests and `cargo
+/// run`), the compile-time path only as a fallback.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("sbf/ sits in the workspace")
-        .to_owned()
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    start
+        .ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|toml| toml.contains("[workspace]"))
+        })
+        .map(Path::to_path_buf)
+        .unwrap_or(start)
 }

@@ -14,8 +14,23 @@ use std::process::Command;
 /// The generated document, from the workspace root.
 pub const DOCUMENT: &str = "docs/CONFIGURATION.md";
 
+/// docs/CONFIGURATION.md of the clone this test runs in: found from the
+/// running package (cargo sets `CARGO_MANIFEST_DIR` for tests), since a build
+/// cache shared by clones at other paths keeps the path this library was
+/// first compiled in.
 fn document_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../CONFIGURATION.md")
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let root = start
+        .ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|toml| toml.contains("[workspace]"))
+        })
+        .map(Path::to_path_buf)
+        .unwrap_or(start);
+    root.join(DOCUMENT)
 }
 
 fn begin_marker(binary: &str) -> String {
