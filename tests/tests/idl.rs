@@ -30,10 +30,30 @@ fn hand_loaded_accounts(program_dir: &str) -> Vec<anchor_lang_idl::types::IdlAcc
     }
 }
 
+/// The IDL build's own target directory, beside the build cache: run in the
+/// shared one, its `RUSTFLAGS=-A warnings` rebuilt shared dependencies under
+/// the same file names while the suite ran, and a later doc test found a
+/// `sparks` whose dependencies no longer matched (E0463), besides making the
+/// next warm run rebuild them.
+fn idl_target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(target) => Path::new(&target)
+            .parent()
+            .map(|beside| beside.join("idl-target"))
+            .unwrap_or_else(|| PathBuf::from(target).join("idl")),
+        None => workspace().join("target").join("idl"),
+    }
+}
+
 fn check(program_dir: &str, idl_file: &str) {
     let root = workspace();
+    let target_dir = idl_target_dir();
     let mut idl = IdlBuilder::new()
         .program_path(root.join(program_dir))
+        .cargo_args(vec![
+            "--target-dir".into(),
+            target_dir.to_string_lossy().into_owned(),
+        ])
         .skip_lint(true)
         .build()
         .unwrap_or_else(|e| panic!("building the IDL of {program_dir}: {e}"));
