@@ -68,39 +68,37 @@ fn any(count: usize) -> String {
     }
 }
 
-/// Numerals as long as `bound` and no larger; the first digit at least `first`.
-fn at_most(bound: &str, first: usize) -> Vec<String> {
-    let mut alternatives = Vec::new();
-    for (i, c) in bound.bytes().enumerate() {
-        let lowest = if i == 0 { first } else { 0 };
-        if let Some(smaller) =
-            class(lowest, digit(c).saturating_sub(1)).filter(|_| digit(c) > lowest)
-        {
-            alternatives.push(format!(
-                "{}{smaller}{}",
+/// Numerals as long as `bound` on one side of it: `bound` itself, and at
+/// each position its prefix, then a digit `other` allows there (given the
+/// position and `bound`'s digit), then any digits.
+fn beside(bound: &str, other: impl Fn(usize, usize) -> Option<String>) -> Vec<String> {
+    let mut alternatives: Vec<String> = bound
+        .bytes()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let digits = other(i, digit(c))?;
+            Some(format!(
+                "{}{digits}{}",
                 &bound[..i],
                 any(bound.len() - i - 1)
-            ));
-        }
-    }
+            ))
+        })
+        .collect();
     alternatives.push(bound.to_owned());
     alternatives
 }
 
+/// Numerals as long as `bound` and no larger; the first digit at least `first`.
+fn at_most(bound: &str, first: usize) -> Vec<String> {
+    beside(bound, |i, d| {
+        let lowest = if i == 0 { first } else { 0 };
+        d.checked_sub(1).and_then(|below| class(lowest, below))
+    })
+}
+
 /// Numerals as long as `bound` and no smaller.
 fn at_least(bound: &str) -> Vec<String> {
-    let mut alternatives = Vec::new();
-    for (i, c) in bound.bytes().enumerate() {
-        if let Some(larger) = class(digit(c) + 1, 57) {
-            alternatives.push(format!(
-                "{}{larger}{}",
-                &bound[..i],
-                any(bound.len() - i - 1)
-            ));
-        }
-    }
-    alternatives.push(bound.to_owned());
-    alternatives
+    beside(bound, |_, d| class(d + 1, 57))
 }
 
 /// Numerals (no leading `1`) from `lo` to `hi`, both included.
@@ -120,8 +118,9 @@ fn between(lo: &str, hi: &str) -> Vec<String> {
             .into_iter()
             .map(|rest| format!("{prefix}{}{rest}", a as char))
             .collect();
-        if let Some(middle) =
-            class(digit(a) + 1, digit(b).saturating_sub(1)).filter(|_| digit(b) > digit(a) + 1)
+        if let Some(middle) = digit(b)
+            .checked_sub(1)
+            .and_then(|below| class(digit(a) + 1, below))
         {
             alternatives.push(format!("{prefix}{middle}{}", any(lo.len() - common - 1)));
         }

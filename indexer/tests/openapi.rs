@@ -185,10 +185,12 @@ fn examples() -> String {
 /// Runs schemathesis against a live API with every check: no 5xx, every
 /// status and body as documented, every request the document allows
 /// accepted, every request it forbids refused.
-fn run_schemathesis(name: &str, base: &str, config: &str, extra: &[&str]) {
+fn run_schemathesis(name: &str, base: &str, extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
+    // An empty configuration of its own: nothing from a schemathesis.toml
+    // that happens to sit above the working directory.
     let config_file = dir.path().join("schemathesis.toml");
-    std::fs::write(&config_file, config).unwrap();
+    std::fs::write(&config_file, "").unwrap();
     let out = Command::new(schemathesis())
         .arg("--config-file")
         .arg(&config_file)
@@ -229,8 +231,7 @@ fn run_schemathesis(name: &str, base: &str, config: &str, extra: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_every_answer_as_the_documents_describe() {
-    use solana_signer::Signer;
-    use sparks_indexer::api::{self, ApiConfig, AppState};
+    use sparks_indexer::api::ApiConfig;
     use sparks_indexer::indexer::IndexerConfig;
 
     let env = support::Env::start().await;
@@ -242,49 +243,23 @@ async fn schemathesis_finds_every_answer_as_the_documents_describe() {
         .catch_up(&support::never())
         .await
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let indexer_base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(
-        api::connect(&env.pg.url()).await.unwrap(),
-        ApiConfig::default(),
-    );
-    tokio::spawn(api::serve(listener, state, std::future::pending()));
+    let indexer_base = support::serve_api(&env, ApiConfig::default()).await;
+    let sources = ["trading", "subscription", "campaign", "referral"];
+    let (_, issuer_base, token) =
+        support::issuer_api(&env, &outcome.issuer, &sources, u64::MAX >> 1, false).await;
 
-    let issuer_store = sparks_issuer::store::Store::connect(&env.pg.url())
-        .await
-        .unwrap();
-    let issuer = outcome.issuer.pubkey().to_string();
-    let sources = ["trading", "subscription", "campaign", "referral"].map(String::from);
-    let (_, token) = issuer_store
-        .create_token("app", &issuer, &sources)
-        .await
-        .unwrap();
-    let router =
-        sparks_issuer::routes::router(std::sync::Arc::new(sparks_issuer::routes::AppState {
-            store: issuer_store,
-            max_amount: u64::MAX >> 1,
-            metrics: None,
-            sender: None,
-            holding_lease: None,
-        }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer_base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-
-    let (indexer_base, issuer_base) = (indexer_base.clone(), issuer_base.clone());
     tokio::task::spawn_blocking(move || {
         // The stream never ends by design: its document is checked above
-        // (`the_event_stream_is_described_as_events`), not by requests.
+        // (`wallets_are_exact_keys_cursors_exact_and_the_stream_is_described_as_events`),
+        // not by requests.
         run_schemathesis(
             "the indexer API",
             &indexer_base,
-            "",
             &["--exclude-path", "/v1/wallets/{wallet}/stream"],
         );
         run_schemathesis(
             "the issuer API",
             &issuer_base,
-            "",
             &["-H", &format!("Authorization: Bearer {token}")],
         );
     })

@@ -27,7 +27,7 @@ use sparks::instructions::{CreatePerkParams, WhitelistTerms};
 use sparks::state::{PerkKind, Source, WhitelistEntry};
 use sparks_client::instructions::{self as ix, BatchRow};
 use sparks_client::{pda, scenario};
-use sparks_indexer::api::{self, ApiConfig, AppState};
+use sparks_indexer::api::ApiConfig;
 use support::{run_live, Env};
 
 const OPEN: Perk = Perk {
@@ -480,11 +480,9 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
         .unwrap();
 
     let (stop, indexing) = run_live(&env, env.chain.ws_url().to_owned()).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let node = StaleNode::start(env.chain.rpc_url().to_owned()).await;
-    let state = AppState::new(
-        api::connect(&env.pg.url()).await.unwrap(),
+    let base = support::serve_api(
+        &env,
         ApiConfig {
             rpc_url: Some(env.chain.rpc_url().to_owned()),
             // The page reads the chain through the provider with a stale node.
@@ -492,8 +490,8 @@ async fn a_connected_wallet_verifies_redeems_and_joins_from_the_page() {
             max_lag_seconds: 3.0,
             ..ApiConfig::default()
         },
-    );
-    tokio::spawn(api::serve(listener, state, std::future::pending()));
+    )
+    .await;
     let wallet_script = test_wallet_script();
     let browser = Browser::start().await;
     let user_address = user.pubkey().to_string();

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use sparks_client::scenario;
-use sparks_indexer::api::{self, ApiConfig, AppState};
+use sparks_indexer::api::ApiConfig;
 use sparks_indexer::indexer::IndexerConfig;
 use sparks_issuer::worker::{Worker, WorkerConfig};
 use support::Env;
@@ -27,13 +27,7 @@ async fn accepted_awards_show_as_pending_until_indexed() {
     let env = Env::start_clocked().await;
     let (admin, issuer) = (Keypair::new(), Keypair::new());
     scenario::deploy(&env.rpc, &admin, &issuer).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let indexer_api = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(
-        api::connect(&env.pg.url()).await.unwrap(),
-        ApiConfig::default(),
-    );
-    tokio::spawn(api::serve(listener, state, std::future::pending()));
+    let indexer_api = support::serve_api(&env, ApiConfig::default()).await;
     let http = reqwest::Client::new();
     let wallet = Keypair::new().pubkey().to_string();
     let pending_url = format!("{indexer_api}/v1/wallets/{wallet}/pending");

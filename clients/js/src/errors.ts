@@ -66,17 +66,6 @@ export function sparksRefusal(code: number): SparksRefusal | null {
   };
 }
 
-/** The failing instruction and custom code in a raw transaction error (`{ InstructionError: [i, { Custom: n }] }`). */
-function customCodeOfRaw(err: unknown): { index: number; code: number } | null {
-  if (!err || typeof err !== 'object') return null;
-  const instruction = (err as { InstructionError?: unknown }).InstructionError;
-  if (!Array.isArray(instruction) || instruction.length < 2) return null;
-  const custom = (instruction[1] as { Custom?: unknown } | null)?.Custom;
-  return typeof custom === 'number' || typeof custom === 'bigint'
-    ? { index: Number(instruction[0]), code: Number(custom) }
-    : null;
-}
-
 /**
  * The program's refusal in `error`, wherever it sits: a `SolanaError` (or
  * its causes), or a raw transaction error. `null` when the failure is not
@@ -91,16 +80,8 @@ export function sparksErrorOf(
   instructions?: readonly { readonly programAddress: Address }[],
   programAddress: Address = SPARKS_PROGRAM_ADDRESS,
 ): SparksRefusal | null {
-  const ours = (index: number) => !instructions || instructions[index]?.programAddress === programAddress;
-  for (let e: unknown = error, depth = 0; e && depth < 8; depth++) {
-    if (isSolanaError(e, SOLANA_ERROR__INSTRUCTION_ERROR__CUSTOM)) {
-      return ours(e.context.index) ? sparksRefusal(Number(e.context.code)) : null;
-    }
-    const raw = customCodeOfRaw(e);
-    if (raw !== null) return ours(raw.index) ? sparksRefusal(raw.code) : null;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return null;
+  const refusal = refusalOf(error, instructions, programAddress);
+  return refusal?.origin === 'program' ? sparksRefusal(refusal.code) : null;
 }
 
 /**

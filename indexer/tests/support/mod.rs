@@ -379,6 +379,16 @@ pub async fn award_more(env: &Env, issuer: &Keypair, awards: usize, spacing: Dur
         .await;
 }
 
+/// The indexer's API on the test's Postgres, on a free port: its URL.
+pub async fn serve_api(env: &Env, config: sparks_indexer::api::ApiConfig) -> String {
+    use sparks_indexer::api::{self, AppState};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState::new(api::connect(&env.pg.url()).await.unwrap(), config);
+    tokio::spawn(api::serve(listener, state, std::future::pending()));
+    url
+}
+
 /// The issuer service's API on the test's Postgres (its schema migrated),
 /// as the app's back end reaches it: its store, URL, and a token for
 /// `issuer`'s trading awards. No worker: the test starts one when it wants.
@@ -386,18 +396,32 @@ pub async fn issuer_service(
     env: &Env,
     issuer: &Keypair,
 ) -> (sparks_issuer::store::Store, String, String) {
+    issuer_api(env, issuer, &["trading"], 1_000_000, true).await
+}
+
+/// [`issuer_service`] with a token for `sources`, awards up to
+/// `max_amount`, and `issuer` named as the key the worker sends with only
+/// if `sends`.
+pub async fn issuer_api(
+    env: &Env,
+    issuer: &Keypair,
+    sources: &[&str],
+    max_amount: u64,
+    sends: bool,
+) -> (sparks_issuer::store::Store, String, String) {
     let store = sparks_issuer::store::Store::connect(&env.pg.url())
         .await
         .unwrap();
+    let sources: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
     let (_, token) = store
-        .create_token("app", &issuer.pubkey().to_string(), &["trading".into()])
+        .create_token("app", &issuer.pubkey().to_string(), &sources)
         .await
         .unwrap();
     let router = sparks_issuer::routes::router(Arc::new(sparks_issuer::routes::AppState {
         store: store.clone(),
-        max_amount: 1_000_000,
+        max_amount,
         metrics: None,
-        sender: Some(issuer.pubkey().to_string()),
+        sender: sends.then(|| issuer.pubkey().to_string()),
         holding_lease: None,
     }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

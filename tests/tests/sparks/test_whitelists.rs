@@ -58,6 +58,27 @@ fn grant(
     ix::grant_whitelist(&f.admin_key(), ID, wallet, spots)
 }
 
+/// A fixture with whitelist [`ID`] created by the Config admin and named
+/// for a funded team key, which has not accepted it yet: (fixture, admin,
+/// team, consumer).
+async fn named_for_a_team() -> (TestFixture, Keypair, Keypair, Pubkey) {
+    let mut f = TestFixture::new().await;
+    let admin = f.admin.insecure_clone();
+    let team = f.funded_wallet(1_000_000_000).await;
+    let consumer = Pubkey::new_unique();
+    f.send_ok(
+        &[ix::create_whitelist(
+            &admin.pubkey(),
+            ID,
+            &team.pubkey(),
+            terms(&consumer),
+        )],
+        &[&admin],
+    )
+    .await;
+    (f, admin, team, consumer)
+}
+
 async fn entry(f: &mut TestFixture, wallet: &Pubkey) -> Option<WhitelistEntry> {
     f.account(&pda::whitelist_entry(&pda::whitelist(ID), wallet))
         .await
@@ -164,20 +185,7 @@ async fn create_whitelist_by_a_stranger_or_with_bad_terms_is_refused() {
 async fn a_whitelist_named_for_another_admin_is_the_creators_until_it_accepts() {
     // Naming another key at creation is a hand-over like any other: the
     // named key holds nothing until it signs (a mistyped key never does).
-    let mut f = TestFixture::new().await;
-    let admin = f.admin.insecure_clone();
-    let team = f.funded_wallet(1_000_000_000).await;
-    let consumer = Pubkey::new_unique();
-    f.send_ok(
-        &[ix::create_whitelist(
-            &admin.pubkey(),
-            ID,
-            &team.pubkey(),
-            terms(&consumer),
-        )],
-        &[&admin],
-    )
-    .await;
+    let (mut f, admin, team, consumer) = named_for_a_team().await;
     let created = whitelist(&mut f).await;
     assert_eq!(
         (created.admin, created.pending_admin),
@@ -198,20 +206,7 @@ async fn a_whitelist_named_for_another_admin_is_the_creators_until_it_accepts() 
 #[tokio::test]
 async fn the_whitelist_admin_updates_terms() {
     // Arrange: the whitelist is handed to a project team's key.
-    let mut f = TestFixture::new().await;
-    let admin = f.admin.insecure_clone();
-    let team = f.funded_wallet(1_000_000_000).await;
-    let consumer = Pubkey::new_unique();
-    f.send_ok(
-        &[ix::create_whitelist(
-            &admin.pubkey(),
-            ID,
-            &team.pubkey(),
-            terms(&consumer),
-        )],
-        &[&admin],
-    )
-    .await;
+    let (mut f, admin, team, consumer) = named_for_a_team().await;
     f.send_ok(&[ix::accept_whitelist_admin(&team.pubkey(), ID)], &[&team])
         .await;
     // Act
