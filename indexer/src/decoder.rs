@@ -16,7 +16,6 @@ use base64::Engine as _;
 use solana_transaction_status_client_types::option_serializer::OptionSerializer;
 use solana_transaction_status_client_types::EncodedConfirmedTransactionWithStatusMeta;
 use sparks_client::events::SparksEvent;
-use sparks_client::rpc::cpi_events;
 
 /// Where an event was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +61,20 @@ pub struct DecodedTransaction {
     pub problems: Vec<Problem>,
 }
 
-/// Decodes one transaction of `program` (the Sparks program id).
+/// What decoding reads of a transaction, whichever way it arrived (a
+/// JSON-RPC `getTransaction` answer or a Yellowstone stream update).
+pub struct Parts<'a> {
+    /// The keys instruction indexes refer to: the message's own, then (v0)
+    /// the writable and read-only addresses loaded from lookup tables.
+    pub keys: Vec<Pubkey>,
+    /// Every inner instruction: its program's index in `keys` and its data
+    /// (or why the data could not be read).
+    pub inner: Vec<(usize, Result<Vec<u8>, String>)>,
+    pub logs: &'a [String],
+}
+
+/// Decodes one transaction of `program` (the Sparks program id) as a
+/// JSON-RPC node returns it.
 pub fn decode(
     tx: &EncodedConfirmedTransactionWithStatusMeta,
     program: &Pubkey,
@@ -82,28 +94,37 @@ pub fn decode(
         decoded.problems.push(Problem::Failed(format!("{err:?}")));
         return decoded;
     }
-    let inner = match tx.transaction.transaction.decode() {
-        Some(transaction) => inner_events(
-            &account_keys(
+    let logs: &[String] = match &meta.log_messages {
+        OptionSerializer::Some(logs) => logs,
+        _ => &[],
+    };
+    let (keys, inner) = match tx.transaction.transaction.decode() {
+        Some(transaction) => (
+            account_keys(
                 transaction.message.static_account_keys(),
                 &meta.loaded_addresses,
             ),
-            &meta.inner_instructions,
-            program,
-            &mut decoded.problems,
+            inner_instructions(&meta.inner_instructions),
         ),
         None => {
             decoded.problems.push(Problem::Malformed(
                 "transaction is not binary-encoded".into(),
             ));
-            Vec::new()
+            (Vec::new(), Vec::new())
         }
     };
-    let logs: &[String] = match &meta.log_messages {
-        OptionSerializer::Some(logs) => logs,
-        _ => &[],
-    };
-    let logged = log_events(logs, program, &mut decoded.problems);
+    decode_parts(Parts { keys, inner, logs }, program, decoded)
+}
+
+/// The events in `parts`, added to `decoded` (which carries the slot and
+/// any problem found reading the transaction).
+pub fn decode_parts(
+    parts: Parts<'_>,
+    program: &Pubkey,
+    mut decoded: DecodedTransaction,
+) -> DecodedTransaction {
+    let inner = inner_events(&parts.keys, parts.inner, program, &mut decoded.problems);
+    let logged = log_events(parts.logs, program, &mut decoded.problems);
     decoded.events = merge(inner, logged);
     if let Some((field, value)) = decoded.events.iter().find_map(|e| out_of_range(&e.event)) {
         decoded.problems.push(Problem::OutOfRange(format!(
@@ -212,15 +233,47 @@ fn account_keys(
     keys
 }
 
+/// The JSON-RPC answer's inner instructions (data in base58).
+fn inner_instructions(
+    inner: &OptionSerializer<Vec<solana_transaction_status_client_types::UiInnerInstructions>>,
+) -> Vec<(usize, Result<Vec<u8>, String>)> {
+    use solana_transaction_status_client_types::UiInstruction;
+    let OptionSerializer::Some(inner) = inner else {
+        return Vec::new();
+    };
+    inner
+        .iter()
+        .flat_map(|group| group.instructions.iter())
+        .filter_map(|instruction| match instruction {
+            UiInstruction::Compiled(compiled) => Some((
+                usize::from(compiled.program_id_index),
+                bs58::decode(&compiled.data)
+                    .into_vec()
+                    .map_err(|e| format!("inner instruction data: base58: {e}")),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `emit_cpi!` events: our program's inner instructions tagged as events.
 fn inner_events(
     keys: &[Pubkey],
-    inner: &OptionSerializer<Vec<solana_transaction_status_client_types::UiInnerInstructions>>,
+    inner: Vec<(usize, Result<Vec<u8>, String>)>,
     program: &Pubkey,
     problems: &mut Vec<Problem>,
 ) -> Vec<SparksEvent> {
     let mut events = Vec::new();
-    for result in cpi_events(keys, inner, program) {
-        match result {
+    for (program_index, data) in inner {
+        if keys.get(program_index) != Some(program) {
+            continue;
+        }
+        let decoded = match data {
+            Ok(data) if !data.starts_with(anchor_lang::event::EVENT_IX_TAG_LE) => continue,
+            Ok(data) => SparksEvent::from_cpi_data(&data).map_err(|e| e.to_string()),
+            Err(reason) => Err(reason),
+        };
+        match decoded {
             Ok(event) => events.push(event),
             Err(reason) => problems.push(Problem::Undecodable {
                 origin: Origin::InnerInstruction,

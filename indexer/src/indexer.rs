@@ -145,6 +145,17 @@ impl Indexer {
 
     /// Indexes everything newer than the cursor, advancing it batch by batch.
     pub async fn catch_up(&self, shutdown: &Shutdown) -> Result<Progress, IndexerError> {
+        Ok(self.catch_up_through(shutdown).await?.0)
+    }
+
+    /// [`Indexer::catch_up`] for the stream's repairs: returns the slot the
+    /// mirror is now proven complete through (the listing's tip, or just
+    /// below the oldest signature it saw under the commitment).
+    pub async fn catch_up_proven(&self, shutdown: &Shutdown) -> Result<u64, IndexerError> {
+        Ok(self.catch_up_through(shutdown).await?.1)
+    }
+
+    async fn catch_up_through(&self, shutdown: &Shutdown) -> Result<(Progress, u64), IndexerError> {
         let cursor = self.store.cursor().await?;
         let kept = self.kept_listing(&cursor).await?;
         // The tip first: once everything listed after it is stored, the
@@ -154,27 +165,30 @@ impl Indexer {
             Some(marker) => marker.tip,
             None => self.source.slot().await?,
         };
+        let mut below_commitment = None;
         let listed = match kept {
             Some(marker) if marker.complete => Listed::Kept,
             kept => {
                 let reached = kept.and_then(|marker| marker.next_before);
-                self.list(&cursor, tip, reached, shutdown).await?
+                self.list(&cursor, tip, reached, &mut below_commitment, shutdown)
+                    .await?
             }
         };
+        let proven = below_commitment.map_or(tip, |slot: u64| tip.min(slot.saturating_sub(1)));
         let progress = match listed {
             Listed::InMemory(signatures) => {
                 self.index(signatures, Some(cursor.signature), shutdown)
                     .await?
             }
             Listed::Kept => self.index_kept(shutdown).await?,
-            Listed::Stopped => return Ok(Progress::default()),
+            Listed::Stopped => return Ok((Progress::default(), cursor.caught_up_slot)),
         };
         if !*shutdown.borrow() {
-            self.store.mark_caught_up(tip).await?;
+            self.store.mark_caught_up(proven).await?;
         }
         metrics::counter!("sparks_indexed_events_total").increment(progress.events);
         metrics::counter!("sparks_indexed_transactions_total").increment(progress.transactions);
-        Ok(progress)
+        Ok((progress, proven))
     }
 
     /// The listing a previous catch-up kept, if it still runs down to the
@@ -212,6 +226,7 @@ impl Indexer {
         cursor: &crate::store::Cursor,
         tip: u64,
         reached: Option<(String, u64)>,
+        below_commitment: &mut Option<u64>,
         shutdown: &Shutdown,
     ) -> Result<Listed, IndexerError> {
         let stop = match &cursor.signature {
@@ -236,6 +251,8 @@ impl Indexer {
                 // Nothing newer than a signature below the commitment is
                 // taken, so the cursor can never pass it.
                 held.clear();
+                *below_commitment =
+                    Some(below_commitment.map_or(entry.slot, |s| s.min(entry.slot)));
                 if kept {
                     self.store.forget_listed().await?;
                 }
@@ -509,6 +526,33 @@ impl Indexer {
         Ok((finalized.len(), dropped.len()))
     }
 
+    /// Follows a Yellowstone gRPC stream until `shutdown` (see
+    /// [`crate::stream`]); RPC repairs gaps and, every
+    /// `finality_interval`, proves the fate of anything the stream did not
+    /// finalize (a rollback needs the RPC's proof).
+    pub async fn run_stream(
+        &self,
+        stream: crate::stream::StreamConfig,
+        shutdown: Shutdown,
+    ) -> Result<(), IndexerError> {
+        let finality = tokio::spawn(self.clone().finality_loop(shutdown.clone()));
+        let outcome = crate::stream::follow(self, stream, shutdown).await;
+        finality.abort();
+        outcome
+    }
+
+    async fn finality_loop(self, mut shutdown: Shutdown) {
+        loop {
+            if let Err(error) = self.check_finality().await {
+                tracing::warn!(%error, "finality check failed; will retry");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.finality_interval) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+    }
+
     /// Catch up, then follow the chain until `shutdown`.
     pub async fn run(
         &self,
@@ -528,20 +572,7 @@ impl Indexer {
                 shutdown.clone(),
             )));
         }
-        let finality = self.clone();
-        let finality_shutdown = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut shutdown = finality_shutdown;
-            loop {
-                if let Err(error) = finality.check_finality().await {
-                    tracing::warn!(%error, "finality check failed; will retry");
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(finality.config.finality_interval) => {}
-                    _ = shutdown.changed() => break,
-                }
-            }
-        }));
+        tasks.push(tokio::spawn(self.clone().finality_loop(shutdown.clone())));
         let mut failures = 0u32;
         while !*shutdown.borrow() {
             match self.catch_up(&shutdown).await {

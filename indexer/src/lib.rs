@@ -16,5 +16,6 @@ pub mod indexer;
 pub mod names;
 pub mod source;
 pub mod store;
+pub mod stream;
 pub mod verify;
 pub mod webhooks;

@@ -20,6 +20,7 @@ use sparks_indexer::api::{self, ApiConfig, AppState};
 use sparks_indexer::indexer::{Indexer, IndexerConfig};
 use sparks_indexer::source::{Source, SourceConfig};
 use sparks_indexer::store::{Selection, Store};
+use sparks_indexer::stream::StreamConfig;
 use sparks_indexer::webhooks::worker::{Deliverer, DeliveryConfig};
 use tokio::sync::watch;
 
@@ -173,6 +174,8 @@ struct RunArgs {
     #[arg(long, env = "SPARKS_POLL_MS", default_value_t = 5_000)]
     poll_ms: u64,
     #[command(flatten)]
+    grpc: GrpcArgs,
+    #[command(flatten)]
     api: ApiArgs,
     /// Index only; do not serve the HTTP API.
     #[arg(long)]
@@ -187,6 +190,29 @@ struct RunArgs {
     /// Seconds one webhook request may take.
     #[arg(long, env = "SPARKS_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
     webhook_timeout_secs: u64,
+}
+
+/// Streaming from a Yellowstone gRPC endpoint instead of websocket + getTransaction.
+#[derive(Args)]
+struct GrpcArgs {
+    /// Yellowstone gRPC ("Dragon's Mouth") endpoint: stream transactions and
+    /// slots from it, with RPC (--rpc-url) only for repairs and finality proofs.
+    #[arg(long, env = "SPARKS_GRPC_URL")]
+    grpc_url: Option<String>,
+    /// The provider's access token, sent as the `x-token` header.
+    #[arg(long, env = "SPARKS_GRPC_X_TOKEN", hide_env_values = true)]
+    grpc_x_token: Option<String>,
+    /// Seconds without any message (not even a ping) before the stream is reconnected.
+    #[arg(long, env = "SPARKS_GRPC_STALL_SECS", default_value_t = 30)]
+    grpc_stall_secs: u64,
+    /// Streamed transactions held waiting for their slot to confirm; past
+    /// it they are dropped and repaired over RPC.
+    #[arg(long, env = "SPARKS_GRPC_MAX_BUFFERED", default_value_t = 100_000)]
+    grpc_max_buffered: usize,
+    /// Never ask the endpoint to replay from the cursor (`from_slot`):
+    /// every reconnect is repaired over RPC.
+    #[arg(long, env = "SPARKS_GRPC_NO_REPLAY", default_value_t = false)]
+    grpc_no_replay: bool,
 }
 
 #[derive(Args)]
@@ -304,8 +330,21 @@ async fn execute(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 let deliverer = Deliverer::new(reader_pool(&args.database).await?, config)?;
                 Some(tokio::spawn(deliverer.run(shutdown.clone())))
             };
-            tracing::info!(rpc = %args.chain.rpc_url, ws = %ws_url, "indexing");
-            indexer.run(Some(ws_url), shutdown).await?;
+            match &args.grpc.grpc_url {
+                Some(grpc_url) => {
+                    let mut stream = StreamConfig::new(grpc_url.clone());
+                    stream.x_token = args.grpc.grpc_x_token.clone();
+                    stream.stall_timeout = Duration::from_secs(args.grpc.grpc_stall_secs.max(1));
+                    stream.max_buffered = args.grpc.grpc_max_buffered;
+                    stream.replay = !args.grpc.grpc_no_replay;
+                    tracing::info!(rpc = %args.chain.rpc_url, grpc = %grpc_url, "indexing from the gRPC stream");
+                    indexer.run_stream(stream, shutdown).await?;
+                }
+                None => {
+                    tracing::info!(rpc = %args.chain.rpc_url, ws = %ws_url, "indexing");
+                    indexer.run(Some(ws_url), shutdown).await?;
+                }
+            }
             if let Some(api) = api {
                 api.await??;
             }

@@ -9,9 +9,11 @@
 //! `sparks-localnet` binary.
 
 mod builtins;
+pub mod grpc;
 mod native_runtime;
 mod programs;
 
+pub use grpc::GrpcConfig;
 pub use programs::{features, ProgramRuntime};
 
 use std::net::TcpListener;
@@ -50,6 +52,11 @@ pub enum LocalnetError {
     Stopped(String),
     #[error("could not spawn the chain thread: {0}")]
     Spawn(std::io::Error),
+    #[error("could not serve gRPC on {address}: {source}")]
+    Grpc {
+        address: String,
+        source: std::io::Error,
+    },
 }
 
 /// When the chain produces blocks.
@@ -79,6 +86,8 @@ pub struct LocalnetConfig {
     pub airdrop_lamports: u64,
     /// How the programs run: their SBF bytecode (the default) or native builtins.
     pub runtime: ProgramRuntime,
+    /// Yellowstone gRPC, served from the chain's Geyser events.
+    pub grpc: GrpcConfig,
 }
 
 impl Default for LocalnetConfig {
@@ -92,6 +101,7 @@ impl Default for LocalnetConfig {
             airdrop: Vec::new(),
             airdrop_lamports: 1_000_000_000_000,
             runtime: ProgramRuntime::Bytecode,
+            grpc: GrpcConfig::default(),
         }
     }
 }
@@ -100,8 +110,11 @@ impl Default for LocalnetConfig {
 pub struct Localnet {
     rpc_url: String,
     ws_url: String,
+    grpc_url: String,
     commands: Sender<SimnetCommand>,
     runloop: Option<JoinHandle<()>>,
+    /// Serves gRPC; dropped (stopped) with the chain.
+    grpc_runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Localnet {
@@ -125,6 +138,7 @@ impl Localnet {
         let (mut svm, events, geyser_events) =
             SurfnetSvm::new(svm_config).map_err(|e| LocalnetError::Svm(e.to_string()))?;
         programs::deploy(&mut svm.inner.svm, config.runtime)?;
+        let (grpc_runtime, grpc_url, geyser_events) = serve_grpc(&config, geyser_events)?;
 
         let surfpool_config = SurfpoolConfig {
             simnets: vec![SimnetConfig {
@@ -174,10 +188,12 @@ impl Localnet {
         let chain = Self {
             rpc_url: format!("http://{}:{rpc_port}", config.host),
             ws_url: format!("ws://{}:{ws_port}", config.host),
+            grpc_url,
             commands: commands_tx,
             runloop: Some(runloop),
+            grpc_runtime: Some(grpc_runtime),
         };
-        tracing::info!(rpc = %chain.rpc_url, ws = %chain.ws_url, elapsed = ?started.elapsed(), "local chain ready");
+        tracing::info!(rpc = %chain.rpc_url, ws = %chain.ws_url, grpc = %chain.grpc_url, elapsed = ?started.elapsed(), "local chain ready");
         Ok(chain)
     }
 
@@ -187,6 +203,11 @@ impl Localnet {
 
     pub fn ws_url(&self) -> &str {
         &self.ws_url
+    }
+
+    /// Yellowstone gRPC endpoint (`http://host:port`).
+    pub fn grpc_url(&self) -> &str {
+        &self.grpc_url
     }
 
     /// Stops the chain and waits for its thread.
@@ -199,6 +220,9 @@ impl Localnet {
         let _ = self.commands.send(SimnetCommand::Terminate(None));
         if let Some(handle) = self.runloop.take() {
             let _ = handle.join();
+        }
+        if let Some(runtime) = self.grpc_runtime.take() {
+            runtime.shutdown_background();
         }
         tracing::debug!("local chain stopped");
     }
@@ -241,6 +265,68 @@ fn ports(host: &str, rpc: Option<u16>, ws: Option<u16>) -> Result<(u16, u16), Lo
             Err(no_port(std::io::Error::other("no free pair of ports")))
         }
     }
+}
+
+/// Starts the gRPC server on a runtime of its own and puts the feed between
+/// the chain's Geyser events and surfpool's plugin runloop (which gets every
+/// event, as before). Returns the runtime, the URL and the runloop's end.
+fn serve_grpc(
+    config: &LocalnetConfig,
+    events: Receiver<surfpool_core::surfnet::GeyserEvent>,
+) -> Result<
+    (
+        tokio::runtime::Runtime,
+        String,
+        Receiver<surfpool_core::surfnet::GeyserEvent>,
+    ),
+    LocalnetError,
+> {
+    let address = format!("{}:{}", config.host, config.grpc.port.unwrap_or(0));
+    let failed = |source| LocalnetError::Grpc {
+        address: address.clone(),
+        source,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("sparks-localnet-grpc")
+        .enable_all()
+        .build()
+        .map_err(failed)?;
+    // Bound here (a std socket, so a caller inside a runtime can start the
+    // chain too) and served on the gRPC runtime.
+    let listener = TcpListener::bind(&address).map_err(failed)?;
+    listener.set_nonblocking(true).map_err(failed)?;
+    let port = listener.local_addr().map_err(failed)?.port();
+    let feed = grpc::Feed::new(config.grpc.replay_slots);
+    let ping_interval = config.grpc.ping_interval;
+    let served = feed.clone();
+    runtime.spawn(async move {
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => {
+                if let Err(error) = grpc::serve(listener, served, ping_interval).await {
+                    tracing::error!(%error, "gRPC server stopped");
+                }
+            }
+            Err(error) => tracing::error!(%error, "gRPC listener"),
+        }
+    });
+    let (forward, runloop_events) = unbounded();
+    std::thread::Builder::new()
+        .name("sparks-localnet-geyser".into())
+        .spawn(move || {
+            for event in events {
+                feed.push(&event);
+                if forward.send(event).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(LocalnetError::Spawn)?;
+    Ok((
+        runtime,
+        format!("http://{}:{port}", config.host),
+        runloop_events,
+    ))
 }
 
 fn wait_until_ready(events: &Receiver<SimnetEvent>) -> Result<(), LocalnetError> {

@@ -1,5 +1,5 @@
-//! `sparks-localnet`: starts the local chain and prints its RPC and websocket
-//! URLs, like `solana-test-validator`. Runs until Ctrl-C.
+//! `sparks-localnet`: starts the local chain and prints its RPC, websocket
+//! and Yellowstone gRPC URLs, like `solana-test-validator`. Runs until Ctrl-C.
 
 use anyhow::Context;
 use clap::Parser;
@@ -20,6 +20,16 @@ struct Args {
     /// Websocket port (default: the RPC port + 1, like solana-test-validator).
     #[arg(long, env = "SPARKS_LOCALNET_WS_PORT")]
     ws_port: Option<u16>,
+    /// Yellowstone gRPC port (default: a free one).
+    #[arg(long, env = "SPARKS_LOCALNET_GRPC_PORT")]
+    grpc_port: Option<u16>,
+    /// Slots a gRPC subscription can replay with `from_slot`.
+    #[arg(
+        long,
+        env = "SPARKS_LOCALNET_GRPC_REPLAY_SLOTS",
+        default_value_t = 10_000
+    )]
+    grpc_replay_slots: u64,
     /// Slot length in milliseconds.
     #[arg(long, env = "SPARKS_LOCALNET_SLOT_TIME_MS", default_value_t = 50)]
     slot_time_ms: u64,
@@ -69,11 +79,17 @@ fn main() -> anyhow::Result<()> {
         } else {
             ProgramRuntime::Bytecode
         },
+        grpc: sparks_localnet::GrpcConfig {
+            port: args.grpc_port,
+            replay_slots: args.grpc_replay_slots,
+            ..sparks_localnet::GrpcConfig::default()
+        },
         ..LocalnetConfig::default()
     })
     .context("starting the local chain")?;
     println!("RPC URL:       {}", chain.rpc_url());
     println!("Websocket URL: {}", chain.ws_url());
+    println!("gRPC URL:      {} (Yellowstone)", chain.grpc_url());
     println!("Sparks:        {}", sparks::ID);
     println!("Example mint:  {}", example_mint::ID);
     println!("Programs run:  {runtime}");

@@ -105,6 +105,8 @@ pub struct Source {
     config: SourceConfig,
     limiter: Option<Mutex<tokio::time::Interval>>,
     block_times: Mutex<HashMap<u64, Option<i64>>>,
+    /// Requests sent, by RPC method (retries included): what a provider bills.
+    calls: std::sync::Mutex<HashMap<&'static str, u64>>,
 }
 
 /// Slots whose block time is kept (the cache is cleared beyond this).
@@ -132,11 +134,34 @@ impl Source {
             config,
             limiter,
             block_times: Mutex::new(HashMap::new()),
+            calls: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
     pub fn config(&self) -> &SourceConfig {
         &self.config
+    }
+
+    /// Requests sent so far for RPC method `name` (retries included).
+    pub fn calls(&self, name: &str) -> u64 {
+        let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        calls.get(name).copied().unwrap_or(0)
+    }
+
+    /// Requests sent so far, every method together.
+    pub fn total_calls(&self) -> u64 {
+        let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        calls.values().sum()
+    }
+
+    fn count(&self, name: &'static str) {
+        *self
+            .calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name)
+            .or_default() += 1;
+        metrics::counter!("sparks_rpc_calls_total", "method" => name).increment(1);
     }
 
     fn commitment(&self) -> CommitmentConfig {
@@ -172,6 +197,7 @@ impl Source {
             self.retry_policy(),
             || async {
                 self.pace().await;
+                self.count(name);
                 call().await.map_err(|error| match error::classify(&error) {
                     ErrorClass::Transient => backoff::Error::transient(error),
                     _ => backoff::Error::permanent(error),
@@ -311,6 +337,15 @@ impl Source {
     pub async fn slot(&self) -> Result<u64, SourceError> {
         self.call("getSlot", || {
             self.rpc.get_slot_with_commitment(self.commitment())
+        })
+        .await
+    }
+
+    /// The newest slot the node has processed (any commitment).
+    pub async fn processed_slot(&self) -> Result<u64, SourceError> {
+        self.call("getSlot", || {
+            self.rpc
+                .get_slot_with_commitment(CommitmentConfig::processed())
         })
         .await
     }

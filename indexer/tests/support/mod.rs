@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub mod faults;
+pub mod geyser_proxy;
 pub mod lagging;
 pub mod receiver;
 
@@ -283,10 +284,12 @@ pub struct CuttableProxy {
 }
 
 impl CuttableProxy {
+    /// In front of `upstream_url` (`ws://` or `http://`), with its scheme.
     pub async fn start(upstream_url: String) -> Self {
-        let upstream = upstream_url.trim_start_matches("ws://").to_owned();
+        let (scheme, upstream) = upstream_url.split_once("://").unwrap();
+        let upstream = upstream.to_owned();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("ws://{}", listener.local_addr().unwrap());
+        let url = format!("{scheme}://{}", listener.local_addr().unwrap());
         let up = Arc::new(AtomicBool::new(true));
         let accepted = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (cut, cuts) = watch::channel(0u64);
@@ -304,6 +307,8 @@ impl CuttableProxy {
                     accepted.fetch_add(1, Ordering::SeqCst);
                     let upstream = upstream.clone();
                     let mut cuts = cuts.clone();
+                    // Only a cut after this connection began ends it.
+                    cuts.borrow_and_update();
                     tokio::spawn(async move {
                         let Ok(server) = TcpStream::connect(&upstream).await else {
                             return;
