@@ -73,8 +73,8 @@ async fn assert_exact_mirror(env: &Env) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "WIP (#32): on a quiet chain a gap the rate limit skipped is not retried until the next slot; run with --ignored"]
 async fn the_stream_indexes_the_chain_without_fetching_a_transaction() {
+    support::logs();
     let env = Env::start().await;
     // Activity before the indexer first runs: only RPC can fill that gap.
     let issuer = awards_on_chain(&env, 20).await;
@@ -118,7 +118,6 @@ async fn the_stream_indexes_the_chain_without_fetching_a_transaction() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "WIP (#32): on a quiet chain a gap the rate limit skipped is not retried until the next slot; run with --ignored"]
 async fn a_cut_connection_replays_from_the_cursor_and_a_gap_past_the_replay_is_repaired() {
     // A replay buffer of 20 slots: a long outage outlives it.
     let env = Env::start_with(LocalnetConfig {

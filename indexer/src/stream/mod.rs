@@ -155,6 +155,7 @@ pub async fn follow(
                     Ok(cursor) => {
                         follower.tracker =
                             Tracker::new(cursor.caught_up_slot, follower.config.max_buffered);
+                        follower.gap = None;
                         follower.cursor = cursor.signature;
                         follower.cursor_slot = cursor.slot;
                     }
@@ -234,6 +235,7 @@ impl Follower<'_> {
                 next = tokio::time::timeout(wait, stream.next()) => next,
                 _ = shutdown.changed() => return Ended::Shutdown,
             };
+            tracing::trace!(?wait, timed_out = next.is_err(), gap = ?self.gap, "stream wait");
             if next.is_err() && last_heard.elapsed() < self.config.stall_timeout {
                 let retry = self
                     .gap
@@ -450,12 +452,26 @@ impl Follower<'_> {
                 Ready::Nothing => {}
             }
         }
-        if let Some((confirmed, missing)) = gap {
-            if let Some(Ready::Store { slots, through: t }) =
-                self.repair(confirmed, missing).await?
-            {
-                to_store.extend(slots);
-                through = Some(t);
+        if let Some(open) = gap {
+            self.gap = Some(open);
+        } else if let (Some((confirmed, _)), Some(through)) = (self.gap, through) {
+            // Closed by linking past it (a finalized old slot also reports
+            // the mirror's extent, without linking anything).
+            if through >= confirmed {
+                self.gap = None;
+            }
+        }
+        if let Some((confirmed, missing)) = self.gap {
+            match self.repair(confirmed, missing).await? {
+                Some(Ready::Store { slots, through: t }) => {
+                    to_store.extend(slots);
+                    through = Some(t);
+                    self.gap = None;
+                }
+                Some(Ready::Nothing) => self.gap = None,
+                // Not yet past it: retried after a pause, even on a quiet chain.
+                Some(Ready::Gap { confirmed, missing }) => self.gap = Some((confirmed, missing)),
+                None => {}
             }
         }
         if let Some(through) = through {
