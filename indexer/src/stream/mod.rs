@@ -105,6 +105,21 @@ impl From<StreamError> for Ended {
     }
 }
 
+/// How a subscription began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Replaying from the slot after the one the mirror is complete through.
+    Replayed,
+    /// Replaying from this slot: every slot from it on arrives whole, and
+    /// what lies between the mirror and it is repaired over RPC.
+    WholeFrom(u64),
+    /// At the live tip: the first slot may arrive in part.
+    Live,
+}
+
+/// How long a replay's refusal may take to arrive.
+const REFUSAL_WITHIN: Duration = Duration::from_secs(1);
+
 /// Minimum time between two RPC repairs of the same gap.
 const REPAIR_PAUSE: Duration = Duration::from_millis(250);
 
@@ -194,24 +209,29 @@ struct Follower<'a> {
 
 impl Follower<'_> {
     async fn session(&mut self, shutdown: &mut Shutdown) -> Ended {
-        let (mut sink, mut stream, replayed) = match self.subscribe().await {
+        let (mut sink, mut stream, start) = match self.subscribe().await {
             Ok(subscribed) => subscribed,
             Err(error) => return Ended::Stream(error),
         };
-        self.tracker.reconnected(replayed);
-        tracing::info!(
-            url = %self.config.url,
-            from_slot = replayed.then(|| self.tracker.complete_through() + 1),
-            "subscribed to the gRPC stream"
-        );
-        if !replayed {
-            // What happened before this subscription is only in RPC; the
-            // stream buffers meanwhile. Slots the node had begun by now are
-            // the only ones the stream may hold in part.
-            match self.indexer.source().processed_slot().await {
-                Ok(tip) => self.tracker.began_after(tip),
-                Err(error) => return Ended::Indexer(error.into()),
+        tracing::info!(url = %self.config.url, ?start, complete_through = self.tracker.complete_through(), "subscribed to the gRPC stream");
+        match start {
+            Start::Replayed => self
+                .tracker
+                .reconnected(Some(self.tracker.complete_through() + 1)),
+            Start::WholeFrom(slot) => self.tracker.reconnected(Some(slot)),
+            Start::Live => {
+                self.tracker.reconnected(None);
+                // Slots the node had begun by now are the only ones the
+                // stream may hold in part.
+                match self.indexer.source().processed_slot().await {
+                    Ok(tip) => self.tracker.began_after(tip),
+                    Err(error) => return Ended::Indexer(error.into()),
+                }
             }
+        }
+        if start != Start::Replayed {
+            // What happened before the stream is only in RPC; the stream
+            // buffers meanwhile.
             self.last_repair = None;
             let repaired = match self.repair(0, self.tracker.complete_through() + 1).await {
                 Ok(ready) => ready.into_iter().collect(),
@@ -289,40 +309,69 @@ impl Follower<'_> {
         }
     }
 
-    /// Connects and subscribes, replaying from the slot after the one the
-    /// mirror is complete through where the endpoint can. Returns whether
-    /// it replays.
-    async fn subscribe(&self) -> Result<(SubscribeRequestSink, Updates, bool), StreamError> {
-        let from_slot = (self.config.replay && self.tracker.complete_through() > 0)
-            .then(|| self.tracker.complete_through() + 1);
-        if let Some(from_slot) = from_slot {
-            let (sink, mut stream) = self.open(Some(from_slot)).await?;
-            // A refusal arrives as the stream's first item; anything else is
-            // the replay under way and is put back in front.
-            match stream.next().await {
-                Some(Err(status))
-                    if matches!(
-                        status.code(),
-                        Code::InvalidArgument | Code::Unimplemented | Code::OutOfRange
-                    ) =>
-                {
-                    metrics::counter!("sparks_stream_replay_refused_total").increment(1);
-                    tracing::warn!(
-                        from_slot,
-                        message = status.message(),
-                        "the endpoint cannot replay from the cursor; the gap is repaired over RPC"
-                    );
+    /// Connects and subscribes. Where the endpoint replays, from the slot
+    /// after the one the mirror is complete through, or failing that (a
+    /// fresh mirror, a cursor older than the endpoint keeps) from the
+    /// node's current slot, so that every slot the stream brings is whole.
+    async fn subscribe(&self) -> Result<(SubscribeRequestSink, Updates, Start), StreamError> {
+        if self.config.replay {
+            let complete = self.tracker.complete_through();
+            if complete > 0 {
+                if let Some((sink, updates)) = self.replaying(complete + 1).await? {
+                    return Ok((sink, updates, Start::Replayed));
                 }
-                Some(Err(status)) => return Err(status.into()),
-                None => return Err(StreamError::Ended),
-                Some(Ok(first)) => {
-                    let updates = futures::stream::once(async { Ok(first) }).chain(stream);
-                    return Ok((sink, Box::pin(updates), true));
-                }
+            }
+            let tip =
+                self.indexer
+                    .source()
+                    .processed_slot()
+                    .await
+                    .map_err(|e| StreamError::Connect {
+                        url: self.config.url.clone(),
+                        message: format!("reading the node's slot over RPC: {e}"),
+                    })?;
+            if let Some((sink, updates)) = self.replaying(tip).await? {
+                return Ok((sink, updates, Start::WholeFrom(tip)));
             }
         }
         let (sink, stream) = self.open(None).await?;
-        Ok((sink, Box::pin(stream), false))
+        Ok((sink, Box::pin(stream), Start::Live))
+    }
+
+    /// A subscription replaying from `from_slot`, or `None` when the
+    /// endpoint refuses to (it says so at once, as the stream's first item).
+    async fn replaying(
+        &self,
+        from_slot: u64,
+    ) -> Result<Option<(SubscribeRequestSink, Updates)>, StreamError> {
+        let (sink, mut stream) = self.open(Some(from_slot)).await?;
+        let first = match tokio::time::timeout(REFUSAL_WITHIN, stream.next()).await {
+            // Nothing yet: a quiet chain, and no refusal.
+            Err(_) => return Ok(Some((sink, Box::pin(stream)))),
+            Ok(first) => first,
+        };
+        match first {
+            Some(Err(status))
+                if matches!(
+                    status.code(),
+                    Code::InvalidArgument | Code::Unimplemented | Code::OutOfRange
+                ) =>
+            {
+                metrics::counter!("sparks_stream_replay_refused_total").increment(1);
+                tracing::warn!(
+                    from_slot,
+                    message = status.message(),
+                    "the endpoint cannot replay from there; what lies before is repaired over RPC"
+                );
+                Ok(None)
+            }
+            Some(Err(status)) => Err(status.into()),
+            None => Err(StreamError::Ended),
+            Some(Ok(first)) => {
+                let updates = futures::stream::once(async { Ok(first) }).chain(stream);
+                Ok(Some((sink, Box::pin(updates))))
+            }
+        }
     }
 
     async fn open(

@@ -103,16 +103,21 @@ impl Tracker {
         self.buffered
     }
 
-    /// A new connection: one that replays from `complete_through + 1`
-    /// resends every slot above it whole; one that does not may begin
-    /// inside a slot, so what it and the last one held is untrusted.
-    pub fn reconnected(&mut self, replayed: bool) {
-        if !replayed {
-            let newest = self.slots.keys().next_back().copied().unwrap_or(0);
-            self.untrusted_through = self.untrusted_through.max(newest);
-            self.awaiting_first = true;
-        } else {
-            self.awaiting_first = false;
+    /// A new connection. One that replays from `whole_from` resends every
+    /// slot from there on whole (what lies before it and after the mirror
+    /// needs a repair); one at the live tip (`None`) may begin inside a
+    /// slot, so what it and the last one held is untrusted until a repair.
+    pub fn reconnected(&mut self, whole_from: Option<u64>) {
+        match whole_from {
+            Some(slot) => {
+                self.awaiting_first = false;
+                self.untrusted_through = self.untrusted_through.max(slot.saturating_sub(1));
+            }
+            None => {
+                let newest = self.slots.keys().next_back().copied().unwrap_or(0);
+                self.untrusted_through = self.untrusted_through.max(newest);
+                self.awaiting_first = true;
+            }
         }
         self.slots.retain(|_, slot| slot.confirmed);
         self.recount();
@@ -358,7 +363,7 @@ mod tests {
     /// A tracker whose connection replays from the slot after `complete`.
     fn replaying(complete: u64, max_buffered: usize) -> Tracker {
         let mut tracker = Tracker::new(complete, max_buffered);
-        tracker.reconnected(true);
+        tracker.reconnected(Some(complete + 1));
         tracker
     }
 
@@ -478,7 +483,7 @@ mod tests {
     #[test]
     fn a_connection_that_does_not_replay_may_begin_inside_a_slot() {
         let mut tracker = Tracker::new(10, 100);
-        tracker.reconnected(false);
+        tracker.reconnected(None);
         // Slot 11's first transaction went by before this connection began.
         tracker.transaction(11, tx(2, 1));
         tracker.processed(11, Some(10));
