@@ -1,7 +1,7 @@
 //! `sparks-demo`: the whole system on this machine in one command.
 //!
 //! Starts the local chain with both programs, a private Postgres, the
-//! indexer (live, over websocket) and the API with the settings page; drives
+//! indexer (live, from the chain's Yellowstone gRPC stream) and the API with the settings page; drives
 //! realistic activity through the client library; prints the page URL; keeps
 //! a trickle of live trades going until Ctrl-C; then stops everything and
 //! deletes the database.
@@ -22,6 +22,7 @@ use sparks_indexer::api::{self, ApiConfig, AppState};
 use sparks_indexer::indexer::{Indexer, IndexerConfig};
 use sparks_indexer::source::{Source as ChainSource, SourceConfig};
 use sparks_indexer::store::Store;
+use sparks_indexer::stream::StreamConfig;
 use sparks_indexer::webhooks::subscriptions::{self, NewSubscription};
 use sparks_indexer::webhooks::worker::{Deliverer, DeliveryConfig};
 use sparks_localnet::{Localnet, LocalnetConfig};
@@ -73,10 +74,15 @@ async fn main() -> anyhow::Result<()> {
             ..IndexerConfig::default()
         },
     );
+    // The path an operator at volume runs: the chain's Yellowstone gRPC
+    // stream, RPC only for repairs.
     let indexing = tokio::spawn({
-        let (indexer, ws, shutdown) =
-            (indexer.clone(), chain.ws_url().to_owned(), shutdown.clone());
-        async move { indexer.run(Some(ws), shutdown).await }
+        let (indexer, grpc, shutdown) = (
+            indexer.clone(),
+            StreamConfig::new(chain.grpc_url()),
+            shutdown.clone(),
+        );
+        async move { indexer.run_stream(grpc, shutdown).await }
     });
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await {
         Ok(listener) => listener,
@@ -165,9 +171,10 @@ async fn main() -> anyhow::Result<()> {
     println!("  API           : {base}/v1/wallets/{featured}/sparks   (see {base}/openapi.json)");
     println!("  health        : {base}/health      metrics: {base}/metrics");
     println!(
-        "  chain RPC     : {}   websocket: {}",
+        "  chain RPC     : {}   websocket: {}   gRPC: {}",
         chain.rpc_url(),
-        chain.ws_url()
+        chain.ws_url(),
+        chain.grpc_url()
     );
     println!("  Postgres      : {}", pg.url());
     println!(

@@ -141,6 +141,79 @@ async fn run_stops_gracefully_on_sigterm() {
     assert!(output.status.success(), "exit after SIGTERM: {stderr}");
 }
 
+/// `sparks-indexer run --grpc-url` as an operator at volume runs it: the
+/// demo's activity (every instruction the app uses) indexed from the local
+/// chain's Yellowstone stream, `verify` 0 differences, and not one
+/// `getTransaction` (the binary's own counter, on /metrics).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_grpc_url_indexes_the_demo_activity_without_fetching_a_transaction() {
+    let chain = Localnet::start(LocalnetConfig::default()).unwrap();
+    let pg = PgServer::start().unwrap();
+    let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let api = listen.local_addr().unwrap();
+    drop(listen);
+    let mut child = indexer(
+        &[
+            "run",
+            "--grpc-url",
+            chain.grpc_url(),
+            "--listen",
+            &api.to_string(),
+            "--no-webhooks",
+        ],
+        &chain,
+        &pg,
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let metrics = |name: &'static str| async move {
+        let text = reqwest::get(format!("http://{api}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let started = Instant::now();
+    while psql_count(&pg, "SELECT caught_up_slot FROM cursor") <= 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the indexer starts"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rpc = SparksRpc::new(chain.rpc_url());
+    scenario::demo_activity(&rpc, 40).await.unwrap();
+    let source = ChainSource::new(SourceConfig::new(chain.rpc_url(), sparks::ID));
+    let on_chain = source.signatures(&ListingStop::Start).await.unwrap().len() as i64;
+    while psql_count(&pg, "SELECT count(*) FROM transactions") < on_chain {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the stream indexes the demo"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (ok, stdout, _) = output(&mut indexer(&["verify"], &chain, &pg));
+    assert!(ok && stdout.contains(", 0 differences"), "{stdout}");
+    assert_eq!(
+        metrics("sparks_rpc_calls_total{method=\"getTransaction\"}").await,
+        0.0,
+        "no getTransaction"
+    );
+    // The counter is there (the start was proven by listing signatures).
+    assert!(metrics("sparks_rpc_calls_total{method=\"getSignaturesForAddress\"}").await > 0.0);
+    assert!(metrics("sparks_indexed_transactions_total").await >= on_chain as f64);
+    // SAFETY: kill(2) on our child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+}
+
 /// After the last restart: the store equals the chain, every program
 /// transaction is stored once, no event or balance change is missing.
 async fn assert_complete(chain: &Localnet, pg: &PgServer, expected_events: i64) {
