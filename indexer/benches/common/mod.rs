@@ -2,6 +2,15 @@
 //! private Postgres with the schema migrated (figures claim durable commits).
 #![allow(dead_code)] // each bench uses its own part
 
+use std::time::{Duration, Instant};
+
+use anchor_lang::prelude::Pubkey;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+use sparks::state::Source;
+use sparks_client::instructions as ix;
+use sparks_client::rpc::SparksRpc;
 use sparks_indexer::store::Store;
 use sparks_pglocal::{PgOptions, PgServer};
 
@@ -39,4 +48,57 @@ pub async fn migrated_store(url: &str) -> Store {
     let store = Store::connect(url).await.expect("connect");
     store.migrate().await.expect("migrate");
     store
+}
+
+/// Milliseconds at quantile `p` of sorted durations.
+pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+/// Sends one award to a fresh wallet; returns confirmed → visible in the API.
+pub async fn lag_of_one_award(
+    rpc: &SparksRpc,
+    issuer: &Keypair,
+    http: &reqwest::Client,
+    base: &str,
+    n: u64,
+) -> Duration {
+    let client = rpc.client();
+    let wallet = Pubkey::new_unique();
+    let mut reference = [0u8; 32];
+    reference[..8].copy_from_slice(&n.to_le_bytes());
+    let award = ix::award_for_account(
+        &issuer.pubkey(),
+        &wallet,
+        None,
+        Source::Trading,
+        10,
+        reference,
+        n,
+    );
+    let blockhash = client.get_latest_blockhash().await.unwrap();
+    let tx =
+        Transaction::new_signed_with_payer(&[award], Some(&issuer.pubkey()), &[issuer], blockhash);
+    let signature = client.send_transaction(&tx).await.unwrap();
+    loop {
+        let status = client.get_signature_statuses(&[signature]).await.unwrap();
+        if let Some(Some(status)) = status.value.first() {
+            assert!(status.err.is_none(), "award failed: {:?}", status.err);
+            if status.satisfies_commitment(solana_commitment_config::CommitmentConfig::confirmed())
+            {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let confirmed = Instant::now();
+    let url = format!("{base}/v1/wallets/{wallet}/sparks");
+    loop {
+        let body: serde_json::Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+        if body["exists"] == true {
+            return confirmed.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
