@@ -10,8 +10,14 @@ use std::path::PathBuf;
 const BEGIN: &str = "<!-- figures -->";
 const END: &str = "<!-- /figures -->";
 
+/// From the running package (cargo sets it for tests), not the path this
+/// was first compiled in: a build cache shared with a clone elsewhere may
+/// hand over a binary built there.
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("../..")
 }
 
 fn read(path: &str) -> String {
