@@ -38,13 +38,19 @@ pub enum IndexerError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Stream(#[from] crate::stream::StreamError),
 }
 
 impl IndexerError {
     /// Whether running on can help: a fatal error (the node refuses this
     /// configuration, or no longer has the cursor's slots) stops `run`.
     pub fn is_fatal(&self) -> bool {
-        matches!(self, IndexerError::Source(error) if error.class() == ErrorClass::Fatal)
+        match self {
+            IndexerError::Source(error) => error.class() == ErrorClass::Fatal,
+            IndexerError::Stream(error) => error.is_fatal(),
+            IndexerError::Store(_) => false,
+        }
     }
 }
 

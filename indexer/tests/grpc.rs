@@ -269,3 +269,35 @@ async fn without_replay_every_reconnect_is_proven_over_rpc() {
         proxy.connections()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_token_is_sent_and_a_refused_one_stops_the_indexer_clearly() {
+    let env = Env::start_with(LocalnetConfig {
+        grpc: GrpcConfig {
+            x_token: Some("s3cret".into()),
+            ..GrpcConfig::default()
+        },
+        ..LocalnetConfig::default()
+    })
+    .await;
+    awards_on_chain(&env, 3).await;
+    let indexer = env.indexer(IndexerConfig::default());
+    for wrong in [None, Some("guess".to_owned())] {
+        let mut config = stream_config(env.chain.grpc_url());
+        config.x_token = wrong;
+        let (_stop, running) = start(&indexer, config);
+        let error = tokio::time::timeout(Duration::from_secs(10), running)
+            .await
+            .expect("a refused token stops the indexer")
+            .unwrap()
+            .unwrap_err();
+        assert!(error.is_fatal());
+        assert!(error.to_string().contains("--grpc-x-token"), "{error}");
+    }
+    let mut config = stream_config(env.chain.grpc_url());
+    config.x_token = Some("s3cret".into());
+    let (stop, running) = start(&indexer, config);
+    assert_exact_mirror(&env).await;
+    stop.send(true).unwrap();
+    running.await.unwrap().unwrap();
+}

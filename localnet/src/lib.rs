@@ -299,11 +299,12 @@ fn serve_grpc(
     let port = listener.local_addr().map_err(failed)?.port();
     let feed = grpc::Feed::new(config.grpc.replay_slots);
     let ping_interval = config.grpc.ping_interval;
+    let x_token = config.grpc.x_token.clone();
     let served = feed.clone();
     runtime.spawn(async move {
         match tokio::net::TcpListener::from_std(listener) {
             Ok(listener) => {
-                if let Err(error) = grpc::serve(listener, served, ping_interval).await {
+                if let Err(error) = grpc::serve(listener, served, ping_interval, x_token).await {
                     tracing::error!(%error, "gRPC server stopped");
                 }
             }

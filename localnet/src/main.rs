@@ -30,6 +30,9 @@ struct Args {
         default_value_t = 10_000
     )]
     grpc_replay_slots: u64,
+    /// Require this access token as every gRPC call's `x-token`, as providers do.
+    #[arg(long, env = "SPARKS_LOCALNET_GRPC_X_TOKEN", hide_env_values = true)]
+    grpc_x_token: Option<String>,
     /// Slot length in milliseconds.
     #[arg(long, env = "SPARKS_LOCALNET_SLOT_TIME_MS", default_value_t = 50)]
     slot_time_ms: u64,
@@ -82,6 +85,7 @@ fn main() -> anyhow::Result<()> {
         grpc: sparks_localnet::GrpcConfig {
             port: args.grpc_port,
             replay_slots: args.grpc_replay_slots,
+            x_token: args.grpc_x_token,
             ..sparks_localnet::GrpcConfig::default()
         },
         ..LocalnetConfig::default()

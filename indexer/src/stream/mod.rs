@@ -27,7 +27,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, SinkExt, StreamExt};
-use yellowstone_grpc_client::{GeyserGrpcClient, GeyserStream, SubscribeRequestSink};
+use yellowstone_grpc_client::{
+    GeyserGrpcClient, GeyserGrpcClientError, GeyserStream, SubscribeRequestSink,
+};
 use yellowstone_grpc_proto::geyser::subscribe_update::UpdateOneof;
 use yellowstone_grpc_proto::prelude::{
     CommitmentLevel, SlotStatus, SubscribeRequest, SubscribeRequestFilterBlocksMeta,
@@ -84,6 +86,15 @@ pub enum StreamError {
     Stalled(Duration),
     #[error("sending to the gRPC stream: {0}")]
     Send(String),
+    #[error("gRPC endpoint {url} refuses this indexer: {message} (check --grpc-x-token)")]
+    Refused { url: String, message: String },
+}
+
+impl StreamError {
+    /// Whether reconnecting can help: a refused token will be refused again.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, StreamError::Refused { .. })
+    }
 }
 
 /// Why a session ended.
@@ -102,6 +113,17 @@ impl From<IndexerError> for Ended {
 impl From<StreamError> for Ended {
     fn from(error: StreamError) -> Self {
         Ended::Stream(error)
+    }
+}
+
+/// A status as a stream error: a refusal of the credentials is fatal.
+fn refused_or(status: yellowstone_grpc_proto::tonic::Status, url: &str) -> StreamError {
+    match status.code() {
+        Code::Unauthenticated | Code::PermissionDenied => StreamError::Refused {
+            url: url.to_owned(),
+            message: status.message().to_owned(),
+        },
+        _ => StreamError::Status(status),
     }
 }
 
@@ -154,6 +176,7 @@ pub async fn follow(
         match follower.session(&mut shutdown).await {
             Ended::Shutdown => return Ok(()),
             Ended::Indexer(error) if error.is_fatal() => return Err(error),
+            Ended::Stream(error) if error.is_fatal() => return Err(error.into()),
             ended => {
                 let message = match ended {
                     Ended::Stream(error) => error.to_string(),
@@ -272,7 +295,9 @@ impl Follower<'_> {
             match next {
                 Err(_) => return Ended::Stream(StreamError::Stalled(self.config.stall_timeout)),
                 Ok(None) => return Ended::Stream(StreamError::Ended),
-                Ok(Some(Err(status))) => return Ended::Stream(status.into()),
+                Ok(Some(Err(status))) => {
+                    return Ended::Stream(refused_or(status, &self.config.url))
+                }
                 Ok(Some(Ok(update))) => {
                     self.heard = true;
                     if let Err(error) = self.take(update, &mut sink, &mut ready).await {
@@ -365,7 +390,7 @@ impl Follower<'_> {
                 );
                 Ok(None)
             }
-            Some(Err(status)) => Err(status.into()),
+            Some(Err(status)) => Err(refused_or(status, &self.config.url)),
             None => Err(StreamError::Ended),
             Some(Ok(first)) => {
                 let updates = futures::stream::once(async { Ok(first) }).chain(stream);
@@ -398,7 +423,10 @@ impl Follower<'_> {
         client
             .subscribe_with_request(Some(self.request(from_slot)))
             .await
-            .map_err(|e| failed(e.to_string()))
+            .map_err(|e| match e {
+                GeyserGrpcClientError::TonicStatus(status) => refused_or(status, &self.config.url),
+                other => failed(other.to_string()),
+            })
     }
 
     fn request(&self, from_slot: Option<u64>) -> SubscribeRequest {

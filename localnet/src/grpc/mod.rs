@@ -51,6 +51,9 @@ pub struct GrpcConfig {
     /// How often the server pings an open subscription (providers do, so
     /// load balancers keep the connection).
     pub ping_interval: Duration,
+    /// An access token every call must carry as `x-token`, as providers
+    /// require; `None` lets anyone in.
+    pub x_token: Option<String>,
 }
 
 impl Default for GrpcConfig {
@@ -59,6 +62,7 @@ impl Default for GrpcConfig {
             port: None,
             replay_slots: 10_000,
             ping_interval: Duration::from_secs(10),
+            x_token: None,
         }
     }
 }
@@ -77,14 +81,28 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     feed: Arc<Feed>,
     ping_interval: Duration,
+    x_token: Option<String>,
 ) -> Result<(), tonic::transport::Error> {
     let service = GeyserService {
         feed,
         ping_interval,
     };
+    let check_token = move |request: Request<()>| -> Result<Request<()>, Status> {
+        let Some(wanted) = &x_token else {
+            return Ok(request);
+        };
+        match request.metadata().get("x-token") {
+            Some(given) if given.as_bytes() == wanted.as_bytes() => Ok(request),
+            Some(_) => Err(Status::unauthenticated("the x-token is not valid")),
+            None => Err(Status::unauthenticated("an x-token is required")),
+        }
+    };
     tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
-        .add_service(GeyserServer::new(service).max_decoding_message_size(4 << 20))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            GeyserServer::new(service).max_decoding_message_size(4 << 20),
+            check_token,
+        ))
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
         .await
 }
