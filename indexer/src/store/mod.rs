@@ -267,9 +267,14 @@ impl Store {
         )
         .execute(&mut *db)
         .await?;
+        // Never back because one caller's node is behind another's (the
+        // stream and the RPC finality check both call this); only below a
+        // stored transaction that is not final.
         sqlx::query!(
-            "UPDATE cursor SET finalized_slot = least($1::int8, coalesce(
-                 (SELECT min(slot) - 1 FROM transactions WHERE NOT finalized AND slot <= $1), $1))",
+            "UPDATE cursor SET finalized_slot = least(greatest(finalized_slot, $1::int8), coalesce(
+                 (SELECT min(slot) - 1 FROM transactions
+                   WHERE NOT finalized AND slot <= greatest(cursor.finalized_slot, $1::int8)),
+                 greatest(finalized_slot, $1::int8)))",
             finalized_slot as i64
         )
         .execute(&mut *db)

@@ -52,12 +52,30 @@ pub fn indexed(
                 .as_ref()
                 .map(|m| m.account_keys.as_slice())
                 .unwrap_or_default();
-            let keys = static_keys
+            let keys: Vec<Pubkey> = static_keys
                 .iter()
                 .chain(&meta.loaded_writable_addresses)
                 .chain(&meta.loaded_readonly_addresses)
-                .map(|key| Pubkey::try_from(key.as_slice()).unwrap_or_default())
+                .filter_map(|key| Pubkey::try_from(key.as_slice()).ok())
                 .collect();
+            let listed = static_keys.len()
+                + meta.loaded_writable_addresses.len()
+                + meta.loaded_readonly_addresses.len();
+            if keys.len() != listed {
+                // Indexes past a bad key would name the wrong accounts.
+                decoded.problems.push(Problem::Malformed(format!(
+                    "{} of {listed} account keys are not 32 bytes",
+                    listed - keys.len()
+                )));
+                return Some(IndexedTransaction {
+                    signature,
+                    slot,
+                    block_time,
+                    finalized: false,
+                    events: Vec::new(),
+                    problems: decoded.problems,
+                });
+            }
             let inner = meta
                 .inner_instructions
                 .iter()

@@ -69,11 +69,33 @@ pub struct Tracker {
     /// replay began inside one; the buffer overflowed): only a repair
     /// proving the mirror through it lets them count.
     untrusted_through: u64,
-    /// The next message's slot is where a connection that did not replay begins.
+    /// The next message's slot is where the connection begins.
     awaiting_first: bool,
+    /// The slot the connection was asked to replay from.
+    replay_from: Option<u64>,
     /// Slots known confirmed (recent ones): a transaction arriving after
     /// its slot was stored is stored late only if its slot is one of them.
     confirmed_slots: BTreeSet<u64>,
+}
+
+/// What became of a streamed transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// Waiting for its slot to confirm and link.
+    Waiting,
+    /// Its slot is confirmed and already stored: store it now
+    /// ([`Tracker::late`]).
+    Late,
+    /// Too many were waiting: the unconfirmed were dropped (their
+    /// confirmation will find a gap and repair it).
+    Overflowed,
+}
+
+/// A reported parent, unless it is not below its slot (nonsense from the
+/// wire, which would otherwise send the ancestry walk round in a loop):
+/// then none, which the walk takes for a gap.
+fn below(slot: u64, parent: Option<u64>) -> Option<u64> {
+    parent.filter(|parent| *parent < slot)
 }
 
 /// Confirmed slots remembered for late transactions.
@@ -89,6 +111,7 @@ impl Tracker {
             unlinked: None,
             untrusted_through: 0,
             awaiting_first: true,
+            replay_from: None,
             confirmed_slots: BTreeSet::new(),
         }
     }
@@ -107,50 +130,55 @@ impl Tracker {
     /// slot from there on whole (what lies before it and after the mirror
     /// needs a repair); one at the live tip (`None`) may begin inside a
     /// slot, so what it and the last one held is untrusted until a repair.
+    /// Either way the first slot it brings is checked ([`Tracker::seen`]).
     pub fn reconnected(&mut self, whole_from: Option<u64>) {
         match whole_from {
             Some(slot) => {
-                self.awaiting_first = false;
                 self.untrusted_through = self.untrusted_through.max(slot.saturating_sub(1));
             }
             None => {
                 let newest = self.slots.keys().next_back().copied().unwrap_or(0);
                 self.untrusted_through = self.untrusted_through.max(newest);
-                self.awaiting_first = true;
             }
         }
+        self.replay_from = whole_from;
+        self.awaiting_first = true;
         self.slots.retain(|_, slot| slot.confirmed);
         self.recount();
     }
 
     /// A connection that did not replay can only hold in part the slots
-    /// that had begun before it was open: those up to `processed_tip`, the
-    /// node's newest slot read once it was.
+    /// that had begun before it was open: up to `processed_tip`, the RPC
+    /// node's newest slot read once it was, and up to the first slot it
+    /// brings (the stream's node may be ahead of the RPC node).
     pub fn began_after(&mut self, processed_tip: u64) {
-        if self.awaiting_first {
-            self.awaiting_first = false;
-            self.untrusted_through = self.untrusted_through.max(processed_tip);
-        }
+        self.untrusted_through = self.untrusted_through.max(processed_tip);
     }
 
-    /// Every streamed message's slot, first of all.
+    /// Every streamed message's slot, first of all. A replay that begins
+    /// above the slot it was asked from (an endpoint that ignored
+    /// `from_slot`) and a live connection may both begin inside their
+    /// first slot.
     fn seen(&mut self, slot: u64) {
-        if self.awaiting_first {
-            self.awaiting_first = false;
+        if !self.awaiting_first {
+            return;
+        }
+        self.awaiting_first = false;
+        let whole = self.replay_from.is_some_and(|from| slot <= from);
+        if !whole {
             self.untrusted_through = self.untrusted_through.max(slot);
         }
     }
 
-    /// Holds a streamed transaction. Returns false when the buffer is full:
-    /// the unconfirmed slots were dropped (their confirmation will then
-    /// find a gap and repair it).
-    pub fn transaction(&mut self, slot: u64, info: SubscribeUpdateTransactionInfo) -> bool {
+    /// Holds a streamed transaction.
+    pub fn transaction(&mut self, slot: u64, info: SubscribeUpdateTransactionInfo) -> Held {
         self.seen(slot);
         let entry = self.slots.entry(slot).or_default();
         // One that arrives after its confirmed slot was stored is stored
         // late, on its own; one of a slot never confirmed waits (a fork's
         // is dropped at finalization).
-        if slot <= self.complete_through && self.confirmed_slots.contains(&slot) {
+        let late = slot <= self.complete_through && self.confirmed_slots.contains(&slot);
+        if late {
             entry.confirmed = true;
         }
         if entry
@@ -165,15 +193,24 @@ impl Tracker {
             self.untrusted_through = self.untrusted_through.max(newest);
             self.slots.retain(|_, slot| slot.confirmed);
             self.recount();
-            return false;
+            return Held::Overflowed;
         }
-        true
+        if late {
+            Held::Late
+        } else {
+            Held::Waiting
+        }
+    }
+
+    /// A late transaction's slot, to store at once ([`Held::Late`]).
+    pub fn late(&mut self) -> Ready {
+        self.take_late()
     }
 
     pub fn block_meta(&mut self, slot: u64, parent: u64, block_time: Option<i64>) {
         self.seen(slot);
         let entry = self.slots.entry(slot).or_default();
-        entry.parent = Some(parent);
+        entry.parent = below(slot, Some(parent)).or(entry.parent);
         entry.block_time = block_time;
     }
 
@@ -181,13 +218,14 @@ impl Tracker {
         self.seen(slot);
         if slot > self.complete_through {
             let entry = self.slots.entry(slot).or_default();
-            entry.parent = parent.or(entry.parent);
+            entry.parent = below(slot, parent).or(entry.parent);
         }
     }
 
     /// The cluster confirmed `slot`.
     pub fn confirmed(&mut self, slot: u64, parent: Option<u64>) -> Ready {
         self.seen(slot);
+        let parent = below(slot, parent);
         self.remember_confirmed(slot);
         if slot <= self.complete_through {
             // Proven by a repair, or stored already: whatever of it is held
@@ -432,9 +470,14 @@ mod tests {
             1,
             "nothing dropped while the gap is open"
         );
-        // A repair that stops short of 13 leaves the gap.
+        // A repair that stops short of 13 leaves the gap; one through 13
+        // leaves 14, where the stream began (asked from 11), to prove.
         assert!(matches!(tracker.repaired(12), Ready::Gap { .. }));
-        let (slots, through) = stored(tracker.repaired(13));
+        assert!(matches!(
+            tracker.repaired(13),
+            Ready::Gap { missing: 14, .. }
+        ));
+        let (slots, through) = stored(tracker.repaired(14));
         assert_eq!(slots, vec![(14, vec![4])]);
         assert_eq!(through, 14);
     }
@@ -458,18 +501,58 @@ mod tests {
         let mut tracker = replaying(10, 100);
         tracker.processed(11, Some(10));
         stored(tracker.confirmed(11, Some(10)));
-        tracker.transaction(11, tx(7, 0));
-        let (slots, _) = stored(tracker.confirmed(12, Some(11)));
-        assert_eq!(slots, vec![(11, vec![7]), (12, vec![])]);
+        assert_eq!(tracker.transaction(11, tx(7, 0)), Held::Late);
+        let (slots, _) = stored(tracker.late());
+        assert_eq!(slots, vec![(11, vec![7])]);
+    }
+
+    #[test]
+    fn a_parent_not_below_its_slot_is_a_gap_not_a_loop() {
+        let mut tracker = replaying(10, 100);
+        tracker.processed(11, Some(11));
+        tracker.block_meta(11, 12, None);
+        assert!(matches!(
+            tracker.confirmed(11, Some(11)),
+            Ready::Gap { missing: 10, .. }
+        ));
+    }
+
+    #[test]
+    fn a_replay_that_begins_above_the_slot_asked_for_is_untrusted() {
+        // Asked from 11; the endpoint ignored it and began inside 15.
+        let mut tracker = replaying(10, 100);
+        tracker.transaction(15, tx(5, 3));
+        tracker.processed(15, Some(10));
+        assert!(matches!(
+            tracker.confirmed(15, Some(10)),
+            Ready::Gap { missing: 15, .. }
+        ));
+        let (slots, through) = stored(tracker.repaired(15));
+        assert_eq!((slots, through), (vec![(15, vec![5])], 15));
+    }
+
+    #[test]
+    fn a_live_connection_is_untrusted_up_to_its_first_slot_even_above_the_rpc_tip() {
+        let mut tracker = Tracker::new(10, 100);
+        tracker.reconnected(None);
+        // The RPC node was at 11; the stream's node was already inside 12.
+        tracker.began_after(11);
+        tracker.transaction(12, tx(2, 1));
+        tracker.processed(12, Some(11));
+        stored(tracker.repaired(11));
+        assert!(matches!(
+            tracker.confirmed(12, Some(11)),
+            Ready::Gap { missing: 12, .. }
+        ));
     }
 
     #[test]
     fn a_full_buffer_drops_the_unconfirmed_and_the_confirmation_then_finds_a_gap() {
         let mut tracker = replaying(10, 2);
         tracker.processed(11, Some(10));
-        assert!(tracker.transaction(11, tx(1, 0)));
-        assert!(tracker.transaction(11, tx(2, 1)));
-        assert!(!tracker.transaction(11, tx(3, 2)));
+        assert_eq!(tracker.transaction(11, tx(1, 0)), Held::Waiting);
+        assert_eq!(tracker.transaction(11, tx(2, 1)), Held::Waiting);
+        assert_eq!(tracker.transaction(11, tx(3, 2)), Held::Overflowed);
         assert_eq!(tracker.buffered(), 0);
         assert!(matches!(
             tracker.confirmed(11, Some(10)),

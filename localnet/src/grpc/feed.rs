@@ -55,6 +55,10 @@ impl Item {
 /// server's memory per subscriber is bounded; a provider does the same).
 const LIVE_CAPACITY: usize = 65_536;
 
+/// Items the replay buffer keeps at most, whatever the slot count (a busy
+/// `--clock` chain would otherwise hold every transaction of 10,000 slots).
+const REPLAY_ITEMS: usize = 200_000;
+
 pub struct Feed {
     state: Mutex<State>,
     live: broadcast::Sender<Arc<Item>>,
@@ -74,6 +78,7 @@ struct State {
     /// A confirmation waiting for its slot's block meta.
     held_confirmation: Option<(u64, Option<u64>)>,
     latest_slot: u64,
+    confirmed_slot: u64,
     finalized_slot: u64,
     /// The last block produced: the next one's parent. (surfpool names
     /// `slot - 1`, which is not a block when the clock skipped slots.)
@@ -114,6 +119,13 @@ impl Feed {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .latest_slot
+    }
+
+    pub fn confirmed_slot(&self) -> u64 {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .confirmed_slot
     }
 
     pub fn finalized_slot(&self) -> u64 {
@@ -203,6 +215,7 @@ impl Feed {
                         status: SlotStatus::SlotProcessed,
                     });
                     state.held_confirmation = Some((*slot, parent));
+                    state.confirmed_slot = state.confirmed_slot.max(*slot);
                     state.next_index.retain(|open, _| open > slot);
                 }
                 GeyserSlotStatus::Rooted => {
@@ -259,6 +272,7 @@ impl Feed {
             .replay
             .front()
             .is_some_and(|(_, item)| item.slot() < oldest_kept)
+            || state.replay.len() > REPLAY_ITEMS
         {
             state.replay.pop_front();
         }

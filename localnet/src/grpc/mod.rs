@@ -12,7 +12,10 @@
 //! replaced mid-stream; `SubscribeReplayInfo`, `Ping`, `GetSlot`,
 //! `GetVersion`. A subscriber that falls `LIVE_CAPACITY` items behind is
 //! cut off with `ResourceExhausted`, so a slow reader never makes the
-//! server buffer without bound.
+//! server buffer without bound (what one holds back for its commitment is
+//! the messages of slots not yet at it; the chain confirms each block as it
+//! makes it). The replay buffer keeps `replay_slots` slots, at most
+//! `REPLAY_ITEMS` items.
 //!
 //! Not implemented (refused with `Unimplemented`): account, block, entry,
 //! transaction-status and block-footer subscriptions, data slices, cuckoo
@@ -184,6 +187,7 @@ impl Geyser for GeyserService {
     ) -> Result<Response<GetSlotResponse>, Status> {
         let slot = match request.into_inner().commitment {
             Some(c) if c == CommitmentLevel::Finalized as i32 => self.feed.finalized_slot(),
+            Some(c) if c == CommitmentLevel::Confirmed as i32 => self.feed.confirmed_slot(),
             _ => self.feed.latest_slot(),
         };
         Ok(Response::new(GetSlotResponse { slot }))
@@ -250,7 +254,7 @@ async fn session(
             return;
         }
     }
-    let mut ping = tokio::time::interval(ping_interval);
+    let mut ping = tokio::time::interval(ping_interval.max(Duration::from_millis(10)));
     ping.tick().await;
     loop {
         tokio::select! {
