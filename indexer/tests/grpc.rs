@@ -195,7 +195,7 @@ async fn a_misbehaving_stream_loses_nothing_and_stores_nothing_twice() {
             swap: 0.05,
             skip_every: 97,
             fork_every: 13,
-            cut_every: 400,
+            cut_every: 250,
             stall_after: Some(300),
         },
         support::seed_from("SPARKS_GRPC_FAULT_SEED"),
@@ -250,7 +250,11 @@ async fn without_replay_every_reconnect_is_proven_over_rpc() {
     config.replay = false;
     let (stop, running) = start(&indexer, config);
     assert_exact_mirror(&env).await;
-    for _ in 0..3 {
+    for round in 0..3u64 {
+        // Cut only a connection that is up (not one still backing off).
+        while proxy.connections() < 1 + round {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let awarding = award_more(&env, &issuer, 15, Duration::from_millis(5));
         let cutting = async {
             tokio::time::sleep(Duration::from_millis(30)).await;
