@@ -783,19 +783,32 @@ pub fn events_in_transaction(
     .collect()
 }
 
-/// Every `emit_cpi!` event of `program` among a transaction's inner
-/// instructions, in order; one that does not decode is `Err(reason)`, so the
-/// caller decides whether that stops it. CPIs into `program` that are not
-/// events (e.g. a mint's `consume_whitelist_spot`) are skipped. Program ids
-/// are always static keys, also in v0 transactions, so `keys` need not hold
-/// the addresses loaded from lookup tables.
-pub fn cpi_events(
-    keys: &[Pubkey],
+/// One inner instruction's data as it arrived: base58 in a JSON-RPC
+/// answer, bytes in a Geyser stream. Decoded only for `program`'s own.
+#[derive(Debug, Clone, Copy)]
+pub enum InnerData<'a> {
+    Base58(&'a str),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> InnerData<'a> {
+    fn bytes(self) -> Result<std::borrow::Cow<'a, [u8]>, String> {
+        match self {
+            InnerData::Base58(text) => bs58::decode(text)
+                .into_vec()
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| format!("inner instruction data: base58: {e}")),
+            InnerData::Bytes(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
+        }
+    }
+}
+
+/// A JSON-RPC answer's inner instructions as (program id index, data).
+pub fn ui_inner_instructions(
     inner: &solana_transaction_status_client_types::option_serializer::OptionSerializer<
         Vec<solana_transaction_status_client_types::UiInnerInstructions>,
     >,
-    program: &Pubkey,
-) -> Vec<Result<crate::events::SparksEvent, String>> {
+) -> Vec<(usize, InnerData<'_>)> {
     use solana_transaction_status_client_types::option_serializer::OptionSerializer;
     use solana_transaction_status_client_types::UiInstruction;
     let OptionSerializer::Some(inner) = inner else {
@@ -805,21 +818,49 @@ pub fn cpi_events(
         .iter()
         .flat_map(|group| group.instructions.iter())
         .filter_map(|instruction| match instruction {
-            UiInstruction::Compiled(compiled)
-                if keys.get(usize::from(compiled.program_id_index)) == Some(program) =>
-            {
-                Some(compiled)
-            }
+            UiInstruction::Compiled(compiled) => Some((
+                usize::from(compiled.program_id_index),
+                InnerData::Base58(&compiled.data),
+            )),
             _ => None,
         })
-        .filter_map(|compiled| match bs58::decode(&compiled.data).into_vec() {
-            Err(e) => Some(Err(format!("inner instruction data: base58: {e}"))),
+        .collect()
+}
+
+/// Every `emit_cpi!` event of `program` among inner instructions given as
+/// (program id index into `keys`, data), in order; one that does not
+/// decode is `Err(reason)`, so the caller decides whether that stops it.
+/// CPIs into `program` that are not events (e.g. a mint's
+/// `consume_whitelist_spot`) are skipped. Program ids are always static
+/// keys, also in v0 transactions, so `keys` need not hold the addresses
+/// loaded from lookup tables.
+pub fn inner_events<'a>(
+    keys: &[Pubkey],
+    inner: impl IntoIterator<Item = (usize, InnerData<'a>)>,
+    program: &Pubkey,
+) -> Vec<Result<crate::events::SparksEvent, String>> {
+    inner
+        .into_iter()
+        .filter(|(program_index, _)| keys.get(*program_index) == Some(program))
+        .filter_map(|(_, data)| match data.bytes() {
+            Err(reason) => Some(Err(reason)),
             Ok(data) if !data.starts_with(anchor_lang::event::EVENT_IX_TAG_LE) => None,
             Ok(data) => {
                 Some(crate::events::SparksEvent::from_cpi_data(&data).map_err(|e| e.to_string()))
             }
         })
         .collect()
+}
+
+/// [`inner_events`] of a JSON-RPC answer's inner instructions.
+pub fn cpi_events(
+    keys: &[Pubkey],
+    inner: &solana_transaction_status_client_types::option_serializer::OptionSerializer<
+        Vec<solana_transaction_status_client_types::UiInnerInstructions>,
+    >,
+    program: &Pubkey,
+) -> Vec<Result<crate::events::SparksEvent, String>> {
+    inner_events(keys, ui_inner_instructions(inner), program)
 }
 
 impl SparksRpc {

@@ -16,6 +16,7 @@ use base64::Engine as _;
 use solana_transaction_status_client_types::option_serializer::OptionSerializer;
 use solana_transaction_status_client_types::EncodedConfirmedTransactionWithStatusMeta;
 use sparks_client::events::SparksEvent;
+use sparks_client::rpc::{ui_inner_instructions, InnerData};
 
 /// Where an event was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,9 +68,8 @@ pub struct Parts<'a> {
     /// The keys instruction indexes refer to: the message's own, then (v0)
     /// the writable and read-only addresses loaded from lookup tables.
     pub keys: Vec<Pubkey>,
-    /// Every inner instruction: its program's index in `keys` and its data
-    /// (or why the data could not be read).
-    pub inner: Vec<(usize, Result<Vec<u8>, String>)>,
+    /// Every inner instruction: its program's index in `keys` and its data.
+    pub inner: Vec<(usize, InnerData<'a>)>,
     pub logs: &'a [String],
 }
 
@@ -104,7 +104,7 @@ pub fn decode(
                 transaction.message.static_account_keys(),
                 &meta.loaded_addresses,
             ),
-            inner_instructions(&meta.inner_instructions),
+            ui_inner_instructions(&meta.inner_instructions),
         ),
         None => {
             decoded.problems.push(Problem::Malformed(
@@ -233,47 +233,16 @@ fn account_keys(
     keys
 }
 
-/// The JSON-RPC answer's inner instructions (data in base58).
-fn inner_instructions(
-    inner: &OptionSerializer<Vec<solana_transaction_status_client_types::UiInnerInstructions>>,
-) -> Vec<(usize, Result<Vec<u8>, String>)> {
-    use solana_transaction_status_client_types::UiInstruction;
-    let OptionSerializer::Some(inner) = inner else {
-        return Vec::new();
-    };
-    inner
-        .iter()
-        .flat_map(|group| group.instructions.iter())
-        .filter_map(|instruction| match instruction {
-            UiInstruction::Compiled(compiled) => Some((
-                usize::from(compiled.program_id_index),
-                bs58::decode(&compiled.data)
-                    .into_vec()
-                    .map_err(|e| format!("inner instruction data: base58: {e}")),
-            )),
-            _ => None,
-        })
-        .collect()
-}
-
 /// `emit_cpi!` events: our program's inner instructions tagged as events.
 fn inner_events(
     keys: &[Pubkey],
-    inner: Vec<(usize, Result<Vec<u8>, String>)>,
+    inner: Vec<(usize, InnerData<'_>)>,
     program: &Pubkey,
     problems: &mut Vec<Problem>,
 ) -> Vec<SparksEvent> {
     let mut events = Vec::new();
-    for (program_index, data) in inner {
-        if keys.get(program_index) != Some(program) {
-            continue;
-        }
-        let decoded = match data {
-            Ok(data) if !data.starts_with(anchor_lang::event::EVENT_IX_TAG_LE) => continue,
-            Ok(data) => SparksEvent::from_cpi_data(&data).map_err(|e| e.to_string()),
-            Err(reason) => Err(reason),
-        };
-        match decoded {
+    for result in sparks_client::rpc::inner_events(keys, inner, program) {
+        match result {
             Ok(event) => events.push(event),
             Err(reason) => problems.push(Problem::Undecodable {
                 origin: Origin::InnerInstruction,

@@ -3,6 +3,7 @@
 
 use anchor_lang::prelude::Pubkey;
 use solana_transaction_error::TransactionError;
+use sparks_client::rpc::InnerData;
 use yellowstone_grpc_proto::prelude::SubscribeUpdateTransactionInfo;
 
 use crate::decoder::{self, DecodedTransaction, Parts, Problem};
@@ -80,7 +81,7 @@ pub fn indexed(
                 .inner_instructions
                 .iter()
                 .flat_map(|group| &group.instructions)
-                .map(|ix| (ix.program_id_index as usize, Ok(ix.data.clone())))
+                .map(|ix| (ix.program_id_index as usize, InnerData::Bytes(&ix.data)))
                 .collect();
             decoded = decoder::decode_parts(
                 Parts {
