@@ -47,29 +47,15 @@ fn main() {
             AppState::new(api::connect(&pg.url()).await.unwrap(), ApiConfig::default()),
             std::future::pending(),
         ));
-        let http = reqwest::Client::new();
         // Caught up with the deployment and subscribed.
         while store.cursor().await.unwrap().caught_up_slot == 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
 
-        let mut ticker = tokio::time::interval(Duration::from_secs(1) / per_second as u32);
-        let mut measurements = Vec::new();
         let started = Instant::now();
-        for n in 0..transactions {
-            ticker.tick().await;
-            let (rpc, issuer, http, base) = (rpc.clone(), issuer.clone(), http.clone(), base.clone());
-            measurements.push(tokio::spawn(async move {
-                common::lag_of_one_award(&rpc, &issuer, &http, &base, n).await
-            }));
-        }
-        let mut lags = Vec::new();
-        for measurement in measurements {
-            lags.push(measurement.await.unwrap());
-        }
+        let lags = common::lags_at(rpc, issuer, base, transactions, per_second, 0).await;
         let secs = started.elapsed().as_secs_f64();
-        lags.sort();
         println!(
             "live lag (confirmed → visible in the API) over {transactions} transactions at {per_second}/s \
              ({secs:.1} s): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",

@@ -136,20 +136,15 @@ async fn measure(path: Path, lag_transactions: u64, per_second: u64, burst: u64)
 
     // Steady: one award every 1/per_second s.
     let (calls_before, fetches_before) = rpc_calls(&http, &base).await;
-    let mut ticker = tokio::time::interval(Duration::from_secs(1) / per_second as u32);
-    let mut measurements = Vec::new();
-    for n in 0..lag_transactions {
-        ticker.tick().await;
-        let (rpc, issuer, http, base) = (rpc.clone(), issuer.clone(), http.clone(), base.clone());
-        measurements.push(tokio::spawn(async move {
-            common::lag_of_one_award(&rpc, &issuer, &http, &base, n).await
-        }));
-    }
-    let mut lags = Vec::new();
-    for measurement in measurements {
-        lags.push(measurement.await.unwrap());
-    }
-    lags.sort();
+    let lags = common::lags_at(
+        rpc.clone(),
+        issuer.clone(),
+        base.clone(),
+        lag_transactions,
+        per_second,
+        0,
+    )
+    .await;
     let (calls_after, fetches_after) = rpc_calls(&http, &base).await;
 
     // Burst: as fast as the chain takes them.
@@ -178,27 +173,14 @@ async fn measure(path: Path, lag_transactions: u64, per_second: u64, burst: u64)
         .reserve_award_ids(&issuer.pubkey(), probes, false)
         .await
         .unwrap();
-    let probing = tokio::spawn({
-        let (rpc, issuer, http, base) = (rpc.clone(), issuer.clone(), http.clone(), base.clone());
-        async move {
-            let mut ticker = tokio::time::interval(Duration::from_secs(1) / per_second as u32);
-            let mut measurements = Vec::new();
-            for n in 0..probes {
-                ticker.tick().await;
-                let (rpc, issuer, http, base) =
-                    (rpc.clone(), issuer.clone(), http.clone(), base.clone());
-                measurements.push(tokio::spawn(async move {
-                    common::lag_of_one_award(&rpc, &issuer, &http, &base, first_probe + n).await
-                }));
-            }
-            let mut lags = Vec::new();
-            for measurement in measurements {
-                lags.push(measurement.await.unwrap());
-            }
-            lags.sort();
-            lags
-        }
-    });
+    let probing = tokio::spawn(common::lags_at(
+        rpc.clone(),
+        issuer.clone(),
+        base.clone(),
+        probes,
+        per_second,
+        first_probe,
+    ));
     let started = Instant::now();
     futures::stream::iter(0..burst)
         .map(|i| {

@@ -2,6 +2,7 @@
 //! private Postgres with the schema migrated (figures claim durable commits).
 #![allow(dead_code)] // each bench uses its own part
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anchor_lang::prelude::Pubkey;
@@ -101,4 +102,32 @@ pub async fn lag_of_one_award(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// Sends `count` awards to fresh wallets, one every 1/`per_second` s (award
+/// ids from `first_id`), each measured as [`lag_of_one_award`]; sorted.
+pub async fn lags_at(
+    rpc: Arc<SparksRpc>,
+    issuer: Arc<Keypair>,
+    base: String,
+    count: u64,
+    per_second: u64,
+    first_id: u64,
+) -> Vec<Duration> {
+    let http = reqwest::Client::new();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1) / per_second.max(1) as u32);
+    let mut measurements = Vec::new();
+    for n in 0..count {
+        ticker.tick().await;
+        let (rpc, issuer, http, base) = (rpc.clone(), issuer.clone(), http.clone(), base.clone());
+        measurements.push(tokio::spawn(async move {
+            lag_of_one_award(&rpc, &issuer, &http, &base, first_id + n).await
+        }));
+    }
+    let mut lags = Vec::new();
+    for measurement in measurements {
+        lags.push(measurement.await.unwrap());
+    }
+    lags.sort();
+    lags
 }
