@@ -202,11 +202,6 @@ impl Tracker {
         }
     }
 
-    /// A late transaction's slot, to store at once ([`Held::Late`]).
-    pub fn late(&mut self) -> Ready {
-        self.take_late()
-    }
-
     pub fn block_meta(&mut self, slot: u64, parent: u64, block_time: Option<i64>) {
         self.seen(slot);
         let entry = self.slots.entry(slot).or_default();
@@ -234,7 +229,7 @@ impl Tracker {
             if let Some(entry) = self.slots.get_mut(&slot) {
                 entry.confirmed = true;
             }
-            return self.take_late();
+            return self.late();
         }
         let entry = self.slots.entry(slot).or_default();
         entry.parent = parent.or(entry.parent);
@@ -286,11 +281,11 @@ impl Tracker {
 
     fn link_chain(&mut self) -> Ready {
         let Some(newest) = self.unlinked else {
-            return self.take_late();
+            return self.late();
         };
         if newest <= self.complete_through {
             self.unlinked = None;
-            return self.take_late();
+            return self.late();
         }
         let mut chain = vec![newest];
         let mut at = newest;
@@ -340,11 +335,12 @@ impl Tracker {
         }
         self.complete_through = newest;
         self.unlinked = None;
-        self.take_late()
+        self.late()
     }
 
-    /// Every confirmed slot at or below `complete_through`, oldest first.
-    fn take_late(&mut self) -> Ready {
+    /// Every confirmed slot at or below `complete_through`, oldest first:
+    /// what a repair proved, late transactions ([`Held::Late`]).
+    pub fn late(&mut self) -> Ready {
         let ready: Vec<u64> = self
             .slots
             .range(..=self.complete_through)
